@@ -1,0 +1,1 @@
+//! Command-line subcommands other than `run` (debugging and inspection tools).

@@ -1,0 +1,1 @@
+//! `sipwire run`: the gateway that relays SIP between transports.

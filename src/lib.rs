@@ -1,0 +1,19 @@
+//! sipwire: an SCTP-first, multi-transport SIP transport stack.
+//!
+//! The crate is split by role, lowest layer first:
+//! - [`wire`]: the SIP wire codec (zero-copy parser, URI, stream framer, editing). Pure, no I/O.
+//! - [`tls`]: TLS configuration and RFC 5922 identities from certificates.
+//! - [`transport`]: the one transport abstraction (flows, listeners, the connection manager) and the
+//!   UDP/TCP/TLS/SCTP drivers.
+//! - [`alias`]: the RFC 5923 alias table. Pure.
+//! - [`resolve`]: RFC 3263 server location (pure ordering + a hickory-resolver driver).
+//! - [`gateway`]: `sipwire run`, the relay between transports.
+#![forbid(unsafe_code)]
+
+pub mod alias;
+pub mod cli;
+pub mod gateway;
+pub mod resolve;
+pub mod tls;
+pub mod transport;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! TLS configuration (rustls) and RFC 5922 SIP identities from certificates.

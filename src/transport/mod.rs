@@ -1,0 +1,1 @@
+//! One transport abstraction over UDP, TCP, TLS, SCTP, TLS-SCTP and DTLS-SCTP.

@@ -1,0 +1,1 @@
+//! The SIP wire codec: parsing, framing and editing SIP messages without copying.
