@@ -1,1 +1,3 @@
 //! `sipwire run`: the gateway that relays SIP between transports.
+
+pub mod config;

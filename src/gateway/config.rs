@@ -1,0 +1,401 @@
+//! Gateway configuration: the TOML schema, the embedded default, and validation.
+//!
+//! Validation happens once, at load time, so that a running gateway never discovers a contradiction
+//! (e.g. a UDP listener without its RFC 3261 §18.2.1 TCP twin) while traffic flows.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The configuration `sipwire run` uses when no file is given: loopback only, UDP and TCP on 5060,
+/// TLS on 5061 with a development CA generated into the state directory.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+
+/// Errors found while reading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys.
+    #[error("invalid configuration: {0}")]
+    Syntax(#[from] toml::de::Error),
+    /// RFC 3261 §18.2.1: wherever a UDP listener is, a TCP listener must be too.
+    #[error(
+        "listener {name}: UDP on {addr} has no TCP listener on the same address (RFC 3261 §18.2.1)"
+    )]
+    UdpWithoutTcp {
+        /// Listener name.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// Two listeners claim the same transport and address.
+    #[error("listeners {first} and {second} both bind {transport} {addr}")]
+    DuplicateListener {
+        /// First listener name.
+        first: String,
+        /// Second listener name.
+        second: String,
+        /// Transport.
+        transport: ListenerTransport,
+        /// Address.
+        addr: SocketAddr,
+    },
+    /// A TLS-family listener has no certificate and the development CA is off.
+    #[error("listener {0}: TLS needs `cert`/`key` files or `[tls] dev_ca = true`")]
+    TlsWithoutCertificate(String),
+    /// A limit was set to zero or a nonsensical value.
+    #[error("limit {name} must be greater than zero")]
+    ZeroLimit {
+        /// Which limit.
+        name: &'static str,
+    },
+}
+
+/// Transports a listener can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListenerTransport {
+    /// SIP over UDP.
+    Udp,
+    /// SIP over TCP.
+    Tcp,
+    /// SIP over TLS over TCP.
+    Tls,
+    /// SIP over SCTP (RFC 4168).
+    Sctp,
+    /// SIP over TLS over SCTP (RFC 3436 / RFC 4168).
+    TlsSctp,
+    /// SIP over DTLS over SCTP (RFC 6083; non-standard Via token).
+    DtlsSctp,
+}
+
+impl ListenerTransport {
+    /// TLS-family transports need certificates and are the only ones eligible for RFC 5923 reuse.
+    pub fn is_tls_family(self) -> bool {
+        matches!(self, Self::Tls | Self::TlsSctp | Self::DtlsSctp)
+    }
+}
+
+impl std::fmt::Display for ListenerTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Sctp => "sctp",
+            Self::TlsSctp => "tls-sctp",
+            Self::DtlsSctp => "dtls-sctp",
+        })
+    }
+}
+
+/// Client-certificate policy of a TLS listener (RFC 5923 §9.2: always requested).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientCertPolicy {
+    /// Request a certificate; accept clients without one (they are simply not authenticated).
+    #[default]
+    Optional,
+    /// Refuse clients without a valid certificate.
+    Require,
+}
+
+/// ALPN policy for `sip/2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlpnPolicy {
+    /// No ALPN extension.
+    Off,
+    /// Offer/accept the configured ids, tolerate peers without ALPN.
+    #[default]
+    Offer,
+    /// Refuse peers that do not negotiate one of the ids.
+    Require,
+}
+
+/// One listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// A name used in logs and metrics.
+    pub name: String,
+    /// Transport served.
+    pub transport: ListenerTransport,
+    /// Address (SCTP: the primary address).
+    pub addr: SocketAddr,
+    /// Extra local addresses for SCTP multihoming (bindx).
+    #[serde(default)]
+    pub extra_addrs: Vec<std::net::IpAddr>,
+    /// The local domain this listener serves (virtual server, RFC 5923 §9.3).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Server certificate chain (PEM), TLS family only.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM), TLS family only.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Client certificate policy, TLS family only.
+    #[serde(default)]
+    pub client_cert: ClientCertPolicy,
+}
+
+/// TLS settings shared by all TLS-family listeners and outbound connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// Generate a development CA and a localhost certificate into the state directory.
+    pub dev_ca: bool,
+    /// CA certificates (PEM) trusted for peers.
+    pub ca_files: Vec<PathBuf>,
+    /// ALPN ids offered/accepted.
+    pub alpn: Vec<String>,
+    /// ALPN policy.
+    pub alpn_policy: AlpnPolicy,
+    /// Write TLS secrets to the file named by SSLKEYLOGFILE (for Wireshark).
+    pub keylog: bool,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            dev_ca: false,
+            ca_files: Vec::new(),
+            alpn: vec!["sip/2".to_owned()],
+            alpn_policy: AlpnPolicy::Offer,
+            keylog: false,
+        }
+    }
+}
+
+/// Connection limits and timers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Largest SIP message accepted, bytes.
+    pub max_message: usize,
+    /// Largest header block accepted, bytes.
+    pub max_headers: usize,
+    /// Connections in total.
+    pub max_connections: usize,
+    /// Connections per peer IP.
+    pub max_connections_per_ip: usize,
+    /// Bytes queued for one flow before it is considered stuck and closed.
+    pub write_queue_bytes: usize,
+    /// Idle connections are closed after this many seconds (≥ 64·T1 = 32 s, RFC 3261 §18).
+    pub idle_timeout_secs: u64,
+    /// A peer that has not completed a header block within this time is cut (slowloris).
+    pub header_timeout_secs: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_message: 65_535,
+            max_headers: 16_384,
+            max_connections: 16_384,
+            max_connections_per_ip: 1_024,
+            write_queue_bytes: 1 << 20,
+            idle_timeout_secs: 600,
+            header_timeout_secs: 32,
+        }
+    }
+}
+
+/// Where to keep generated state (development CA).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSection {
+    /// State directory.
+    pub dir: PathBuf,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        Self {
+            dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    std::env::var_os("SIPWIRE_STATE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/sipwire")))
+        .unwrap_or_else(|| PathBuf::from("/var/lib/sipwire"))
+}
+
+/// Metrics exporter.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Prometheus listen address; none = no exporter.
+    pub prometheus: Option<SocketAddr>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listeners.
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: TlsSection,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// State directory.
+    #[serde(default)]
+    pub state: StateSection,
+    /// Metrics.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+impl Config {
+    /// Parses and validates a configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Result<Self, ConfigError> {
+        Self::parse(EMBEDDED_DEFAULT)
+    }
+
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Checks the rules that span several fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (i, a) in self.listeners.iter().enumerate() {
+            for b in &self.listeners[i + 1..] {
+                if a.transport == b.transport && a.addr == b.addr {
+                    return Err(ConfigError::DuplicateListener {
+                        first: a.name.clone(),
+                        second: b.name.clone(),
+                        transport: a.transport,
+                        addr: a.addr,
+                    });
+                }
+            }
+            if a.transport == ListenerTransport::Udp
+                && !self
+                    .listeners
+                    .iter()
+                    .any(|t| t.transport == ListenerTransport::Tcp && t.addr == a.addr)
+            {
+                return Err(ConfigError::UdpWithoutTcp {
+                    name: a.name.clone(),
+                    addr: a.addr,
+                });
+            }
+            if a.transport.is_tls_family()
+                && (a.cert.is_none() || a.key.is_none())
+                && !self.tls.dev_ca
+            {
+                return Err(ConfigError::TlsWithoutCertificate(a.name.clone()));
+            }
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("max_message", l.max_message),
+            ("max_headers", l.max_headers),
+            ("max_connections", l.max_connections),
+            ("max_connections_per_ip", l.max_connections_per_ip),
+            ("write_queue_bytes", l.write_queue_bytes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::ZeroLimit { name });
+            }
+        }
+        if l.idle_timeout_secs == 0 {
+            return Err(ConfigError::ZeroLimit {
+                name: "idle_timeout_secs",
+            });
+        }
+        if l.header_timeout_secs == 0 {
+            return Err(ConfigError::ZeroLimit {
+                name: "header_timeout_secs",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid_and_loopback_only() {
+        let cfg = Config::embedded_default().expect("embedded default must be valid");
+        assert!(cfg.tls.dev_ca);
+        let kinds: Vec<_> = cfg.listeners.iter().map(|l| l.transport).collect();
+        assert!(kinds.contains(&ListenerTransport::Udp));
+        assert!(kinds.contains(&ListenerTransport::Tcp));
+        assert!(kinds.contains(&ListenerTransport::Tls));
+        assert!(cfg.listeners.iter().all(|l| l.addr.ip().is_loopback()));
+    }
+
+    #[test]
+    fn udp_without_tcp_is_refused() {
+        let err = Config::parse("[[listener]]\nname='u'\ntransport='udp'\naddr='127.0.0.1:5060'\n")
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::UdpWithoutTcp { .. }), "{err}");
+    }
+
+    #[test]
+    fn duplicate_listener_is_refused() {
+        let text = "[[listener]]\nname='a'\ntransport='tcp'\naddr='127.0.0.1:5060'\n\
+                    [[listener]]\nname='b'\ntransport='tcp'\naddr='127.0.0.1:5060'\n";
+        assert!(matches!(
+            Config::parse(text).unwrap_err(),
+            ConfigError::DuplicateListener { .. }
+        ));
+    }
+
+    #[test]
+    fn tls_needs_certificate_or_dev_ca() {
+        let text = "[[listener]]\nname='t'\ntransport='tls'\naddr='127.0.0.1:5061'\n";
+        assert!(matches!(
+            Config::parse(text).unwrap_err(),
+            ConfigError::TlsWithoutCertificate(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(matches!(
+            Config::parse("bogus = 1\n").unwrap_err(),
+            ConfigError::Syntax(_)
+        ));
+    }
+
+    #[test]
+    fn zero_limit_is_refused() {
+        assert!(matches!(
+            Config::parse("[limits]\nmax_message = 0\n").unwrap_err(),
+            ConfigError::ZeroLimit {
+                name: "max_message"
+            }
+        ));
+    }
+}
