@@ -1,1 +1,40 @@
-//! One transport abstraction over UDP, TCP, TLS, SCTP, TLS-SCTP and DTLS-SCTP.
+//! One transport abstraction over UDP, TCP and TLS today, and SCTP, TLS-SCTP and
+//! DTLS-SCTP (from `sipwire-sys`) later.
+//!
+//! - [`Transport`]: listeners ([`Transport::bind_udp`], [`Transport::bind_tcp`],
+//!   [`Transport::bind_tls`]), outbound connect-or-reuse ([`Transport::connect`],
+//!   [`Transport::send_to`]), sending on a flow ([`Transport::send`]), graceful close
+//!   and shutdown. Received messages arrive as [`Incoming`] on the channel returned by
+//!   [`Transport::new`].
+//! - [`Flow`]: a `Copy + Eq + Hash + Ord` handle on whatever carries messages (a UDP
+//!   socket + peer, a connection, an association or a stream of one): the RFC 5923
+//!   alias descriptor.
+//! - Pure policy, no I/O and no clock: [`limits`], [`keepalive`], [`idle`], [`close`],
+//!   [`receive`], [`reroute`], [`stun`]. Thin tokio drivers: `udp`, `tcp`, `tls`,
+//!   `stream`, `manager`.
+//!
+//! See docs/transport.md for limits, metrics names, keep-alive and close behaviour.
+
+pub mod close;
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod idle;
+pub mod keepalive;
+pub mod kind;
+pub mod limits;
+mod manager;
+pub mod metrics;
+pub mod receive;
+pub mod reroute;
+mod stream;
+pub mod stun;
+mod tcp;
+pub mod tls;
+mod udp;
+
+pub use config::{IdentityFn, TransportConfig};
+pub use error::TransportError;
+pub use flow::{Direction, Flow, FlowInfo, PeerIdentities};
+pub use kind::TransportKind;
+pub use manager::{Incoming, Target, Transport, TransportStats};

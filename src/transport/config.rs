@@ -1,0 +1,85 @@
+//! Settings of a [`super::Transport`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
+
+use crate::wire::Limits;
+
+/// Extracts the SIP identities (RFC 5922 §7.1) of a peer from its verified end-entity
+/// certificate (DER). The TLS layer provides it; without one, TLS peers have no
+/// identities.
+#[derive(Clone)]
+pub struct IdentityFn(pub Arc<IdentityExtractor>);
+
+/// The function behind [`IdentityFn`].
+pub type IdentityExtractor = dyn Fn(&CertificateDer<'_>) -> Vec<String> + Send + Sync;
+
+impl fmt::Debug for IdentityFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdentityFn")
+    }
+}
+
+/// Limits and timers of the transport layer. [`TransportConfig::default`] gives the
+/// values documented in docs/transport.md.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Size limits for received messages (framer and parser).
+    pub limits: Limits,
+    /// Stream connections in total (inbound and outbound, TLS handshakes included).
+    pub max_connections: usize,
+    /// Stream connections per peer IP.
+    pub max_connections_per_ip: usize,
+    /// UDP flows remembered (socket + peer); the least recently used is forgotten first.
+    pub max_udp_flows: usize,
+    /// Bytes queued for one flow before it is closed as stuck.
+    pub write_queue_bytes: usize,
+    /// Flows without traffic for this long are closed (UDP flows forgotten).
+    pub idle_timeout: Duration,
+    /// A peer must complete a header block within this time of its first byte (and a
+    /// new inbound connection its first header block within this time of the accept).
+    pub header_timeout: Duration,
+    /// TCP connect timeout for outbound connections.
+    pub connect_timeout: Duration,
+    /// TLS handshake timeout (both directions).
+    pub handshake_timeout: Duration,
+    /// Send RFC 5626 CRLFCRLF pings after this much inbound silence (`None`: only
+    /// answer the peer's pings).
+    pub keepalive_interval: Option<Duration>,
+    /// A pong must follow our ping within this time (RFC 5626 §4.4.1: 10 s).
+    pub pong_timeout: Duration,
+    /// How long to wait for the peer's close after ours.
+    pub linger: Duration,
+    /// Requests larger than this many bytes for a UDP target go over TCP
+    /// (RFC 3261 §18.1.1: 1300 when the path MTU is unknown).
+    pub udp_max_request: usize,
+    /// Capacity of the channel of received messages.
+    pub incoming_queue: usize,
+    /// Identity extraction for TLS peers.
+    pub identities: Option<IdentityFn>,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            limits: Limits::default(),
+            max_connections: 16_384,
+            max_connections_per_ip: 1_024,
+            max_udp_flows: 65_536,
+            write_queue_bytes: 1 << 20,
+            idle_timeout: Duration::from_secs(600),
+            header_timeout: Duration::from_secs(32),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: None,
+            pong_timeout: super::keepalive::PONG_TIMEOUT,
+            linger: super::close::DEFAULT_LINGER,
+            udp_max_request: 1300,
+            incoming_queue: 4096,
+            identities: None,
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Errors of the transport layer.
+
+use std::net::SocketAddr;
+
+use super::flow::Flow;
+use super::kind::TransportKind;
+use super::limits::{AdmitError, QueueOverflow};
+
+/// What went wrong when binding, connecting or sending.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// A listener could not be bound.
+    #[error("cannot bind {kind} {addr}: {source}")]
+    Bind {
+        /// Transport.
+        kind: TransportKind,
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The transport has no driver in this build or on this kernel.
+    #[error("transport {0} is not supported here")]
+    Unsupported(TransportKind),
+    /// No TLS client configuration was set for outbound TLS.
+    #[error("no TLS client configuration")]
+    NoTlsClient,
+    /// No UDP socket of the target's address family is bound.
+    #[error("no UDP socket for {0}")]
+    NoUdpSocket(SocketAddr),
+    /// The server name is not a valid DNS name or IP address.
+    #[error("invalid TLS server name {0:?}")]
+    BadServerName(String),
+    /// Connecting failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Target.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed.
+    #[error("TLS handshake with {addr} failed: {reason}")]
+    Handshake {
+        /// Target.
+        addr: SocketAddr,
+        /// Short reason (also the metrics label).
+        reason: &'static str,
+    },
+    /// A connection limit refused the connection.
+    #[error(transparent)]
+    Limit(#[from] AdmitError),
+    /// The flow is unknown (closed, or never existed).
+    #[error("flow {0} is closed or unknown")]
+    UnknownFlow(Flow),
+    /// The flow's write queue went over its bound; the flow is being closed.
+    #[error("flow {flow}: {overflow}")]
+    Overflow {
+        /// The flow.
+        flow: Flow,
+        /// Details.
+        overflow: QueueOverflow,
+    },
+    /// A datagram could not be sent now (socket buffer full); it was dropped.
+    #[error("datagram to {0} dropped: {1}")]
+    Datagram(SocketAddr, std::io::Error),
+    /// The transport is shutting down.
+    #[error("transport is shutting down")]
+    ShuttingDown,
+}

@@ -1,0 +1,176 @@
+//! Connection admission (a global limit and a per-peer-IP limit) and the byte bound of
+//! write queues. Pure bookkeeping: no sockets, no clock.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// The global connection limit is reached.
+    #[error("connection limit of {0} reached")]
+    Total(usize),
+    /// The peer IP already has its share of connections.
+    #[error("per-IP connection limit of {0} reached")]
+    PerIp(usize),
+}
+
+impl AdmitError {
+    /// Short label for metrics (`drops_total{reason}`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            AdmitError::Total(_) => "limit_total",
+            AdmitError::PerIp(_) => "limit_per_ip",
+        }
+    }
+}
+
+/// Counts connections in total and per peer IP. IPv4-mapped IPv6 addresses count as
+/// their IPv4 address, so a dual-stack socket cannot double a peer's share.
+#[derive(Debug)]
+pub struct ConnectionLimits {
+    max_total: usize,
+    max_per_ip: usize,
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl ConnectionLimits {
+    /// Limits of `max_total` connections, `max_per_ip` of them per peer IP.
+    pub fn new(max_total: usize, max_per_ip: usize) -> Self {
+        ConnectionLimits {
+            max_total,
+            max_per_ip,
+            total: 0,
+            per_ip: HashMap::new(),
+        }
+    }
+
+    /// Admits one more connection of `ip`, or says which limit refuses it.
+    pub fn admit(&mut self, ip: IpAddr) -> Result<(), AdmitError> {
+        if self.total >= self.max_total {
+            return Err(AdmitError::Total(self.max_total));
+        }
+        let n = self.per_ip.entry(canonical(ip)).or_insert(0);
+        if *n >= self.max_per_ip {
+            return Err(AdmitError::PerIp(self.max_per_ip));
+        }
+        *n += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    /// Forgets one admitted connection of `ip`.
+    pub fn release(&mut self, ip: IpAddr) {
+        let ip = canonical(ip);
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+            self.total = self.total.saturating_sub(1);
+        }
+    }
+
+    /// Connections currently admitted.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Connections currently admitted for `ip`.
+    pub fn of_ip(&self, ip: IpAddr) -> usize {
+        self.per_ip.get(&canonical(ip)).copied().unwrap_or(0)
+    }
+
+    /// Distinct peer IPs tracked (the table shrinks back to zero when all close).
+    pub fn tracked_ips(&self) -> usize {
+        self.per_ip.len()
+    }
+}
+
+/// The write queue of one flow went over its byte bound: the flow is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("write queue over its bound: {queued} + {adding} bytes > {bound}")]
+pub struct QueueOverflow {
+    /// Bytes already queued.
+    pub queued: usize,
+    /// Bytes being added.
+    pub adding: usize,
+    /// The bound.
+    pub bound: usize,
+}
+
+/// Byte accounting of a write queue: a slow peer cannot make us hold more than `bound`
+/// bytes for it.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteBudget {
+    bound: usize,
+}
+
+impl WriteBudget {
+    /// A budget of `bound` bytes.
+    pub fn new(bound: usize) -> Self {
+        WriteBudget { bound }
+    }
+
+    /// The bound.
+    pub fn bound(self) -> usize {
+        self.bound
+    }
+
+    /// Checks whether `adding` more bytes fit when `queued` are waiting.
+    pub fn check(self, queued: usize, adding: usize) -> Result<(), QueueOverflow> {
+        match queued.checked_add(adding) {
+            Some(t) if t <= self.bound => Ok(()),
+            _ => Err(QueueOverflow {
+                queued,
+                adding,
+                bound: self.bound,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_and_total() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let a_mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let mut l = ConnectionLimits::new(3, 2);
+        assert_eq!(l.admit(a), Ok(()));
+        assert_eq!(l.admit(a_mapped), Ok(()));
+        assert_eq!(l.admit(a), Err(AdmitError::PerIp(2)));
+        assert_eq!(l.admit(b), Ok(()));
+        assert_eq!(l.admit(b), Err(AdmitError::Total(3)));
+        l.release(a);
+        assert_eq!(l.of_ip(a), 1);
+        assert_eq!(l.admit(b), Ok(()));
+        for ip in [a, b, b] {
+            l.release(ip);
+        }
+        assert_eq!(l.total(), 0);
+        assert_eq!(l.tracked_ips(), 0);
+        // Releasing an unknown IP changes nothing.
+        l.release(a);
+        assert_eq!(l.total(), 0);
+    }
+
+    #[test]
+    fn write_budget() {
+        let w = WriteBudget::new(100);
+        assert!(w.check(0, 100).is_ok());
+        assert!(w.check(1, 100).is_err());
+        assert!(w.check(usize::MAX, 1).is_err());
+    }
+}

@@ -1,0 +1,718 @@
+//! The connection manager: the flow table, the reuse index (RFC 3261 §18 persistent
+//! connections), admission limits, and the public [`Transport`] handle.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::config::TransportConfig;
+use super::error::TransportError;
+use super::flow::{Direction, Flow, FlowInfo, PeerIdentities};
+use super::kind::TransportKind;
+use super::limits::{ConnectionLimits, WriteBudget};
+use super::metrics;
+use super::reroute;
+use crate::wire::Message;
+
+/// A received message with everything known about where it came from.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The message (requests carry `received`/`rport` in their top Via).
+    pub message: Message,
+    /// The flow it arrived on: answer on it (RFC 3261 §18.2.2).
+    pub flow: Flow,
+    /// The peer's address.
+    pub source: SocketAddr,
+    /// Our address it arrived at.
+    pub local: SocketAddr,
+    /// Verified identities of the peer (empty if none).
+    pub identities: PeerIdentities,
+}
+
+impl Incoming {
+    /// The transport it arrived over.
+    pub fn transport(&self) -> TransportKind {
+        self.flow.kind()
+    }
+}
+
+/// Where to send: a transport, an address and, for TLS, the name to verify the server
+/// against and to send as SNI (RFC 5922 §7.3: the domain of the URI being resolved).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Transport.
+    pub kind: TransportKind,
+    /// Address.
+    pub addr: SocketAddr,
+    /// TLS server name (defaults to the IP address).
+    pub server_name: Option<Arc<str>>,
+}
+
+impl Target {
+    /// A target without a server name.
+    pub fn new(kind: TransportKind, addr: SocketAddr) -> Self {
+        Target {
+            kind,
+            addr,
+            server_name: None,
+        }
+    }
+
+    /// The same target with a TLS server name.
+    pub fn with_server_name(mut self, name: &str) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+}
+
+/// Control messages to a stream flow's driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Keep going.
+    Open,
+    /// Close gracefully, draining for this long.
+    Close(Duration),
+    /// Close now; the reason is a metrics label.
+    Abort(&'static str),
+}
+
+/// Reuse key: RFC 3261 §18 indexes connections by far-end address, port and transport;
+/// TLS adds the verified server name so that one name's connection never serves another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ReuseKey {
+    pub(crate) kind: TransportKind,
+    pub(crate) peer: SocketAddr,
+    pub(crate) name: Option<Arc<str>>,
+}
+
+pub(crate) struct StreamEntry {
+    pub(crate) info: FlowInfo,
+    pub(crate) tx: mpsc::UnboundedSender<Bytes>,
+    pub(crate) queued: Arc<AtomicUsize>,
+    pub(crate) ctl: watch::Sender<Control>,
+    pub(crate) reuse_key: Option<ReuseKey>,
+}
+
+pub(crate) struct UdpEntry {
+    pub(crate) info: FlowInfo,
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) sock_idx: usize,
+    pub(crate) last_seen: Instant,
+}
+
+pub(crate) enum FlowEntry {
+    Stream(StreamEntry),
+    Udp(UdpEntry),
+}
+
+impl FlowEntry {
+    fn info(&self) -> &FlowInfo {
+        match self {
+            FlowEntry::Stream(s) => &s.info,
+            FlowEntry::Udp(u) => &u.info,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(crate) flows: HashMap<u64, FlowEntry>,
+    pub(crate) reuse: HashMap<ReuseKey, Flow>,
+    pub(crate) udp_index: HashMap<(usize, SocketAddr), u64>,
+    pub(crate) udp_sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    pub(crate) listeners: Vec<(TransportKind, SocketAddr)>,
+}
+
+/// Shared state behind every [`Transport`] clone and driver task.
+pub(crate) struct Inner {
+    pub(crate) cfg: TransportConfig,
+    pub(crate) budget: WriteBudget,
+    next_id: AtomicU64,
+    tables: Mutex<Tables>,
+    limits: Mutex<ConnectionLimits>,
+    pub(crate) incoming: mpsc::Sender<Incoming>,
+    pub(crate) tls_client: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    pub(crate) shutdown: watch::Sender<bool>,
+    live_tasks: AtomicUsize,
+    tasks_done: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the tables inconsistent in a
+    // way worse than losing one entry; keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Holds one admitted connection against the limits; releases it on drop.
+pub(crate) struct Admission {
+    inner: Arc<Inner>,
+    ip: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        lock(&self.inner.limits).release(self.ip);
+    }
+}
+
+/// Counts a running driver task; [`Transport::shutdown`] waits for them.
+pub(crate) struct TaskGuard(Arc<Inner>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.0.live_tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.tasks_done.notify_waiters();
+        }
+    }
+}
+
+/// Removes a stream flow from the tables when its driver ends.
+pub(crate) struct StreamGuard {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) flow: Flow,
+    pub(crate) reason: &'static str,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.inner.remove_stream(self.flow);
+        metrics::connection_closed(self.flow.kind(), self.reason);
+    }
+}
+
+/// The parts a stream driver needs, created when the flow is registered.
+pub(crate) struct StreamParts {
+    pub(crate) info: FlowInfo,
+    pub(crate) rx: mpsc::UnboundedReceiver<Bytes>,
+    pub(crate) queued: Arc<AtomicUsize>,
+    pub(crate) ctl: watch::Receiver<Control>,
+}
+
+impl Inner {
+    pub(crate) fn next_flow(&self, kind: TransportKind) -> Flow {
+        Flow::new(self.next_id.fetch_add(1, Ordering::Relaxed), kind)
+    }
+
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, TransportError> {
+        lock(&self.limits).admit(ip)?;
+        Ok(Admission {
+            inner: Arc::clone(self),
+            ip,
+        })
+    }
+
+    pub(crate) fn task(self: &Arc<Self>) -> TaskGuard {
+        self.live_tasks.fetch_add(1, Ordering::AcqRel);
+        TaskGuard(Arc::clone(self))
+    }
+
+    pub(crate) fn tables(&self) -> MutexGuard<'_, Tables> {
+        lock(&self.tables)
+    }
+
+    /// Registers a stream flow (after the TLS handshake for TLS).
+    pub(crate) fn register_stream(
+        &self,
+        info: FlowInfo,
+        reuse_key: Option<ReuseKey>,
+    ) -> StreamParts {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ctl_tx, ctl_rx) = watch::channel(Control::Open);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut t = self.tables();
+        if let Some(k) = &reuse_key {
+            t.reuse.insert(k.clone(), info.flow);
+        }
+        t.flows.insert(
+            info.flow.id(),
+            FlowEntry::Stream(StreamEntry {
+                info: info.clone(),
+                tx,
+                queued: Arc::clone(&queued),
+                ctl: ctl_tx,
+                reuse_key,
+            }),
+        );
+        drop(t);
+        metrics::connection_opened(info.flow.kind(), info.direction);
+        StreamParts {
+            info,
+            rx,
+            queued,
+            ctl: ctl_rx,
+        }
+    }
+
+    /// Takes a flow out of the reuse index (it starts no new transaction).
+    pub(crate) fn unindex(&self, flow: Flow) {
+        let mut t = self.tables();
+        let key = match t.flows.get_mut(&flow.id()) {
+            Some(FlowEntry::Stream(s)) => s.reuse_key.take(),
+            _ => None,
+        };
+        if let Some(k) = key {
+            if t.reuse.get(&k) == Some(&flow) {
+                t.reuse.remove(&k);
+            }
+        }
+    }
+
+    fn remove_stream(&self, flow: Flow) {
+        let mut t = self.tables();
+        if let Some(FlowEntry::Stream(s)) = t.flows.remove(&flow.id()) {
+            if let Some(k) = s.reuse_key {
+                if t.reuse.get(&k) == Some(&flow) {
+                    t.reuse.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// The UDP flow of (socket, peer), created if new; the least recently used flow is
+    /// forgotten when the table is full.
+    pub(crate) fn udp_flow(
+        &self,
+        sock_idx: usize,
+        peer: SocketAddr,
+        direction: Direction,
+        now: Instant,
+    ) -> Option<FlowInfo> {
+        let mut t = self.tables();
+        if let Some(id) = t.udp_index.get(&(sock_idx, peer)).copied() {
+            if let Some(FlowEntry::Udp(u)) = t.flows.get_mut(&id) {
+                u.last_seen = now;
+                return Some(u.info.clone());
+            }
+        }
+        let (socket, local) = t.udp_sockets.get(sock_idx).cloned()?;
+        if t.udp_index.len() >= self.cfg.max_udp_flows {
+            let oldest = t
+                .flows
+                .iter()
+                .filter_map(|(id, e)| match e {
+                    FlowEntry::Udp(u) => Some((u.last_seen, *id)),
+                    FlowEntry::Stream(_) => None,
+                })
+                .min();
+            if let Some((_, id)) = oldest {
+                if let Some(FlowEntry::Udp(u)) = t.flows.remove(&id) {
+                    t.udp_index.remove(&(u.sock_idx, u.info.peer));
+                    metrics::drop(TransportKind::Udp, "udp_flow_evicted");
+                }
+            }
+        }
+        let flow = self.next_flow(TransportKind::Udp);
+        let info = FlowInfo {
+            flow,
+            direction,
+            local,
+            peer,
+            identities: Arc::from(Vec::new()),
+            server_name: None,
+            alpn: None,
+        };
+        t.udp_index.insert((sock_idx, peer), flow.id());
+        t.flows.insert(
+            flow.id(),
+            FlowEntry::Udp(UdpEntry {
+                info: info.clone(),
+                socket,
+                sock_idx,
+                last_seen: now,
+            }),
+        );
+        metrics::udp_flows(t.udp_index.len());
+        Some(info)
+    }
+
+    /// Forgets UDP flows idle since before `now - idle_timeout`.
+    pub(crate) fn sweep_udp(&self, now: Instant) {
+        let mut t = self.tables();
+        let Some(cutoff) = now.checked_sub(self.cfg.idle_timeout) else {
+            return;
+        };
+        let stale: Vec<(u64, usize, SocketAddr)> = t
+            .flows
+            .iter()
+            .filter_map(|(id, e)| match e {
+                FlowEntry::Udp(u) if u.last_seen < cutoff => Some((*id, u.sock_idx, u.info.peer)),
+                _ => None,
+            })
+            .collect();
+        for (id, idx, peer) in stale {
+            t.flows.remove(&id);
+            t.udp_index.remove(&(idx, peer));
+        }
+        metrics::udp_flows(t.udp_index.len());
+    }
+
+    /// Queues bytes on a flow without waiting.
+    pub(crate) fn send(&self, flow: Flow, bytes: Bytes) -> Result<(), TransportError> {
+        let t = self.tables();
+        match t.flows.get(&flow.id()) {
+            None => Err(TransportError::UnknownFlow(flow)),
+            Some(FlowEntry::Udp(u)) => {
+                let (socket, peer) = (Arc::clone(&u.socket), u.info.peer);
+                drop(t);
+                send_datagram(&socket, peer, &bytes)
+            }
+            Some(FlowEntry::Stream(s)) => {
+                let len = bytes.len();
+                let prev = s.queued.fetch_add(len, Ordering::AcqRel);
+                if let Err(overflow) = self.budget.check(prev, len) {
+                    s.queued.fetch_sub(len, Ordering::AcqRel);
+                    s.ctl.send_replace(Control::Abort("write_queue_full"));
+                    metrics::drop(flow.kind(), "write_queue_full");
+                    return Err(TransportError::Overflow { flow, overflow });
+                }
+                s.tx.send(bytes).map_err(|_| {
+                    s.queued.fetch_sub(len, Ordering::AcqRel);
+                    TransportError::UnknownFlow(flow)
+                })
+            }
+        }
+    }
+
+    pub(crate) fn reusable(&self, key: &ReuseKey) -> Option<Flow> {
+        self.tables().reuse.get(key).copied()
+    }
+}
+
+pub(crate) fn send_datagram(
+    socket: &UdpSocket,
+    peer: SocketAddr,
+    bytes: &[u8],
+) -> Result<(), TransportError> {
+    match socket.try_send_to(bytes, peer) {
+        Ok(_) => {
+            let c = metrics::FlowCounters::new(TransportKind::Udp);
+            c.bytes_out.increment(bytes.len() as u64);
+            c.msgs_out.increment(1);
+            Ok(())
+        }
+        Err(e) => {
+            metrics::drop(TransportKind::Udp, "udp_send_failed");
+            Err(TransportError::Datagram(peer, e))
+        }
+    }
+}
+
+/// Counts of what the transport holds, for tests and the admin endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransportStats {
+    /// Stream flows registered.
+    pub stream_flows: usize,
+    /// UDP flows remembered.
+    pub udp_flows: usize,
+    /// Connections admitted against the limits (handshakes included).
+    pub admitted: usize,
+    /// Distinct peer IPs in the per-IP table.
+    pub tracked_ips: usize,
+    /// Entries of the reuse index.
+    pub reuse_entries: usize,
+    /// Driver tasks alive (listeners and flows).
+    pub tasks: usize,
+}
+
+/// The transport layer: one handle over every listener and flow. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Transport {
+    /// A transport with no listener yet, and the receiver of every message it will
+    /// receive. Must be called inside a tokio runtime.
+    pub fn new(cfg: TransportConfig) -> (Transport, mpsc::Receiver<Incoming>) {
+        let (tx, rx) = mpsc::channel(cfg.incoming_queue.max(1));
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            budget: WriteBudget::new(cfg.write_queue_bytes),
+            limits: Mutex::new(ConnectionLimits::new(
+                cfg.max_connections,
+                cfg.max_connections_per_ip,
+            )),
+            cfg,
+            next_id: AtomicU64::new(1),
+            tables: Mutex::new(Tables::default()),
+            incoming: tx,
+            tls_client: Mutex::new(None),
+            shutdown,
+            live_tasks: AtomicUsize::new(0),
+            tasks_done: Notify::new(),
+        });
+        let t = Transport { inner };
+        t.spawn_udp_sweeper();
+        (t, rx)
+    }
+
+    fn spawn_udp_sweeper(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let mut stop = self.inner.shutdown.subscribe();
+        let period = (self.inner.cfg.idle_timeout / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                match weak.upgrade() {
+                    Some(inner) => inner.sweep_udp(Instant::now()),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.cfg
+    }
+
+    /// Sets the TLS client configuration used for outbound TLS connections.
+    pub fn set_tls_client(&self, cfg: Arc<rustls::ClientConfig>) {
+        *lock(&self.inner.tls_client) = Some(cfg);
+    }
+
+    /// Binds a UDP listener; returns the bound address.
+    pub async fn bind_udp(&self, addr: SocketAddr) -> Result<SocketAddr, TransportError> {
+        super::udp::bind(&self.inner, addr).await
+    }
+
+    /// Binds a TCP listener; returns the bound address.
+    pub async fn bind_tcp(&self, addr: SocketAddr) -> Result<SocketAddr, TransportError> {
+        super::tcp::bind(&self.inner, addr, None).await
+    }
+
+    /// Binds a TLS listener with `server` (certificates, client-certificate policy,
+    /// ALPN); returns the bound address.
+    pub async fn bind_tls(
+        &self,
+        addr: SocketAddr,
+        server: Arc<rustls::ServerConfig>,
+    ) -> Result<SocketAddr, TransportError> {
+        super::tcp::bind(&self.inner, addr, Some(server)).await
+    }
+
+    /// The listeners bound so far.
+    pub fn listeners(&self) -> Vec<(TransportKind, SocketAddr)> {
+        self.inner.tables().listeners.clone()
+    }
+
+    /// Queues `bytes` on `flow` without waiting. A stream flow whose queue would exceed
+    /// its byte bound is closed ([`TransportError::Overflow`]); a datagram that cannot be
+    /// sent now is dropped ([`TransportError::Datagram`]).
+    pub fn send(&self, flow: Flow, bytes: Bytes) -> Result<(), TransportError> {
+        self.inner.send(flow, bytes)
+    }
+
+    /// Sends a datagram from the socket of UDP `flow` to another address (RFC 3261
+    /// §18.2.2: a UDP response without `rport` goes to the sent-by port).
+    pub fn send_datagram_via(
+        &self,
+        flow: Flow,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), TransportError> {
+        let socket = match self.inner.tables().flows.get(&flow.id()) {
+            Some(FlowEntry::Udp(u)) => Arc::clone(&u.socket),
+            _ => return Err(TransportError::UnknownFlow(flow)),
+        };
+        send_datagram(&socket, to, bytes)
+    }
+
+    /// Returns an open flow to `target`, reusing a connection to the same far end
+    /// (transport, address, port and TLS server name), or opening one.
+    pub async fn connect(&self, target: &Target) -> Result<Flow, TransportError> {
+        if *self.inner.shutdown.borrow() {
+            return Err(TransportError::ShuttingDown);
+        }
+        match target.kind {
+            TransportKind::Udp => {
+                let idx = self.udp_socket_for(target.addr)?;
+                self.inner
+                    .udp_flow(idx, target.addr, Direction::Outbound, Instant::now())
+                    .map(|i| i.flow)
+                    .ok_or(TransportError::NoUdpSocket(target.addr))
+            }
+            TransportKind::Tcp | TransportKind::Tls => {
+                let key = ReuseKey {
+                    kind: target.kind,
+                    peer: target.addr,
+                    name: if target.kind == TransportKind::Tls {
+                        Some(
+                            target
+                                .server_name
+                                .clone()
+                                .unwrap_or_else(|| target.addr.ip().to_string().into()),
+                        )
+                    } else {
+                        None
+                    },
+                };
+                if let Some(f) = self.inner.reusable(&key) {
+                    return Ok(f);
+                }
+                super::tcp::connect(&self.inner, target, key).await
+            }
+            k => Err(TransportError::Unsupported(k)),
+        }
+    }
+
+    /// Sends `bytes` to `target` over a reused or new flow and returns that flow.
+    /// A request over [`TransportConfig::udp_max_request`] bytes for a UDP target goes
+    /// over TCP with its top Via rewritten (RFC 3261 §18.1.1); if the TCP connection is
+    /// refused it is sent over UDP after all.
+    pub async fn send_to(&self, target: &Target, bytes: Bytes) -> Result<Flow, TransportError> {
+        if target.kind == TransportKind::Udp
+            && bytes.len() > self.inner.cfg.udp_max_request
+            && reroute::looks_like_request(&bytes)
+        {
+            if let Ok(msg) = Message::parse(bytes.clone()) {
+                if let Ok(tcp_bytes) = reroute::rewrite_top_via(&msg, TransportKind::Tcp) {
+                    let tcp = Target::new(TransportKind::Tcp, target.addr);
+                    match self.connect(&tcp).await {
+                        Ok(flow) => {
+                            self.send(flow, tcp_bytes)?;
+                            return Ok(flow);
+                        }
+                        Err(TransportError::Connect { source, .. })
+                            if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+                        {
+                            tracing::debug!(addr = %target.addr, "TCP refused, large request over UDP");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        let flow = self.connect(target).await?;
+        self.send(flow, bytes)?;
+        Ok(flow)
+    }
+
+    fn udp_socket_for(&self, addr: SocketAddr) -> Result<usize, TransportError> {
+        let t = self.inner.tables();
+        let same_family = |l: &SocketAddr| l.is_ipv4() == addr.is_ipv4();
+        let pick = t
+            .udp_sockets
+            .iter()
+            .position(|(_, l)| same_family(l) && l.ip().is_loopback() == addr.ip().is_loopback())
+            .or_else(|| t.udp_sockets.iter().position(|(_, l)| same_family(l)));
+        pick.ok_or(TransportError::NoUdpSocket(addr))
+    }
+
+    /// What is known about a flow (`None` once closed).
+    pub fn flow_info(&self, flow: Flow) -> Option<FlowInfo> {
+        self.inner
+            .tables()
+            .flows
+            .get(&flow.id())
+            .map(|e| e.info().clone())
+    }
+
+    /// Closes a stream flow gracefully: it is no longer offered for new transactions,
+    /// delivers responses for `drain`, flushes, sends close_notify/FIN (RFC 5923 §8.3).
+    /// A UDP flow is simply forgotten.
+    pub fn close(&self, flow: Flow, drain: Duration) {
+        let mut t = self.inner.tables();
+        match t.flows.get(&flow.id()) {
+            Some(FlowEntry::Stream(s)) => {
+                s.ctl.send_replace(Control::Close(drain));
+            }
+            Some(FlowEntry::Udp(u)) => {
+                let key = (u.sock_idx, u.info.peer);
+                t.udp_index.remove(&key);
+                t.flows.remove(&flow.id());
+            }
+            None => {}
+        }
+    }
+
+    /// Closes a stream flow at once (no drain, no flush).
+    pub fn abort(&self, flow: Flow) {
+        if let Some(FlowEntry::Stream(s)) = self.inner.tables().flows.get(&flow.id()) {
+            s.ctl.send_replace(Control::Abort("aborted"));
+        }
+    }
+
+    /// Counts of what the transport holds.
+    pub fn stats(&self) -> TransportStats {
+        let t = self.inner.tables();
+        let l = lock(&self.inner.limits);
+        TransportStats {
+            stream_flows: t
+                .flows
+                .values()
+                .filter(|e| matches!(e, FlowEntry::Stream(_)))
+                .count(),
+            udp_flows: t.udp_index.len(),
+            admitted: l.total(),
+            tracked_ips: l.tracked_ips(),
+            reuse_entries: t.reuse.len(),
+            tasks: self.inner.live_tasks.load(Ordering::Acquire),
+        }
+    }
+
+    /// Stops every listener, closes every stream flow gracefully (draining for `drain`),
+    /// and waits until all driver tasks ended or `drain` plus the linger time passed;
+    /// what is left is aborted.
+    pub async fn shutdown(&self, drain: Duration) {
+        self.inner.shutdown.send_replace(true);
+        let flows: Vec<watch::Sender<Control>> = self
+            .inner
+            .tables()
+            .flows
+            .values()
+            .filter_map(|e| match e {
+                FlowEntry::Stream(s) => Some(s.ctl.clone()),
+                FlowEntry::Udp(_) => None,
+            })
+            .collect();
+        for c in &flows {
+            c.send_replace(Control::Close(drain));
+        }
+        let deadline = tokio::time::Instant::now() + drain + self.inner.cfg.linger;
+        loop {
+            let notified = self.inner.tasks_done.notified();
+            if self.inner.live_tasks.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let left: Vec<watch::Sender<Control>> = self
+            .inner
+            .tables()
+            .flows
+            .values()
+            .filter_map(|e| match e {
+                FlowEntry::Stream(s) => Some(s.ctl.clone()),
+                FlowEntry::Udp(_) => None,
+            })
+            .collect();
+        for c in left {
+            c.send_replace(Control::Abort("shutdown"));
+        }
+        let mut t = self.inner.tables();
+        t.udp_index.clear();
+        t.flows.retain(|_, e| matches!(e, FlowEntry::Stream(_)));
+    }
+}

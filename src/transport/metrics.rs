@@ -1,0 +1,98 @@
+//! Metric names (through the `metrics` facade) and per-flow handles.
+//!
+//! Labels: `transport` (udp, tcp, tls, ...), `direction` (inbound, outbound), `reason`.
+
+use metrics::{counter, gauge, Counter};
+
+use super::flow::Direction;
+use super::kind::TransportKind;
+
+/// Gauge: open stream connections (TLS counted once the handshake is done).
+pub const CONNECTIONS: &str = "sipwire_transport_connections";
+/// Gauge: UDP flows remembered.
+pub const UDP_FLOWS: &str = "sipwire_transport_udp_flows";
+/// Counter: connections opened, by transport and direction.
+pub const CONNECTIONS_OPENED: &str = "sipwire_transport_connections_opened_total";
+/// Counter: connections closed, by transport and reason.
+pub const CONNECTIONS_CLOSED: &str = "sipwire_transport_connections_closed_total";
+/// Counter: TLS handshakes completed, by direction.
+pub const TLS_HANDSHAKES: &str = "sipwire_transport_tls_handshakes_total";
+/// Counter: TLS handshakes failed, by direction and reason.
+pub const TLS_HANDSHAKE_FAILURES: &str = "sipwire_transport_tls_handshake_failures_total";
+/// Counter: bytes received, by transport.
+pub const BYTES_RECEIVED: &str = "sipwire_transport_bytes_received_total";
+/// Counter: bytes sent, by transport.
+pub const BYTES_SENT: &str = "sipwire_transport_bytes_sent_total";
+/// Counter: SIP messages received, by transport.
+pub const MESSAGES_RECEIVED: &str = "sipwire_transport_messages_received_total";
+/// Counter: SIP messages sent, by transport.
+pub const MESSAGES_SENT: &str = "sipwire_transport_messages_sent_total";
+/// Counter: things dropped, by transport and reason.
+pub const DROPS: &str = "sipwire_transport_drops_total";
+/// Counter: keep-alives, by transport and kind (ping_in, pong_out, ping_out, pong_in,
+/// stun).
+pub const KEEPALIVES: &str = "sipwire_transport_keepalives_total";
+
+/// Counts a drop.
+pub fn drop(kind: TransportKind, reason: &'static str) {
+    counter!(DROPS, "transport" => kind.as_str(), "reason" => reason).increment(1);
+}
+
+/// Counts a keep-alive event.
+pub fn keepalive(kind: TransportKind, what: &'static str) {
+    counter!(KEEPALIVES, "transport" => kind.as_str(), "kind" => what).increment(1);
+}
+
+/// Counts a TLS handshake outcome.
+pub fn handshake(direction: Direction, failure: Option<&'static str>) {
+    match failure {
+        None => counter!(TLS_HANDSHAKES, "direction" => direction.as_str()).increment(1),
+        Some(r) => counter!(TLS_HANDSHAKE_FAILURES, "direction" => direction.as_str(),
+            "reason" => r)
+        .increment(1),
+    }
+}
+
+/// Handles of one flow's hot counters, looked up once.
+#[derive(Clone)]
+pub struct FlowCounters {
+    /// Bytes received.
+    pub bytes_in: Counter,
+    /// Bytes sent.
+    pub bytes_out: Counter,
+    /// Messages received.
+    pub msgs_in: Counter,
+    /// Messages sent.
+    pub msgs_out: Counter,
+}
+
+impl FlowCounters {
+    /// Handles for `kind`.
+    pub fn new(kind: TransportKind) -> Self {
+        let t = kind.as_str();
+        FlowCounters {
+            bytes_in: counter!(BYTES_RECEIVED, "transport" => t),
+            bytes_out: counter!(BYTES_SENT, "transport" => t),
+            msgs_in: counter!(MESSAGES_RECEIVED, "transport" => t),
+            msgs_out: counter!(MESSAGES_SENT, "transport" => t),
+        }
+    }
+}
+
+/// A stream connection opened: counter and gauge.
+pub fn connection_opened(kind: TransportKind, direction: Direction) {
+    counter!(CONNECTIONS_OPENED, "transport" => kind.as_str(), "direction" => direction.as_str())
+        .increment(1);
+    gauge!(CONNECTIONS, "transport" => kind.as_str()).increment(1.0);
+}
+
+/// A stream connection closed: counter and gauge.
+pub fn connection_closed(kind: TransportKind, reason: &'static str) {
+    counter!(CONNECTIONS_CLOSED, "transport" => kind.as_str(), "reason" => reason).increment(1);
+    gauge!(CONNECTIONS, "transport" => kind.as_str()).decrement(1.0);
+}
+
+/// Sets the UDP flow gauge.
+pub fn udp_flows(n: usize) {
+    gauge!(UDP_FLOWS).set(n as f64);
+}

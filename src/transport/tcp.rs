@@ -1,0 +1,270 @@
+//! TCP (and TLS over TCP) listeners and outbound connections.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use super::error::TransportError;
+use super::flow::{Direction, Flow, FlowInfo};
+use super::kind::TransportKind;
+use super::manager::{Admission, Inner, ReuseKey, Target};
+use super::metrics;
+use super::stream;
+
+fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(1024)
+}
+
+/// Binds a TCP listener (TLS when `tls` is given) and spawns its accept loop.
+pub(crate) async fn bind(
+    inner: &Arc<Inner>,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<SocketAddr, TransportError> {
+    let kind = if tls.is_some() {
+        TransportKind::Tls
+    } else {
+        TransportKind::Tcp
+    };
+    let listener =
+        listen_socket(addr).map_err(|source| TransportError::Bind { kind, addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| TransportError::Bind { kind, addr, source })?;
+    inner.tables().listeners.push((kind, local));
+    let acceptor = tls.map(TlsAcceptor::from);
+    let task = inner.task();
+    let inner2 = Arc::clone(inner);
+    let span = tracing::info_span!("listener", transport = %kind, addr = %local);
+    tokio::spawn(
+        async move {
+            let _task = task;
+            accept_loop(inner2, listener, local, acceptor).await;
+        }
+        .instrument(span),
+    );
+    Ok(local)
+}
+
+async fn accept_loop(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    local: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+) {
+    let kind = if acceptor.is_some() {
+        TransportKind::Tls
+    } else {
+        TransportKind::Tcp
+    };
+    let mut stop = inner.shutdown.subscribe();
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            a = listener.accept() => a,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                metrics::drop(kind, "accept_error");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let admission = match inner.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(e) => {
+                if let TransportError::Limit(l) = &e {
+                    metrics::drop(kind, l.reason());
+                }
+                tracing::debug!(%peer, error = %e, "connection refused by limits");
+                drop(tcp);
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let local = tcp.local_addr().unwrap_or(local);
+        match &acceptor {
+            None => {
+                let info = FlowInfo {
+                    flow: inner.next_flow(TransportKind::Tcp),
+                    direction: Direction::Inbound,
+                    local,
+                    peer,
+                    identities: Arc::from(Vec::new()),
+                    server_name: None,
+                    alpn: None,
+                };
+                let key = ReuseKey {
+                    kind: TransportKind::Tcp,
+                    peer,
+                    name: None,
+                };
+                spawn_flow(&inner, tcp, info, Some(key), admission, true);
+            }
+            Some(acc) => {
+                let acc = acc.clone();
+                let inner2 = Arc::clone(&inner);
+                let task = inner.task();
+                let span = tracing::debug_span!("tls_accept", %peer);
+                tokio::spawn(
+                    async move {
+                        let _task = task;
+                        let r = super::tls::accept(
+                            acc,
+                            tcp,
+                            inner2.cfg.handshake_timeout,
+                            inner2.cfg.identities.as_ref(),
+                        )
+                        .await;
+                        match r {
+                            Err(reason) => {
+                                tracing::debug!(reason, "TLS handshake failed");
+                                drop(admission);
+                            }
+                            Ok(h) => {
+                                let info = FlowInfo {
+                                    flow: inner2.next_flow(TransportKind::Tls),
+                                    direction: Direction::Inbound,
+                                    local,
+                                    peer,
+                                    identities: h.identities,
+                                    server_name: None,
+                                    alpn: h.alpn,
+                                };
+                                // Inbound TLS connections are not reused by address:
+                                // only an RFC 5923 alias bound to the client's verified
+                                // identity may make them carry our requests.
+                                spawn_flow(&inner2, h.stream, info, None, admission, true);
+                            }
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+    }
+}
+
+/// Registers a stream flow and spawns its driver.
+pub(crate) fn spawn_flow<S>(
+    inner: &Arc<Inner>,
+    stream: S,
+    info: FlowInfo,
+    key: Option<ReuseKey>,
+    admission: Admission,
+    expect_header: bool,
+) -> Flow
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let flow = info.flow;
+    let span = tracing::debug_span!("flow", id = flow.id(), transport = %flow.kind(),
+        peer = %info.peer, direction = info.direction.as_str());
+    let parts = inner.register_stream(info, key);
+    let task = inner.task();
+    let inner2 = Arc::clone(inner);
+    tokio::spawn(
+        async move {
+            let _task = task;
+            let _admission = admission;
+            stream::drive(inner2, stream, parts, expect_header).await;
+        }
+        .instrument(span),
+    );
+    flow
+}
+
+/// Opens an outbound TCP or TLS connection to `target`.
+pub(crate) async fn connect(
+    inner: &Arc<Inner>,
+    target: &Target,
+    key: ReuseKey,
+) -> Result<Flow, TransportError> {
+    let addr = target.addr;
+    let admission = inner.admit(addr.ip())?;
+    let tcp = match tokio::time::timeout(inner.cfg.connect_timeout, TcpStream::connect(addr)).await
+    {
+        Err(_) => {
+            return Err(TransportError::Connect {
+                addr,
+                source: std::io::ErrorKind::TimedOut.into(),
+            })
+        }
+        Ok(Err(source)) => return Err(TransportError::Connect { addr, source }),
+        Ok(Ok(s)) => s,
+    };
+    let _ = tcp.set_nodelay(true);
+    let local = tcp
+        .local_addr()
+        .map_err(|source| TransportError::Connect { addr, source })?;
+    match target.kind {
+        TransportKind::Tcp => {
+            let info = FlowInfo {
+                flow: inner.next_flow(TransportKind::Tcp),
+                direction: Direction::Outbound,
+                local,
+                peer: addr,
+                identities: Arc::from(Vec::new()),
+                server_name: None,
+                alpn: None,
+            };
+            Ok(spawn_flow(inner, tcp, info, Some(key), admission, false))
+        }
+        TransportKind::Tls => {
+            let config = inner
+                .tls_client
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or(TransportError::NoTlsClient)?;
+            let name: Arc<str> = key
+                .name
+                .clone()
+                .unwrap_or_else(|| addr.ip().to_string().into());
+            let h = super::tls::connect(
+                config,
+                tcp,
+                &name,
+                addr,
+                inner.cfg.handshake_timeout,
+                inner.cfg.identities.as_ref(),
+            )
+            .await?;
+            let info = FlowInfo {
+                flow: inner.next_flow(TransportKind::Tls),
+                direction: Direction::Outbound,
+                local,
+                peer: addr,
+                identities: h.identities,
+                server_name: Some(name),
+                alpn: h.alpn,
+            };
+            Ok(spawn_flow(
+                inner,
+                h.stream,
+                info,
+                Some(key),
+                admission,
+                false,
+            ))
+        }
+        k => Err(TransportError::Unsupported(k)),
+    }
+}

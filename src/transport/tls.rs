@@ -1,0 +1,128 @@
+//! TLS over TCP: server and client handshakes on top of a TCP stream (tokio-rustls),
+//! peer identities, and handshake failure reasons for metrics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use super::config::IdentityFn;
+use super::error::TransportError;
+use super::flow::{Direction, PeerIdentities};
+use super::metrics;
+
+/// A finished handshake: the stream, the peer's identities and the ALPN protocol.
+pub(crate) struct Handshaken<S> {
+    pub(crate) stream: S,
+    pub(crate) identities: PeerIdentities,
+    pub(crate) alpn: Option<Arc<[u8]>>,
+}
+
+/// A short, bounded label for a failed handshake.
+pub fn failure_reason(err: &std::io::Error) -> &'static str {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => "eof",
+            std::io::ErrorKind::TimedOut => "timeout",
+            _ => "io",
+        };
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(_) => "bad_certificate",
+        rustls::Error::NoCertificatesPresented => "no_certificate",
+        rustls::Error::AlertReceived(_) => "alert_received",
+        rustls::Error::NoApplicationProtocol => "no_application_protocol",
+        rustls::Error::PeerIncompatible(_) => "incompatible",
+        rustls::Error::PeerMisbehaved(_) => "misbehaved",
+        rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. }
+        | rustls::Error::InvalidMessage(_) => "protocol",
+        _ => "other",
+    }
+}
+
+fn identities_of(
+    certs: Option<&[rustls_pki_types::CertificateDer<'static>]>,
+    f: Option<&IdentityFn>,
+) -> PeerIdentities {
+    match (certs.and_then(|c| c.first()), f) {
+        (Some(ee), Some(f)) => Arc::from((f.0)(ee)),
+        _ => Arc::from(Vec::new()),
+    }
+}
+
+/// Server side of the handshake on an accepted connection.
+pub(crate) async fn accept(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    timeout: std::time::Duration,
+    ids: Option<&IdentityFn>,
+) -> Result<Handshaken<tokio_rustls::server::TlsStream<TcpStream>>, &'static str> {
+    let r = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
+    let stream = match r {
+        Err(_) => {
+            metrics::handshake(Direction::Inbound, Some("timeout"));
+            return Err("timeout");
+        }
+        Ok(Err(e)) => {
+            let reason = failure_reason(&e);
+            metrics::handshake(Direction::Inbound, Some(reason));
+            return Err(reason);
+        }
+        Ok(Ok(s)) => s,
+    };
+    metrics::handshake(Direction::Inbound, None);
+    let (_, conn) = stream.get_ref();
+    let identities = identities_of(conn.peer_certificates(), ids);
+    let alpn = conn.alpn_protocol().map(Arc::from);
+    Ok(Handshaken {
+        stream,
+        identities,
+        alpn,
+    })
+}
+
+/// Client side of the handshake, verifying the server against `name` (also sent as SNI
+/// when it is a DNS name).
+pub(crate) async fn connect(
+    config: Arc<rustls::ClientConfig>,
+    tcp: TcpStream,
+    name: &str,
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+    ids: Option<&IdentityFn>,
+) -> Result<Handshaken<tokio_rustls::client::TlsStream<TcpStream>>, TransportError> {
+    let server_name = ServerName::try_from(name.to_owned())
+        .map_err(|_| TransportError::BadServerName(name.to_owned()))?;
+    let connector = TlsConnector::from(config);
+    let r = tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await;
+    let stream = match r {
+        Err(_) => {
+            metrics::handshake(Direction::Outbound, Some("timeout"));
+            return Err(TransportError::Handshake {
+                addr,
+                reason: "timeout",
+            });
+        }
+        Ok(Err(e)) => {
+            let reason = failure_reason(&e);
+            metrics::handshake(Direction::Outbound, Some(reason));
+            return Err(TransportError::Handshake { addr, reason });
+        }
+        Ok(Ok(s)) => s,
+    };
+    metrics::handshake(Direction::Outbound, None);
+    let (_, conn) = stream.get_ref();
+    let identities = identities_of(conn.peer_certificates(), ids);
+    let alpn = conn.alpn_protocol().map(Arc::from);
+    Ok(Handshaken {
+        stream,
+        identities,
+        alpn,
+    })
+}

@@ -1,0 +1,122 @@
+//! UDP sockets: one receive task per socket; a flow is (socket, peer).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tracing::Instrument;
+
+use super::error::TransportError;
+use super::flow::Direction;
+use super::kind::TransportKind;
+use super::manager::{send_datagram, Incoming, Inner};
+use super::metrics::{self, FlowCounters};
+use super::receive::{self, Inbound};
+use super::stun;
+
+/// Largest UDP payload plus one, so that nothing is ever truncated silently.
+const RECV_BUF: usize = 65_536;
+
+fn socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Binds a UDP socket and spawns its receive loop.
+pub(crate) async fn bind(
+    inner: &Arc<Inner>,
+    addr: SocketAddr,
+) -> Result<SocketAddr, TransportError> {
+    let err = |source| TransportError::Bind {
+        kind: TransportKind::Udp,
+        addr,
+        source,
+    };
+    let sock = Arc::new(socket(addr).map_err(err)?);
+    let local = sock.local_addr().map_err(err)?;
+    let idx = {
+        let mut t = inner.tables();
+        t.udp_sockets.push((Arc::clone(&sock), local));
+        t.listeners.push((TransportKind::Udp, local));
+        t.udp_sockets.len() - 1
+    };
+    let task = inner.task();
+    let inner2 = Arc::clone(inner);
+    let span = tracing::info_span!("listener", transport = "udp", addr = %local);
+    tokio::spawn(
+        async move {
+            let _task = task;
+            recv_loop(inner2, idx, sock).await;
+        }
+        .instrument(span),
+    );
+    Ok(local)
+}
+
+async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    let counters = FlowCounters::new(TransportKind::Udp);
+    let mut stop = inner.shutdown.subscribe();
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        let r = tokio::select! {
+            _ = stop.changed() => return,
+            r = sock.recv_from(&mut buf) => r,
+        };
+        let (n, peer) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors of earlier sends surface here on some systems; keep going.
+                tracing::debug!(error = %e, "UDP receive error");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        counters.bytes_in.increment(n as u64);
+        let raw = Bytes::copy_from_slice(buf.get(..n).unwrap_or(&[]));
+        match receive::datagram(raw, peer, &inner.cfg.limits) {
+            Inbound::Deliver(message) => {
+                counters.msgs_in.increment(1);
+                let Some(info) = inner.udp_flow(idx, peer, Direction::Inbound, Instant::now())
+                else {
+                    continue;
+                };
+                let inc = Incoming {
+                    message,
+                    flow: info.flow,
+                    source: peer,
+                    local: info.local,
+                    identities: info.identities,
+                };
+                if inner.incoming.try_send(inc).is_err() {
+                    metrics::drop(TransportKind::Udp, "incoming_queue_full");
+                }
+            }
+            Inbound::Reply(r) => {
+                let _ = send_datagram(&sock, peer, &r);
+            }
+            Inbound::Stun(b) => {
+                metrics::keepalive(TransportKind::Udp, "stun");
+                if let Some(r) = stun::binding_response(&b, peer) {
+                    let _ = send_datagram(&sock, peer, &r);
+                }
+            }
+            Inbound::KeepAlive => metrics::keepalive(TransportKind::Udp, "crlf"),
+            Inbound::Discard(reason) => metrics::drop(TransportKind::Udp, reason),
+        }
+    }
+}
