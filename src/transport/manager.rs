@@ -389,7 +389,9 @@ pub(crate) fn send_datagram(
     peer: SocketAddr,
     bytes: &[u8],
 ) -> Result<(), TransportError> {
-    match socket.try_send_to(bytes, peer) {
+    // A direct non-blocking sendto: tokio's `try_send_to` refuses until the reactor has
+    // seen the socket writable once, which a datagram socket almost always is.
+    match socket2::SockRef::from(socket).send_to(bytes, &peer.into()) {
         Ok(_) => {
             let c = metrics::FlowCounters::new(TransportKind::Udp);
             c.bytes_out.increment(bytes.len() as u64);
