@@ -2,6 +2,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+use sipwire::gateway::config::Config;
+
 #[derive(Parser)]
 #[command(name = "sipwire", version, about = "SCTP-first SIP transport gateway")]
 struct Cli {
@@ -21,10 +23,40 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SIPWIRE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
-        Command::Run { .. } => {
-            eprintln!("sipwire: the gateway is not built yet");
-            ExitCode::SUCCESS
+        Command::Run { config } => {
+            let cfg = match config {
+                Some(path) => Config::load(&path),
+                None => Config::embedded_default(),
+            };
+            let cfg = match cfg {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("sipwire: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("sipwire: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(sipwire::gateway::run::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sipwire: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -193,6 +193,15 @@ pub struct LimitsSection {
     pub idle_timeout_secs: u64,
     /// A peer that has not completed a header block within this time is cut (slowloris).
     pub header_timeout_secs: u64,
+    /// Send RFC 5626 CRLFCRLF pings on stream flows after this many seconds of silence
+    /// (0 = only answer the peer's pings).
+    pub keepalive_interval_secs: u64,
+    /// UDP flows (socket + peer) remembered; the least recently used is forgotten first.
+    pub max_udp_flows: usize,
+    /// Outbound TCP connect and TLS handshake timeout, seconds.
+    pub connect_timeout_secs: u64,
+    /// On shutdown, flows drain this many milliseconds before close_notify/FIN.
+    pub shutdown_drain_ms: u64,
 }
 
 impl Default for LimitsSection {
@@ -205,6 +214,10 @@ impl Default for LimitsSection {
             write_queue_bytes: 1 << 20,
             idle_timeout_secs: 600,
             header_timeout_secs: 32,
+            keepalive_interval_secs: 0,
+            max_udp_flows: 65_536,
+            connect_timeout_secs: 10,
+            shutdown_drain_ms: 500,
         }
     }
 }
@@ -321,6 +334,7 @@ impl Config {
             ("max_connections", l.max_connections),
             ("max_connections_per_ip", l.max_connections_per_ip),
             ("write_queue_bytes", l.write_queue_bytes),
+            ("max_udp_flows", l.max_udp_flows),
         ] {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit { name });
@@ -329,6 +343,11 @@ impl Config {
         if l.idle_timeout_secs == 0 {
             return Err(ConfigError::ZeroLimit {
                 name: "idle_timeout_secs",
+            });
+        }
+        if l.connect_timeout_secs == 0 {
+            return Err(ConfigError::ZeroLimit {
+                name: "connect_timeout_secs",
             });
         }
         if l.header_timeout_secs == 0 {

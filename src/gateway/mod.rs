@@ -1,3 +1,6 @@
 //! `sipwire run`: the gateway that relays SIP between transports.
 
 pub mod config;
+pub mod dev_tls;
+pub mod responder;
+pub mod run;

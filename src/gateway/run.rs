@@ -1,0 +1,217 @@
+//! `sipwire run`: binds the configured listeners, answers OPTIONS addressed to itself
+//! (see [`super::responder`]), and shuts down gracefully on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::config::{Config, ListenerConfig, ListenerTransport};
+use super::dev_tls::{self, DevCa, DevTlsError};
+use super::responder::{self, LocalNames};
+use crate::transport::{Incoming, Transport, TransportConfig, TransportError, TransportKind};
+use crate::wire::Limits;
+
+/// Errors that stop `sipwire run` before it serves.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// TLS material could not be prepared.
+    #[error(transparent)]
+    Tls(#[from] DevTlsError),
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The transport has no driver yet (SCTP family until sipwire-sys is wired in).
+    #[error("listener {0}: transport {1} is not available in this build yet")]
+    Unsupported(String, ListenerTransport),
+    /// The metrics exporter could not start.
+    #[error("metrics exporter: {0}")]
+    Metrics(String),
+    /// The state directory could not be created.
+    #[error("state directory {0}: {1}")]
+    State(std::path::PathBuf, std::io::Error),
+    /// Signal handlers could not be installed.
+    #[error("signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// The transport settings taken from the `[limits]` section.
+pub fn transport_config(cfg: &Config) -> TransportConfig {
+    let l = &cfg.limits;
+    TransportConfig {
+        limits: Limits {
+            max_message_bytes: l.max_message,
+            max_header_bytes: l.max_headers,
+            max_body_bytes: l.max_message,
+            ..Limits::default()
+        },
+        max_connections: l.max_connections,
+        max_connections_per_ip: l.max_connections_per_ip,
+        max_udp_flows: l.max_udp_flows,
+        write_queue_bytes: l.write_queue_bytes,
+        idle_timeout: Duration::from_secs(l.idle_timeout_secs),
+        header_timeout: Duration::from_secs(l.header_timeout_secs),
+        connect_timeout: Duration::from_secs(l.connect_timeout_secs),
+        handshake_timeout: Duration::from_secs(l.connect_timeout_secs),
+        keepalive_interval: (l.keepalive_interval_secs > 0)
+            .then(|| Duration::from_secs(l.keepalive_interval_secs)),
+        ..TransportConfig::default()
+    }
+}
+
+fn kind_of(l: &ListenerConfig) -> Result<TransportKind, RunError> {
+    match l.transport {
+        ListenerTransport::Udp => Ok(TransportKind::Udp),
+        ListenerTransport::Tcp => Ok(TransportKind::Tcp),
+        ListenerTransport::Tls => Ok(TransportKind::Tls),
+        t => Err(RunError::Unsupported(l.name.clone(), t)),
+    }
+}
+
+/// A started gateway.
+pub struct Gateway {
+    /// The transport (for tests and future admin endpoints).
+    pub transport: Transport,
+    /// What was bound: (listener name, transport, address).
+    pub bound: Vec<(String, TransportKind, SocketAddr)>,
+    /// The development CA, when one is used.
+    pub dev_ca: Option<DevCa>,
+    responder: tokio::task::JoinHandle<()>,
+    drain: Duration,
+}
+
+impl Gateway {
+    /// Binds every listener (TCP-family first, so that a UDP listener on port 0 takes
+    /// the port its TCP twin got) and starts answering.
+    pub async fn start(cfg: &Config) -> Result<Gateway, RunError> {
+        let needs_tls = cfg.listeners.iter().any(|l| l.transport.is_tls_family());
+        let dev_ca = if needs_tls && cfg.tls.dev_ca {
+            std::fs::create_dir_all(&cfg.state.dir)
+                .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;
+            let domains: Vec<String> = cfg
+                .listeners
+                .iter()
+                .filter_map(|l| l.domain.clone())
+                .collect();
+            Some(dev_tls::ensure_dev_ca(&cfg.state.dir, &domains)?)
+        } else {
+            None
+        };
+        let (transport, rx) = Transport::new(transport_config(cfg));
+        if needs_tls {
+            transport.set_tls_client(dev_tls::client_config(cfg, dev_ca.as_ref())?);
+        }
+        let mut bound: Vec<(String, TransportKind, SocketAddr)> = Vec::new();
+        let mut ordered: Vec<&ListenerConfig> = cfg.listeners.iter().collect();
+        ordered.sort_by_key(|l| l.transport == ListenerTransport::Udp);
+        for l in ordered {
+            let kind = kind_of(l)?;
+            let addr = match kind {
+                TransportKind::Udp => {
+                    let mut addr = l.addr;
+                    if addr.port() == 0 {
+                        if let Some((_, _, a)) = bound
+                            .iter()
+                            .find(|(_, k, a)| *k == TransportKind::Tcp && a.ip() == addr.ip())
+                        {
+                            addr.set_port(a.port());
+                        }
+                    }
+                    transport.bind_udp(addr).await?
+                }
+                TransportKind::Tcp => transport.bind_tcp(l.addr).await?,
+                _ => {
+                    let sc = dev_tls::server_config(cfg, l, dev_ca.as_ref())?;
+                    transport.bind_tls(l.addr, sc).await?
+                }
+            };
+            bound.push((l.name.clone(), kind, addr));
+        }
+        let mut local = LocalNames {
+            addrs: bound.iter().map(|(_, _, a)| (a.ip(), a.port())).collect(),
+            domains: vec!["localhost".to_owned()],
+        };
+        local
+            .domains
+            .extend(cfg.listeners.iter().filter_map(|l| l.domain.clone()));
+        let responder = tokio::spawn(respond(transport.clone(), rx, Arc::new(local)));
+        Ok(Gateway {
+            transport,
+            bound,
+            dev_ca,
+            responder,
+            drain: Duration::from_millis(cfg.limits.shutdown_drain_ms),
+        })
+    }
+
+    /// Graceful shutdown: listeners stop, flows drain and close.
+    pub async fn shutdown(self) {
+        self.transport.shutdown(self.drain).await;
+        self.responder.abort();
+    }
+}
+
+async fn respond(transport: Transport, mut rx: mpsc::Receiver<Incoming>, local: Arc<LocalNames>) {
+    while let Some(inc) = rx.recv().await {
+        let Some(resp) = responder::answer(&inc.message, &local) else {
+            continue;
+        };
+        let r = match udp_response_target(&inc) {
+            Some(to) => transport.send_datagram_via(inc.flow, to, &resp),
+            None => transport.send(inc.flow, resp),
+        };
+        if let Err(e) = r {
+            tracing::debug!(flow = %inc.flow, error = %e, "response not sent");
+        }
+    }
+}
+
+/// RFC 3261 §18.2.2 / RFC 3581 §4: a UDP response goes to the source when the request
+/// asked for `rport`, else to the received address at the sent-by port. `None` means
+/// "answer on the flow" (the source address).
+fn udp_response_target(inc: &Incoming) -> Option<SocketAddr> {
+    if inc.transport() != TransportKind::Udp {
+        return None;
+    }
+    let via = inc.message.top_via().ok()?;
+    if via.rport.is_some() {
+        return None;
+    }
+    let ip = via.received.unwrap_or(inc.source.ip());
+    let to = SocketAddr::new(ip, via.port.unwrap_or(5060));
+    (to != inc.source).then_some(to)
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM; prints what it listens on to stdout.
+pub async fn run(cfg: Config) -> Result<(), RunError> {
+    if let Some(addr) = cfg.metrics.prometheus {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| RunError::Metrics(e.to_string()))?;
+        println!("sipwire: metrics on http://{addr}/metrics");
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(RunError::Signal)?;
+    let gw = Gateway::start(&cfg).await?;
+    if let Some(d) = &gw.dev_ca {
+        println!("sipwire: state directory {}", cfg.state.dir.display());
+        println!(
+            "sipwire: development CA {} (trust it to verify the TLS listeners)",
+            d.ca.display()
+        );
+    }
+    for (name, kind, addr) in &gw.bound {
+        println!("sipwire: listening {kind} {addr} ({name})");
+    }
+    println!("sipwire: ready");
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => { r.map_err(RunError::Signal)?; }
+        _ = term.recv() => {}
+    }
+    println!("sipwire: shutting down");
+    gw.shutdown().await;
+    println!("sipwire: stopped");
+    Ok(())
+}
