@@ -291,7 +291,7 @@ impl Message {
 
         let mut headers: Vec<HeaderField> = Vec::with_capacity(16);
         let mut content_length: Option<u32> = None;
-        let mut max_forwards = None;
+        let mut mf_idx = None;
         let (mut via_idx, mut from_idx, mut to_idx, mut cseq_idx, mut call_idx) =
             (None, None, None, None, None);
         loop {
@@ -353,15 +353,7 @@ impl Message {
                     }
                     content_length = Some(v);
                 }
-                HeaderKind::MaxForwards => {
-                    if max_forwards.is_some() {
-                        return Err(ParseError::DuplicateHeader("Max-Forwards"));
-                    }
-                    let v = parse_digits(value)
-                        .and_then(|v| u8::try_from(v).ok())
-                        .ok_or(ParseError::BadMaxForwards)?;
-                    max_forwards = Some(v);
-                }
+                HeaderKind::MaxForwards => set_once(&mut mf_idx, idx, "Max-Forwards")?,
                 HeaderKind::Via => {
                     via_idx.get_or_insert(idx);
                 }
@@ -443,6 +435,16 @@ impl Message {
                 return Err(ParseError::CSeqMethodMismatch);
             }
         }
+        // Checked after CSeq so that a request with both wrong reports the CSeq (RFC 4475
+        // §3.1.2.4 expects the 400 "due to the CSeq error").
+        let max_forwards = match mf_idx.and_then(|i| headers.get(i)) {
+            Some(h) => Some(
+                parse_digits(h.value.of(b))
+                    .and_then(|v| u8::try_from(v).ok())
+                    .ok_or(ParseError::BadMaxForwards)?,
+            ),
+            None => None,
+        };
         let m_off = offset_in(b, cseq.method.as_bytes()).unwrap_or(0);
         let cseq_method = Span::new(m_off, m_off + cseq.method.len());
         let cseq_seq = cseq.seq;
