@@ -9,7 +9,7 @@ use memchr::memchr2;
 
 use super::cseq::CSeq;
 use super::error::{LimitKind, ParseError};
-use super::header::{name_matches, split_values, HeaderKind};
+use super::header::{split_values, HeaderKind};
 use super::lex::{is_token, is_word, is_ws, offset_in, parse_digits, to_str};
 use super::limits::Limits;
 use super::name_addr::{ContactValue, NameAddr};
@@ -563,17 +563,28 @@ impl Message {
 
     /// The value of the first header named `name` (full or compact form, any case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
+        let kind = HeaderKind::from_name(name.as_bytes());
         self.headers
             .iter()
-            .find(|h| name_matches(h.name.of(&self.buf), name))
+            .find(|h| self.is_named(h, kind, name))
             .map(|h| h.value.of(&self.buf))
+    }
+
+    fn is_named(&self, h: &HeaderField, kind: HeaderKind, name: &str) -> bool {
+        if kind == HeaderKind::Other {
+            h.kind == HeaderKind::Other
+                && h.name.of(&self.buf).eq_ignore_ascii_case(name.as_bytes())
+        } else {
+            h.kind == kind
+        }
     }
 
     /// The values of every header line named `name`, in order (not split at commas).
     pub fn header_lines<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        let kind = HeaderKind::from_name(name.as_bytes());
         self.headers
             .iter()
-            .filter(move |h| name_matches(h.name.of(&self.buf), name))
+            .filter(move |h| self.is_named(h, kind, name))
             .map(move |h| h.value.of(&self.buf))
     }
 
