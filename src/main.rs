@@ -17,6 +17,9 @@ enum Command {
         #[arg(short, long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Parse one SIP message (file or stdin) and show framing, start line, top Via,
+    /// Call-ID, CSeq and Content-Length, or the parse error.
+    Parse(sipwire::cli::parse::ParseArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,5 +29,6 @@ fn main() -> ExitCode {
             eprintln!("sipwire: the gateway is not built yet");
             ExitCode::SUCCESS
         }
+        Command::Parse(args) => sipwire::cli::parse::run(&args),
     }
 }

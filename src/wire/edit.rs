@@ -1,0 +1,568 @@
+//! Editing a parsed message without re-serialising untouched bytes: the editor records
+//! replacements at byte offsets of the original and builds the new message from slices
+//! of it in one pass.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::{Bytes, BytesMut};
+
+use super::error::{EditError, ParseError};
+use super::header::{split_values, HeaderKind};
+use super::host::Host;
+use super::lex::{is_token, offset_in, Cursor};
+use super::message::{HeaderField, Message};
+use super::param::next_param;
+use super::transport_token::TransportToken;
+use super::uri::Uri;
+use super::via::{Rport, Via};
+
+/// The Via we add when forwarding or sending a request.
+#[derive(Debug, Clone)]
+pub struct ViaSpec<'a> {
+    /// Transport token.
+    pub transport: TransportToken,
+    /// sent-by host (an IPv6 address is written as a reference).
+    pub host: Host<'a>,
+    /// sent-by port (omit to use the transport default).
+    pub port: Option<u16>,
+    /// Branch, normally starting with the magic cookie `z9hG4bK`.
+    pub branch: &'a str,
+    /// Add `;rport` (RFC 3581).
+    pub rport: bool,
+    /// Add `;alias` (RFC 5923).
+    pub alias: bool,
+}
+
+impl ViaSpec<'_> {
+    /// Writes the Via value (`SIP/2.0/TCP host:port;branch=...;rport;alias`).
+    pub fn to_value(&self) -> Result<String, EditError> {
+        let tok = self.transport.as_str();
+        if tok.is_empty() || !tok.bytes().all(is_token) {
+            return Err(EditError::BadValue("transport token"));
+        }
+        if self.branch.is_empty() || !self.branch.bytes().all(is_token) {
+            return Err(EditError::BadValue("branch"));
+        }
+        if let Host::Name(n) = self.host {
+            if Host::parse(n.as_bytes()).is_none() {
+                return Err(EditError::BadValue("host"));
+            }
+        }
+        let mut s = String::with_capacity(64);
+        let _ = write!(s, "SIP/2.0/{tok} {}", self.host);
+        if let Some(p) = self.port {
+            let _ = write!(s, ":{p}");
+        }
+        let _ = write!(s, ";branch={}", self.branch);
+        if self.rport {
+            s.push_str(";rport");
+        }
+        if self.alias {
+            s.push_str(";alias");
+        }
+        Ok(s)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    start: usize,
+    end: usize,
+    text: (usize, usize),
+}
+
+/// Collects edits on one message; [`Editor::finish`] produces the new bytes.
+#[derive(Debug)]
+pub struct Editor<'m> {
+    msg: &'m Message,
+    ops: Vec<Op>,
+    scratch: Vec<u8>,
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn check_uri(uri: &str) -> Result<(), EditError> {
+    if uri
+        .bytes()
+        .any(|b| b == b'\r' || b == b'\n' || b == b'>' || b == b'<')
+    {
+        return Err(EditError::BadValue("URI"));
+    }
+    Uri::parse(uri).map(|_| ()).map_err(EditError::from)
+}
+
+impl Message {
+    /// Starts editing this message.
+    pub fn edit(&self) -> Editor<'_> {
+        Editor {
+            msg: self,
+            ops: Vec::with_capacity(4),
+            scratch: Vec::with_capacity(128),
+        }
+    }
+}
+
+impl<'m> Editor<'m> {
+    fn buf(&self) -> &'m [u8] {
+        self.msg.as_bytes()
+    }
+
+    fn replace(&mut self, start: usize, end: usize, text: &[u8]) {
+        let a = self.scratch.len();
+        self.scratch.extend_from_slice(text);
+        self.ops.push(Op {
+            start,
+            end,
+            text: (a, self.scratch.len()),
+        });
+    }
+
+    fn offset(&self, sub: &[u8]) -> Result<usize, EditError> {
+        offset_in(self.buf(), sub).ok_or(EditError::Parse(ParseError::BadVia("span")))
+    }
+
+    fn first_field(&self, kind: HeaderKind) -> Option<&'m HeaderField> {
+        self.msg.fields().iter().find(|h| h.kind == kind)
+    }
+
+    /// Where new header lines go when no header of the same kind exists: right after the
+    /// start line.
+    fn header_insert_point(&self) -> usize {
+        self.msg.start_line_end()
+    }
+
+    /// Inserts a Via line above the topmost Via.
+    pub fn prepend_via(&mut self, via: &ViaSpec<'_>) -> Result<&mut Self, EditError> {
+        let value = via.to_value()?;
+        self.prepend_via_value(&value)
+    }
+
+    /// Inserts `Via: <value>` above the topmost Via (value given pre-formatted).
+    pub fn prepend_via_value(&mut self, value: &str) -> Result<&mut Self, EditError> {
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == b',') {
+            return Err(EditError::BadValue("Via value"));
+        }
+        Via::parse(value.as_bytes())?;
+        let at = self
+            .msg
+            .via_field()
+            .map_or_else(|| self.header_insert_point(), |h| h.line.range().start);
+        let line = format!("Via: {value}\r\n");
+        self.replace(at, at, line.as_bytes());
+        Ok(self)
+    }
+
+    /// Applies RFC 3261 §18.2.1 and RFC 3581 §4 to the top Via of an inbound request
+    /// that came from `source`: adds `received=<source IP>` when sent-by is a name or an
+    /// address other than the source, or when `rport` is present; fills a bare `rport`
+    /// with the source port. Returns whether anything changed.
+    pub fn set_received(&mut self, source: SocketAddr) -> Result<bool, EditError> {
+        let via = self.msg.top_via()?;
+        let src_ip = canonical(source.ip());
+        let mut changed = false;
+        let mut received_param: Option<&[u8]> = None;
+        let mut rport_param: Option<(&[u8], Option<&[u8]>)> = None;
+        let mut c = Cursor::new(via.params_raw);
+        while let Some(p) = next_param(&mut c).map_err(ParseError::BadVia)? {
+            if p.name.eq_ignore_ascii_case(b"received") && received_param.is_none() {
+                received_param = p.value;
+            } else if p.name.eq_ignore_ascii_case(b"rport") && rport_param.is_none() {
+                rport_param = Some((p.name, p.value));
+            }
+        }
+        if let Some((name, value)) = rport_param {
+            let port = source.port().to_string();
+            match value {
+                None => {
+                    let at = self.offset(name)? + name.len();
+                    self.replace(at, at, format!("={port}").as_bytes());
+                    changed = true;
+                }
+                Some(v) => {
+                    if via.rport != Some(Rport::Port(source.port())) {
+                        let at = self.offset(v)?;
+                        self.replace(at, at + v.len(), port.as_bytes());
+                        changed = true;
+                    }
+                }
+            }
+        }
+        let need_received =
+            via.rport.is_some() || via.host.ip().map_or(true, |ip| canonical(ip) != src_ip);
+        if need_received {
+            let ip = src_ip.to_string();
+            match received_param {
+                Some(v) => {
+                    if via.received.map(canonical) != Some(src_ip) {
+                        let at = self.offset(v)?;
+                        self.replace(at, at + v.len(), ip.as_bytes());
+                        changed = true;
+                    }
+                }
+                None => {
+                    let at = self.offset(via.raw)? + via.raw.len();
+                    self.replace(at, at, format!(";received={ip}").as_bytes());
+                    changed = true;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Removes the topmost Via value (a response on its way back). When the top Via line
+    /// carries several comma-separated values only the first is removed.
+    pub fn pop_via(&mut self) -> Result<&mut Self, EditError> {
+        let h = *self.msg.via_field().ok_or(EditError::NoVia)?;
+        self.remove_first_value(&h)?;
+        Ok(self)
+    }
+
+    fn remove_first_value(&mut self, h: &HeaderField) -> Result<(), EditError> {
+        let mut values = split_values(h.value.of(self.buf()));
+        let first = values.next().ok_or(EditError::NoVia)??;
+        match values.next() {
+            None => {
+                let r = h.line.range();
+                self.replace(r.start, r.end, b"");
+            }
+            Some(second) => {
+                let second = second?;
+                let a = self.offset(first)?;
+                let b = self.offset(second)?;
+                self.replace(a, b, b"");
+            }
+        }
+        Ok(())
+    }
+
+    /// Decrements Max-Forwards and returns the new value. Without Max-Forwards, adds
+    /// `Max-Forwards: 70` (RFC 3261 §16.6 step 3). At 0 the request must not be forwarded:
+    /// [`EditError::TooManyHops`] (answer 483).
+    pub fn decrement_max_forwards(&mut self) -> Result<u8, EditError> {
+        match self.first_field(HeaderKind::MaxForwards) {
+            None => {
+                let at = self.header_insert_point();
+                self.replace(at, at, b"Max-Forwards: 70\r\n");
+                Ok(70)
+            }
+            Some(h) => {
+                let v = self.msg.max_forwards().ok_or(ParseError::BadMaxForwards)?;
+                let new = v.checked_sub(1).ok_or(EditError::TooManyHops)?;
+                let r = h.value.range();
+                self.replace(r.start, r.end, new.to_string().as_bytes());
+                Ok(new)
+            }
+        }
+    }
+
+    /// Inserts `Record-Route: <uri>` above the topmost Record-Route.
+    pub fn prepend_record_route(&mut self, uri: &str) -> Result<&mut Self, EditError> {
+        self.prepend_addr(HeaderKind::RecordRoute, "Record-Route", uri)
+    }
+
+    /// Inserts `Route: <uri>` above the topmost Route.
+    pub fn prepend_route(&mut self, uri: &str) -> Result<&mut Self, EditError> {
+        self.prepend_addr(HeaderKind::Route, "Route", uri)
+    }
+
+    fn prepend_addr(
+        &mut self,
+        kind: HeaderKind,
+        name: &str,
+        uri: &str,
+    ) -> Result<&mut Self, EditError> {
+        check_uri(uri)?;
+        let at = self
+            .first_field(kind)
+            .map_or_else(|| self.header_insert_point(), |h| h.line.range().start);
+        self.replace(at, at, format!("{name}: <{uri}>\r\n").as_bytes());
+        Ok(self)
+    }
+
+    /// Removes the topmost Route value (only the first value of a multi-value line).
+    pub fn remove_top_route(&mut self) -> Result<&mut Self, EditError> {
+        let h = *self
+            .first_field(HeaderKind::Route)
+            .ok_or(EditError::NoRoute)?;
+        self.remove_first_value(&h).map_err(|e| match e {
+            EditError::NoVia => EditError::NoRoute,
+            other => other,
+        })?;
+        Ok(self)
+    }
+
+    /// Builds the edited message: untouched bytes are copied from the original once.
+    pub fn finish(mut self) -> Result<Bytes, EditError> {
+        let buf = self.buf();
+        self.ops.sort_by_key(|o| (o.start, o.end));
+        let mut cur = 0usize;
+        let mut size = buf.len();
+        for op in &self.ops {
+            if op.start < cur || op.end > buf.len() || op.start > op.end {
+                return Err(EditError::Overlap);
+            }
+            cur = op.end;
+            size = size + (op.text.1 - op.text.0) - (op.end - op.start);
+        }
+        let mut out = BytesMut::with_capacity(size);
+        let mut cur = 0usize;
+        for op in &self.ops {
+            out.extend_from_slice(buf.get(cur..op.start).unwrap_or(&[]));
+            out.extend_from_slice(self.scratch.get(op.text.0..op.text.1).unwrap_or(&[]));
+            cur = op.end;
+        }
+        out.extend_from_slice(buf.get(cur..).unwrap_or(&[]));
+        Ok(out.freeze())
+    }
+
+    /// Builds and re-parses the edited message.
+    pub fn finish_message(self) -> Result<Message, EditError> {
+        let b = self.finish()?;
+        Ok(Message::parse(b)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Message {
+        Message::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
+    }
+
+    const REQ: &str = "INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP client.example.com:5060;branch=z9hG4bK1;rport\r\n\
+Max-Forwards: 70\r\n\
+Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n\
+From: <sip:a@example.com>;tag=1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: abc\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 3\r\n\
+\r\n\
+x=y";
+
+    fn s(b: &Bytes) -> &str {
+        std::str::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn received_and_rport_on_name() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        assert!(e.set_received("192.0.2.7:40000".parse().unwrap()).unwrap());
+        let out = e.finish().unwrap();
+        assert_eq!(
+            s(&out),
+            REQ.replace(";rport\r\n", ";rport=40000;received=192.0.2.7\r\n")
+        );
+        let m2 = Message::parse(out).unwrap();
+        let v = m2.top_via().unwrap();
+        assert_eq!(v.rport, Some(Rport::Port(40000)));
+        assert_eq!(v.received, Some("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn received_rules_without_rport() {
+        let base = REQ
+            .replace(";rport", "")
+            .replace("client.example.com:5060", "192.0.2.7:5060");
+        // Same IP as the source, no rport: nothing to add.
+        let m = parse(&base);
+        let mut e = m.edit();
+        assert!(!e.set_received("192.0.2.7:5060".parse().unwrap()).unwrap());
+        assert_eq!(s(&e.finish().unwrap()), base);
+        // IPv4-mapped source compares equal.
+        let mut e = m.edit();
+        assert!(!e
+            .set_received("[::ffff:192.0.2.7]:5060".parse().unwrap())
+            .unwrap());
+        // Different IP: received added.
+        let mut e = m.edit();
+        assert!(e
+            .set_received("198.51.100.1:5060".parse().unwrap())
+            .unwrap());
+        assert!(s(&e.finish().unwrap()).contains("5060;branch=z9hG4bK1;received=198.51.100.1\r\n"));
+        // IPv6 sent-by and source.
+        let v6 = base.replace("192.0.2.7:5060", "[2001:db8::1]:5060");
+        let m = parse(&v6);
+        let mut e = m.edit();
+        assert!(e
+            .set_received("[2001:db8::2]:5060".parse().unwrap())
+            .unwrap());
+        assert!(s(&e.finish().unwrap()).contains(";received=2001:db8::2\r\n"));
+        let mut e = m.edit();
+        assert!(!e
+            .set_received("[2001:DB8::1]:5060".parse().unwrap())
+            .unwrap());
+    }
+
+    #[test]
+    fn rport_same_ip_still_gets_received() {
+        let base = REQ.replace("client.example.com:5060", "192.0.2.7:5060");
+        let m = parse(&base);
+        let mut e = m.edit();
+        e.set_received("192.0.2.7:5070".parse().unwrap()).unwrap();
+        assert!(s(&e.finish().unwrap()).contains(";rport=5070;received=192.0.2.7\r\n"));
+    }
+
+    #[test]
+    fn received_on_multi_value_via_line() {
+        let two = REQ.replace(
+            ";rport\r\n",
+            ";rport , SIP/2.0/TCP proxy.example.com;branch=z9hG4bK0\r\n",
+        );
+        let m = parse(&two);
+        let mut e = m.edit();
+        e.set_received("192.0.2.7:1".parse().unwrap()).unwrap();
+        let out = e.finish().unwrap();
+        assert!(s(&out).contains(";rport=1;received=192.0.2.7 , SIP/2.0/TCP proxy"));
+    }
+
+    #[test]
+    fn prepend_and_pop_via() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        e.prepend_via(&ViaSpec {
+            transport: TransportToken::Sctp,
+            host: Host::parse(b"[2001:db8::5]").unwrap(),
+            port: Some(5060),
+            branch: "z9hG4bKnew",
+            rport: true,
+            alias: true,
+        })
+        .unwrap();
+        let out = e.finish().unwrap();
+        let want = REQ.replace(
+            "Via: SIP/2.0/UDP",
+            "Via: SIP/2.0/SCTP [2001:db8::5]:5060;branch=z9hG4bKnew;rport;alias\r\nVia: SIP/2.0/UDP",
+        );
+        assert_eq!(s(&out), want);
+        let m2 = Message::parse(out).unwrap();
+        assert_eq!(m2.top_via().unwrap().transport, TransportToken::Sctp);
+        assert!(m2.top_via().unwrap().alias);
+        let mut e = m2.edit();
+        e.pop_via().unwrap();
+        assert_eq!(s(&e.finish().unwrap()), REQ);
+    }
+
+    #[test]
+    fn pop_first_of_several_values() {
+        let resp = "SIP/2.0 200 OK\r\nv: SIP/2.0/TCP a;branch=z9hG4bK1 ,\r\n SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP c\r\n\
+From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let m = parse(resp);
+        let mut e = m.edit();
+        e.pop_via().unwrap();
+        let out = e.finish().unwrap();
+        assert_eq!(
+            s(&out),
+            resp.replace("SIP/2.0/TCP a;branch=z9hG4bK1 ,\r\n ", "")
+        );
+        let m = Message::parse(out).unwrap();
+        assert_eq!(m.top_via().unwrap().host_raw, "b");
+        let mut e = m.edit();
+        e.pop_via().unwrap();
+        let m = e.finish_message().unwrap();
+        assert_eq!(m.top_via().unwrap().host_raw, "c");
+        assert_eq!(m.via_count(), 1);
+    }
+
+    #[test]
+    fn max_forwards() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        assert_eq!(e.decrement_max_forwards().unwrap(), 69);
+        assert_eq!(
+            s(&e.finish().unwrap()),
+            REQ.replace("Max-Forwards: 70", "Max-Forwards: 69")
+        );
+        let zero = parse(&REQ.replace("Max-Forwards: 70", "Max-Forwards: 0"));
+        assert_eq!(
+            zero.edit().decrement_max_forwards(),
+            Err(EditError::TooManyHops)
+        );
+        let none = parse(&REQ.replace("Max-Forwards: 70\r\n", ""));
+        let mut e = none.edit();
+        assert_eq!(e.decrement_max_forwards().unwrap(), 70);
+        let m = e.finish_message().unwrap();
+        assert_eq!(m.max_forwards(), Some(70));
+    }
+
+    #[test]
+    fn routes() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        e.remove_top_route()
+            .unwrap()
+            .prepend_record_route("sip:me.example.com;lr")
+            .unwrap();
+        let out = e.finish().unwrap();
+        let want = REQ.replace("<sip:p1.example.com;lr>, ", "").replace(
+            "INVITE sip:bob@example.com SIP/2.0\r\n",
+            "INVITE sip:bob@example.com SIP/2.0\r\nRecord-Route: <sip:me.example.com;lr>\r\n",
+        );
+        assert_eq!(s(&out), want);
+        let m2 = Message::parse(out).unwrap();
+        let mut e = m2.edit();
+        e.remove_top_route().unwrap();
+        let m3 = e.finish_message().unwrap();
+        assert_eq!(m3.routes().count(), 0);
+        assert_eq!(
+            m3.edit().remove_top_route().unwrap_err(),
+            EditError::NoRoute
+        );
+        let mut e = m3.edit();
+        e.prepend_record_route("sip:second.example.com;lr").unwrap();
+        let m4 = e.finish_message().unwrap();
+        let rr: Vec<_> = m4.record_routes().map(|r| r.unwrap().uri).collect();
+        assert_eq!(
+            rr,
+            vec!["sip:second.example.com;lr", "sip:me.example.com;lr"]
+        );
+        assert!(m4.edit().prepend_route("sip:x>\r\nEvil: 1").is_err());
+        assert_eq!(
+            m4.edit()
+                .prepend_via_value("SIP/2.0/UDP h;x=y\r\n")
+                .unwrap_err(),
+            EditError::BadValue("Via value")
+        );
+        assert!(m4
+            .edit()
+            .prepend_via_value("SIP/2.0/UDP h, SIP/2.0/UDP g")
+            .is_err());
+    }
+
+    #[test]
+    fn combined_edits_single_pass() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        e.set_received("192.0.2.7:40000".parse().unwrap()).unwrap();
+        e.prepend_via_value("SIP/2.0/TLS proxy.example.com;branch=z9hG4bKp")
+            .unwrap();
+        e.decrement_max_forwards().unwrap();
+        e.remove_top_route().unwrap();
+        e.prepend_record_route("sips:proxy.example.com;lr").unwrap();
+        let m2 = e.finish_message().unwrap();
+        assert_eq!(m2.via_count(), 2);
+        assert_eq!(m2.max_forwards(), Some(69));
+        assert_eq!(m2.routes().count(), 1);
+        assert_eq!(&m2.body()[..], b"x=y");
+        let second = m2.vias().nth(1).unwrap().unwrap();
+        assert_eq!(second.received, Some("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn overlapping_edits_refused() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        e.pop_via().unwrap();
+        e.set_received("192.0.2.7:1".parse().unwrap()).unwrap();
+        assert_eq!(e.finish().unwrap_err(), EditError::Overlap);
+    }
+}

@@ -1,0 +1,150 @@
+//! Hosts as they appear in URIs and in Via sent-by: a name, an IPv4 address or an IPv6
+//! reference (`[2001:db8::1]`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A host from a URI or a Via header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A domain name, as written (compare case-insensitively).
+    Name(&'a str),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address (written as a reference, in brackets).
+    Ipv6(Ipv6Addr),
+}
+
+impl<'a> Host<'a> {
+    /// Parses a host: `[v6]`, dotted IPv4, or a host name (letters, digits, `-`, `.`, and
+    /// `_` which is tolerated although RFC 3261 does not allow it).
+    pub fn parse(s: &'a [u8]) -> Option<Host<'a>> {
+        if s.is_empty() {
+            return None;
+        }
+        if s.first() == Some(&b'[') {
+            let inner = s.get(1..s.len().checked_sub(1)?)?;
+            if s.last() != Some(&b']') {
+                return None;
+            }
+            let text = std::str::from_utf8(inner).ok()?;
+            return text.parse::<Ipv6Addr>().ok().map(Host::Ipv6);
+        }
+        if s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+            let text = std::str::from_utf8(s).ok()?;
+            return text.parse::<Ipv4Addr>().ok().map(Host::Ipv4);
+        }
+        let ok = s
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !ok || s.first() == Some(&b'.') || s.first() == Some(&b'-') {
+            return None;
+        }
+        std::str::from_utf8(s).ok().map(Host::Name)
+    }
+
+    /// The address when the host is a literal IP address.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match *self {
+            Host::Name(_) => None,
+            Host::Ipv4(a) => Some(IpAddr::V4(a)),
+            Host::Ipv6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+
+    /// True when both denote the same host: names compare case-insensitively (a trailing
+    /// dot ignored), addresses by value.
+    pub fn same_as(&self, other: &Host<'_>) -> bool {
+        match (self, other) {
+            (Host::Name(a), Host::Name(b)) => a
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(b.trim_end_matches('.')),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(n) => f.write_str(n),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// Length of the host at the start of `s` (an IPv6 reference up to `]`, otherwise host
+/// name characters).
+pub(crate) fn host_len(s: &[u8]) -> usize {
+    if s.first() == Some(&b'[') {
+        match s.iter().position(|&b| b == b']') {
+            Some(p) => p + 1,
+            None => s.len(),
+        }
+    } else {
+        s.iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+            .unwrap_or(s.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_host_forms() {
+        assert_eq!(Host::parse(b"example.com"), Some(Host::Name("example.com")));
+        assert_eq!(
+            Host::parse(b"192.0.2.1"),
+            Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1)))
+        );
+        assert_eq!(
+            Host::parse(b"[2001:db8::1]"),
+            Some(Host::Ipv6("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            Host::parse(b"[::ffff:192.0.2.1]").map(|h| h.ip().is_some()),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn refuses_bad_hosts() {
+        for bad in [
+            &b""[..],
+            b"192.0.2.300",
+            b"[2001:db8::1",
+            b"2001:db8::1",
+            b"[not-v6]",
+            b"a b",
+            b".lead",
+            b"[]",
+            b"[",
+        ] {
+            assert_eq!(Host::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn compares_hosts() {
+        let a = Host::parse(b"AtLanTa.CoM").unwrap();
+        let b = Host::parse(b"atlanta.com.").unwrap();
+        assert!(a.same_as(&b));
+        let v6a = Host::parse(b"[2001:DB8:0::1]").unwrap();
+        let v6b = Host::parse(b"[2001:db8::1]").unwrap();
+        assert!(v6a.same_as(&v6b));
+        assert_eq!(v6b.to_string(), "[2001:db8::1]");
+        assert!(!a.same_as(&v6a));
+    }
+
+    #[test]
+    fn host_length() {
+        assert_eq!(host_len(b"[2001:db8::1]:5060"), 13);
+        assert_eq!(host_len(b"a.example.com:5060"), 13);
+        assert_eq!(host_len(b"[unterminated"), 13);
+    }
+}

@@ -1,0 +1,237 @@
+//! Byte classes and a small cursor shared by the header parsers (RFC 3261 §25.1).
+//!
+//! Everything here works on byte slices and never indexes out of bounds: positions are only
+//! advanced through `get()`.
+
+/// `token` characters (RFC 3261 §25.1).
+pub(crate) fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// `word` characters (used by Call-ID).
+pub(crate) fn is_word(b: u8) -> bool {
+    is_token(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
+}
+
+/// `unreserved` characters (alphanum / mark).
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
+}
+
+/// `reserved` characters.
+pub(crate) fn is_reserved(b: u8) -> bool {
+    matches!(
+        b,
+        b';' | b'/' | b'?' | b':' | b'@' | b'&' | b'=' | b'+' | b'$' | b','
+    )
+}
+
+/// White space inside a header value. Folding has already been accepted by the line
+/// reader, so CR and LF inside a value are always part of `LWS`.
+pub(crate) fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Strips leading and trailing white space (including folded line breaks).
+pub(crate) fn trim_ws(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_ws(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| !is_ws(b)).map_or(start, |p| p + 1);
+    s.get(start..end).unwrap_or(&[])
+}
+
+/// Byte offset of `sub` inside `base`, when `sub` is a sub-slice of `base`.
+pub(crate) fn offset_in(base: &[u8], sub: &[u8]) -> Option<usize> {
+    let b = base.as_ptr() as usize;
+    let s = sub.as_ptr() as usize;
+    let off = s.checked_sub(b)?;
+    if off.checked_add(sub.len())? <= base.len() {
+        Some(off)
+    } else {
+        None
+    }
+}
+
+/// `&str` view of bytes that the grammar already restricted to ASCII (or UTF-8).
+pub(crate) fn to_str(s: &[u8]) -> Option<&str> {
+    std::str::from_utf8(s).ok()
+}
+
+/// Parses `1*DIGIT` into a u64, refusing empty input, non-digits and overflow.
+pub(crate) fn parse_digits(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Value of one hex digit.
+pub(crate) fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A forward-only cursor over a byte slice.
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(s: &'a [u8]) -> Self {
+        Cursor { s, pos: 0 }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.s.get(self.pos..).unwrap_or(&[])
+    }
+
+    pub(crate) fn bump(&mut self) {
+        if self.pos < self.s.len() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `b` when it is the next byte.
+    pub(crate) fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Skips white space (LWS, including folding); returns how many bytes were skipped.
+    pub(crate) fn skip_ws(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            if is_ws(b) {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        self.pos - start
+    }
+
+    /// Takes the longest run of bytes matching `f`.
+    pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a [u8] {
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            if f(b) {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        self.s.get(start..self.pos).unwrap_or(&[])
+    }
+
+    pub(crate) fn token(&mut self) -> &'a [u8] {
+        self.take_while(is_token)
+    }
+
+    /// Takes a quoted string (with its quotes), honouring `\` escapes. `None` when it is
+    /// not terminated; the cursor is then left unchanged.
+    pub(crate) fn quoted_string(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos;
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let mut i = start + 1;
+        loop {
+            match self.s.get(i) {
+                None => return None,
+                Some(b'\\') => i += 2,
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return self.s.get(start..self.pos);
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_folded_white_space() {
+        assert_eq!(trim_ws(b" \r\n a b \t"), b"a b");
+        assert_eq!(trim_ws(b"   "), b"");
+        assert_eq!(trim_ws(b""), b"");
+    }
+
+    #[test]
+    fn offset_of_sub_slices() {
+        let base = b"hello world";
+        assert_eq!(offset_in(base, &base[6..]), Some(6));
+        assert_eq!(offset_in(base, b"other"), None);
+    }
+
+    #[test]
+    fn digits() {
+        assert_eq!(parse_digits(b"0068"), Some(68));
+        assert_eq!(parse_digits(b""), None);
+        assert_eq!(parse_digits(b"-1"), None);
+        assert_eq!(parse_digits(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn quoted_strings() {
+        let mut c = Cursor::new(br#""a \"b\" \\" rest"#);
+        assert_eq!(c.quoted_string(), Some(&br#""a \"b\" \\""#[..]));
+        let mut c = Cursor::new(br#""unterminated \""#);
+        assert_eq!(c.quoted_string(), None);
+        assert_eq!(c.pos(), 0);
+    }
+}
