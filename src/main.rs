@@ -19,6 +19,9 @@ enum Command {
         #[arg(short, long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Parse one SIP message (file or stdin) and show framing, start line, top Via,
+    /// Call-ID, CSeq and Content-Length, or the parse error.
+    Parse(sipwire::cli::parse::ParseArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +61,6 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Parse(args) => sipwire::cli::parse::run(&args),
     }
 }

@@ -1,1 +1,3 @@
 //! Command-line subcommands other than `run` (debugging and inspection tools).
+
+pub mod parse;

@@ -145,6 +145,9 @@ impl<'m> Editor<'m> {
 
     /// Inserts `Via: <value>` above the topmost Via (value given pre-formatted).
     pub fn prepend_via_value(&mut self, value: &str) -> Result<&mut Self, EditError> {
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == b',') {
+            return Err(EditError::BadValue("Via value"));
+        }
         Via::parse(value.as_bytes())?;
         let at = self
             .msg
@@ -523,6 +526,16 @@ From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n
             vec!["sip:second.example.com;lr", "sip:me.example.com;lr"]
         );
         assert!(m4.edit().prepend_route("sip:x>\r\nEvil: 1").is_err());
+        assert_eq!(
+            m4.edit()
+                .prepend_via_value("SIP/2.0/UDP h;x=y\r\n")
+                .unwrap_err(),
+            EditError::BadValue("Via value")
+        );
+        assert!(m4
+            .edit()
+            .prepend_via_value("SIP/2.0/UDP h, SIP/2.0/UDP g")
+            .is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use memchr::memchr2;
 
 use super::cseq::CSeq;
 use super::error::{LimitKind, ParseError};
-use super::header::{name_matches, split_values, HeaderKind};
+use super::header::{split_values, HeaderKind};
 use super::lex::{is_token, is_word, is_ws, offset_in, parse_digits, to_str};
 use super::limits::Limits;
 use super::name_addr::{ContactValue, NameAddr};
@@ -291,7 +291,7 @@ impl Message {
 
         let mut headers: Vec<HeaderField> = Vec::with_capacity(16);
         let mut content_length: Option<u32> = None;
-        let mut max_forwards = None;
+        let mut mf_idx = None;
         let (mut via_idx, mut from_idx, mut to_idx, mut cseq_idx, mut call_idx) =
             (None, None, None, None, None);
         loop {
@@ -353,15 +353,7 @@ impl Message {
                     }
                     content_length = Some(v);
                 }
-                HeaderKind::MaxForwards => {
-                    if max_forwards.is_some() {
-                        return Err(ParseError::DuplicateHeader("Max-Forwards"));
-                    }
-                    let v = parse_digits(value)
-                        .and_then(|v| u8::try_from(v).ok())
-                        .ok_or(ParseError::BadMaxForwards)?;
-                    max_forwards = Some(v);
-                }
+                HeaderKind::MaxForwards => set_once(&mut mf_idx, idx, "Max-Forwards")?,
                 HeaderKind::Via => {
                     via_idx.get_or_insert(idx);
                 }
@@ -443,6 +435,16 @@ impl Message {
                 return Err(ParseError::CSeqMethodMismatch);
             }
         }
+        // Checked after CSeq so that a request with both wrong reports the CSeq (RFC 4475
+        // §3.1.2.4 expects the 400 "due to the CSeq error").
+        let max_forwards = match mf_idx.and_then(|i| headers.get(i)) {
+            Some(h) => Some(
+                parse_digits(h.value.of(b))
+                    .and_then(|v| u8::try_from(v).ok())
+                    .ok_or(ParseError::BadMaxForwards)?,
+            ),
+            None => None,
+        };
         let m_off = offset_in(b, cseq.method.as_bytes()).unwrap_or(0);
         let cseq_method = Span::new(m_off, m_off + cseq.method.len());
         let cseq_seq = cseq.seq;
@@ -561,17 +563,28 @@ impl Message {
 
     /// The value of the first header named `name` (full or compact form, any case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
+        let kind = HeaderKind::from_name(name.as_bytes());
         self.headers
             .iter()
-            .find(|h| name_matches(h.name.of(&self.buf), name))
+            .find(|h| self.is_named(h, kind, name))
             .map(|h| h.value.of(&self.buf))
+    }
+
+    fn is_named(&self, h: &HeaderField, kind: HeaderKind, name: &str) -> bool {
+        if kind == HeaderKind::Other {
+            h.kind == HeaderKind::Other
+                && h.name.of(&self.buf).eq_ignore_ascii_case(name.as_bytes())
+        } else {
+            h.kind == kind
+        }
     }
 
     /// The values of every header line named `name`, in order (not split at commas).
     pub fn header_lines<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        let kind = HeaderKind::from_name(name.as_bytes());
         self.headers
             .iter()
-            .filter(move |h| name_matches(h.name.of(&self.buf), name))
+            .filter(move |h| self.is_named(h, kind, name))
             .map(move |h| h.value.of(&self.buf))
     }
 

@@ -8,7 +8,17 @@
 //!   fills `received`/`rport` and decrements Max-Forwards, copying untouched bytes once.
 //! - [`response`] builds the stateless error responses (400, 483, 505, 513).
 //!
-//! Pure code: no I/O, no clock, no panics on any input.
+//! Pure code: no I/O, no clock, no panics on any input (the lints below enforce no
+//! indexing, unwrap, expect or panic outside tests).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 pub mod cseq;
 pub mod datagram;

@@ -10,8 +10,11 @@ use super::uri::Uri;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameAddr<'a> {
     /// Display name as written: the content of the quoted string (escapes kept) or the
-    /// unquoted tokens.
+    /// unquoted tokens. `None` also when it is not UTF-8 (see `display_name_raw`).
     pub display_name: Option<&'a str>,
+    /// Display name bytes as written (quoted strings may carry non-UTF-8 bytes that
+    /// some user agents send; they are tolerated).
+    pub display_name_raw: Option<&'a [u8]>,
     /// The URI text (without `<` `>`).
     pub uri: &'a str,
     /// True when the URI was enclosed in `<...>` (name-addr form).
@@ -30,14 +33,13 @@ impl<'a> NameAddr<'a> {
         let bad = |r: &'static str| ParseError::BadNameAddr(header, r);
         let v = trim_ws(value);
         let mut c = Cursor::new(v);
-        let mut display_name = None;
+        let mut display_name_raw: Option<&'a [u8]> = None;
         let (uri, bracketed);
         if c.peek() == Some(b'"') {
             let q = c
                 .quoted_string()
                 .ok_or(bad("unterminated quoted display name"))?;
-            let inner = q.get(1..q.len().saturating_sub(1)).unwrap_or(&[]);
-            display_name = Some(to_str(inner).ok_or(bad("display name not UTF-8"))?);
+            display_name_raw = Some(q.get(1..q.len().saturating_sub(1)).unwrap_or(&[]));
             c.skip_ws();
             if c.peek() != Some(b'<') {
                 return Err(bad("expected < after display name"));
@@ -49,7 +51,7 @@ impl<'a> NameAddr<'a> {
                 if !dn.iter().all(|&b| is_token(b) || is_ws(b)) {
                     return Err(bad("display name must be quoted"));
                 }
-                display_name = Some(to_str(dn).ok_or(bad("display name"))?);
+                display_name_raw = Some(dn);
                 for _ in 0..lt {
                     c.bump();
                 }
@@ -90,7 +92,8 @@ impl<'a> NameAddr<'a> {
         let params_raw = c.rest();
         validate_params(params_raw).map_err(bad)?;
         Ok(NameAddr {
-            display_name,
+            display_name: display_name_raw.and_then(to_str),
+            display_name_raw,
             uri,
             bracketed,
             params_raw,
@@ -194,6 +197,14 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn non_utf8_display_name_tolerated() {
+        let a = NameAddr::parse(b"\"caf\xe9\" <sip:a@b>;tag=1", "From").unwrap();
+        assert_eq!(a.display_name, None);
+        assert_eq!(a.display_name_raw, Some(&b"caf\xe9"[..]));
+        assert_eq!(a.tag(), Some("1"));
     }
 
     #[test]

@@ -201,6 +201,35 @@ impl<'a> Via<'a> {
         self.port.unwrap_or_else(|| self.transport.default_port())
     }
 
+    /// Where to send a response when it cannot go back on the connection the request
+    /// came in on (RFC 3261 §18.2.2, RFC 3581 §4). Unreliable transports: `maddr` if
+    /// present (sent-by port), else the `received` address with the `rport` value (or the
+    /// sent-by port), else sent-by. Reliable transports: the `received` address (or the
+    /// sent-by host) with the sent-by port. Ports default per transport.
+    pub fn response_target(&self) -> (Host<'a>, u16) {
+        let sent_by_port = self.port_or_default();
+        let received = self.received.map(|ip| match ip {
+            IpAddr::V4(a) => Host::Ipv4(a),
+            IpAddr::V6(a) => Host::Ipv6(a),
+        });
+        if self.transport.is_reliable() {
+            return (received.unwrap_or(self.host), sent_by_port);
+        }
+        if let Some(m) = self.maddr {
+            return (m, sent_by_port);
+        }
+        match received {
+            Some(r) => {
+                let port = match self.rport {
+                    Some(Rport::Port(p)) => p,
+                    _ => sent_by_port,
+                };
+                (r, port)
+            }
+            None => (self.host, sent_by_port),
+        }
+    }
+
     /// `SIP/2.0`?
     pub fn is_sip_2_0(&self) -> bool {
         self.protocol.eq_ignore_ascii_case("SIP") && self.version == "2.0"
@@ -286,6 +315,26 @@ mod tests {
         assert_eq!(v.received, Some("2001:db8::9:255".parse().unwrap()));
         let v = via("SIP/2.0/UDP h;received=[2001:db8::9];branch=z9hG4bKz");
         assert_eq!(v.received, Some("2001:db8::9".parse().unwrap()));
+    }
+
+    #[test]
+    fn response_targets() {
+        let v4 = |s: &str| Host::Ipv4(s.parse().unwrap());
+        let v = via("SIP/2.0/UDP h.example.com:5070;received=192.0.2.1;rport=40000");
+        assert_eq!(v.response_target(), (v4("192.0.2.1"), 40000));
+        let v = via("SIP/2.0/UDP h.example.com:5070;received=192.0.2.1");
+        assert_eq!(v.response_target(), (v4("192.0.2.1"), 5070));
+        let v = via("SIP/2.0/UDP h.example.com;maddr=224.0.1.75;received=192.0.2.1;rport=9");
+        assert_eq!(v.response_target(), (v4("224.0.1.75"), 5060));
+        let v = via("SIP/2.0/UDP h.example.com");
+        assert_eq!(v.response_target(), (Host::Name("h.example.com"), 5060));
+        let v = via("SIP/2.0/TLS h.example.com;received=[2001:db8::2];rport=40000");
+        assert_eq!(
+            v.response_target(),
+            (Host::Ipv6("2001:db8::2".parse().unwrap()), 5061)
+        );
+        let v = via("SIP/2.0/SCTP h.example.com:5062");
+        assert_eq!(v.response_target(), (Host::Name("h.example.com"), 5062));
     }
 
     #[test]
