@@ -1,0 +1,218 @@
+//! The `sipwire run` binary: OPTIONS answered with 200 OK over UDP, TCP and TLS;
+//! CRLFCRLF answered with exactly CRLF over TCP and TLS; graceful stop on SIGTERM.
+
+mod transport_support;
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use sipwire::wire::{Message, Rport};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use transport_support::*;
+
+struct Gateway {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    udp: SocketAddr,
+    tcp: SocketAddr,
+    tls: SocketAddr,
+    state: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Gateway {
+    let state = tempfile::tempdir().expect("tempdir");
+    let cfg = format!(
+        "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:0'\n\
+         [[listener]]\nname = 't'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
+         [[listener]]\nname = 's'\ntransport = 'tls'\naddr = '127.0.0.1:0'\ndomain = 'localhost'\n\
+         [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
+        state.path().display()
+    );
+    let path = state.path().join("sipwire.toml");
+    std::fs::write(&path, cfg).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn sipwire");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut udp, mut tcp, mut tls) = (None, None, None);
+    loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("sipwire did not print `ready` in 30 s");
+        if let Some(rest) = l.strip_prefix("sipwire: listening ") {
+            let mut it = rest.split(' ');
+            let kind = it.next().unwrap_or_default().to_owned();
+            let addr: SocketAddr = it.next().unwrap_or_default().parse().expect("address");
+            match kind.as_str() {
+                "udp" => udp = Some(addr),
+                "tcp" => tcp = Some(addr),
+                "tls" => tls = Some(addr),
+                k => panic!("unexpected listener {k}"),
+            }
+        }
+        if l == "sipwire: ready" {
+            break;
+        }
+    }
+    Gateway {
+        child,
+        lines,
+        udp: udp.expect("udp listener"),
+        tcp: tcp.expect("tcp listener"),
+        tls: tls.expect("tls listener"),
+        state,
+    }
+}
+
+fn check_200(resp: &Message, req_branch: &str, src: SocketAddr) {
+    assert_eq!(resp.status_code(), Some(200), "{resp:?}");
+    let via = resp.top_via().expect("via");
+    assert_eq!(via.branch, Some(format!("z9hG4bK{req_branch}").as_str()));
+    assert_eq!(via.received, Some(src.ip()));
+    assert_eq!(via.rport, Some(Rport::Port(src.port())));
+    assert_eq!(resp.call_id(), format!("{req_branch}@test"));
+    assert_eq!(resp.cseq().seq, 1);
+    assert_eq!(resp.cseq().method, "OPTIONS");
+    assert!(resp.to_tag().is_some(), "To tag added");
+    assert_eq!(resp.from_tag(), Some(format!("t{req_branch}").as_str()));
+    assert_eq!(resp.content_length(), Some(0));
+}
+
+async fn stream_checks<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    local: SocketAddr,
+    server: SocketAddr,
+    token: &str,
+) {
+    // CRLFCRLF -> exactly CRLF, at once.
+    s.write_all(b"\r\n\r\n").await.expect("ping");
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+        .await
+        .expect("pong in time")
+        .expect("read");
+    assert_eq!(&buf[..n], b"\r\n", "pong must be exactly CRLF");
+    let extra = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
+    assert!(extra.is_err(), "nothing may follow the pong");
+
+    let branch = format!("gw{token}");
+    s.write_all(options(token, local, server, &branch).as_bytes())
+        .await
+        .expect("send");
+    let mut f = framer();
+    let resp = read_message(s, &mut f).await;
+    check_200(&resp, &branch, local);
+
+    // Other requests: 501 for us, 480 for elsewhere (no relay yet).
+    let invite = request("INVITE", token, local, server, "inv", 0);
+    s.write_all(invite.as_bytes()).await.expect("send");
+    assert_eq!(read_message(s, &mut f).await.status_code(), Some(501));
+    let elsewhere: SocketAddr = "192.0.2.10:5060".parse().expect("addr");
+    let fwd = request("MESSAGE", token, local, elsewhere, "msg", 10);
+    s.write_all(fwd.as_bytes()).await.expect("send");
+    assert_eq!(read_message(s, &mut f).await.status_code(), Some(480));
+}
+
+#[tokio::test]
+async fn run_answers_options_on_every_transport_and_stops_on_sigterm() {
+    let mut gw = start();
+
+    // UDP
+    let u = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+    let ul = u.local_addr().expect("local");
+    u.send_to(options("UDP", ul, gw.udp, "gwudp").as_bytes(), gw.udp)
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = tokio::time::timeout(WAIT, u.recv_from(&mut buf))
+        .await
+        .expect("UDP answer in time")
+        .expect("recv");
+    assert_eq!(
+        from, gw.udp,
+        "answered from the socket the request arrived on"
+    );
+    check_200(&parse(&buf[..n]), "gwudp", ul);
+
+    // TCP
+    let mut t = TcpStream::connect(gw.tcp).await.expect("tcp connect");
+    let tl = t.local_addr().expect("local");
+    stream_checks(&mut t, tl, gw.tcp, "TCP").await;
+
+    // TLS, verified against the development CA the gateway wrote into its state dir.
+    let ca_pem = std::fs::read(gw.state.path().join("dev-ca/ca.pem")).expect("dev CA written");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_slice()) {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let cc = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(gw.tls).await.expect("tls connect");
+    let sl = tcp.local_addr().expect("local");
+    let mut s = tokio_rustls::TlsConnector::from(Arc::new(cc))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake with the development certificate");
+    stream_checks(&mut s, sl, gw.tls, "TLS").await;
+
+    // SIGTERM: graceful stop, exit status 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()
+        .expect("run kill(1)");
+    assert!(killed.success());
+    // The TLS connection gets a close_notify (clean EOF), not a reset.
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(WAIT, s.read_to_end(&mut rest))
+        .await
+        .expect("closed in time");
+    assert!(r.is_ok(), "clean TLS close expected, got {r:?}");
+    let status = {
+        let end = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = gw.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(std::time::Instant::now() < end, "sipwire did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(status.success(), "exit status {status}");
+    let printed: Vec<String> = gw.lines.try_iter().collect();
+    assert!(
+        printed.iter().any(|l| l == "sipwire: stopped"),
+        "{printed:?}"
+    );
+}
