@@ -32,7 +32,12 @@ fn rss_kib() -> u64 {
         .expect("VmRSS in /proc/self/status")
 }
 
-async fn one<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, local: SocketAddr, server: SocketAddr, i: usize) {
+async fn one<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    local: SocketAddr,
+    server: SocketAddr,
+    i: usize,
+) {
     s.write_all(options("TCP", local, server, &format!("l{i}")).as_bytes())
         .await
         .expect("send");
@@ -77,7 +82,9 @@ async fn tls_batch(addr: SocketAddr, cc: Arc<rustls::ClientConfig>, start: usize
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_connections_leave_no_leak() {
     let count: usize = match std::env::var("SIPWIRE_LEAK_CONNECTIONS") {
-        Ok(v) => v.parse().expect("SIPWIRE_LEAK_CONNECTIONS must be a number"),
+        Ok(v) => v
+            .parse()
+            .expect("SIPWIRE_LEAK_CONNECTIONS must be a number"),
         Err(_) => 2_000,
     };
     let batch = 100;
@@ -87,7 +94,10 @@ async fn many_connections_leave_no_leak() {
         max_connections: batch * 4,
         ..TransportConfig::default()
     });
-    let tcp = srv.bind_tcp("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+    let tcp = srv
+        .bind_tcp("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
     let tls = srv
         .bind_tls("127.0.0.1:0".parse().expect("addr"), pki.server_config())
         .await
