@@ -50,6 +50,9 @@ pub enum ConfigError {
     /// A TLS-family listener has no certificate and the development CA is off.
     #[error("listener {0}: TLS needs `cert`/`key` files or `[tls] dev_ca = true`")]
     TlsWithoutCertificate(String),
+    /// RFC 3261 §18: connections must stay open at least 64·T1 (32 s) when idle.
+    #[error("idle_timeout_secs = {0} is below 64*T1 = 32 s (RFC 3261 §18)")]
+    IdleTooShort(u64),
     /// A limit was set to zero or a nonsensical value.
     #[error("limit {name} must be greater than zero")]
     ZeroLimit {
@@ -340,10 +343,8 @@ impl Config {
                 return Err(ConfigError::ZeroLimit { name });
             }
         }
-        if l.idle_timeout_secs == 0 {
-            return Err(ConfigError::ZeroLimit {
-                name: "idle_timeout_secs",
-            });
+        if l.idle_timeout_secs < 32 {
+            return Err(ConfigError::IdleTooShort(l.idle_timeout_secs));
         }
         if l.connect_timeout_secs == 0 {
             return Err(ConfigError::ZeroLimit {
@@ -406,6 +407,15 @@ mod tests {
             Config::parse("bogus = 1\n").unwrap_err(),
             ConfigError::Syntax(_)
         ));
+    }
+
+    #[test]
+    fn idle_timeout_below_64_t1_is_refused() {
+        assert!(matches!(
+            Config::parse("[limits]\nidle_timeout_secs = 31\n").unwrap_err(),
+            ConfigError::IdleTooShort(31)
+        ));
+        assert!(Config::parse("[limits]\nidle_timeout_secs = 32\n").is_ok());
     }
 
     #[test]
