@@ -190,6 +190,9 @@ pub fn server_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs(&cert_path)?, key(&key_path)?)?;
     sc.alpn_protocols = alpn(cfg);
+    if cfg.tls.keylog {
+        sc.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
     Ok(Arc::new(sc))
 }
 
@@ -203,6 +206,9 @@ pub fn client_config(
         .with_root_certificates(roots(cfg, dev)?)
         .with_no_client_auth();
     cc.alpn_protocols = alpn(cfg);
+    if cfg.tls.keylog {
+        cc.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
     Ok(Arc::new(cc))
 }
 
