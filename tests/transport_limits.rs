@@ -105,7 +105,7 @@ async fn a_peer_that_stops_reading_does_not_stall_others() {
         .expect("healthy peer finished")
         .expect("join");
     assert!(
-        worst < Duration::from_secs(2),
+        worst < Duration::from_secs(3),
         "a healthy round trip took {worst:?}"
     );
     assert!(matches!(
@@ -139,7 +139,7 @@ async fn slowloris_is_cut_after_the_header_timeout() {
     let (_, _) = tokio::join!(writer, closed);
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "cut after {took:?}"
     );
 
