@@ -142,3 +142,28 @@ async fn tls_wrong_server_name_fails_and_is_not_reused() {
     assert_eq!(client.stats().stream_flows, 0);
     assert_eq!(client.stats().admitted, 0);
 }
+
+#[tokio::test]
+async fn concurrent_senders_share_one_connection() {
+    let pki = Pki::generate();
+    let (server, _srx) = Transport::new(cfg());
+    let (client, _crx) = Transport::new(cfg());
+    let addr = server
+        .bind_tls("127.0.0.1:0".parse().expect("addr"), pki.server_config())
+        .await
+        .expect("bind");
+    client.set_tls_client(pki.client_config(false));
+    let t = Target::new(TransportKind::Tls, addr).with_server_name("localhost");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (c, t) = (client.clone(), t.clone());
+        set.spawn(async move { c.connect(&t).await.expect("connect") });
+    }
+    let mut flows = Vec::new();
+    while let Some(f) = set.join_next().await {
+        flows.push(f.expect("join"));
+    }
+    flows.dedup();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(client.stats().stream_flows, 1);
+}

@@ -138,6 +138,9 @@ pub(crate) struct Inner {
     limits: Mutex<ConnectionLimits>,
     pub(crate) incoming: mpsc::Sender<Incoming>,
     pub(crate) tls_client: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    /// One lock per target being connected, so that concurrent senders share one
+    /// connection instead of opening several.
+    connecting: Mutex<HashMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) shutdown: watch::Sender<bool>,
     live_tasks: AtomicUsize,
     tasks_done: Notify,
@@ -453,6 +456,7 @@ impl Transport {
             tables: Mutex::new(Tables::default()),
             incoming: tx,
             tls_client: Mutex::new(None),
+            connecting: Mutex::new(HashMap::new()),
             shutdown,
             live_tasks: AtomicUsize::new(0),
             tasks_done: Notify::new(),
@@ -571,7 +575,19 @@ impl Transport {
                 if let Some(f) = self.inner.reusable(&key) {
                     return Ok(f);
                 }
-                super::tcp::connect(&self.inner, target, key).await
+                let gate = Arc::clone(lock(&self.inner.connecting).entry(key.clone()).or_default());
+                let held = gate.lock().await;
+                let r = match self.inner.reusable(&key) {
+                    Some(f) => Ok(f),
+                    None => super::tcp::connect(&self.inner, target, key.clone()).await,
+                };
+                drop(held);
+                let mut m = lock(&self.inner.connecting);
+                // The map and this function hold the only references: nobody waits.
+                if Arc::strong_count(&gate) <= 2 {
+                    m.remove(&key);
+                }
+                r
             }
             k => Err(TransportError::Unsupported(k)),
         }
