@@ -731,3 +731,178 @@ fn section10_one_aliased_flow_per_srv_target_and_traffic_still_balanced() {
         assert!(*n > 60, "flow {flow} got {n} of 300 requests: {per_flow:?}");
     }
 }
+
+// ---- property: random operation sequences keep the safety invariants ----
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DOMAINS: [&str; 2] = ["example.com", "example.net"];
+    const PEER_NAMES: [&str; 3] = ["a.example", "b.example", "c.example"];
+    const TRANSPORTS: [Transport; 5] = [
+        Transport::Tls,
+        Transport::TlsSctp,
+        Transport::DtlsSctp,
+        Transport::Tcp,
+        Transport::Sctp,
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Outbound {
+            domain: usize,
+            ip: u8,
+            transport: usize,
+            ids: Vec<usize>,
+            d: u32,
+        },
+        Inbound {
+            domain: usize,
+            ip: u8,
+            port: Option<u16>,
+            transport: usize,
+            sent_by: usize,
+            verified: bool,
+            alias: bool,
+            ids: Vec<usize>,
+            d: u32,
+        },
+        Remove(u32),
+        Lookup {
+            domain: usize,
+            ip: u8,
+            transport: usize,
+            uri: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let ids = prop::collection::vec(0usize..3, 0..3);
+        prop_oneof![
+            (0usize..2, 1u8..3, 0usize..5, ids.clone(), 0u32..6).prop_map(
+                |(domain, ip, transport, ids, d)| Op::Outbound {
+                    domain,
+                    ip,
+                    transport,
+                    ids,
+                    d
+                }
+            ),
+            (
+                (
+                    0usize..2,
+                    1u8..3,
+                    prop::option::of(5061u16..5063),
+                    0usize..5
+                ),
+                (0usize..4, any::<bool>(), any::<bool>(), ids, 0u32..6),
+            )
+                .prop_map(
+                    |((domain, ip, port, transport), (sent_by, verified, alias, ids, d))| {
+                        Op::Inbound {
+                            domain,
+                            ip,
+                            port,
+                            transport,
+                            sent_by,
+                            verified,
+                            alias,
+                            ids,
+                            d,
+                        }
+                    }
+                ),
+            (0u32..6).prop_map(Op::Remove),
+            (0usize..2, 1u8..3, 0usize..5, 0usize..3).prop_map(|(domain, ip, transport, uri)| {
+                Op::Lookup {
+                    domain,
+                    ip,
+                    transport,
+                    uri,
+                }
+            }),
+        ]
+    }
+
+    fn names(ids: &[usize]) -> PeerIdentities {
+        PeerIdentities::from_names(ids.iter().map(|i| PEER_NAMES[*i]))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn invariants_hold(ops in prop::collection::vec(op(), 1..40)) {
+            let mut t: AliasTables<u32> = AliasTables::new(4);
+            for op in ops {
+                let rows_before = t.counters().rows;
+                let dump_before = t.dump();
+                match op {
+                    Op::Outbound { domain, ip, transport, ids, d } => {
+                        let k = AliasKey::new(IpAddr::from([192, 0, 2, ip]), 5061, TRANSPORTS[transport]);
+                        let dec = t.add_outbound(DOMAINS[domain], k, &names(&ids), d);
+                        if !TRANSPORTS[transport].is_secure() {
+                            prop_assert_eq!(dec, AliasDecision::Ignored(IgnoreReason::NotTlsFamily));
+                        }
+                    }
+                    Op::Inbound { domain, ip, port, transport, sent_by, verified, alias, ids, d } => {
+                        let peer = names(&ids);
+                        let host = match sent_by { 3 => format!("192.0.2.{ip}"), i => PEER_NAMES[i].to_string() };
+                        let req = InboundAlias {
+                            local_domain: DOMAINS[domain],
+                            has_alias_param: alias,
+                            via_transport: TRANSPORTS[transport],
+                            flow_transport: TRANSPORTS[transport],
+                            sent_by_host: &host,
+                            sent_by_port: port,
+                            received: IpAddr::from([192, 0, 2, ip]),
+                            client_cert_verified: verified,
+                            client_identities: &peer,
+                            descriptor: d,
+                        };
+                        let dec = t.on_inbound_request(req, &AliasPolicy::accept_all());
+                        if !verified || !alias || !TRANSPORTS[transport].is_secure() {
+                            prop_assert!(dec.ignored().is_some());
+                            prop_assert_eq!(t.counters().rows, rows_before);
+                            prop_assert_eq!(t.dump(), dump_before);
+                        }
+                        if sent_by < 3 && dec.is_recorded() {
+                            prop_assert!(peer.matches(PEER_NAMES[sent_by]));
+                        }
+                    }
+                    Op::Remove(d) => {
+                        t.remove_descriptor(&d);
+                        prop_assert!(t.dump().iter().all(|tb| tb.rows.iter().all(|r| r.descriptor != d.to_string())));
+                    }
+                    Op::Lookup { domain, ip, transport, uri } => {
+                        let k = AliasKey::new(IpAddr::from([192, 0, 2, ip]), 5061, TRANSPORTS[transport]);
+                        if let Some(d) = t.lookup(DOMAINS[domain], &k, PEER_NAMES[uri]) {
+                            let table = t.table(DOMAINS[domain]);
+                            prop_assert!(table.is_some());
+                            let ok = table.map(|tb| tb.rows().any(|r| {
+                                r.key == k && r.descriptor == d && r.identities.matches(PEER_NAMES[uri])
+                            })).unwrap_or(false);
+                            prop_assert!(ok, "lookup returned a row that does not prove the domain");
+                        }
+                    }
+                }
+                // Global invariants.
+                let dump = t.dump();
+                let mut owner: std::collections::HashMap<String, String> = Default::default();
+                let mut total = 0u64;
+                for tb in &dump {
+                    prop_assert!(tb.rows.len() <= 4);
+                    for r in &tb.rows {
+                        total += 1;
+                        prop_assert!(r.transport.is_secure(), "non-TLS row {:?}", r);
+                        prop_assert!(!r.identities.is_empty());
+                        if let Some(dom) = owner.insert(r.descriptor.clone(), tb.local_domain.clone()) {
+                            prop_assert_eq!(&dom, &tb.local_domain, "descriptor in two domains");
+                        }
+                    }
+                }
+                prop_assert_eq!(total, t.counters().rows);
+            }
+        }
+    }
+}

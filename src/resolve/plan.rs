@@ -282,8 +282,6 @@ impl Resolution {
             }
             // Name only: NAPTR first (§4.1).
             (Host::Name(name), None, None) => {
-                // Fail early if the scheme has no usable transport at all.
-                r.default_transport(target.scheme)?;
                 r.phase = Phase::Naptr {
                     domain: name.clone(),
                     scheme: target.scheme,
@@ -394,7 +392,7 @@ impl Resolution {
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         match (phase, answer) {
             (Phase::Naptr { domain, scheme }, Answer::Naptr(records)) => {
-                self.after_naptr(&domain, scheme, &records)?;
+                self.after_naptr(&domain, scheme, &records);
             }
             (
                 Phase::Srv {
@@ -518,12 +516,7 @@ impl Resolution {
         }
     }
 
-    fn after_naptr(
-        &mut self,
-        domain: &str,
-        scheme: Scheme,
-        records: &[NaptrRecord],
-    ) -> Result<(), PlanError> {
+    fn after_naptr(&mut self, domain: &str, scheme: Scheme, records: &[NaptrRecord]) {
         let choices = select_naptr(records, scheme, &self.supported);
         if let Some(first) = choices.first() {
             // §4.2: no SRV at the replacement -> A/AAAA of the domain, transport from NAPTR.
@@ -541,7 +534,7 @@ impl Resolution {
                 })
                 .collect();
             self.start_srv(steps, Some(fallback));
-            return Ok(());
+            return;
         }
         // No (usable) NAPTR: SRV for each supported transport the scheme allows (§4.1).
         let steps: Vec<SrvStep> = self
@@ -560,18 +553,18 @@ impl Resolution {
                 })
             })
             .collect();
-        let t = self.default_transport(scheme)?;
-        let fallback = HostStep {
+        // The last resort (UDP/TCP for sip:, TLS for sips:) only if we support it; an element
+        // with, say, SCTP only still resolves through NAPTR or SRV.
+        let fallback = self.default_transport(scheme).ok().map(|t| HostStep {
             transport: t,
             name: domain.to_string(),
             port: t.default_port(),
-        };
+        });
         if steps.is_empty() {
-            self.start_addr(vec![fallback]);
+            self.start_addr(fallback.into_iter().collect());
         } else {
-            self.start_srv(steps, Some(fallback));
+            self.start_srv(steps, fallback);
         }
-        Ok(())
     }
 
     fn after_srv<R: Rng + ?Sized>(

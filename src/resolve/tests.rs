@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Zone {
     answers: HashMap<Query, Answer>,
 }
@@ -472,19 +472,55 @@ fn sip_falls_back_to_tcp_when_udp_is_not_supported() {
 }
 
 #[test]
-fn sips_without_tls_support_is_an_error() {
+fn sips_without_tls_support_finds_nothing() {
     let c = ResolveConfig {
         supported: vec![Transport::Udp, Transport::Tcp],
         ..cfg()
     };
-    assert_eq!(
-        Resolution::new(&sips("example.com", None, None), &c).err(),
-        Some(PlanError::NoSupportedTransport(Scheme::Sips))
-    );
+    // Numeric or explicit port: the default transport is needed at once.
     assert_eq!(
         Resolution::new(&sips("192.0.2.1", None, None), &c).err(),
         Some(PlanError::NoSupportedTransport(Scheme::Sips))
     );
+    assert_eq!(
+        Resolution::new(&sips("example.com", Some(5061), None), &c).err(),
+        Some(PlanError::NoSupportedTransport(Scheme::Sips))
+    );
+    // A name: NAPTR offers only non-SIPS services, nothing is left.
+    let zone = Zone::default()
+        .naptr("example.com", &[(1, 1, "SIP+D2T", "_sip._tcp.example.com")])
+        .srv("_sip._tcp.example.com", &[(0, 0, 5060, "tcp.example.com")])
+        .a("tcp.example.com", &["192.0.2.1"])
+        .a("example.com", &["192.0.2.2"]);
+    let (r, _) = run_plan(
+        Resolution::new(&sips("example.com", None, None), &c).unwrap(),
+        &zone,
+    );
+    assert_eq!(r, Err(PlanError::NoTargets("example.com".into())));
+}
+
+#[test]
+fn sctp_only_element_resolves_through_srv_without_a_fallback() {
+    let c = ResolveConfig {
+        supported: vec![Transport::Sctp],
+        ..cfg()
+    };
+    let zone = Zone::default()
+        .srv(
+            "_sip._sctp.example.com",
+            &[(0, 0, 5060, "sctp.example.com")],
+        )
+        .a("sctp.example.com", &["192.0.2.3"])
+        .a("example.com", &["192.0.2.4"]);
+    let (t, _) = run(&sip("example.com", None, None), &c, &zone);
+    assert_eq!(t, vec![tg(Transport::Sctp, "192.0.2.3:5060")]);
+    // Without SRV there is no UDP/TCP fallback to use.
+    let zone = Zone::default().a("example.com", &["192.0.2.4"]);
+    let (r, _) = run_plan(
+        Resolution::new(&sip("example.com", None, None), &c).unwrap(),
+        &zone,
+    );
+    assert_eq!(r, Err(PlanError::NoTargets("example.com".into())));
 }
 
 #[test]
@@ -882,4 +918,128 @@ fn response_on_unsupported_transport_is_an_error() {
         Resolution::for_response(&v, &c).err(),
         Some(PlanError::UnsupportedTransport(Transport::Tls))
     );
+}
+
+// ---- property: any DNS content gives a well-formed, policy-respecting result ----
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 8] = [
+        "example.com",
+        "_sip._udp.example.com",
+        "_sip._tcp.example.com",
+        "_sips._tcp.example.com",
+        "_sip._sctp.example.com",
+        "_sips._sctp.example.com",
+        "h1.example.com",
+        "h2.example.com",
+    ];
+    const SERVICES: [&str; 7] = [
+        "SIP+D2U", "SIP+D2T", "SIP+D2S", "SIPS+D2T", "SIPS+D2S", "E2U+sip", "sip+d2w",
+    ];
+
+    fn naptr() -> impl Strategy<Value = NaptrRecord> {
+        (
+            any::<u16>(),
+            any::<u16>(),
+            prop::sample::select(vec!["S", "s", "A", "U", ""]),
+            prop::sample::select(SERVICES.to_vec()),
+            prop::sample::select(NAMES.to_vec()),
+        )
+            .prop_map(|(order, preference, flags, svc, repl)| NaptrRecord {
+                order,
+                preference,
+                flags: flags.into(),
+                services: svc.into(),
+                regexp: String::new(),
+                replacement: repl.into(),
+            })
+    }
+
+    fn srv() -> impl Strategy<Value = SrvRecord> {
+        (
+            0u16..4,
+            any::<u16>(),
+            any::<u16>(),
+            prop::sample::select(vec!["h1.example.com", "h2.example.com", ".", "example.com"]),
+        )
+            .prop_map(|(priority, weight, port, target)| SrvRecord {
+                priority,
+                weight,
+                port,
+                target: target.into(),
+            })
+    }
+
+    fn zone() -> impl Strategy<Value = Zone> {
+        (
+            prop::collection::vec(naptr(), 0..6),
+            prop::collection::vec(prop::collection::vec(srv(), 0..4), 5),
+            prop::collection::vec(any::<bool>(), 3),
+        )
+            .prop_map(|(naptrs, srvs, has_addr)| {
+                let mut z = Zone::default();
+                z.answers
+                    .insert(q("example.com", QueryKind::Naptr), Answer::Naptr(naptrs));
+                for (i, recs) in srvs.into_iter().enumerate() {
+                    z.answers
+                        .insert(q(NAMES[i + 1], QueryKind::Srv), Answer::Srv(recs));
+                }
+                for (i, host) in ["example.com", "h1.example.com", "h2.example.com"]
+                    .iter()
+                    .enumerate()
+                {
+                    if has_addr[i] {
+                        z = z.a(host, &[&format!("192.0.2.{}", i + 1), "2001:db8::9"]);
+                    }
+                }
+                z
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn results_respect_scheme_and_supported_transports(
+            zone in zone(),
+            sips_scheme in any::<bool>(),
+            supported in prop::sample::subsequence(
+                vec![Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Sctp, Transport::TlsSctp],
+                1..=5,
+            ),
+            seed in any::<u64>(),
+            deterministic in any::<bool>(),
+        ) {
+            let scheme = if sips_scheme { Scheme::Sips } else { Scheme::Sip };
+            let target = SipTarget::new(scheme, "example.com", None, None).unwrap();
+            let c = ResolveConfig {
+                supported: supported.clone(),
+                srv_selection: if deterministic { SrvSelection::Deterministic } else { SrvSelection::Weighted },
+                ..ResolveConfig::default()
+            };
+            let plan = Resolution::new(&target, &c);
+            prop_assert!(plan.is_ok(), "a name-only target always starts");
+            let Ok(plan) = plan else { return Ok(()) };
+            let mut asked = 0;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let r = resolve_with(plan, &mut rng, |x| { asked += 1; zone.answer(x) });
+            prop_assert!(asked <= 1 + 5 + 2 * c.max_hosts);
+            match r {
+                Ok(res) => {
+                    prop_assert!(!res.targets.is_empty());
+                    prop_assert_eq!(res.aus.as_str(), "example.com");
+                    for (i, t) in res.targets.iter().enumerate() {
+                        prop_assert!(supported.contains(&t.transport), "{:?}", t);
+                        if sips_scheme {
+                            prop_assert!(t.transport.is_secure(), "{:?}", t);
+                        }
+                        prop_assert!(!res.targets[..i].contains(t), "duplicate {:?}", t);
+                    }
+                }
+                Err(e) => prop_assert_eq!(e, PlanError::NoTargets("example.com".into())),
+            }
+        }
+    }
 }
