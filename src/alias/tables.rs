@@ -215,8 +215,7 @@ impl<D: Clone + Eq + Hash> AliasTables<D> {
     /// `key`, or `None` to open a new flow.
     pub fn lookup(&mut self, local_domain: &str, key: &AliasKey, uri_domain: &str) -> Option<D> {
         let found = self
-            .tables
-            .get(&normalize_local(local_domain))
+            .table(local_domain)
             .and_then(|t| t.find(key, uri_domain))
             .map(|r| r.descriptor.clone());
         if found.is_some() {
@@ -242,7 +241,14 @@ impl<D: Clone + Eq + Hash> AliasTables<D> {
 
     /// The table of one local domain, if it has rows.
     pub fn table(&self, local_domain: &str) -> Option<&AliasTable<D>> {
-        self.tables.get(&normalize_local(local_domain))
+        // No allocation on the per-request path when the domain is already normalized.
+        let normal =
+            !local_domain.ends_with('.') && !local_domain.bytes().any(|b| b.is_ascii_uppercase());
+        if normal {
+            self.tables.get(local_domain)
+        } else {
+            self.tables.get(&normalize_local(local_domain))
+        }
     }
 
     /// Current counters (`rows` is computed now).
