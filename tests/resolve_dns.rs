@@ -1,0 +1,400 @@
+//! RFC 3263 resolution against a real DNS server: hickory-server on 127.0.0.1 serving in-memory
+//! zones with NAPTR, SRV, A and AAAA records. Addresses in the zones are documentation addresses
+//! and are never contacted; only the DNS server on loopback is.
+
+use hickory_server::net::runtime::TokioRuntimeProvider;
+use hickory_server::proto::rr::rdata::{A, AAAA, NAPTR, SOA, SRV};
+use hickory_server::proto::rr::{LowerName, Name, RData, Record};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use hickory_server::Server;
+use sipwire::resolve::{
+    DnsConfig, DnsError, DnsResolver, NameServerProtocol, PlanError, ResolveConfig,
+    ResolvedTargets, Scheme, SipTarget, SrvSelection, Target, Transport, ViaTarget,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).expect("valid test name")
+}
+
+/// Builder of one in-memory zone.
+struct ZoneBuilder {
+    origin: Name,
+    handler: InMemoryZoneHandler<TokioRuntimeProvider>,
+}
+
+impl ZoneBuilder {
+    fn new(origin: &str) -> ZoneBuilder {
+        let origin = name(origin);
+        let mut handler = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+            origin.clone(),
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+        );
+        let soa = SOA::new(
+            name(&format!("ns.{origin}")),
+            name(&format!("hostmaster.{origin}")),
+            1,
+            3600,
+            600,
+            86400,
+            60,
+        );
+        assert!(handler.upsert_mut(Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)), 1));
+        ZoneBuilder { origin, handler }
+    }
+
+    fn add(mut self, owner: &str, rdata: RData) -> ZoneBuilder {
+        let rec = Record::from_rdata(name(owner), 300, rdata);
+        assert!(self.handler.upsert_mut(rec, 1), "insert {owner}");
+        self
+    }
+
+    fn naptr(self, owner: &str, order: u16, pref: u16, service: &str, replacement: &str) -> Self {
+        let rdata = RData::NAPTR(NAPTR::new(
+            order,
+            pref,
+            b"S".to_vec().into_boxed_slice(),
+            service.as_bytes().to_vec().into_boxed_slice(),
+            Vec::new().into_boxed_slice(),
+            name(replacement),
+        ));
+        self.add(owner, rdata)
+    }
+
+    fn srv(self, owner: &str, prio: u16, weight: u16, port: u16, target: &str) -> Self {
+        self.add(
+            owner,
+            RData::SRV(SRV::new(prio, weight, port, name(target))),
+        )
+    }
+
+    fn a(self, owner: &str, ip: &str) -> Self {
+        let ip = ip.parse().expect("ipv4");
+        self.add(owner, RData::A(A(ip)))
+    }
+
+    fn aaaa(self, owner: &str, ip: &str) -> Self {
+        let ip = ip.parse().expect("ipv6");
+        self.add(owner, RData::AAAA(AAAA(ip)))
+    }
+}
+
+/// A DNS server on 127.0.0.1 (UDP and TCP on the same port) serving the zones.
+struct TestDns {
+    addr: SocketAddr,
+    _server: Server<Catalog>,
+}
+
+async fn start_dns(zones: Vec<ZoneBuilder>) -> TestDns {
+    let mut catalog = Catalog::new();
+    for z in zones {
+        catalog.upsert(LowerName::new(&z.origin), vec![Arc::new(z.handler)]);
+    }
+    // Same port for UDP and TCP: bind TCP first, then UDP on its port (retry a few times).
+    for _ in 0..20 {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind TCP on loopback");
+        let addr = tcp.local_addr().expect("local addr");
+        let Ok(udp) = tokio::net::UdpSocket::bind(addr).await else {
+            continue;
+        };
+        let mut server = Server::new(catalog);
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(5), 64);
+        return TestDns {
+            addr,
+            _server: server,
+        };
+    }
+    panic!("could not bind a UDP+TCP DNS test server on 127.0.0.1");
+}
+
+fn zones() -> Vec<ZoneBuilder> {
+    let net = ZoneBuilder::new("example.net.")
+        // RFC 5923 §10: three servers behind one SRV name.
+        .srv("_sips._tcp.example.net.", 10, 20, 5061, "s1.example.net.")
+        .srv("_sips._tcp.example.net.", 10, 30, 5061, "s2.example.net.")
+        .srv("_sips._tcp.example.net.", 10, 50, 5061, "s3.example.net.")
+        .a("s1.example.net.", "192.0.2.11")
+        .a("s2.example.net.", "192.0.2.12")
+        .a("s3.example.net.", "192.0.2.13")
+        // Explicit-port case: SRV exists but must not be used.
+        .srv(
+            "_sip._udp.host.example.net.",
+            0,
+            0,
+            9999,
+            "decoy.example.net.",
+        )
+        .a("decoy.example.net.", "192.0.2.99")
+        .a("host.example.net.", "192.0.2.20")
+        .aaaa("host.example.net.", "2001:db8::20");
+    let com = ZoneBuilder::new("example.com.")
+        // NAPTR SIPS+D2T chain (the LAB-NOTES dnsmasq example, in-process).
+        .naptr(
+            "example.com.",
+            10,
+            50,
+            "SIPS+D2T",
+            "_sips._tcp.example.com.",
+        )
+        .naptr("example.com.", 20, 50, "SIP+D2U", "_sip._udp.example.com.")
+        .srv("_sips._tcp.example.com.", 10, 60, 5061, "p2.example.com.")
+        .srv("_sip._udp.example.com.", 10, 60, 5060, "udp.example.com.")
+        .a("p2.example.com.", "192.0.2.128")
+        .aaaa("p2.example.com.", "2001:db8::128")
+        .a("udp.example.com.", "192.0.2.129")
+        // Via sent-by for §5.
+        .srv("_sips._tcp.p1.example.com.", 0, 0, 5061, "p1.example.com.")
+        .a("p1.example.com.", "192.0.2.1");
+    let org = ZoneBuilder::new("example.org.")
+        // No NAPTR: SRV for TCP only.
+        .srv(
+            "_sip._tcp.nonaptr.example.org.",
+            0,
+            0,
+            5070,
+            "tcp.example.org.",
+        )
+        .a("tcp.example.org.", "192.0.2.30")
+        // No NAPTR, no SRV: A only.
+        .a("plain.example.org.", "192.0.2.31");
+    vec![net, com, org]
+}
+
+fn resolver(dns: &TestDns, protocol: NameServerProtocol, resolve: ResolveConfig) -> DnsResolver {
+    let mut cfg = DnsConfig::new(dns.addr);
+    cfg.protocol = protocol;
+    cfg.timeout = Duration::from_secs(2);
+    cfg.attempts = 2;
+    cfg.resolve = resolve;
+    DnsResolver::new(cfg).expect("build resolver")
+}
+
+fn tg(t: Transport, addr: &str) -> Target {
+    Target {
+        transport: t,
+        addr: addr.parse().expect("socket addr"),
+    }
+}
+
+async fn resolve(r: &DnsResolver, target: SipTarget) -> Result<ResolvedTargets, DnsError> {
+    tokio::time::timeout(TEST_TIMEOUT, r.resolve(&target))
+        .await
+        .expect("resolution finished in time")
+}
+
+#[tokio::test]
+async fn rfc5923_section10_three_servers_behind_one_srv() {
+    let dns = start_dns(zones()).await;
+    let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
+    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let mut first: HashMap<SocketAddr, u32> = HashMap::new();
+    let rounds = 200;
+    for _ in 0..rounds {
+        let res = resolve(&r, target.clone()).await.expect("resolved");
+        assert_eq!(res.aus, "example.net");
+        let mut addrs: Vec<SocketAddr> = res.targets.iter().map(|t| t.addr).collect();
+        assert!(res.targets.iter().all(|t| t.transport == Transport::Tls));
+        *first.entry(addrs[0]).or_default() += 1;
+        addrs.sort();
+        assert_eq!(
+            addrs,
+            vec![
+                "192.0.2.11:5061".parse::<SocketAddr>().expect("addr"),
+                "192.0.2.12:5061".parse().expect("addr"),
+                "192.0.2.13:5061".parse().expect("addr"),
+            ]
+        );
+    }
+    // Weights 20/30/50 over 0..=100: first picks near 21%, 30%, 50%; all servers get traffic.
+    let share = |ip: &str| {
+        f64::from(*first.get(&ip.parse().expect("addr")).unwrap_or(&0)) / f64::from(rounds)
+    };
+    assert!(share("192.0.2.11:5061") > 0.08, "{first:?}");
+    assert!(share("192.0.2.12:5061") > 0.15, "{first:?}");
+    assert!(share("192.0.2.13:5061") > 0.35, "{first:?}");
+
+    // A stateless proxy (§4.4) always gets the same order.
+    let det = resolver(
+        &dns,
+        NameServerProtocol::Udp,
+        ResolveConfig {
+            srv_selection: SrvSelection::Deterministic,
+            ..ResolveConfig::default()
+        },
+    );
+    let a = resolve(&det, target.clone()).await.expect("resolved");
+    for _ in 0..10 {
+        assert_eq!(resolve(&det, target.clone()).await.expect("resolved"), a);
+    }
+    assert_eq!(a.targets[0], tg(Transport::Tls, "192.0.2.13:5061"));
+}
+
+#[tokio::test]
+async fn naptr_sips_d2t_chain() {
+    let dns = start_dns(zones()).await;
+    for protocol in [NameServerProtocol::Udp, NameServerProtocol::Tcp] {
+        let r = resolver(&dns, protocol, ResolveConfig::default());
+        let res = resolve(
+            &r,
+            SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target"),
+        )
+        .await
+        .expect("resolved");
+        assert_eq!(res.aus, "example.com");
+        assert_eq!(
+            res.targets,
+            vec![
+                tg(Transport::Tls, "192.0.2.128:5061"),
+                tg(Transport::Tls, "[2001:db8::128]:5061"),
+            ],
+            "{protocol:?}"
+        );
+        // A sip: URI keeps the SIP+D2U record after the SIPS one.
+        let res = resolve(
+            &r,
+            SipTarget::new(Scheme::Sip, "example.com", None, None).expect("target"),
+        )
+        .await
+        .expect("resolved");
+        assert_eq!(
+            res.targets,
+            vec![
+                tg(Transport::Tls, "192.0.2.128:5061"),
+                tg(Transport::Tls, "[2001:db8::128]:5061"),
+                tg(Transport::Udp, "192.0.2.129:5060"),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_naptr_falls_back_to_srv_then_addresses() {
+    let dns = start_dns(zones()).await;
+    let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
+    let res = resolve(
+        &r,
+        SipTarget::new(Scheme::Sip, "nonaptr.example.org", None, None).expect("target"),
+    )
+    .await
+    .expect("resolved");
+    assert_eq!(res.targets, vec![tg(Transport::Tcp, "192.0.2.30:5070")]);
+
+    let res = resolve(
+        &r,
+        SipTarget::new(Scheme::Sip, "plain.example.org", None, None).expect("target"),
+    )
+    .await
+    .expect("resolved");
+    assert_eq!(res.targets, vec![tg(Transport::Udp, "192.0.2.31:5060")]);
+    let res = resolve(
+        &r,
+        SipTarget::new(Scheme::Sips, "plain.example.org", None, None).expect("target"),
+    )
+    .await
+    .expect("resolved");
+    assert_eq!(res.targets, vec![tg(Transport::Tls, "192.0.2.31:5061")]);
+}
+
+#[tokio::test]
+async fn explicit_port_skips_naptr_and_srv() {
+    let dns = start_dns(zones()).await;
+    let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
+    let res = resolve(
+        &r,
+        SipTarget::new(Scheme::Sip, "host.example.net", Some(5080), None).expect("target"),
+    )
+    .await
+    .expect("resolved");
+    assert_eq!(
+        res.targets,
+        vec![
+            tg(Transport::Udp, "192.0.2.20:5080"),
+            tg(Transport::Udp, "[2001:db8::20]:5080"),
+        ]
+    );
+    // Without the port, the SRV record is used instead.
+    let res = resolve(
+        &r,
+        SipTarget::new(Scheme::Sip, "host.example.net", None, None).expect("target"),
+    )
+    .await
+    .expect("resolved");
+    assert_eq!(res.targets, vec![tg(Transport::Udp, "192.0.2.99:9999")]);
+}
+
+#[tokio::test]
+async fn response_location_from_via() {
+    let dns = start_dns(zones()).await;
+    let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
+    let via = ViaTarget::new(Transport::Tls, "p1.example.com", None, None, None).expect("via");
+    let res = tokio::time::timeout(TEST_TIMEOUT, r.resolve_response(&via))
+        .await
+        .expect("in time")
+        .expect("resolved");
+    assert_eq!(res.targets, vec![tg(Transport::Tls, "192.0.2.1:5061")]);
+}
+
+#[tokio::test]
+async fn unknown_domain_is_no_targets() {
+    let dns = start_dns(zones()).await;
+    let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
+    let err = resolve(
+        &r,
+        SipTarget::new(Scheme::Sip, "missing.example.org", None, None).expect("target"),
+    )
+    .await
+    .expect_err("nothing there");
+    assert!(
+        matches!(err, DnsError::Plan(PlanError::NoTargets(ref d)) if d == "missing.example.org"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn dead_name_server_is_a_typed_query_error() {
+    // A loopback port with nothing behind it: bind, learn the port, close.
+    let addr = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.local_addr().expect("addr")
+    };
+    let mut cfg = DnsConfig::new(addr);
+    cfg.timeout = Duration::from_millis(300);
+    cfg.attempts = 1;
+    let r = DnsResolver::new(cfg).expect("build");
+    let err = resolve(
+        &r,
+        SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target"),
+    )
+    .await
+    .expect_err("no server");
+    assert!(matches!(err, DnsError::Query { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn answers_are_served_from_the_cache_within_their_ttl() {
+    let dns = start_dns(zones()).await;
+    let mut cfg = DnsConfig::new(dns.addr);
+    cfg.timeout = Duration::from_millis(500);
+    cfg.attempts = 1;
+    let r = DnsResolver::new(cfg).expect("build resolver");
+    let target = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
+    let first = resolve(&r, target.clone()).await.expect("resolved");
+    // Stop the server: the records (TTL 300 s) and the negative answers must come from the cache.
+    drop(dns);
+    let again = resolve(&r, target).await.expect("resolved from cache");
+    assert_eq!(first, again);
+    // A name never asked before now fails: the server really is gone.
+    let other = SipTarget::new(Scheme::Sip, "plain.example.org", None, None).expect("target");
+    let err = resolve(&r, other).await.expect_err("server stopped");
+    assert!(matches!(err, DnsError::Query { .. }), "{err:?}");
+}
