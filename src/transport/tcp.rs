@@ -115,6 +115,7 @@ async fn accept_loop(
                     kind: TransportKind::Tcp,
                     peer,
                     name: None,
+                    scope: None,
                 };
                 spawn_flow(&inner, tcp, info, Some(key), admission, true);
             }
@@ -145,7 +146,9 @@ async fn accept_loop(
                                     local,
                                     peer,
                                     identities: h.identities,
-                                    server_name: None,
+                                    // The SNI the client sent: the local (virtual)
+                                    // domain the connection was opened for.
+                                    server_name: h.stream.get_ref().1.server_name().map(Arc::from),
                                     alpn: h.alpn,
                                 };
                                 // Inbound TLS connections are not reused by address:
