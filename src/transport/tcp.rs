@@ -202,8 +202,21 @@ pub(crate) async fn connect(
 ) -> Result<Flow, TransportError> {
     let addr = target.addr;
     let admission = inner.admit(addr.ip())?;
-    let tcp = match tokio::time::timeout(inner.cfg.connect_timeout, TcpStream::connect(addr)).await
-    {
+    let connecting = async {
+        match inner.cfg.outbound_ip {
+            Some(ip) if ip.is_ipv4() == addr.is_ipv4() => {
+                let sock = if addr.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                sock.bind(SocketAddr::new(ip, 0))?;
+                sock.connect(addr).await
+            }
+            _ => TcpStream::connect(addr).await,
+        }
+    };
+    let tcp = match tokio::time::timeout(inner.cfg.connect_timeout, connecting).await {
         Err(_) => {
             return Err(TransportError::Connect {
                 addr,
