@@ -26,7 +26,7 @@ use crate::resolve::{
     resolve_with, Answer, DnsError, DnsResolver, PlanError, Resolution, ResolveConfig,
     ResolvedTargets, SipTarget, Target,
 };
-use crate::transport::{self, Flow, Incoming, Transport, TransportError, TransportKind};
+use crate::transport::{self, Direction, Flow, Incoming, Transport, TransportError, TransportKind};
 use crate::wire::{EditError, Host, Message};
 
 /// One local (virtual) domain we send requests for (§9.3: each has its own alias table).
@@ -340,12 +340,17 @@ impl ReuseEndpoint {
         })
     }
 
-    /// The local domain an inbound flow serves: the SNI the client sent if it names one of
-    /// our domains, else the listener's domain, else the default.
+    /// The local domain a flow serves. A flow we opened: the domain we opened it for. An
+    /// accepted flow: the SNI the client sent if it names one of our domains, else the
+    /// listener's domain. Else the default.
     pub fn local_domain_of(&self, inc: &Incoming) -> Option<String> {
+        if let Some(d) = self.shared.tables().domain_of(&inc.flow) {
+            return Some(d.to_owned());
+        }
         let sni = self
             .transport
             .flow_info(inc.flow)
+            .filter(|i| i.direction == Direction::Inbound)
             .and_then(|i| i.server_name)
             .and_then(|n| {
                 self.cfg
