@@ -1,7 +1,36 @@
 #!/usr/bin/env bash
-# The whole sipwire test suite. Run as root on Debian 12; installs what it needs.
+# The whole sipwire test suite (README's test command). Run as root on Debian 12; installs what it needs.
+#
+#  1. system packages, virtme-ng, cargo-nextest           (lab/install-deps.sh)
+#  2. cargo fmt --check and clippy -D warnings
+#  3. every test that needs no kernel SCTP, natively      (test binaries not named lab_*)
+#  4. every lab_* test binary (root, netns, kernel SCTP): natively where the kernel has SCTP, otherwise in a
+#     VM booting Debian's stock kernel (lab/vm/run-in-vm.sh). A VM that cannot boot is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+start=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
+
+step "installing dependencies"
+bash lab/install-deps.sh
+
+step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo nextest run --workspace --no-fail-fast
+
+step "native tests"
+cargo nextest run --workspace --no-fail-fast -E 'not binary(/^lab_/)'
+
+step "lab tests (root, network namespaces, kernel SCTP)"
+cargo nextest run --workspace --no-run -E 'binary(/^lab_/)' >/dev/null 2>&1 || cargo test --workspace --no-run
+if python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132)' 2>/dev/null; then
+    echo "kernel has SCTP: running lab tests natively"
+    cargo nextest run --workspace --no-fail-fast -E 'binary(/^lab_/)' --test-threads 1
+else
+    echo "kernel has no SCTP: running lab tests in the lab VM (Debian kernel under virtme-ng)"
+    bash lab/vm/run-in-vm.sh --mem 2G -- \
+        cargo nextest run --workspace --no-fail-fast -E 'binary(/^lab_/)' --test-threads 1
+fi
+
+step "all tests passed"
