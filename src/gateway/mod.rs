@@ -1,5 +1,6 @@
 //! `sipwire run`: the gateway that relays SIP between transports.
 
+pub mod admin;
 pub mod alias_metrics;
 pub mod config;
 pub mod dev_tls;
