@@ -48,6 +48,17 @@ pub async fn bind(
     client: Arc<rustls::ClientConfig>,
     with_tcp: bool,
 ) -> Bound {
+    bind_port(ip, 0, server, client, with_tcp).await
+}
+
+/// As [`bind`], on a given port (TLS and TCP).
+pub async fn bind_port(
+    ip: &str,
+    port: u16,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+    with_tcp: bool,
+) -> Bound {
     let ip: std::net::IpAddr = ip.parse().expect("ip");
     let cfg = TransportConfig {
         identities: Some(pki::sip_identities()),
@@ -58,13 +69,13 @@ pub async fn bind(
     let (transport, rx) = Transport::new(cfg);
     transport.set_tls_client(client);
     let tls = transport
-        .bind_tls(SocketAddr::new(ip, 0), server)
+        .bind_tls(SocketAddr::new(ip, port), server)
         .await
         .unwrap_or_else(|e| panic!("bind TLS on {ip}: {e} (127.0.0.x must be bindable)"));
     let tcp = if with_tcp {
         Some(
             transport
-                .bind_tcp(SocketAddr::new(ip, 0))
+                .bind_tcp(SocketAddr::new(ip, port))
                 .await
                 .expect("bind TCP"),
         )
