@@ -51,7 +51,7 @@ pub async fn bind(
     bind_port(ip, 0, server, client, with_tcp).await
 }
 
-/// As [`bind`], on a given port (TLS and TCP).
+/// As [`bind`], TLS on a given port and TCP on the port below (5060 for 5061; 0: any).
 pub async fn bind_port(
     ip: &str,
     port: u16,
@@ -75,7 +75,7 @@ pub async fn bind_port(
     let tcp = if with_tcp {
         Some(
             transport
-                .bind_tcp(SocketAddr::new(ip, port))
+                .bind_tcp(SocketAddr::new(ip, port.saturating_sub(1)))
                 .await
                 .expect("bind TCP"),
         )
