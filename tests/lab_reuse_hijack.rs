@@ -103,41 +103,30 @@ fn p2_tls() -> Target {
 #[tokio::test]
 async fn lab_hijack_attempts_get_no_usable_row() {
     let l = lab();
-    let cases: [(
+    // (attacker port, client certificate names, transport to P2, expected refusal)
+    type Case = (
         u16,
-        Option<&[&str]>,
+        Option<&'static [&'static str]>,
         TransportKind,
-        &str,
-        &str,
         IgnoreReason,
-    ); 3] = [
+    );
+    let cases: [Case; 3] = [
         (
             5071,
             None,
             TransportKind::Tls,
-            "TLS",
-            "p1.example.com",
             IgnoreReason::NoClientCertificate,
         ),
-        (
-            5072,
-            None,
-            TransportKind::Tcp,
-            "TLS",
-            "p1.example.com",
-            IgnoreReason::NotTlsFamily,
-        ),
+        (5072, None, TransportKind::Tcp, IgnoreReason::NotTlsFamily),
         (
             5073,
             Some(&["example.org"]),
             TransportKind::Tls,
-            "TLS",
-            "p1.example.com",
             IgnoreReason::SentByNotAuthenticated,
         ),
     ];
     let mut attackers = Vec::new();
-    for (i, (port, cert, kind, via, sent_by, reason)) in cases.into_iter().enumerate() {
+    for (i, (port, cert, kind, reason)) in cases.into_iter().enumerate() {
         let a = attacker(&l, port, cert);
         let to = match kind {
             TransportKind::Tcp => {
@@ -145,7 +134,8 @@ async fn lab_hijack_attempts_get_no_usable_row() {
             }
             _ => p2_tls(),
         };
-        a.raw(to, forged(via, sent_by, &format!("h{i}"))).await;
+        a.raw(to, forged("TLS", "p1.example.com", &format!("h{i}")))
+            .await;
         let seen = l.p2.next_request().await;
         assert_eq!(
             seen.decision,
