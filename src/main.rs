@@ -22,6 +22,9 @@ enum Command {
     /// Parse one SIP message (file or stdin) and show framing, start line, top Via,
     /// Call-ID, CSeq and Content-Length, or the parse error.
     Parse(sipwire::cli::parse::ParseArgs),
+    /// Print the RFC 5923 alias tables of a running `sipwire run` (JSON, via its admin
+    /// socket).
+    AliasTable(sipwire::cli::alias_table::AliasTableArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,5 +65,6 @@ fn main() -> ExitCode {
             }
         }
         Command::Parse(args) => sipwire::cli::parse::run(&args),
+        Command::AliasTable(args) => sipwire::cli::alias_table::run(&args),
     }
 }

@@ -239,6 +239,11 @@ impl<D: Clone + Eq + Hash> AliasTables<D> {
         removed
     }
 
+    /// The local domain a descriptor is bound to (the first table that recorded it), if any.
+    pub fn domain_of(&self, descriptor: &D) -> Option<&str> {
+        self.descriptor_domain.get(descriptor).map(String::as_str)
+    }
+
     /// The table of one local domain, if it has rows.
     pub fn table(&self, local_domain: &str) -> Option<&AliasTable<D>> {
         // No allocation on the per-request path when the domain is already normalized.

@@ -256,6 +256,45 @@ pub struct MetricsSection {
     pub prometheus: Option<SocketAddr>,
 }
 
+/// RFC 5923 connection reuse (docs/alias.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AliasSection {
+    /// Put `;alias` in our Via over TLS-family transports (§8.1).
+    pub add_alias: bool,
+    /// Honour the peers' `alias` (§8.2); only with a verified client certificate (§9.2).
+    pub accept: bool,
+    /// Peer identities whose `alias` is never honoured.
+    pub refuse_peers: Vec<String>,
+    /// Row limit per local domain.
+    pub max_rows_per_table: usize,
+}
+
+impl Default for AliasSection {
+    fn default() -> Self {
+        Self {
+            add_alias: true,
+            accept: true,
+            refuse_peers: Vec::new(),
+            max_rows_per_table: crate::alias::DEFAULT_MAX_ROWS_PER_TABLE,
+        }
+    }
+}
+
+impl AliasSection {
+    /// The server-side policy.
+    pub fn policy(&self) -> crate::alias::AliasPolicy {
+        let base = if self.accept {
+            crate::alias::AliasPolicy::accept_all()
+        } else {
+            crate::alias::AliasPolicy::refuse_all()
+        };
+        self.refuse_peers
+            .iter()
+            .fold(base, |p, id| p.with_peer(id, false))
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -275,6 +314,9 @@ pub struct Config {
     /// Metrics.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// RFC 5923 connection reuse.
+    #[serde(default)]
+    pub alias: AliasSection,
 }
 
 impl Config {

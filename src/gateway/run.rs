@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::admin;
 use super::config::{Config, ListenerConfig, ListenerTransport};
 use super::dev_tls::{self, DevCa, DevTlsError};
 use super::responder::{self, LocalNames};
+use super::reuse::{LocalDomain, ReuseConfig, ReuseEndpoint};
 use crate::transport::{Incoming, Transport, TransportConfig, TransportError, TransportKind};
 use crate::wire::Limits;
 
@@ -75,6 +77,8 @@ pub struct Gateway {
     pub transport: Transport,
     /// What was bound: (listener name, transport, address).
     pub bound: Vec<(String, TransportKind, SocketAddr)>,
+    /// RFC 5923 connection reuse over the transport (alias tables, admin dump).
+    pub reuse: ReuseEndpoint,
     /// The development CA, when one is used.
     pub dev_ca: Option<DevCa>,
     responder: tokio::task::JoinHandle<()>,
@@ -135,10 +139,17 @@ impl Gateway {
         local
             .domains
             .extend(cfg.listeners.iter().filter_map(|l| l.domain.clone()));
-        let responder = tokio::spawn(respond(transport.clone(), rx, Arc::new(local)));
+        let reuse = ReuseEndpoint::new(transport.clone(), None, reuse_config(cfg, &bound));
+        let responder = tokio::spawn(respond(
+            transport.clone(),
+            reuse.clone(),
+            rx,
+            Arc::new(local),
+        ));
         Ok(Gateway {
             transport,
             bound,
+            reuse,
             dev_ca,
             responder,
             drain: Duration::from_millis(cfg.limits.shutdown_drain_ms),
@@ -152,8 +163,49 @@ impl Gateway {
     }
 }
 
-async fn respond(transport: Transport, mut rx: mpsc::Receiver<Incoming>, local: Arc<LocalNames>) {
+/// The reuse settings: one local domain per listener `domain` (sent-by = the domain, ports =
+/// its listeners' ports), inbound flows without SNI attributed to their listener's domain.
+pub fn reuse_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)]) -> ReuseConfig {
+    let mut domains: Vec<LocalDomain> = Vec::new();
+    let mut listener_domains = std::collections::HashMap::new();
+    for l in &cfg.listeners {
+        let Some(name) = l.domain.as_deref() else {
+            continue;
+        };
+        let Some((_, kind, addr)) = bound.iter().find(|(n, _, _)| *n == l.name) else {
+            continue;
+        };
+        listener_domains.insert(*addr, name.to_ascii_lowercase());
+        match domains
+            .iter_mut()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
+        {
+            Some(d) => {
+                d.ports.entry(*kind).or_insert(addr.port());
+            }
+            None => domains.push(LocalDomain::new(name, name).with_port(*kind, addr.port())),
+        }
+    }
+    ReuseConfig {
+        add_alias: cfg.alias.add_alias,
+        policy: cfg.alias.policy(),
+        max_rows_per_table: cfg.alias.max_rows_per_table,
+        default_domain: domains.first().map(|d| d.name.clone()),
+        domains,
+        listener_domains,
+        ..ReuseConfig::default()
+    }
+}
+
+async fn respond(
+    transport: Transport,
+    reuse: ReuseEndpoint,
+    mut rx: mpsc::Receiver<Incoming>,
+    local: Arc<LocalNames>,
+) {
     while let Some(inc) = rx.recv().await {
+        // RFC 5923 §8.2: the request proceeds whatever the alias decision.
+        reuse.on_incoming(&inc);
         let Some(resp) = responder::answer(&inc.message, &local) else {
             continue;
         };
@@ -205,12 +257,22 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     for (name, kind, addr) in &gw.bound {
         println!("sipwire: listening {kind} {addr} ({name})");
     }
+    std::fs::create_dir_all(&cfg.state.dir)
+        .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;
+    let admin = admin::serve(&cfg.state.dir, gw.reuse.clone())
+        .map_err(|e| RunError::State(admin::socket_path(&cfg.state.dir), e))?;
+    println!(
+        "sipwire: admin socket {}",
+        admin::socket_path(&cfg.state.dir).display()
+    );
     println!("sipwire: ready");
     tokio::select! {
         r = tokio::signal::ctrl_c() => { r.map_err(RunError::Signal)?; }
         _ = term.recv() => {}
     }
     println!("sipwire: shutting down");
+    admin.abort();
+    let _ = std::fs::remove_file(admin::socket_path(&cfg.state.dir));
     gw.shutdown().await;
     println!("sipwire: stopped");
     Ok(())

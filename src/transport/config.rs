@@ -60,6 +60,10 @@ pub struct TransportConfig {
     pub incoming_queue: usize,
     /// Identity extraction for TLS peers.
     pub identities: Option<IdentityFn>,
+    /// Source address of outbound connections (port chosen by the kernel); `None`: the
+    /// kernel's choice. A multi-homed element sets its SIP address so that peers see the
+    /// address they resolve for it (RFC 5923 alias rows are keyed by the source IP).
+    pub outbound_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for TransportConfig {
@@ -80,6 +84,7 @@ impl Default for TransportConfig {
             udp_max_request: 1300,
             incoming_queue: 4096,
             identities: None,
+            outbound_ip: None,
         }
     }
 }

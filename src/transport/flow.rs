@@ -77,7 +77,8 @@ pub struct FlowInfo {
     pub peer: SocketAddr,
     /// Verified identities of the peer (TLS family only; empty otherwise).
     pub identities: PeerIdentities,
-    /// The name we verified the server against (outbound TLS only).
+    /// Outbound TLS: the name we verified the server against. Inbound TLS: the SNI the
+    /// client sent (the local domain it asked for), if any.
     pub server_name: Option<Arc<str>>,
     /// The negotiated ALPN protocol (TLS only).
     pub alpn: Option<Arc<[u8]>>,

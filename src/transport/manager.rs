@@ -52,6 +52,10 @@ pub struct Target {
     pub addr: SocketAddr,
     /// TLS server name (defaults to the IP address).
     pub server_name: Option<Arc<str>>,
+    /// Reuse scope: connections opened for different scopes are never shared (RFC 5923
+    /// §9.3: a connection opened on behalf of one local domain never carries another's
+    /// requests). `None` is the default scope.
+    pub scope: Option<Arc<str>>,
 }
 
 impl Target {
@@ -61,12 +65,19 @@ impl Target {
             kind,
             addr,
             server_name: None,
+            scope: None,
         }
     }
 
     /// The same target with a TLS server name.
     pub fn with_server_name(mut self, name: &str) -> Self {
         self.server_name = Some(name.into());
+        self
+    }
+
+    /// The same target in a reuse scope (a local domain, RFC 5923 §9.3).
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.into());
         self
     }
 }
@@ -89,6 +100,7 @@ pub(crate) struct ReuseKey {
     pub(crate) kind: TransportKind,
     pub(crate) peer: SocketAddr,
     pub(crate) name: Option<Arc<str>>,
+    pub(crate) scope: Option<Arc<str>>,
 }
 
 pub(crate) struct StreamEntry {
@@ -144,7 +156,15 @@ pub(crate) struct Inner {
     pub(crate) shutdown: watch::Sender<bool>,
     live_tasks: AtomicUsize,
     tasks_done: Notify,
+    /// Called when a stream flow starts closing or is gone (RFC 5923 alias rows follow).
+    close_hooks: Mutex<Vec<CloseHook>>,
+    /// Stream connections registered since the start, by direction (inbound, outbound).
+    opened: [AtomicUsize; 2],
 }
+
+/// A function told about every stream flow that starts closing or is gone; it may be called
+/// twice for one flow and must not call back into the transport's tables.
+pub type CloseHook = Arc<dyn Fn(Flow) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot leave the tables inconsistent in a
@@ -243,6 +263,10 @@ impl Inner {
             }),
         );
         drop(t);
+        let dir = usize::from(info.direction == Direction::Outbound);
+        if let Some(c) = self.opened.get(dir) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         metrics::connection_opened(info.flow.kind(), info.direction);
         StreamParts {
             info,
@@ -264,6 +288,8 @@ impl Inner {
                 t.reuse.remove(&k);
             }
         }
+        drop(t);
+        self.closing(flow);
     }
 
     fn remove_stream(&self, flow: Flow) {
@@ -274,6 +300,16 @@ impl Inner {
                     t.reuse.remove(&k);
                 }
             }
+        }
+        drop(t);
+        self.closing(flow);
+    }
+
+    /// Tells the close hooks (outside the tables lock).
+    fn closing(&self, flow: Flow) {
+        let hooks: Vec<CloseHook> = lock(&self.close_hooks).clone();
+        for h in hooks {
+            h(flow);
         }
     }
 
@@ -423,6 +459,10 @@ pub struct TransportStats {
     pub reuse_entries: usize,
     /// Driver tasks alive (listeners and flows).
     pub tasks: usize,
+    /// Stream connections accepted since the start (TLS: after the handshake).
+    pub opened_inbound: usize,
+    /// Stream connections we opened since the start (TLS: after the handshake).
+    pub opened_outbound: usize,
 }
 
 /// The transport layer: one handle over every listener and flow. Cheap to clone.
@@ -460,6 +500,8 @@ impl Transport {
             shutdown,
             live_tasks: AtomicUsize::new(0),
             tasks_done: Notify::new(),
+            close_hooks: Mutex::new(Vec::new()),
+            opened: [AtomicUsize::new(0), AtomicUsize::new(0)],
         });
         let t = Transport { inner };
         t.spawn_udp_sweeper();
@@ -571,6 +613,7 @@ impl Transport {
                     } else {
                         None
                     },
+                    scope: target.scope.clone(),
                 };
                 if let Some(f) = self.inner.reusable(&key) {
                     return Ok(f);
@@ -685,7 +728,15 @@ impl Transport {
             tracked_ips: l.tracked_ips(),
             reuse_entries: t.reuse.len(),
             tasks: self.inner.live_tasks.load(Ordering::Acquire),
+            opened_inbound: self.inner.opened[0].load(Ordering::Relaxed),
+            opened_outbound: self.inner.opened[1].load(Ordering::Relaxed),
         }
+    }
+
+    /// Registers `hook`, called when a stream flow starts closing (either side) or is gone,
+    /// so that state keyed by flows (RFC 5923 alias rows) follows. See [`CloseHook`].
+    pub fn on_flow_closing(&self, hook: CloseHook) {
+        lock(&self.inner.close_hooks).push(hook);
     }
 
     /// Stops every listener, closes every stream flow gracefully (draining for `drain`),

@@ -37,4 +37,4 @@ pub use config::{IdentityFn, TransportConfig};
 pub use error::TransportError;
 pub use flow::{Direction, Flow, FlowInfo, PeerIdentities};
 pub use kind::TransportKind;
-pub use manager::{Incoming, Target, Transport, TransportStats};
+pub use manager::{CloseHook, Incoming, Target, Transport, TransportStats};

@@ -115,6 +115,7 @@ async fn accept_loop(
                     kind: TransportKind::Tcp,
                     peer,
                     name: None,
+                    scope: None,
                 };
                 spawn_flow(&inner, tcp, info, Some(key), admission, true);
             }
@@ -145,7 +146,9 @@ async fn accept_loop(
                                     local,
                                     peer,
                                     identities: h.identities,
-                                    server_name: None,
+                                    // The SNI the client sent: the local (virtual)
+                                    // domain the connection was opened for.
+                                    server_name: h.stream.get_ref().1.server_name().map(Arc::from),
                                     alpn: h.alpn,
                                 };
                                 // Inbound TLS connections are not reused by address:
@@ -199,8 +202,21 @@ pub(crate) async fn connect(
 ) -> Result<Flow, TransportError> {
     let addr = target.addr;
     let admission = inner.admit(addr.ip())?;
-    let tcp = match tokio::time::timeout(inner.cfg.connect_timeout, TcpStream::connect(addr)).await
-    {
+    let connecting = async {
+        match inner.cfg.outbound_ip {
+            Some(ip) if ip.is_ipv4() == addr.is_ipv4() => {
+                let sock = if addr.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                sock.bind(SocketAddr::new(ip, 0))?;
+                sock.connect(addr).await
+            }
+            _ => TcpStream::connect(addr).await,
+        }
+    };
+    let tcp = match tokio::time::timeout(inner.cfg.connect_timeout, connecting).await {
         Err(_) => {
             return Err(TransportError::Connect {
                 addr,

@@ -1,0 +1,147 @@
+//! The `alias` Via parameter on the wire (RFC 5923 §7, §8): the Via we put in our requests
+//! (`;alias` only over the TLS family) and what the server-side rules read from a received
+//! request's top Via. Pure.
+
+use super::identity::PeerIdentities;
+use super::key::should_add_alias_param;
+use super::kinds::{transport_of, transport_of_token};
+use super::tables::InboundAlias;
+use crate::resolve::Transport;
+use crate::transport::TransportKind;
+use crate::wire::{Host, Via, ViaSpec};
+use std::net::IpAddr;
+
+/// Our Via for a request sent over `kind`, with `;rport`, and `;alias` iff `alias_enabled` and
+/// the transport is TLS-family (§8.1: never over TCP, SCTP or UDP).
+pub fn our_via<'a>(
+    kind: TransportKind,
+    host: Host<'a>,
+    port: Option<u16>,
+    branch: &'a str,
+    alias_enabled: bool,
+) -> ViaSpec<'a> {
+    ViaSpec {
+        transport: kind.via_token(),
+        host,
+        port,
+        branch,
+        rport: true,
+        alias: alias_enabled && should_add_alias_param(transport_of(kind)),
+    }
+}
+
+/// What the server-side alias rules read from a request's top Via.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViaAlias {
+    /// `alias` is present (§7: it has no value; a value is tolerated and ignored).
+    pub has_alias_param: bool,
+    /// The Via transport. An unknown token is mapped to UDP, which never equals the transport
+    /// of a TLS-family flow, so it is refused as `ViaTransportMismatch` (or `NotTlsFamily`).
+    pub via_transport: Transport,
+    /// The sent-by host as written (IPv6 in brackets).
+    pub sent_by_host: String,
+    /// The sent-by port, if written.
+    pub sent_by_port: Option<u16>,
+}
+
+impl ViaAlias {
+    /// Reads a parsed Via.
+    pub fn of(via: &Via<'_>) -> ViaAlias {
+        ViaAlias {
+            has_alias_param: via.alias,
+            via_transport: transport_of_token(&via.transport).unwrap_or(Transport::Udp),
+            sent_by_host: via.host.to_string(),
+            sent_by_port: via.port,
+        }
+    }
+
+    /// The input of [`super::AliasTables::on_inbound_request`] for this Via received on a
+    /// flow of `flow_kind` from `received`. `client_identities` are the verified certificate's
+    /// identities; an empty set counts as "no verified client certificate" (§9.2).
+    pub fn inbound<'a, D>(
+        &'a self,
+        local_domain: &'a str,
+        flow_kind: TransportKind,
+        received: IpAddr,
+        client_identities: &'a PeerIdentities,
+        descriptor: D,
+    ) -> InboundAlias<'a, D> {
+        InboundAlias {
+            local_domain,
+            has_alias_param: self.has_alias_param,
+            via_transport: self.via_transport,
+            flow_transport: transport_of(flow_kind),
+            sent_by_host: &self.sent_by_host,
+            sent_by_port: self.sent_by_port,
+            received,
+            client_cert_verified: !client_identities.is_empty(),
+            client_identities,
+            descriptor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Message;
+
+    #[test]
+    fn alias_only_over_tls_family() {
+        for k in TransportKind::ALL {
+            let v = our_via(
+                k,
+                Host::Name("p1.example.com"),
+                None,
+                "z9hG4bKa7c8dze",
+                true,
+            );
+            assert_eq!(v.alias, k.is_tls_family(), "{k}");
+            let s = v.to_value().expect("via");
+            assert_eq!(s.ends_with(";alias"), k.is_tls_family(), "{s}");
+        }
+        let off = our_via(
+            TransportKind::Tls,
+            Host::Name("p1.example.com"),
+            None,
+            "z9hG4bKx",
+            false,
+        );
+        assert!(!off.alias);
+    }
+
+    #[test]
+    fn rfc5923_figure3_via() {
+        let raw = "OPTIONS sip:example.net SIP/2.0\r\n\
+Via: SIP/2.0/TLS p1.example.com;branch=z9hG4bKa7c8dze;alias\r\n\
+Max-Forwards: 70\r\nTo: <sip:example.net>\r\nFrom: <sip:example.com>;tag=1\r\n\
+Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
+        let va = ViaAlias::of(&m.top_via().expect("via"));
+        assert!(va.has_alias_param);
+        assert_eq!(va.via_transport, Transport::Tls);
+        assert_eq!(va.sent_by_host, "p1.example.com");
+        assert_eq!(va.sent_by_port, None);
+        let ids = PeerIdentities::from_names(["example.com", "p1.example.com"]);
+        let inb = va.inbound(
+            "example.net",
+            TransportKind::Tls,
+            "192.0.2.1".parse().expect("ip"),
+            &ids,
+            18u32,
+        );
+        assert!(inb.client_cert_verified);
+        assert_eq!(inb.flow_transport, Transport::Tls);
+    }
+
+    #[test]
+    fn unknown_via_token_never_matches_a_tls_flow() {
+        let raw = "OPTIONS sip:example.net SIP/2.0\r\n\
+Via: SIP/2.0/WSS p1.example.com;branch=z9hG4bKa7c8dze;alias\r\n\
+Max-Forwards: 70\r\nTo: <sip:example.net>\r\nFrom: <sip:example.com>;tag=1\r\n\
+Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
+        let va = ViaAlias::of(&m.top_via().expect("via"));
+        assert_ne!(va.via_transport, Transport::Tls);
+    }
+}

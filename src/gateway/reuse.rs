@@ -1,0 +1,413 @@
+//! RFC 5923 connection reuse made live: the thin tokio driver joining the RFC 3263 resolver,
+//! the pure alias tables (`crate::alias`) and the transport.
+//!
+//! - Client side (§8.1, §9.1): [`ReuseEndpoint::send_request`] resolves the URI (the AUS stays
+//!   the URI's domain), and for the target being tried either reuses a flow whose row has the
+//!   resolved {IP, port, transport} and proves the AUS, or opens a new flow verified against the
+//!   AUS (in the reuse scope of the local domain, §9.3) and records it with the server's
+//!   identities. A dead flow is forgotten and replaced (§8.1/§8.2).
+//!   [`ReuseEndpoint::send_to_target`] sends to an already chosen target (CANCEL, ACK of a
+//!   non-2xx: same target, a new connection if the old one died).
+//! - Server side (§8.2, §9.2): [`ReuseEndpoint::on_incoming`] feeds every received request's
+//!   top Via to `AliasTables::on_inbound_request` in the table of the local domain the flow
+//!   was accepted for (SNI, else the listener's domain).
+//! - Rows follow flows: the transport's close hook removes a closing flow's rows at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use super::alias_metrics;
+use crate::alias::{
+    kind_of, our_via, route, AliasCounters, AliasDecision, AliasKey, AliasPolicy, AliasTables,
+    PeerIdentities, Route, TableDump, ViaAlias, DEFAULT_MAX_ROWS_PER_TABLE,
+};
+use crate::resolve::{
+    resolve_with, Answer, DnsError, DnsResolver, PlanError, Resolution, ResolveConfig,
+    ResolvedTargets, SipTarget, Target,
+};
+use crate::transport::{self, Direction, Flow, Incoming, Transport, TransportError, TransportKind};
+use crate::wire::{EditError, Host, Message};
+
+/// One local (virtual) domain we send requests for (§9.3: each has its own alias table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDomain {
+    /// The domain (e.g. `example.com`).
+    pub name: String,
+    /// Via sent-by host of our requests: a name our certificate proves (§8.2), e.g.
+    /// `p1.example.com`, or our IP address.
+    pub sent_by: String,
+    /// Our listening port per transport: the Via sent-by port, i.e. where the peer reaches
+    /// us and the port of its alias row for us. Missing: no port in the Via (the default).
+    pub ports: HashMap<TransportKind, u16>,
+}
+
+impl LocalDomain {
+    /// A domain with a sent-by host and no ports yet.
+    pub fn new(name: &str, sent_by: &str) -> LocalDomain {
+        LocalDomain {
+            name: name.to_ascii_lowercase(),
+            sent_by: sent_by.to_owned(),
+            ports: HashMap::new(),
+        }
+    }
+
+    /// The same domain listening on `port` for `kind`.
+    pub fn with_port(mut self, kind: TransportKind, port: u16) -> LocalDomain {
+        self.ports.insert(kind, port);
+        self
+    }
+
+    fn is_named(&self, name: &str) -> bool {
+        let n = name.strip_suffix('.').unwrap_or(name);
+        self.name.eq_ignore_ascii_case(n) || self.sent_by.eq_ignore_ascii_case(n)
+    }
+}
+
+/// Settings of a [`ReuseEndpoint`].
+#[derive(Debug, Clone)]
+pub struct ReuseConfig {
+    /// Put `;alias` in our Via over TLS-family transports (§8.1). Off: plain RFC 3261
+    /// behaviour (the peer opens its own connection back to us).
+    pub add_alias: bool,
+    /// Whether to honour the peers' `alias` (§8.2).
+    pub policy: AliasPolicy,
+    /// Row limit per local domain.
+    pub max_rows_per_table: usize,
+    /// Our local domains.
+    pub domains: Vec<LocalDomain>,
+    /// The local domain of an inbound flow whose client sent no SNI naming one of ours, by
+    /// the local address the flow was accepted on.
+    pub listener_domains: HashMap<SocketAddr, String>,
+    /// The local domain of inbound flows nothing else names.
+    pub default_domain: Option<String>,
+    /// RFC 3263 policy used when no DNS resolver is configured (numeric targets only).
+    pub resolve: ResolveConfig,
+}
+
+impl Default for ReuseConfig {
+    fn default() -> Self {
+        ReuseConfig {
+            add_alias: true,
+            policy: AliasPolicy::accept_all(),
+            max_rows_per_table: DEFAULT_MAX_ROWS_PER_TABLE,
+            domains: Vec::new(),
+            listener_domains: HashMap::new(),
+            default_domain: None,
+            resolve: ResolveConfig::default(),
+        }
+    }
+}
+
+/// Errors of the reuse layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReuseError {
+    /// The local domain is not configured.
+    #[error("unknown local domain {0}")]
+    UnknownLocalDomain(String),
+    /// Server location failed.
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    /// Server location failed (no resolver configured, name target).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Our Via could not be added.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// Every target failed; the last error.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Where a request went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The flow that carries it.
+    pub flow: Flow,
+    /// The resolved target (keep it for CANCEL and ACK, RFC 3263 §4).
+    pub target: Target,
+    /// The AUS the server was (or had been) verified against.
+    pub aus: String,
+    /// True if an aliased flow was reused, false if a flow was opened (or, for non-TLS
+    /// transports, taken from the transport's own RFC 3261 reuse index).
+    pub reused: bool,
+}
+
+struct Shared {
+    tables: Mutex<AliasTables<Flow>>,
+}
+
+impl Shared {
+    fn tables(&self) -> MutexGuard<'_, AliasTables<Flow>> {
+        // A panic while holding the lock loses at most one table update; keep serving.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget(&self, flow: Flow) {
+        let mut t = self.tables();
+        if t.remove_descriptor(&flow) > 0 {
+            alias_metrics::publish(&t.counters());
+        }
+    }
+}
+
+/// The reuse layer over one [`Transport`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ReuseEndpoint {
+    transport: Transport,
+    dns: Option<Arc<DnsResolver>>,
+    cfg: Arc<ReuseConfig>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ReuseEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReuseEndpoint")
+            .field("counters", &self.counters())
+            .finish()
+    }
+}
+
+impl ReuseEndpoint {
+    /// A reuse layer over `transport`; `dns` resolves names (without it only numeric targets
+    /// work). Registers a close hook on the transport so that rows follow flows.
+    pub fn new(transport: Transport, dns: Option<DnsResolver>, cfg: ReuseConfig) -> ReuseEndpoint {
+        let shared = Arc::new(Shared {
+            tables: Mutex::new(AliasTables::new(cfg.max_rows_per_table)),
+        });
+        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        let hook: transport::CloseHook = Arc::new(move |flow: Flow| {
+            if let Some(s) = weak.upgrade() {
+                s.forget(flow);
+            }
+        });
+        transport.on_flow_closing(hook);
+        ReuseEndpoint {
+            transport,
+            dns: dns.map(Arc::new),
+            cfg: Arc::new(cfg),
+            shared,
+        }
+    }
+
+    /// The transport underneath.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ReuseConfig {
+        &self.cfg
+    }
+
+    fn domain(&self, name: &str) -> Result<&LocalDomain, ReuseError> {
+        self.cfg
+            .domains
+            .iter()
+            .find(|d| {
+                d.name
+                    .eq_ignore_ascii_case(name.strip_suffix('.').unwrap_or(name))
+            })
+            .ok_or_else(|| ReuseError::UnknownLocalDomain(name.to_owned()))
+    }
+
+    /// RFC 3263 resolution of `uri` (the AUS is the URI host).
+    pub async fn resolve(&self, uri: &SipTarget) -> Result<ResolvedTargets, ReuseError> {
+        match &self.dns {
+            Some(d) => Ok(d.resolve(uri).await?),
+            None => {
+                let plan = Resolution::new(uri, &self.cfg.resolve)?;
+                Ok(resolve_with(plan, &mut rand::rng(), |q| {
+                    Answer::empty(q.kind)
+                })?)
+            }
+        }
+    }
+
+    /// Sends `request` (without our Via) for `local_domain` to `uri`: resolves it, then tries
+    /// the targets in RFC 3263 order (a transport failure moves on, §4.3), reusing an aliased
+    /// flow when one proves the URI's domain. `branch` goes in our Via.
+    pub async fn send_request(
+        &self,
+        local_domain: &str,
+        uri: &SipTarget,
+        request: &Message,
+        branch: &str,
+    ) -> Result<Sent, ReuseError> {
+        self.domain(local_domain)?;
+        let resolved = self.resolve(uri).await?;
+        let mut last = None;
+        for target in &resolved.targets {
+            match self
+                .send_to_target(local_domain, &resolved.aus, target, request, branch)
+                .await
+            {
+                Ok(s) => return Ok(s),
+                Err(ReuseError::Transport(e)) => {
+                    tracing::debug!(%e, target = %AliasKey::from(target), "target failed, trying the next");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(match last {
+            Some(e) => ReuseError::Transport(e),
+            None => ReuseError::Plan(PlanError::NoTargets(resolved.aus)),
+        })
+    }
+
+    /// Sends `request` for `local_domain` to one resolved `target` of a URI whose domain is
+    /// `aus`: over an aliased flow if one proves `aus`, else over a new (or, for non-TLS
+    /// transports, RFC 3261-reused) flow, recorded after the server authenticated. Used for
+    /// CANCEL and ACK too (same target as the INVITE; a new connection if it died, §8.1).
+    pub async fn send_to_target(
+        &self,
+        local_domain: &str,
+        aus: &str,
+        target: &Target,
+        request: &Message,
+        branch: &str,
+    ) -> Result<Sent, ReuseError> {
+        let domain = self.domain(local_domain)?;
+        let kind = kind_of(target.transport);
+        let bytes = {
+            let via = our_via(
+                kind,
+                sent_by_host(&domain.sent_by),
+                domain.ports.get(&kind).copied(),
+                branch,
+                self.cfg.add_alias,
+            );
+            let mut ed = request.edit();
+            ed.prepend_via(&via)?;
+            ed.finish()?
+        };
+        let choice = {
+            let mut t = self.shared.tables();
+            let c = route(&mut t, &domain.name, aus, target, |f| {
+                self.transport.flow_info(*f).is_some()
+            });
+            alias_metrics::publish(&t.counters());
+            c
+        };
+        let (record, server_name) = match choice {
+            Route::Reuse { flow, .. } => match self.transport.send(flow, bytes.clone()) {
+                Ok(()) => {
+                    alias_metrics::reused();
+                    return Ok(Sent {
+                        flow,
+                        target: *target,
+                        aus: aus.to_owned(),
+                        reused: true,
+                    });
+                }
+                Err(e) => {
+                    // Died between the lookup and the send: a new connection (§8.1).
+                    tracing::debug!(%flow, %e, "aliased flow unusable, opening a new one");
+                    self.shared.forget(flow);
+                    (true, aus.to_owned())
+                }
+            },
+            Route::Connect {
+                record,
+                server_name,
+                ..
+            } => (record, server_name),
+        };
+        let mut tt = transport::Target::new(kind, target.addr).with_scope(&domain.name);
+        if kind.is_tls_family() {
+            tt = tt.with_server_name(&server_name);
+        }
+        let flow = self.transport.send_to(&tt, bytes).await?;
+        alias_metrics::connected();
+        if record && flow.kind().is_tls_family() {
+            // The handshake verified the server against the AUS (RFC 5922 §7.3).
+            if let Some(info) = self.transport.flow_info(flow) {
+                let ids = PeerIdentities::from_names(info.identities.iter());
+                let mut t = self.shared.tables();
+                let d = t.add_outbound(&domain.name, AliasKey::from(target), &ids, flow);
+                if let AliasDecision::Ignored(r) = d {
+                    tracing::debug!(reason = %r, %flow, "outbound flow not aliased");
+                }
+                alias_metrics::publish(&t.counters());
+            }
+        }
+        Ok(Sent {
+            flow,
+            target: *target,
+            aus: aus.to_owned(),
+            reused: false,
+        })
+    }
+
+    /// The local domain a flow serves. A flow we opened: the domain we opened it for. An
+    /// accepted flow: the SNI the client sent if it names one of our domains, else the
+    /// listener's domain. Else the default.
+    pub fn local_domain_of(&self, inc: &Incoming) -> Option<String> {
+        if let Some(d) = self.shared.tables().domain_of(&inc.flow) {
+            return Some(d.to_owned());
+        }
+        let sni = self
+            .transport
+            .flow_info(inc.flow)
+            .filter(|i| i.direction == Direction::Inbound)
+            .and_then(|i| i.server_name)
+            .and_then(|n| {
+                self.cfg
+                    .domains
+                    .iter()
+                    .find(|d| d.is_named(&n))
+                    .map(|d| d.name.clone())
+            });
+        sni.or_else(|| self.cfg.listener_domains.get(&inc.local).cloned())
+            .or_else(|| self.cfg.default_domain.clone())
+    }
+
+    /// Server side (§8.2, §9.2): applies the top Via's `alias` of a received request. `None`
+    /// for responses, unparsable Vias and flows of no local domain. The request proceeds
+    /// whatever the decision.
+    pub fn on_incoming(&self, inc: &Incoming) -> Option<AliasDecision<Flow>> {
+        if !inc.message.is_request() {
+            return None;
+        }
+        let va = ViaAlias::of(&inc.message.top_via().ok()?);
+        if !va.has_alias_param {
+            return None;
+        }
+        let local = self.local_domain_of(inc)?;
+        let ids = PeerIdentities::from_names(inc.identities.iter());
+        let req = va.inbound(&local, inc.transport(), inc.source.ip(), &ids, inc.flow);
+        let mut t = self.shared.tables();
+        let d = t.on_inbound_request(req, &self.cfg.policy);
+        if let AliasDecision::Ignored(r) = &d {
+            alias_metrics::refused(*r);
+        }
+        alias_metrics::publish(&t.counters());
+        drop(t);
+        // The flow may have closed while we decided: never keep a row for a dead flow.
+        if d.is_recorded() && self.transport.flow_info(inc.flow).is_none() {
+            self.shared.forget(inc.flow);
+        }
+        Some(d)
+    }
+
+    /// Counters of every table.
+    pub fn counters(&self) -> AliasCounters {
+        self.shared.tables().counters()
+    }
+
+    /// A snapshot of every table (descriptors as `tls#12`).
+    pub fn dump(&self) -> Vec<TableDump> {
+        self.shared.tables().dump()
+    }
+
+    /// The flow a request of `local_domain` to `aus` resolved at `key` would reuse now
+    /// (counts as a lookup).
+    pub fn lookup(&self, local_domain: &str, key: &AliasKey, aus: &str) -> Option<Flow> {
+        self.shared.tables().lookup(local_domain, key, aus)
+    }
+}
+
+fn sent_by_host(s: &str) -> Host<'_> {
+    Host::parse(s.as_bytes()).unwrap_or(Host::Name(s))
+}

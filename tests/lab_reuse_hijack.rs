@@ -1,0 +1,198 @@
+//! RFC 5923 hijack attempts in network namespaces: attackers on P1's host (same IP
+//! 192.0.2.1, other ports) claim P1's alias at P2 (192.0.2.128). None gets a row that carries
+//! example.com's requests; P2's requests to example.com reach the real P1. Needs root (lab VM).
+
+mod lab_reuse_support;
+mod reuse_support;
+
+use bytes::Bytes;
+use lab_reuse_support::*;
+use reuse_support::pki::Ca;
+use sipwire::alias::{AliasDecision, IgnoreReason};
+use sipwire::gateway::reuse::LocalDomain;
+use sipwire::transport::{Target, TransportKind};
+use sipwire_lab::{Host, Topology, Zone};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+struct Lab {
+    _lab: Topology,
+    h1: Host,
+    ca: Arc<Ca>,
+    p1: Agent,
+    p2: Agent,
+}
+
+fn lab() -> Lab {
+    let mut lab = Topology::new().expect("lab (run as root, in the lab VM)");
+    let h1 = lab.host("p1").expect("host p1");
+    let h2 = lab.host("p2").expect("host p2");
+    lab.link(&h1, &["192.0.2.1/24"], &h2, &["192.0.2.128/24"])
+        .expect("link");
+    let zone = Zone::new()
+        .srv("_sips._tcp.example.com", "p1.example.com", SIPS_PORT, 0, 0)
+        .host("p1.example.com", &[ip("192.0.2.1")])
+        .srv("_sips._tcp.example.net", "p2.example.net", SIPS_PORT, 0, 0)
+        .host("p2.example.net", &[ip("192.0.2.128")]);
+    let dns = lab.dns(&h2, ip("192.0.2.128"), &zone).expect("dnsmasq");
+    let ca = Arc::new(Ca::new());
+    let c1 = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let c2 = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let mut s1 = spec(
+        "192.0.2.1",
+        &c1,
+        vec![LocalDomain::new("example.com", "p1.example.com")],
+    );
+    s1.dns = Some(dns);
+    let mut s2 = spec(
+        "192.0.2.128",
+        &c2,
+        vec![LocalDomain::new("example.net", "p2.example.net")],
+    );
+    s2.dns = Some(dns);
+    s2.with_tcp = true;
+    let p1 = Agent::start(&h1, Arc::clone(&ca), s1);
+    let p2 = Agent::start(&h2, Arc::clone(&ca), s2);
+    Lab {
+        _lab: lab,
+        h1,
+        ca,
+        p1,
+        p2,
+    }
+}
+
+/// An attacker on P1's host and address, listening on `port`, with this client certificate.
+fn attacker(l: &Lab, port: u16, cert: Option<&[&str]>) -> Agent {
+    let own = l.ca.leaf(&["attacker.example.org"], &[]);
+    let mut s = spec(
+        "192.0.2.1",
+        &own,
+        vec![LocalDomain::new("example.org", "attacker.example.org")],
+    );
+    s.port = port;
+    s.client_cert = cert.map(|names| l.ca.leaf(names, &[]));
+    s.add_alias = false;
+    Agent::start(&l.h1, Arc::clone(&l.ca), s)
+}
+
+fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
+    Bytes::from(format!(
+        "OPTIONS sips:example.net SIP/2.0\r\n\
+Via: SIP/2.0/{transport} {sent_by};branch=z9hG4bK{call};alias\r\n\
+Max-Forwards: 70\r\nFrom: <sip:mallory@example.com>;tag=m{call}\r\n\
+To: <sips:example.net>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ))
+}
+
+fn p2_tls() -> Target {
+    Target::new(
+        TransportKind::Tls,
+        SocketAddr::new(ip("192.0.2.128"), SIPS_PORT),
+    )
+    .with_server_name("example.net")
+}
+
+#[tokio::test]
+async fn lab_hijack_attempts_get_no_usable_row() {
+    let l = lab();
+    // (attacker port, client certificate names, transport to P2, expected refusal)
+    type Case = (
+        u16,
+        Option<&'static [&'static str]>,
+        TransportKind,
+        IgnoreReason,
+    );
+    let cases: [Case; 3] = [
+        (
+            5071,
+            None,
+            TransportKind::Tls,
+            IgnoreReason::NoClientCertificate,
+        ),
+        (5072, None, TransportKind::Tcp, IgnoreReason::NotTlsFamily),
+        (
+            5073,
+            Some(&["example.org"]),
+            TransportKind::Tls,
+            IgnoreReason::SentByNotAuthenticated,
+        ),
+    ];
+    let mut attackers = Vec::new();
+    for (i, (port, cert, kind, reason)) in cases.into_iter().enumerate() {
+        let a = attacker(&l, port, cert);
+        let to = match kind {
+            TransportKind::Tcp => {
+                Target::new(TransportKind::Tcp, SocketAddr::new(ip("192.0.2.128"), 5060))
+            }
+            _ => p2_tls(),
+        };
+        a.raw(to, forged("TLS", "p1.example.com", &format!("h{i}")))
+            .await;
+        let seen = l.p2.next_request().await;
+        assert_eq!(
+            seen.decision,
+            Some(AliasDecision::Ignored(reason)),
+            "case {i}"
+        );
+        attackers.push(a);
+    }
+    assert!(l.p2.state().await.dump.is_empty(), "no row at all");
+    // An attacker authenticated as example.org, numeric sent-by = P1's address and port:
+    // a row under example.org's name that never carries example.com's requests.
+    let a = attacker(&l, 5074, Some(&["example.org"]));
+    a.raw(p2_tls(), forged("TLS", "192.0.2.1:5061", "h9")).await;
+    assert_eq!(
+        l.p2.next_request().await.decision,
+        Some(AliasDecision::Added)
+    );
+    attackers.push(a);
+
+    let s = l.p2.send("example.net", "example.com", "real1").await;
+    assert!(!s.reused);
+    assert_eq!(l.p1.next_request().await.call_id, "real1", "the real P1");
+    let s = l.p2.send("example.net", "example.com", "real2").await;
+    assert!(s.reused, "the verified connection to P1");
+    assert_eq!(l.p1.next_request().await.call_id, "real2");
+    let st = l.p2.state().await;
+    assert_eq!(st.counters.ignored.total(), 3);
+    for a in attackers {
+        a.stop().await;
+    }
+    l.p1.stop().await;
+    l.p2.stop().await;
+}
+
+#[tokio::test]
+async fn lab_hijack_second_connection_from_same_ip_claiming_same_alias() {
+    let l = lab();
+    let a = l.p1.send("example.com", "example.net", "s1").await;
+    let legit = l.p2.next_request().await;
+    assert_eq!(legit.decision, Some(AliasDecision::Added));
+    let att = attacker(&l, 5071, Some(&["p1.example.com"]));
+    att.raw(p2_tls(), forged("TLS", "p1.example.com", "s2"))
+        .await;
+    let seen = l.p2.next_request().await;
+    assert_eq!(
+        seen.decision,
+        Some(AliasDecision::Ignored(
+            IgnoreReason::AlreadyAliasedByOtherFlow
+        ))
+    );
+    let s = l.p2.send("example.net", "example.com", "s3").await;
+    assert!(s.reused);
+    assert_eq!(s.flow, legit.flow);
+    let at_p1 = l.p1.next_request().await;
+    assert_eq!(at_p1.call_id, "s3");
+    assert_eq!(at_p1.flow, a.flow);
+    att.stop().await;
+    l.p1.stop().await;
+    l.p2.stop().await;
+}

@@ -1,0 +1,154 @@
+//! The alias-table dump: `sipwire alias-table` asks a gateway's admin socket (state dir) and
+//! prints the live RFC 5923 tables as JSON; `sipwire run` serves that socket.
+
+mod reuse_support;
+
+use reuse_support::dns::{start_dns, Zone};
+use reuse_support::pki::Ca;
+use reuse_support::*;
+use sipwire::alias::AliasDecision;
+use sipwire::gateway::admin;
+use sipwire::resolve::{Scheme, SipTarget};
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn alias_table_cli(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwire"))
+        .arg("alias-table")
+        .args(args)
+        .output()
+        .expect("run sipwire alias-table");
+    assert!(
+        out.status.success(),
+        "sipwire alias-table failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alias_table_subcommand_prints_live_rows() {
+    let ca = Ca::new();
+    let c1 = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
+    let c2 = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let b1 = bind(
+        "127.0.0.1",
+        ca.server_config(&c1, &[], TLS13),
+        ca.client_config(Some(&c1), TLS13),
+        false,
+    )
+    .await;
+    let b2 = bind(
+        "127.0.0.2",
+        ca.server_config(&c2, &[], TLS13),
+        ca.client_config(Some(&c2), TLS13),
+        false,
+    )
+    .await;
+    let dns = start_dns(vec![Zone::new("example.net.")
+        .srv(
+            "_sips._tcp.example.net.",
+            0,
+            0,
+            b2.tls.port(),
+            "p2.example.net.",
+        )
+        .a("p2.example.net.", "127.0.0.2")])
+    .await;
+    let p1 = b1.start(
+        Some(dns.addr),
+        config(vec![domain("example.com", "p1.example.com")], true),
+    );
+    let mut p2 = b2.start(
+        None,
+        config(vec![domain("example.net", "p2.example.net")], true),
+    );
+    let r = request("OPTIONS", "sips:example.net", "example.com", "adm", 1);
+    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    p1.endpoint
+        .send_request("example.com", &target, &r, "z9hG4bKadm")
+        .await
+        .expect("P1 -> P2");
+    assert_eq!(p2.next_request().await.decision, Some(AliasDecision::Added));
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let server = admin::serve(state.path(), p2.endpoint.clone()).expect("admin socket");
+    let dir = state.path().to_str().expect("utf-8 path").to_owned();
+    let v = tokio::task::spawn_blocking(move || alias_table_cli(&["--state-dir", &dir]))
+        .await
+        .expect("cli task");
+    assert_eq!(v["counters"]["rows"], 1);
+    assert_eq!(v["counters"]["added"], 1);
+    let row = &v["tables"][0]["rows"][0];
+    assert_eq!(v["tables"][0]["local_domain"], "example.net");
+    assert_eq!(row["ip"], "127.0.0.1");
+    assert_eq!(row["port"], p1.tls.port());
+    assert_eq!(row["transport"], "Tls");
+    assert!(row["descriptor"]
+        .as_str()
+        .expect("descriptor")
+        .starts_with("tls#"));
+    assert_eq!(row["identities"][0], "example.com");
+    assert_eq!(row["origin"], "Inbound");
+    // Unknown commands get an error object, not a hang.
+    let e = admin::query(state.path(), "bogus").await.expect("query");
+    assert!(e.contains("error"), "{e}");
+    server.abort();
+}
+
+#[test]
+fn sipwire_run_serves_the_admin_socket() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let cfg = format!(
+        "[[listener]]\nname = 's'\ntransport = 'tls'\naddr = '127.0.0.1:0'\ndomain = 'localhost'\n\
+         [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
+        state.path().display()
+    );
+    let path = state.path().join("sipwire.toml");
+    std::fs::write(&path, cfg).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn sipwire");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let mut admin_line = None;
+    loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("sipwire did not print `ready` in 30 s");
+        if let Some(p) = l.strip_prefix("sipwire: admin socket ") {
+            admin_line = Some(p.to_owned());
+        }
+        if l == "sipwire: ready" {
+            break;
+        }
+    }
+    let sock = state.path().join("admin.sock");
+    assert_eq!(admin_line.as_deref(), sock.to_str());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&sock)
+            .expect("socket exists")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "admin socket is private");
+    let v = alias_table_cli(&["--config", path.to_str().expect("utf-8")]);
+    assert_eq!(v["counters"]["rows"], 0);
+    assert_eq!(v["tables"], serde_json::json!([]));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,299 @@
+//! Hijack attempts against RFC 5923 reuse that must fail (checklist 41-43), live on loopback.
+//! P1 (example.com) is 127.0.0.1, P2 (example.net) is 127.0.0.2; the attacker connects from
+//! P1's IP address and claims P1's alias. In every case P2's table gets no row that would
+//! carry example.com's requests, the refusal is counted by reason, and P2's next request to
+//! sips:example.com reaches the real P1, never the attacker.
+
+mod reuse_support;
+
+use bytes::Bytes;
+use reuse_support::dns::{start_dns, TestDns, Zone};
+use reuse_support::pki::{Ca, Leaf};
+use reuse_support::*;
+use sipwire::alias::{AliasDecision, AliasPolicy, IgnoreReason};
+use sipwire::resolve::{Scheme, SipTarget};
+use sipwire::transport::{Target, TransportKind};
+
+struct Lab {
+    ca: Ca,
+    p1: Peer,
+    p2: Peer,
+    _dns: TestDns,
+}
+
+async fn lab(policy: AliasPolicy) -> Lab {
+    let ca = Ca::new();
+    let p1_cert = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let p2_cert = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let b1 = bind(
+        "127.0.0.1",
+        ca.server_config(&p1_cert, &[], TLS13),
+        ca.client_config(Some(&p1_cert), TLS13),
+        false,
+    )
+    .await;
+    let b2 = bind(
+        "127.0.0.2",
+        ca.server_config(&p2_cert, &[], TLS13),
+        ca.client_config(Some(&p2_cert), TLS13),
+        true,
+    )
+    .await;
+    let dns = start_dns(vec![
+        Zone::new("example.com.")
+            .srv(
+                "_sips._tcp.example.com.",
+                0,
+                0,
+                b1.tls.port(),
+                "p1.example.com.",
+            )
+            .a("p1.example.com.", "127.0.0.1"),
+        Zone::new("example.net.")
+            .srv(
+                "_sips._tcp.example.net.",
+                0,
+                0,
+                b2.tls.port(),
+                "p2.example.net.",
+            )
+            .a("p2.example.net.", "127.0.0.2"),
+    ])
+    .await;
+    let p1 = b1.start(
+        Some(dns.addr),
+        config(vec![domain("example.com", "p1.example.com")], true),
+    );
+    let mut cfg2 = config(vec![domain("example.net", "p2.example.net")], true);
+    cfg2.policy = policy;
+    let p2 = b2.start(Some(dns.addr), cfg2);
+    Lab {
+        ca,
+        p1,
+        p2,
+        _dns: dns,
+    }
+}
+
+/// An attacker on P1's IP address presenting `cert` (or none) as a TLS client.
+async fn attacker(l: &Lab, cert: Option<&Leaf>) -> Peer {
+    let own = l.ca.leaf(&["attacker.example.org"], &[]);
+    bind(
+        "127.0.0.1",
+        l.ca.server_config(&own, &[], TLS13),
+        l.ca.client_config(cert, TLS13),
+        false,
+    )
+    .await
+    .start(
+        None,
+        config(vec![domain("example.org", "attacker.example.org")], false),
+    )
+}
+
+/// A request whose top Via claims `sent_by` with `alias` over `transport`.
+fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
+    Bytes::from(format!(
+        "OPTIONS sips:example.net SIP/2.0\r\n\
+Via: SIP/2.0/{transport} {sent_by};branch=z9hG4bK{call};alias\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:mallory@example.com>;tag=m{call}\r\n\
+To: <sips:example.net>\r\n\
+Call-ID: {call}\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+    ))
+}
+
+async fn send_forged(att: &Peer, to: Target, bytes: Bytes) {
+    att.transport
+        .send_to(&to, bytes)
+        .await
+        .expect("attacker connects");
+}
+
+fn tls_to(l: &Lab) -> Target {
+    Target::new(TransportKind::Tls, l.p2.tls).with_server_name("example.net")
+}
+
+/// P2 sends to sips:example.com; asserts it reaches the real P1 and not the attacker.
+async fn p2_reaches_real_p1(l: &mut Lab, att: &mut Peer, call: &str) -> bool {
+    let r = request("OPTIONS", "sips:example.com", "example.net", call, 1);
+    let target = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
+    let s =
+        l.p2.endpoint
+            .send_request("example.net", &target, &r, &format!("z9hG4bK{call}"))
+            .await
+            .expect("P2 -> example.com");
+    let at_p1 = l.p1.next_request().await;
+    assert_eq!(at_p1.message.call_id(), call, "the real P1 got it");
+    while let Ok(seen) = att.seen.try_recv() {
+        assert!(
+            !seen.message.is_request(),
+            "the attacker received a request: {:?}",
+            seen.message
+        );
+    }
+    s.reused
+}
+
+fn sent_by_p1(l: &Lab) -> String {
+    format!("p1.example.com:{}", l.p1.tls.port())
+}
+
+#[tokio::test]
+async fn hijack_alias_without_client_certificate_is_ignored() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    let mut att = attacker(&l, None).await;
+    send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "h1")).await;
+    let seen = l.p2.next_request().await;
+    assert_eq!(
+        seen.decision,
+        Some(AliasDecision::Ignored(IgnoreReason::NoClientCertificate))
+    );
+    assert!(
+        l.p2.endpoint.dump().is_empty(),
+        "§9.2: MUST NOT update the table"
+    );
+    assert!(!p2_reaches_real_p1(&mut l, &mut att, "h1b").await);
+    let c = l.p2.endpoint.counters();
+    assert_eq!(c.ignored.get(IgnoreReason::NoClientCertificate), 1);
+}
+
+#[tokio::test]
+async fn hijack_alias_over_plain_tcp_is_ignored() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    let p2_tcp = l.p2.tcp.expect("P2 listens on TCP");
+    let mut att = attacker(&l, None).await;
+    let tcp = Target::new(TransportKind::Tcp, p2_tcp);
+    // Claiming TLS in the Via, and honestly TCP: both refused, plain TCP is never aliased.
+    send_forged(&att, tcp.clone(), forged("TLS", &sent_by_p1(&l), "t1")).await;
+    send_forged(&att, tcp, forged("TCP", &sent_by_p1(&l), "t2")).await;
+    for _ in 0..2 {
+        let seen = l.p2.next_request().await;
+        assert_eq!(
+            seen.decision,
+            Some(AliasDecision::Ignored(IgnoreReason::NotTlsFamily))
+        );
+    }
+    assert!(l.p2.endpoint.dump().is_empty());
+    assert!(!p2_reaches_real_p1(&mut l, &mut att, "t3").await);
+    assert_eq!(
+        l.p2.endpoint
+            .counters()
+            .ignored
+            .get(IgnoreReason::NotTlsFamily),
+        2
+    );
+}
+
+#[tokio::test]
+async fn hijack_certificate_for_example_org_claiming_p1_example_com_is_ignored() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    let org = l.ca.leaf(&["example.org"], &["sip:example.org"]);
+    let mut att = attacker(&l, Some(&org)).await;
+    send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "o1")).await;
+    let seen = l.p2.next_request().await;
+    assert_eq!(
+        seen.decision,
+        Some(AliasDecision::Ignored(IgnoreReason::SentByNotAuthenticated))
+    );
+    assert!(l.p2.endpoint.dump().is_empty());
+    assert!(!p2_reaches_real_p1(&mut l, &mut att, "o2").await);
+    assert_eq!(
+        l.p2.endpoint
+            .counters()
+            .ignored
+            .get(IgnoreReason::SentByNotAuthenticated),
+        1
+    );
+}
+
+#[tokio::test]
+async fn hijack_second_connection_from_same_ip_claiming_same_alias_is_ignored() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    // The real P1 connects first and is aliased.
+    let r = request("OPTIONS", "sips:example.net", "example.com", "s1", 1);
+    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    l.p1.endpoint
+        .send_request("example.com", &target, &r, "z9hG4bKs1")
+        .await
+        .expect("P1 -> P2");
+    let legit = l.p2.next_request().await;
+    assert_eq!(legit.decision, Some(AliasDecision::Added));
+    let before = l.p2.endpoint.dump();
+
+    // A second connection from the same IP, with a certificate proving p1.example.com only
+    // (overlapping, not the same peer): the authenticated row is kept.
+    let partial = l.ca.leaf(&["p1.example.com"], &[]);
+    let mut att = attacker(&l, Some(&partial)).await;
+    send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "s2")).await;
+    let seen = l.p2.next_request().await;
+    assert_ne!(seen.flow, legit.flow);
+    assert_eq!(
+        seen.decision,
+        Some(AliasDecision::Ignored(
+            IgnoreReason::AlreadyAliasedByOtherFlow
+        ))
+    );
+    assert_eq!(l.p2.endpoint.dump(), before, "row unchanged");
+    assert!(
+        p2_reaches_real_p1(&mut l, &mut att, "s3").await,
+        "still P1's connection"
+    );
+    assert_eq!(l.p2.opened(), (2, 0));
+}
+
+/// A connection authenticated as example.org, aliased at the very address example.com
+/// resolves to: it carries nothing for example.com (§9.1: the URI's domain must match).
+#[tokio::test]
+async fn hijack_connection_not_authenticated_for_the_domain_is_never_used() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    let org = l.ca.leaf(&["example.org"], &["sip:example.org"]);
+    let mut att = attacker(&l, Some(&org)).await;
+    // Numeric sent-by = its real source IP, P1's port: accepted, under example.org's name.
+    let sent_by = format!("127.0.0.1:{}", l.p1.tls.port());
+    send_forged(&att, tls_to(&l), forged("TLS", &sent_by, "n1")).await;
+    let seen = l.p2.next_request().await;
+    assert_eq!(seen.decision, Some(AliasDecision::Added));
+    assert!(
+        !p2_reaches_real_p1(&mut l, &mut att, "n2").await,
+        "a new connection to the real P1"
+    );
+    let dump = l.p2.endpoint.dump();
+    assert_eq!(dump[0].rows.len(), 2);
+    assert_eq!(dump[0].rows[0].key(), dump[0].rows[1].key());
+    assert_eq!(l.p2.opened(), (1, 1));
+    // And again: the verified connection to P1 is reused, the attacker's never.
+    assert!(p2_reaches_real_p1(&mut l, &mut att, "n3").await);
+}
+
+#[tokio::test]
+async fn policy_off_proceeds_as_if_alias_were_absent() {
+    let mut l = lab(AliasPolicy::refuse_all()).await;
+    let r = request("OPTIONS", "sips:example.net", "example.com", "p1", 1);
+    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    l.p1.endpoint
+        .send_request("example.com", &target, &r, "z9hG4bKp1")
+        .await
+        .expect("P1 -> P2");
+    let seen = l.p2.next_request().await;
+    assert_eq!(
+        seen.decision,
+        Some(AliasDecision::Ignored(IgnoreReason::PolicyRefused))
+    );
+    l.p1.next_response().await;
+    let mut att = attacker(&l, None).await;
+    assert!(!p2_reaches_real_p1(&mut l, &mut att, "p2").await);
+    assert_eq!(l.p2.opened(), (1, 1), "two connections, as without alias");
+    assert_eq!(
+        l.p2.endpoint
+            .counters()
+            .ignored
+            .get(IgnoreReason::PolicyRefused),
+        1
+    );
+}
