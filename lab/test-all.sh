@@ -23,14 +23,16 @@ step "native tests"
 cargo nextest run --workspace --no-fail-fast -E 'not binary(/^lab_/)'
 
 step "lab tests (root, network namespaces, kernel SCTP)"
-cargo nextest run --workspace --no-run -E 'binary(/^lab_/)' >/dev/null 2>&1 || cargo test --workspace --no-run
+list="${CARGO_TARGET_DIR:-target}/lab-tests.txt"
+mkdir -p "$(dirname "$list")"
+cargo test --workspace --no-run --message-format=json | python3 lab/lab-binaries.py > "$list"
+echo "$(wc -l < "$list") lab test binaries"
 if python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132)' 2>/dev/null; then
     echo "kernel has SCTP: running lab tests natively"
-    cargo nextest run --workspace --no-fail-fast -E 'binary(/^lab_/)' --test-threads 1
+    bash lab/run-lab-binaries.sh "$list"
 else
     echo "kernel has no SCTP: running lab tests in the lab VM (Debian kernel under virtme-ng)"
-    bash lab/vm/run-in-vm.sh --mem 2G -- \
-        cargo nextest run --workspace --no-fail-fast -E 'binary(/^lab_/)' --test-threads 1
+    bash lab/vm/run-in-vm.sh --mem 2G -- bash lab/run-lab-binaries.sh "$list"
 fi
 
 step "all tests passed"

@@ -60,6 +60,10 @@ impl Host {
     /// namespace.
     pub fn sysctl(&self, key: &str, value: &str) -> Result<(), LabError> {
         let path = format!("/proc/sys/{key}");
+        if key.starts_with("net/sctp/") && !std::path::Path::new("/proc/sys/net/sctp").exists() {
+            // The SCTP module autoloads on the first SCTP socket; a sysctl may come before that.
+            shell::run(std::process::Command::new("modprobe").arg("sctp"))?;
+        }
         let value = value.to_owned();
         self.spawn(move || {
             std::fs::write(&path, value).map_err(|source| LabError::Io {

@@ -5,7 +5,8 @@ use sipwire_lab::{Impairment, Scenario, Topology, Zone};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// A UDP echo server inside `host` answering `count` datagrams (bounded by a 10 s read timeout).
+/// A UDP echo server inside `host` answering `count` datagrams (bounded by a 60 s read timeout: `ip`
+/// and `tc` calls are slow in the emulated lab VM).
 fn echo_server(
     host: &sipwire_lab::Host,
     bind: SocketAddr,
@@ -14,7 +15,7 @@ fn echo_server(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = host.spawn(move || {
         let sock = UdpSocket::bind(bind).expect("bind echo server");
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
+        sock.set_read_timeout(Some(Duration::from_secs(60)))
             .expect("timeout");
         ready_tx.send(()).expect("ready");
         let mut buf = [0u8; 2048];
@@ -120,8 +121,8 @@ fn netem_delay_and_link_down_up() {
     link.impair(Impairment::default()).expect("netem off");
     // The link needs a moment to come back (carrier); a bounded retry.
     let mut back = false;
-    for _ in 0..20 {
-        if rtt(&a, to, Duration::from_millis(250)).is_some() {
+    for _ in 0..30 {
+        if rtt(&a, to, Duration::from_millis(500)).is_some() {
             back = true;
             break;
         }

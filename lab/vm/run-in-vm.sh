@@ -47,8 +47,9 @@ trap 'rm -f "$script"' EXIT
 
 echo "run-in-vm: booting $(basename "$kernel") (${accel[*]:-kvm}, $mem) for: $*" >&2
 set +e
-setsid vng -r "$kernel" "${accel[@]}" -m "$mem" --rwdir "$repo" --exec "bash $script" < /dev/null
-rc=$?
+# Through a pipe: vng reopens its stdout, which would truncate a log file it was redirected to.
+setsid vng -r "$kernel" "${accel[@]}" -m "$mem" --rwdir "$repo" --exec "bash $script" < /dev/null 2>&1 | cat
+rc=${PIPESTATUS[0]}
 set -e
 if [[ $rc -ne 0 ]]; then
     echo "run-in-vm: command failed in the VM (exit $rc)" >&2
