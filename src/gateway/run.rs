@@ -277,3 +277,50 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     println!("sipwire: stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuse_config_from_listener_domains() {
+        let cfg = Config::parse(
+            "[[listener]]\nname = 't'\ntransport = 'tcp'\naddr = '127.0.0.1:5060'\n\
+             [[listener]]\nname = 's1'\ntransport = 'tls'\naddr = '127.0.0.1:5061'\ndomain = 'Example.com'\n\
+             [[listener]]\nname = 's2'\ntransport = 'tls'\naddr = '127.0.0.2:5061'\ndomain = 'example.net'\n\
+             [tls]\ndev_ca = true\n[alias]\naccept = false\nrefuse_peers = ['bad.example']\n",
+        )
+        .expect("config");
+        let bound = vec![
+            (
+                "t".to_owned(),
+                TransportKind::Tcp,
+                "127.0.0.1:5060".parse().expect("a"),
+            ),
+            (
+                "s1".to_owned(),
+                TransportKind::Tls,
+                "127.0.0.1:5061".parse().expect("a"),
+            ),
+            (
+                "s2".to_owned(),
+                TransportKind::Tls,
+                "127.0.0.2:5061".parse().expect("a"),
+            ),
+        ];
+        let r = reuse_config(&cfg, &bound);
+        let names: Vec<&str> = r.domains.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["example.com", "example.net"]);
+        assert_eq!(r.domains[0].ports.get(&TransportKind::Tls), Some(&5061));
+        assert_eq!(
+            r.listener_domains
+                .get(&"127.0.0.2:5061".parse().expect("a"))
+                .map(String::as_str),
+            Some("example.net")
+        );
+        assert_eq!(r.default_domain.as_deref(), Some("example.com"));
+        assert!(r.add_alias);
+        assert!(!r.policy.accept);
+        assert_eq!(r.policy.per_peer.get("bad.example"), Some(&false));
+    }
+}
