@@ -245,10 +245,7 @@ pub(crate) async fn connect(
         }
         TransportKind::Tls => {
             let config = inner
-                .tls_client
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+                .tls_client_for(key.scope.as_ref())
                 .ok_or(TransportError::NoTlsClient)?;
             let name: Arc<str> = key
                 .name
