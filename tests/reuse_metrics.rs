@@ -103,7 +103,7 @@ async fn alias_metrics_are_published() {
         false,
     )
     .await;
-    let forged = format!(
+    let forged = String::from(
         "OPTIONS sips:example.net SIP/2.0\r\nVia: SIP/2.0/TLS p1.example.com;branch=z9hG4bKx;alias\r\n\
 Max-Forwards: 70\r\nFrom: <sip:m@example.com>;tag=x\r\nTo: <sips:example.net>\r\nCall-ID: x\r\n\
 CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
