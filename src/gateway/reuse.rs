@@ -255,9 +255,9 @@ impl ReuseEndpoint {
     }
 
     /// Sends `request` (our Via is added on top of its Vias) for `local_domain` to `uri`:
-    /// resolves it, then tries
-    /// the targets in RFC 3263 order (a transport failure moves on, §4.3), reusing an aliased
-    /// flow when one proves the URI's domain. `branch` goes in our Via.
+    /// resolves it, then tries the targets in RFC 3263 order (a transport failure moves on,
+    /// §4.3), reusing an aliased flow when one proves the URI's domain. `branch` goes in our
+    /// Via.
     pub async fn send_request(
         &self,
         local_domain: &str,
