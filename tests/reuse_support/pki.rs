@@ -35,13 +35,22 @@ impl Ca {
         Ca { issuer }
     }
 
-    /// A leaf with these dNSName SANs and `sip:` URI SANs.
+    /// A leaf with these dNSName SANs (what TLS server-name verification checks), a `sip:`
+    /// URI SAN for each of them and for each of `uris` (RFC 5922 §7.1: with URI SANs present,
+    /// they alone are the SIP identities).
     pub fn leaf(&self, dns: &[&str], uris: &[&str]) -> Leaf {
         let mut p = CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("params");
-        for u in uris {
+        let mut all: Vec<String> = uris.iter().map(|u| u.to_string()).collect();
+        for d in dns {
+            let u = format!("sip:{d}");
+            if !all.contains(&u) {
+                all.push(u);
+            }
+        }
+        for u in all {
             p.subject_alt_names
-                .push(SanType::URI((*u).try_into().expect("ia5 uri")));
+                .push(SanType::URI(u.as_str().try_into().expect("ia5 uri")));
         }
         let key = KeyPair::generate().expect("key");
         let cert = p.signed_by(&key, &self.issuer).expect("sign");
