@@ -96,6 +96,37 @@ impl Ca {
         Arc::new(cfg)
     }
 
+    /// The CA certificate in PEM (for a peer's `ca_files`).
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A client config trusting `roots` (not this CA), presenting `cert` if given.
+    pub fn client_config_trusting(
+        &self,
+        roots: Vec<CertificateDer<'static>>,
+        cert: Option<&Leaf>,
+    ) -> Arc<rustls::ClientConfig> {
+        let mut store = rustls::RootCertStore::empty();
+        for r in roots {
+            store.add(r).expect("root");
+        }
+        let b = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(store);
+        let cfg = match cert {
+            Some(l) => b
+                .with_client_auth_cert(
+                    l.chain.clone(),
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(l.key.clone())),
+                )
+                .expect("client cert"),
+            None => b.with_no_client_auth(),
+        };
+        Arc::new(cfg)
+    }
+
     /// A client config trusting the CA, presenting `cert` if given.
     pub fn client_config(
         &self,
