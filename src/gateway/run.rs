@@ -58,6 +58,7 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         handshake_timeout: Duration::from_secs(l.connect_timeout_secs),
         keepalive_interval: (l.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(l.keepalive_interval_secs)),
+        identities: Some(crate::tls::identity_fn()),
         ..TransportConfig::default()
     }
 }
