@@ -150,6 +150,8 @@ pub(crate) struct Inner {
     limits: Mutex<ConnectionLimits>,
     pub(crate) incoming: mpsc::Sender<Incoming>,
     pub(crate) tls_client: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    /// Client configurations per reuse scope (local domain, RFC 5923 §9.3).
+    pub(crate) tls_client_scoped: Mutex<HashMap<Arc<str>, Arc<rustls::ClientConfig>>>,
     /// One lock per target being connected, so that concurrent senders share one
     /// connection instead of opening several.
     connecting: Mutex<HashMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -354,6 +356,7 @@ impl Inner {
             peer,
             identities: Arc::from(Vec::new()),
             server_name: None,
+            peer_certificate: false,
             alpn: None,
         };
         t.udp_index.insert((sock_idx, peer), flow.id());
@@ -496,6 +499,7 @@ impl Transport {
             tables: Mutex::new(Tables::default()),
             incoming: tx,
             tls_client: Mutex::new(None),
+            tls_client_scoped: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashMap::new()),
             shutdown,
             live_tasks: AtomicUsize::new(0),
@@ -536,6 +540,12 @@ impl Transport {
     /// Sets the TLS client configuration used for outbound TLS connections.
     pub fn set_tls_client(&self, cfg: Arc<rustls::ClientConfig>) {
         *lock(&self.inner.tls_client) = Some(cfg);
+    }
+
+    /// Sets the TLS client configuration for targets in reuse scope `scope` (a local
+    /// domain: its client certificate, RFC 5923 §9.3); other scopes use the default.
+    pub fn set_tls_client_for(&self, scope: &str, cfg: Arc<rustls::ClientConfig>) {
+        lock(&self.inner.tls_client_scoped).insert(scope.to_ascii_lowercase().into(), cfg);
     }
 
     /// Binds a UDP listener; returns the bound address.
