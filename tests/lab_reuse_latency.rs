@@ -90,8 +90,14 @@ async fn run(
         .dns(&h2, ip("192.0.2.128"), &zone)
         .expect("dnsmasq on p2");
     let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
-    let c2 = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let c1 = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let c2 = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
     let mut s1 = spec(
         "192.0.2.1",
         &c1,

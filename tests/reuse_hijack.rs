@@ -27,7 +27,10 @@ async fn lab(policy: AliasPolicy) -> Lab {
         &["example.com", "p1.example.com"],
         &["sip:example.com", "sip:p1.example.com"],
     );
-    let p2_cert = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let p2_cert = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], TLS13),

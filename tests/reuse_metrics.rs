@@ -24,8 +24,14 @@ async fn alias_metrics_are_published() {
         .install_recorder()
         .expect("the only recorder of this test binary");
     let ca = Ca::new();
-    let c1 = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
-    let c2 = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let c1 = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let c2 = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&c1, &[], TLS13),

@@ -20,9 +20,18 @@ fn sips(domain: &str) -> SipTarget {
 #[tokio::test]
 async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     let ca = Ca::new();
-    let com = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
-    let net = ca.leaf(&["example.net", "p1.example.net"], &["sip:example.net"]);
-    let org = ca.leaf(&["example.org", "p2.example.org"], &["sip:example.org"]);
+    let com = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let net = ca.leaf(
+        &["example.net", "p1.example.net"],
+        &["sip:example.net", "sip:p1.example.net"],
+    );
+    let org = ca.leaf(
+        &["example.org", "p2.example.org"],
+        &["sip:example.org", "sip:p2.example.org"],
+    );
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),
@@ -167,9 +176,18 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
 #[tokio::test]
 async fn section_9_3_client_side_one_connection_and_certificate_per_local_domain() {
     let ca = Ca::new();
-    let com = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
-    let net = ca.leaf(&["example.net", "p1.example.net"], &["sip:example.net"]);
-    let org = ca.leaf(&["example.org", "p2.example.org"], &["sip:example.org"]);
+    let com = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let net = ca.leaf(
+        &["example.net", "p1.example.net"],
+        &["sip:example.net", "sip:p1.example.net"],
+    );
+    let org = ca.leaf(
+        &["example.org", "p2.example.org"],
+        &["sip:example.org", "sip:p2.example.org"],
+    );
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),

@@ -356,6 +356,7 @@ impl Inner {
             peer,
             identities: Arc::from(Vec::new()),
             server_name: None,
+            peer_certificate: false,
             alpn: None,
         };
         t.udp_index.insert((sock_idx, peer), flow.id());
