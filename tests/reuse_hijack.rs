@@ -343,3 +343,19 @@ async fn plain_tcp_requests_carry_no_alias_and_are_never_aliased() {
         "RFC 3261 reuse of the TCP connection still applies"
     );
 }
+
+/// A verified certificate without a SIP identity (only a wildcard name, RFC 5922 §7.2):
+/// refused as `no_usable_identity`.
+#[tokio::test]
+async fn certificate_without_usable_identity_is_ignored() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    let wild = l.ca.leaf_exact(&["*.example.com"]);
+    let mut att = attacker(&l, Some(&wild)).await;
+    send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "w1")).await;
+    assert_eq!(
+        l.p2.next_request().await.decision,
+        Some(AliasDecision::Ignored(IgnoreReason::NoUsableIdentity))
+    );
+    assert!(l.p2.endpoint.dump().is_empty());
+    assert!(!p2_reaches_real_p1(&mut l, &mut att, "w2").await);
+}

@@ -56,13 +56,14 @@ impl ViaAlias {
     }
 
     /// The input of [`super::AliasTables::on_inbound_request`] for this Via received on a
-    /// flow of `flow_kind` from `received`. `client_identities` are the verified certificate's
-    /// identities; an empty set counts as "no verified client certificate" (§9.2).
+    /// flow of `flow_kind` from `received`. `client_cert_verified`: the client presented a
+    /// certificate that verified (§9.2); `client_identities` are its SIP identities.
     pub fn inbound<'a, D>(
         &'a self,
         local_domain: &'a str,
         flow_kind: TransportKind,
         received: IpAddr,
+        client_cert_verified: bool,
         client_identities: &'a PeerIdentities,
         descriptor: D,
     ) -> InboundAlias<'a, D> {
@@ -74,7 +75,7 @@ impl ViaAlias {
             sent_by_host: &self.sent_by_host,
             sent_by_port: self.sent_by_port,
             received,
-            client_cert_verified: !client_identities.is_empty(),
+            client_cert_verified,
             client_identities,
             descriptor,
         }
@@ -127,6 +128,7 @@ Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
             "example.net",
             TransportKind::Tls,
             "192.0.2.1".parse().expect("ip"),
+            true,
             &ids,
             18u32,
         );

@@ -407,7 +407,20 @@ impl ReuseEndpoint {
         }
         let local = self.local_domain_of(inc)?;
         let ids = PeerIdentities::from_names(inc.identities.iter());
-        let req = va.inbound(&local, inc.transport(), inc.source.ip(), &ids, inc.flow);
+        // A verified client certificate (§9.2); identities imply one.
+        let cert = !ids.is_empty()
+            || self
+                .transport
+                .flow_info(inc.flow)
+                .is_some_and(|i| i.peer_certificate);
+        let req = va.inbound(
+            &local,
+            inc.transport(),
+            inc.source.ip(),
+            cert,
+            &ids,
+            inc.flow,
+        );
         let mut t = self.shared.tables();
         let d = t.on_inbound_request(req, &self.cfg.policy);
         if let AliasDecision::Ignored(r) = &d {

@@ -427,7 +427,10 @@ impl Inner {
         scope: Option<&Arc<str>>,
     ) -> Option<Arc<rustls::ClientConfig>> {
         scope
-            .and_then(|s| lock(&self.tls_client_by_scope).get(s).cloned())
+            .and_then(|s| {
+                let s = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+                lock(&self.tls_client_by_scope).get(s.as_str()).cloned()
+            })
             .or_else(|| lock(&self.tls_client).clone())
     }
 
@@ -556,6 +559,10 @@ impl Transport {
     /// ([`Target::with_scope`]): e.g. a local domain presenting its own client certificate
     /// (RFC 5923 §9.3). Other scopes use [`Transport::set_tls_client`]'s.
     pub fn set_tls_client_for(&self, scope: &str, cfg: Arc<rustls::ClientConfig>) {
+        let scope = scope
+            .strip_suffix('.')
+            .unwrap_or(scope)
+            .to_ascii_lowercase();
         lock(&self.inner.tls_client_by_scope).insert(scope.into(), cfg);
     }
 

@@ -96,6 +96,18 @@ impl Ca {
         Arc::new(cfg)
     }
 
+    /// A leaf with exactly these dNSName SANs and nothing else.
+    pub fn leaf_exact(&self, dns: &[&str]) -> Leaf {
+        let p = CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("params");
+        let key = KeyPair::generate().expect("key");
+        let cert = p.signed_by(&key, &self.issuer).expect("sign");
+        Leaf {
+            chain: vec![cert.der().clone(), self.issuer.der().clone()],
+            key: key.serialize_der(),
+        }
+    }
+
     /// The CA certificate in PEM (for a peer's `ca_files`).
     pub fn pem(&self) -> String {
         self.issuer.pem()
