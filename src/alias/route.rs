@@ -136,4 +136,80 @@ mod tests {
             "no lookup for plain transports"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const DOMAINS: [&str; 2] = ["example.com", "example.org"];
+        const NAMES: [&str; 3] = ["example.net", "p2.example.net", "evil.example"];
+
+        fn key(i: u8, secure: bool) -> Target {
+            target(
+                &format!("192.0.2.{}:5061", 1 + i % 3),
+                if secure {
+                    Transport::Tls
+                } else {
+                    Transport::Tcp
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            /// Whatever the table holds: Reuse only for a live flow whose row, in the requesting
+            /// domain's table, has the resolved key and proves the AUS; never for plain
+            /// transports; a dead flow found is gone from every table afterwards.
+            #[test]
+            fn reuse_only_when_proven(
+                adds in proptest::collection::vec((0u8..2, 0u8..6, 1u8..8, 0u32..6), 0..12),
+                asks in proptest::collection::vec((0u8..2, 0u8..6, 0u8..3, any::<bool>()), 1..12),
+                dead in proptest::collection::btree_set(0u32..6, 0..3),
+            ) {
+                let mut tables: AliasTables<u32> = AliasTables::default();
+                for (d, k, ids, flow) in adds {
+                    let names: Vec<&str> = NAMES
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| ids & (1 << i) != 0)
+                        .map(|(_, n)| *n)
+                        .collect();
+                    let dom = DOMAINS[usize::from(d)];
+                    tables.add_outbound(
+                        dom,
+                        AliasKey::from(&key(k, k % 2 == 0)),
+                        &PeerIdentities::from_names(names),
+                        flow,
+                    );
+                }
+                for (d, k, aus, secure) in asks {
+                    let dom = DOMAINS[usize::from(d)];
+                    let aus = NAMES[usize::from(aus)];
+                    let t = key(k, secure);
+                    let before = tables.clone();
+                    match route(&mut tables, dom, aus, &t, |f| !dead.contains(f)) {
+                        Route::Reuse { flow, key } => {
+                            prop_assert!(secure);
+                            prop_assert!(!dead.contains(&flow));
+                            let row = before.table(dom).and_then(|tb| tb.find(&key, aus));
+                            prop_assert_eq!(row.map(|r| r.descriptor), Some(flow));
+                        }
+                        Route::Connect { server_name, record, replaced_dead, .. } => {
+                            prop_assert_eq!(server_name, aus);
+                            prop_assert_eq!(record, secure);
+                            if let Some(f) = replaced_dead {
+                                prop_assert!(dead.contains(&f));
+                                for dd in DOMAINS {
+                                    let left = tables
+                                        .table(dd)
+                                        .map_or(0, |tb| tb.rows().filter(|r| r.descriptor == f).count());
+                                    prop_assert_eq!(left, 0);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
