@@ -364,3 +364,42 @@ async fn cancel_after_connection_died_uses_a_new_connection() {
         "the new connection is recorded"
     );
 }
+
+/// Concurrent first requests to one peer share one connection and one row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_share_one_connection() {
+    let mut f = figure(true, TLS13).await;
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let ep = f.p1.endpoint.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = request(
+                "OPTIONS",
+                "sips:example.net",
+                "example.com",
+                &format!("c{i}"),
+                1,
+            );
+            ep.send_request(
+                "example.com",
+                &sips("example.net"),
+                &r,
+                &format!("z9hG4bKc{i}"),
+            )
+            .await
+            .map(|s| s.flow)
+        }));
+    }
+    let mut flows = std::collections::HashSet::new();
+    for t in tasks {
+        flows.insert(t.await.expect("task").expect("send"));
+    }
+    for _ in 0..20 {
+        f.p2.next_request().await;
+    }
+    assert_eq!(flows.len(), 1, "one connection");
+    assert_eq!(f.p1.opened(), (0, 1));
+    assert_eq!(f.p2.opened(), (1, 0));
+    assert_eq!(f.p1.endpoint.counters().rows, 1);
+    assert_eq!(f.p2.endpoint.counters().rows, 1);
+}
