@@ -142,22 +142,32 @@ impl SctpStream {
         self.sock.recv(buf).await
     }
 
-    /// Graceful shutdown of the association (`SCTP_EOF`): queued data is still delivered.
-    pub async fn shutdown(&self) -> Result<()> {
-        let info = SendInfo {
-            flags: ffi::SCTP_EOF,
-            ..SendInfo::default()
-        };
-        self.sock.send(&[], &info, None).await.map(drop)
+    /// Graceful shutdown of the association (`shutdown(SHUT_WR)`; the kernel refuses the `SCTP_EOF`
+    /// send flag on one-to-one sockets). Queued data is still delivered; receiving continues until
+    /// the peer completes the shutdown ([`Received::Closed`]).
+    pub fn shutdown(&self) -> Result<()> {
+        // SAFETY: plain shutdown(2) on our descriptor.
+        if unsafe { libc::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR) } < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(())
     }
 
-    /// Aborts the association (`SCTP_ABORT`), with an optional user abort reason.
-    pub async fn abort(&self, reason: &[u8]) -> Result<()> {
-        let info = SendInfo {
-            flags: ffi::SCTP_ABORT,
-            ..SendInfo::default()
+    /// Aborts the association: closes the socket with a zero linger time, which makes the kernel send
+    /// ABORT (the `SCTP_ABORT` send flag is one-to-many only).
+    pub fn abort(self) -> Result<()> {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
         };
-        self.sock.send(reason, &info, None).await.map(drop)
+        crate::socket::setsockopt(
+            self.sock.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger,
+        )?;
+        drop(self);
+        Ok(())
     }
 
     /// The peer's addresses.

@@ -240,7 +240,9 @@ impl SctpSocket {
         let mut buf =
             vec![0u8; size_of::<ffi::sctp_getaddrs>() + 64 * size_of::<libc::sockaddr_in6>()];
         buf[0..4].copy_from_slice(&assoc_id.to_ne_bytes());
-        let n = getsockopt_bytes(
+        // The returned length is not used: for SCTP_GET_LOCAL_ADDRS the kernel leaves the header out
+        // of it (a quirk kept for compatibility). The address count bounds the parse instead.
+        getsockopt_bytes(
             self.as_fd(),
             ffi::SOL_SCTP,
             name,
@@ -249,7 +251,7 @@ impl SctpSocket {
         )?;
         let hdr = size_of::<ffi::sctp_getaddrs>();
         let count = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
-        let data = buf.get(hdr..n.max(hdr)).ok_or(SctpError::Malformed {
+        let data = buf.get(hdr..).ok_or(SctpError::Malformed {
             what: "address list",
         })?;
         addr::parse_packed_addrs(data, count)
