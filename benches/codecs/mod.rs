@@ -16,7 +16,10 @@ use bytes::Bytes;
 /// The benchmark messages: (name, bytes).
 pub const MESSAGES: [(&str, &[u8]); 4] = [
     ("invite-10h", include_bytes!("../data/invite.sip")),
-    ("ims-invite-30h-sdp", include_bytes!("../data/ims_invite.sip")),
+    (
+        "ims-invite-30h-sdp",
+        include_bytes!("../data/ims_invite.sip"),
+    ),
     ("200-ok", include_bytes!("../data/ok200.sip")),
     ("register", include_bytes!("../data/register.sip")),
 ];
@@ -90,16 +93,22 @@ fn sipwire_full(msg: &Bytes) -> Option<usize> {
     Some(n + tags + m.call_id().len() + m.cseq().seq as usize)
 }
 
+thread_local! {
+    /// One framer, as on a long-lived connection.
+    static FRAMER: std::cell::RefCell<sipwire::wire::StreamFramer> =
+        std::cell::RefCell::new(sipwire::wire::StreamFramer::new(Default::default()));
+}
+
 fn sipwire_frame(msg: &Bytes) -> Option<usize> {
-    use sipwire::wire::{Frame, Limits, Message, StreamFramer};
-    let mut framer = StreamFramer::new(Limits::default());
-    framer.push(msg);
-    let Ok(Some(Frame::Message(bytes))) = framer.next_frame() else {
-        return None;
-    };
-    let m = Message::parse(bytes).ok()?;
-    let via = m.top_via().ok()?;
-    Some(via.branch.map_or(0, str::len) + via.port.unwrap_or(0) as usize + host_len(&via))
+    use sipwire::wire::{Frame, Via};
+    FRAMER.with_borrow_mut(|framer| {
+        framer.push(msg);
+        let Ok(Some(Frame::Message(bytes))) = framer.next_frame() else {
+            return None;
+        };
+        let via = Via::peek_top(&bytes).ok()?;
+        Some(via.branch.map_or(0, str::len) + via.port.unwrap_or(0) as usize + host_len(&via))
+    })
 }
 
 fn host_len(via: &sipwire::wire::Via<'_>) -> usize {
@@ -145,7 +154,11 @@ fn rsip_via_len(via: &rsip::typed::Via) -> usize {
 /// cut at Content-Length.
 fn ezk_decode(
     buf: &Bytes,
-) -> Option<(ezk_sip_types::msg::MessageLine, ezk_sip_types::Headers, Bytes)> {
+) -> Option<(
+    ezk_sip_types::msg::MessageLine,
+    ezk_sip_types::Headers,
+    Bytes,
+)> {
     use ezk_sip_types::header::typed::ContentLength;
     use ezk_sip_types::msg::{Line, MessageLine, PullParser};
     use ezk_sip_types::parse::Parse;
