@@ -1,0 +1,2 @@
+//! Placeholder, filled in by the memory benchmark.
+fn main() {}
