@@ -117,7 +117,12 @@ fn client_config(ca: &Ca, spec: &PeerSpec) -> std::sync::Arc<rustls::ClientConfi
     std::sync::Arc::new(c)
 }
 
-async fn serve(spec: PeerSpec, ca: std::sync::Arc<Ca>, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+async fn serve(
+    spec: PeerSpec,
+    ca: std::sync::Arc<Ca>,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    ready: std::sync::mpsc::Sender<()>,
+) {
     let by_sni: Vec<(&str, &Leaf)> = spec.by_sni.iter().map(|(n, l)| (n.as_str(), l)).collect();
     let bound = reuse_support::bind_port(
         spec.ip,
@@ -133,6 +138,7 @@ async fn serve(spec: PeerSpec, ca: std::sync::Arc<Ca>, mut rx: mpsc::UnboundedRe
         .dns
         .map(|d| reuse_support::resolver_with_cache(d, if spec.dns_cache { 1024 } else { 0 }));
     let mut peer: Peer = bound.start_with(resolver, cfg);
+    let _ = ready.send(());
     while let Some(cmd) = rx.recv().await {
         match cmd {
             Cmd::Send {
@@ -193,10 +199,15 @@ async fn send(peer: &mut Peer, local: &str, domain: &str, call: &str) -> Result<
 }
 
 impl Agent {
-    /// Starts a peer inside `host`.
+    /// Starts a peer inside `host` and returns once it listens.
     pub fn start(host: &Host, ca: std::sync::Arc<Ca>, spec: PeerSpec) -> Agent {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = host.run(move || serve(spec, ca, rx));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let task = host.run(move || serve(spec, ca, rx, ready_tx));
+        // Listening before anyone connects to it.
+        ready
+            .recv_timeout(WAIT)
+            .expect("peer agent bound its listeners");
         Agent {
             tx,
             task: Some(task),
