@@ -97,6 +97,27 @@ async fn alias_table_subcommand_prints_live_rows() {
         .starts_with("tls#"));
     assert_eq!(row["identities"][0], "example.com");
     assert_eq!(row["origin"], "Inbound");
+    // --text: one line per row.
+    let dir = state.path().to_str().expect("utf-8 path").to_owned();
+    let text = tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_sipwire"))
+            .args(["alias-table", "--text", "--state-dir", &dir])
+            .output()
+            .expect("run sipwire alias-table --text");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).expect("utf-8")
+    })
+    .await
+    .expect("cli task");
+    let first = text.lines().next().expect("a row line");
+    assert!(
+        first.starts_with(&format!(
+            "example.net 127.0.0.1:{} Tls example.com,p1.example.com tls#",
+            p1.tls.port()
+        )),
+        "{text}"
+    );
+    assert!(first.ends_with(" Inbound"), "{text}");
     // Unknown commands get an error object, not a hang.
     let e = admin::query(state.path(), "bogus").await.expect("query");
     assert!(e.contains("error"), "{e}");
