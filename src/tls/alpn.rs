@@ -31,18 +31,17 @@ impl AlpnPolicy {
     }
 
     /// Server side: may a handshake proceed given what the client offered (`None`: no ALPN
-    /// extension)? A non-empty offer without overlap is left to rustls, which answers
-    /// `no_application_protocol`.
+    /// extension)? Only `Require` without any offer is refused here; a non-empty offer
+    /// without overlap is left to rustls, which answers `no_application_protocol`.
     pub fn accepts_offer<'a>(
         self,
         ours: &[Vec<u8>],
         theirs: Option<impl Iterator<Item = &'a [u8]>>,
     ) -> bool {
-        match (self, theirs) {
-            (AlpnPolicy::Require, None) => false,
-            (AlpnPolicy::Require, Some(mut t)) => t.any(|p| ours.iter().any(|o| o == p)),
-            _ => true,
-        }
+        let _ = ours;
+        // rustls refuses a non-empty offer without overlap itself, with the RFC 7301
+        // alert; only the absence of ALPN is left to this policy.
+        !(self == AlpnPolicy::Require && theirs.is_none())
     }
 
     /// Either side, after the handshake: is the negotiated protocol acceptable?
@@ -69,8 +68,9 @@ mod tests {
     fn require_refuses_missing_or_foreign_alpn() {
         let none = None::<std::iter::Empty<&[u8]>>;
         assert!(!AlpnPolicy::Require.accepts_offer(&ours(), none));
+        // A foreign-only offer is left to rustls (alert no_application_protocol).
         let h2: [&[u8]; 1] = [b"h2"];
-        assert!(!AlpnPolicy::Require.accepts_offer(&ours(), Some(h2.into_iter())));
+        assert!(AlpnPolicy::Require.accepts_offer(&ours(), Some(h2.into_iter())));
         let both: [&[u8]; 2] = [b"h2", SIP_2];
         assert!(AlpnPolicy::Require.accepts_offer(&ours(), Some(both.into_iter())));
         assert!(!AlpnPolicy::Require.accepts_negotiated(None));

@@ -134,6 +134,11 @@ impl ClientTls {
             if settings.keylog {
                 cc.key_log = Arc::new(rustls::KeyLogFile::new());
             }
+            // No session resumption: a resumed session carries the client certificate of
+            // its first handshake, so after a reload (or a late ticket from a connection
+            // opened before it) the server would see the old identities. SIP connections
+            // are long-lived; a full handshake per connection costs little.
+            cc.resumption = rustls::client::Resumption::disabled();
             Ok(Arc::new(cc))
         };
         let default = build(None)?;
