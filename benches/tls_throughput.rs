@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use rustls::client::ClientSessionStore;
 use rustls::pki_types::ServerName;
+use sipwire::transport::receive::stream_message;
 use sipwire::transport::{Incoming, Target, Transport, TransportConfig, TransportKind};
 use sipwire::wire::{Frame, Limits, StreamFramer};
 use tls_common::*;
@@ -242,12 +243,15 @@ async fn sip_messages(
     m as f64 / start.elapsed().as_secs_f64()
 }
 
+/// `parse_from`: pass every response through sipwire's receive step too.
 async fn bare_messages<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     s: &mut S,
     req: &Bytes,
     m: usize,
     window: usize,
+    parse_from: Option<SocketAddr>,
 ) -> f64 {
+    let limits = Limits::default();
     let start = Instant::now();
     let mut framer = StreamFramer::new(Limits::default());
     let mut sent = 0;
@@ -267,7 +271,10 @@ async fn bare_messages<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             let n = s.read_buf(buf).await.expect("read");
             assert!(n > 0, "bare server closed");
             while let Some(f) = framer.next_frame().expect("framing") {
-                if let Frame::Message(_) = f {
+                if let Frame::Message(raw) = f {
+                    if let Some(peer) = parse_from {
+                        std::hint::black_box(stream_message(raw, peer, &limits));
+                    }
                     got += 1;
                     if sent < m {
                         out.extend_from_slice(req);
@@ -292,13 +299,21 @@ struct Row {
     what: String,
     sip: Vec<f64>,
     bare: Vec<f64>,
+    /// Messages only: the bare endpoints with sipwire's receive step.
+    bare_parse: Vec<f64>,
 }
 
 impl Row {
     fn print(&self, unit: &str) {
         let (s, b) = (median(&self.sip), median(&self.bare));
+        let bp = if self.bare_parse.is_empty() {
+            "| – | – ".to_string()
+        } else {
+            let p = median(&self.bare_parse);
+            format!("| {p:.0} | {:.1}% ", 100.0 * s / p)
+        };
         println!(
-            "| {} | {:.0} | {:.0} | {:.1}% | {} rounds; sipwire min/max {:.0}/{:.0}, bare {:.0}/{:.0} {unit} |",
+            "| {} | {:.0} | {:.0} | {:.1}% {bp}| {} rounds; sipwire min/max {:.0}/{:.0}, bare {:.0}/{:.0} {unit} |",
             self.what,
             s,
             b,
@@ -322,7 +337,7 @@ async fn handshakes(pki: &Pki, rounds: usize, n: usize, conc: usize) -> Vec<Row>
             let (ccfg, cache) = pki.client_cached(version, resume);
             let mut sip = SipPair::start(pki.server(version), ccfg, Some(resp.clone())).await;
             sip.cache = Some(cache);
-            let bare = BareServer::start(pki.server(version), Some(resp)).await;
+            let bare = BareServer::start(pki.server(version), Some(resp), false).await;
             let bare_cfg = pki.client(version, resume);
             // Warm-up: fills the session caches for the resumed cases.
             sip_handshakes(&mut sip, &req, conc * 2, conc).await;
@@ -335,6 +350,7 @@ async fn handshakes(pki: &Pki, rounds: usize, n: usize, conc: usize) -> Vec<Row>
                 ),
                 sip: Vec::new(),
                 bare: Vec::new(),
+                bare_parse: Vec::new(),
             };
             for r in 0..rounds {
                 if r % 2 == 0 {
@@ -417,12 +433,18 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
         .await;
         let target = Target::new(TransportKind::Tls, sip.addr).with_server_name("localhost");
         let flow = sip.client.connect(&target).await.expect("sipwire connect");
-        let bare = BareServer::start(pki.server(version), Some(resp.clone())).await;
+        let bare = BareServer::start(pki.server(version), Some(resp.clone()), false).await;
         let mut bs = bare_connect(&pki.client(version, true), bare.addr)
             .await
             .expect("bare connect");
+        let bare_p = BareServer::start(pki.server(version), Some(resp.clone()), true).await;
+        let mut bsp = bare_connect(&pki.client(version, true), bare_p.addr)
+            .await
+            .expect("bare connect");
+        let pf = Some(bare_p.addr);
         sip_messages(&mut sip, flow, &req, m / 10, window).await;
-        bare_messages(&mut bs, &req, m / 10, window).await;
+        bare_messages(&mut bs, &req, m / 10, window, None).await;
+        bare_messages(&mut bsp, &req, m / 10, window, pf).await;
         let mut row = Row {
             what: format!(
                 "{} messages/s ({} B request + {} B 200, window {window})",
@@ -432,16 +454,22 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
             ),
             sip: Vec::new(),
             bare: Vec::new(),
+            bare_parse: Vec::new(),
         };
+        // Rotate which of the three goes first.
         for r in 0..rounds {
-            if r % 2 == 0 {
-                row.sip
-                    .push(sip_messages(&mut sip, flow, &req, m, window).await);
-                row.bare.push(bare_messages(&mut bs, &req, m, window).await);
-            } else {
-                row.bare.push(bare_messages(&mut bs, &req, m, window).await);
-                row.sip
-                    .push(sip_messages(&mut sip, flow, &req, m, window).await);
+            for k in 0..3 {
+                match (r + k) % 3 {
+                    0 => row
+                        .sip
+                        .push(sip_messages(&mut sip, flow, &req, m, window).await),
+                    1 => row
+                        .bare
+                        .push(bare_messages(&mut bs, &req, m, window, None).await),
+                    _ => row
+                        .bare_parse
+                        .push(bare_messages(&mut bsp, &req, m, window, pf).await),
+                }
             }
         }
         sip.server.shutdown(Duration::from_millis(100)).await;
@@ -466,8 +494,11 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let pki = Pki::generate();
-        println!("| case | sipwire | bare tokio-rustls | sipwire / bare | notes |");
-        println!("|---|---|---|---|---|");
+        println!(
+            "| case | sipwire | bare tokio-rustls | sipwire / bare \
+             | bare + sipwire receive step | sipwire / that | notes |"
+        );
+        println!("|---|---|---|---|---|---|---|");
         if only.is_empty() || only == "handshakes" {
             handshakes(&pki, rounds, n, conc).await;
         }

@@ -14,6 +14,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair,
 use rustls::client::Resumption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::SupportedProtocolVersion;
+use sipwire::transport::receive::stream_message;
 use sipwire::wire::{Frame, Limits, StreamFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -181,6 +182,9 @@ pub fn median(v: &[f64]) -> f64 {
 
 /// A bare tokio-rustls server: accepts, handshakes, then answers every message framed
 /// by Content-Length (sipwire's `StreamFramer`) with `answer` (when given), until EOF.
+/// With `parse`, every message also goes through sipwire's receive step
+/// (`transport::receive::stream_message`: parse, Via `received`/`rport`), as sipwire's
+/// own drivers do.
 /// `done` counts connections finished (EOF after a completed handshake).
 pub struct BareServer {
     pub addr: SocketAddr,
@@ -196,7 +200,11 @@ impl Drop for BareServer {
 }
 
 impl BareServer {
-    pub async fn start(config: Arc<rustls::ServerConfig>, answer: Option<Bytes>) -> BareServer {
+    pub async fn start(
+        config: Arc<rustls::ServerConfig>,
+        answer: Option<Bytes>,
+        parse: bool,
+    ) -> BareServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -205,7 +213,7 @@ impl BareServer {
         let (d, h) = (Arc::clone(&done), Arc::clone(&handshaken));
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+                let Ok((tcp, peer)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
@@ -217,7 +225,7 @@ impl BareServer {
                         return;
                     };
                     h.fetch_add(1, Ordering::Relaxed);
-                    serve(tls, answer).await;
+                    serve(tls, answer, parse.then_some(peer)).await;
                     d.fetch_add(1, Ordering::Relaxed);
                 });
             }
@@ -237,7 +245,9 @@ const READ_CHUNK: usize = 8 * 1024;
 async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut s: S,
     answer: Option<Bytes>,
+    parse_from: Option<SocketAddr>,
 ) {
+    let limits = Limits::default();
     let mut framer = StreamFramer::new(Limits::default());
     let mut out = BytesMut::new();
     loop {
@@ -251,7 +261,10 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         loop {
             match framer.next_frame() {
-                Ok(Some(Frame::Message(_))) => {
+                Ok(Some(Frame::Message(raw))) => {
+                    if let Some(peer) = parse_from {
+                        std::hint::black_box(stream_message(raw, peer, &limits));
+                    }
                     if let Some(a) = &answer {
                         out.extend_from_slice(a);
                     }
