@@ -54,7 +54,13 @@ impl Pki {
     /// server authentication only. rustls defaults: a 256-entry session cache, TLS 1.3
     /// stateful tickets (two per handshake), TLS 1.2 session ids.
     pub fn server(&self, version: Version) -> Arc<rustls::ServerConfig> {
-        let cfg = rustls::ServerConfig::builder_with_provider(Self::provider())
+        self.server_counted(version).0
+    }
+
+    /// [`Pki::server`] whose session cache counts hits (resumptions it accepted).
+    pub fn server_counted(&self, version: Version) -> (Arc<rustls::ServerConfig>, Arc<Hits>) {
+        let hits = Arc::new(Hits::default());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Self::provider())
             .with_protocol_versions(version.versions())
             .expect("versions")
             .with_no_client_auth()
@@ -63,7 +69,11 @@ impl Pki {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone())),
             )
             .expect("server cert");
-        Arc::new(cfg)
+        cfg.session_storage = Arc::new(CountingStore {
+            inner: rustls::server::ServerSessionMemoryCache::new(256),
+            hits: Arc::clone(&hits),
+        });
+        (Arc::new(cfg), hits)
     }
 
     /// A fresh client configuration (its own session cache) trusting the CA; resumption
@@ -96,6 +106,47 @@ impl Pki {
             Resumption::disabled()
         };
         (Arc::new(cfg), cache)
+    }
+}
+
+/// Resumptions a server session cache served.
+#[derive(Debug, Default)]
+pub struct Hits(pub AtomicUsize);
+
+impl Hits {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// rustls' server session cache (the default one, 256 entries) counting its hits.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<rustls::server::ServerSessionMemoryCache>,
+    hits: Arc<Hits>,
+}
+
+impl CountingStore {
+    fn hit(&self, v: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        if v.is_some() {
+            self.hits.0.fetch_add(1, Ordering::Relaxed);
+        }
+        v
+    }
+}
+
+impl rustls::server::StoresServerSessions for CountingStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.inner.put(key, value)
+    }
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.hit(self.inner.get(key))
+    }
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.hit(self.inner.take(key))
+    }
+    fn can_cache(&self) -> bool {
+        self.inner.can_cache()
     }
 }
 
