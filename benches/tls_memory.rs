@@ -81,7 +81,7 @@ async fn server(kind: &str) {
             eprintln!("# sipwire server stats at exit: {:?}", t.stats());
         }
         "bare" => {
-            let s = BareServer::start(config, Some(resp)).await;
+            let s = BareServer::start(config, Some(resp), false).await;
             announce(&format!(
                 "listening {} {} {}",
                 s.addr,

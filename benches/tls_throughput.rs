@@ -15,9 +15,10 @@
 //! the median of the rounds and the ratio sipwire / bare.
 //!
 //! `cargo bench --bench tls_throughput` (or `benches/tls_throughput.sh`). Environment:
-//! `TLS_BENCH_ROUNDS` (7), `TLS_BENCH_HANDSHAKES` per round (500), `TLS_BENCH_MESSAGES`
-//! per round (20000), `TLS_BENCH_WINDOW` (16), `TLS_BENCH_CONCURRENCY` handshakes in
-//! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`).
+//! `TLS_BENCH_ROUNDS` (11), `TLS_BENCH_HANDSHAKES` per round (300), `TLS_BENCH_MESSAGES`
+//! per round (10000), `TLS_BENCH_WINDOW` (16), `TLS_BENCH_CONCURRENCY` handshakes in
+//! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`), `TLS_BENCH_CASE` (only the cases
+//! whose label contains it), `TLS_BENCH_SIDE` (`sipwire` or `bare` only, for profiling).
 
 #[path = "tls_common/mod.rs"]
 mod tls_common;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use rustls::client::ClientSessionStore;
 use rustls::pki_types::ServerName;
+use sipwire::transport::receive::stream_message;
 use sipwire::transport::{Incoming, Target, Transport, TransportConfig, TransportKind};
 use sipwire::wire::{Frame, Limits, StreamFramer};
 use tls_common::*;
@@ -43,6 +45,16 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `TLS_BENCH_CASE`: only the cases whose label contains it.
+fn selected(label: &str) -> bool {
+    std::env::var("TLS_BENCH_CASE").map_or(true, |c| label.contains(&c))
+}
+
+/// `TLS_BENCH_SIDE` (`sipwire` or `bare`): run one side only (for profiling; no ratio).
+fn side_runs(side: &str) -> bool {
+    std::env::var("TLS_BENCH_SIDE").map_or(true, |s| s == side)
 }
 
 fn bench_config() -> TransportConfig {
@@ -242,12 +254,15 @@ async fn sip_messages(
     m as f64 / start.elapsed().as_secs_f64()
 }
 
+/// `parse_from`: pass every response through sipwire's receive step too.
 async fn bare_messages<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     s: &mut S,
     req: &Bytes,
     m: usize,
     window: usize,
+    parse_from: Option<SocketAddr>,
 ) -> f64 {
+    let limits = Limits::default();
     let start = Instant::now();
     let mut framer = StreamFramer::new(Limits::default());
     let mut sent = 0;
@@ -267,7 +282,10 @@ async fn bare_messages<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             let n = s.read_buf(buf).await.expect("read");
             assert!(n > 0, "bare server closed");
             while let Some(f) = framer.next_frame().expect("framing") {
-                if let Frame::Message(_) = f {
+                if let Frame::Message(raw) = f {
+                    if let Some(peer) = parse_from {
+                        std::hint::black_box(stream_message(raw, peer, &limits));
+                    }
                     got += 1;
                     if sent < m {
                         out.extend_from_slice(req);
@@ -292,61 +310,96 @@ struct Row {
     what: String,
     sip: Vec<f64>,
     bare: Vec<f64>,
+    /// Messages only: the bare endpoints with sipwire's receive step.
+    bare_parse: Vec<f64>,
 }
 
 impl Row {
     fn print(&self, unit: &str) {
         let (s, b) = (median(&self.sip), median(&self.bare));
+        let bp = if self.bare_parse.is_empty() {
+            "| – | – ".to_string()
+        } else {
+            let p = median(&self.bare_parse);
+            format!(
+                "| {p:.0} | {:.1}% ",
+                100.0 * paired(&self.sip, &self.bare_parse)
+            )
+        };
+        let spread = |v: &[f64]| {
+            let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().cloned().fold(0.0, f64::max);
+            format!("{lo:.0}–{hi:.0}")
+        };
         println!(
-            "| {} | {:.0} | {:.0} | {:.1}% | {} rounds; sipwire min/max {:.0}/{:.0}, bare {:.0}/{:.0} {unit} |",
+            "| {} | {s:.0} | {b:.0} | {:.1}% {bp}| {} rounds; ranges: sipwire {}, bare {} {unit} |",
             self.what,
-            s,
-            b,
-            100.0 * s / b,
+            100.0 * paired(&self.sip, &self.bare),
             self.sip.len(),
-            self.sip.iter().cloned().fold(f64::INFINITY, f64::min),
-            self.sip.iter().cloned().fold(0.0, f64::max),
-            self.bare.iter().cloned().fold(f64::INFINITY, f64::min),
-            self.bare.iter().cloned().fold(0.0, f64::max),
+            spread(&self.sip),
+            spread(&self.bare),
         );
     }
+}
+
+/// Median of the per-round ratios a[i] / b[i]: rounds ran side by side, so each ratio
+/// compares measurements taken under the same load.
+fn paired(a: &[f64], b: &[f64]) -> f64 {
+    let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    median(&r)
 }
 
 async fn handshakes(pki: &Pki, rounds: usize, n: usize, conc: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     for version in [Version::Tls13, Version::Tls12] {
         for resume in [false, true] {
+            let what = format!(
+                "{} handshakes/s, {} (+ one 400 B request answered)",
+                version.label(),
+                if resume { "resumed" } else { "full" }
+            );
+            if !selected(&what) {
+                continue;
+            }
             let a: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
             let b: SocketAddr = "127.0.0.1:5061".parse().expect("addr");
             let (req, resp) = (request(a, b, 400), response(a, b));
             let (ccfg, cache) = pki.client_cached(version, resume);
-            let mut sip = SipPair::start(pki.server(version), ccfg, Some(resp.clone())).await;
+            let (scfg, sip_hits) = pki.server_counted(version);
+            let mut sip = SipPair::start(scfg, ccfg, Some(resp.clone())).await;
             sip.cache = Some(cache);
-            let bare = BareServer::start(pki.server(version), Some(resp)).await;
+            let (bcfg, bare_hits) = pki.server_counted(version);
+            let bare = BareServer::start(bcfg, Some(resp), false).await;
             let bare_cfg = pki.client(version, resume);
             // Warm-up: fills the session caches for the resumed cases.
             sip_handshakes(&mut sip, &req, conc * 2, conc).await;
             bare_handshakes(&bare, &bare_cfg, &req, conc * 2, conc).await;
             let mut row = Row {
-                what: format!(
-                    "{} handshakes/s, {} (+ one 400 B request answered)",
-                    version.label(),
-                    if resume { "resumed" } else { "full" }
-                ),
+                what,
                 sip: Vec::new(),
                 bare: Vec::new(),
+                bare_parse: Vec::new(),
             };
             for r in 0..rounds {
-                if r % 2 == 0 {
-                    row.sip.push(sip_handshakes(&mut sip, &req, n, conc).await);
-                    row.bare
-                        .push(bare_handshakes(&bare, &bare_cfg, &req, n, conc).await);
-                } else {
-                    row.bare
-                        .push(bare_handshakes(&bare, &bare_cfg, &req, n, conc).await);
-                    row.sip.push(sip_handshakes(&mut sip, &req, n, conc).await);
+                for k in 0..2 {
+                    if (r + k) % 2 == 0 {
+                        if side_runs("sipwire") {
+                            row.sip.push(sip_handshakes(&mut sip, &req, n, conc).await);
+                        }
+                    } else if side_runs("bare") {
+                        row.bare
+                            .push(bare_handshakes(&bare, &bare_cfg, &req, n, conc).await);
+                    }
                 }
             }
+            // Every measured handshake of a resumed case was resumed (the server's cache
+            // served it), none of a full case.
+            let expect = if resume { row.sip.len() * n } else { 0 };
+            let (sh, bh) = (sip_hits.get(), bare_hits.get());
+            eprintln!("# {}: server cache hits sipwire {sh}, bare {bh}", row.what);
+            assert!(sh >= expect && (resume || sh == 0), "sipwire resumptions");
+            let expect = if resume { row.bare.len() * n } else { 0 };
+            assert!(bh >= expect && (resume || bh == 0), "bare resumptions");
             check_resumption(&sip, &bare_cfg, bare.addr, version, resume).await;
             sip.server.shutdown(Duration::from_millis(100)).await;
             sip.client.shutdown(Duration::from_millis(100)).await;
@@ -409,6 +462,15 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
         let b: SocketAddr = "127.0.0.1:5061".parse().expect("addr");
         let req = request(a, b, 1024);
         let resp = response(a, b);
+        let what = format!(
+            "{} messages/s ({} B request + {} B 200, window {window})",
+            version.label(),
+            req.len(),
+            resp.len()
+        );
+        if !selected(&what) {
+            continue;
+        }
         let mut sip = SipPair::start(
             pki.server(version),
             pki.client(version, true),
@@ -417,31 +479,39 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
         .await;
         let target = Target::new(TransportKind::Tls, sip.addr).with_server_name("localhost");
         let flow = sip.client.connect(&target).await.expect("sipwire connect");
-        let bare = BareServer::start(pki.server(version), Some(resp.clone())).await;
+        let bare = BareServer::start(pki.server(version), Some(resp.clone()), false).await;
         let mut bs = bare_connect(&pki.client(version, true), bare.addr)
             .await
             .expect("bare connect");
+        let bare_p = BareServer::start(pki.server(version), Some(resp.clone()), true).await;
+        let mut bsp = bare_connect(&pki.client(version, true), bare_p.addr)
+            .await
+            .expect("bare connect");
+        let pf = Some(bare_p.addr);
         sip_messages(&mut sip, flow, &req, m / 10, window).await;
-        bare_messages(&mut bs, &req, m / 10, window).await;
+        bare_messages(&mut bs, &req, m / 10, window, None).await;
+        bare_messages(&mut bsp, &req, m / 10, window, pf).await;
         let mut row = Row {
-            what: format!(
-                "{} messages/s ({} B request + {} B 200, window {window})",
-                version.label(),
-                req.len(),
-                resp.len()
-            ),
+            what,
             sip: Vec::new(),
             bare: Vec::new(),
+            bare_parse: Vec::new(),
         };
+        // Rotate which of the three goes first.
         for r in 0..rounds {
-            if r % 2 == 0 {
-                row.sip
-                    .push(sip_messages(&mut sip, flow, &req, m, window).await);
-                row.bare.push(bare_messages(&mut bs, &req, m, window).await);
-            } else {
-                row.bare.push(bare_messages(&mut bs, &req, m, window).await);
-                row.sip
-                    .push(sip_messages(&mut sip, flow, &req, m, window).await);
+            for k in 0..3 {
+                match (r + k) % 3 {
+                    0 if side_runs("sipwire") => row
+                        .sip
+                        .push(sip_messages(&mut sip, flow, &req, m, window).await),
+                    1 if side_runs("bare") => row
+                        .bare
+                        .push(bare_messages(&mut bs, &req, m, window, None).await),
+                    2 if side_runs("bare") => row
+                        .bare_parse
+                        .push(bare_messages(&mut bsp, &req, m, window, pf).await),
+                    _ => {}
+                }
             }
         }
         sip.server.shutdown(Duration::from_millis(100)).await;
@@ -453,9 +523,9 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
 }
 
 fn main() {
-    let rounds = env("TLS_BENCH_ROUNDS", 7).max(1);
-    let n = env("TLS_BENCH_HANDSHAKES", 500).max(1);
-    let m = env("TLS_BENCH_MESSAGES", 20_000).max(10);
+    let rounds = env("TLS_BENCH_ROUNDS", 11).max(1);
+    let n = env("TLS_BENCH_HANDSHAKES", 300).max(1);
+    let m = env("TLS_BENCH_MESSAGES", 10_000).max(10);
     let window = env("TLS_BENCH_WINDOW", 16).max(1);
     let conc = env("TLS_BENCH_CONCURRENCY", 4).max(1);
     let only = std::env::var("TLS_BENCH_ONLY").unwrap_or_default();
@@ -466,8 +536,11 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let pki = Pki::generate();
-        println!("| case | sipwire | bare tokio-rustls | sipwire / bare | notes |");
-        println!("|---|---|---|---|---|");
+        println!(
+            "| case | sipwire (median) | bare tokio-rustls (median) | sipwire / bare \
+             (median of per-round ratios) | bare + sipwire receive step | sipwire / that | notes |"
+        );
+        println!("|---|---|---|---|---|---|---|");
         if only.is_empty() || only == "handshakes" {
             handshakes(&pki, rounds, n, conc).await;
         }

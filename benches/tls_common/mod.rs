@@ -14,6 +14,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair,
 use rustls::client::Resumption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::SupportedProtocolVersion;
+use sipwire::transport::receive::stream_message;
 use sipwire::wire::{Frame, Limits, StreamFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,7 +54,13 @@ impl Pki {
     /// server authentication only. rustls defaults: a 256-entry session cache, TLS 1.3
     /// stateful tickets (two per handshake), TLS 1.2 session ids.
     pub fn server(&self, version: Version) -> Arc<rustls::ServerConfig> {
-        let cfg = rustls::ServerConfig::builder_with_provider(Self::provider())
+        self.server_counted(version).0
+    }
+
+    /// [`Pki::server`] whose session cache counts hits (resumptions it accepted).
+    pub fn server_counted(&self, version: Version) -> (Arc<rustls::ServerConfig>, Arc<Hits>) {
+        let hits = Arc::new(Hits::default());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Self::provider())
             .with_protocol_versions(version.versions())
             .expect("versions")
             .with_no_client_auth()
@@ -62,7 +69,11 @@ impl Pki {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone())),
             )
             .expect("server cert");
-        Arc::new(cfg)
+        cfg.session_storage = Arc::new(CountingStore {
+            inner: rustls::server::ServerSessionMemoryCache::new(256),
+            hits: Arc::clone(&hits),
+        });
+        (Arc::new(cfg), hits)
     }
 
     /// A fresh client configuration (its own session cache) trusting the CA; resumption
@@ -95,6 +106,47 @@ impl Pki {
             Resumption::disabled()
         };
         (Arc::new(cfg), cache)
+    }
+}
+
+/// Resumptions a server session cache served.
+#[derive(Debug, Default)]
+pub struct Hits(pub AtomicUsize);
+
+impl Hits {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// rustls' server session cache (the default one, 256 entries) counting its hits.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<rustls::server::ServerSessionMemoryCache>,
+    hits: Arc<Hits>,
+}
+
+impl CountingStore {
+    fn hit(&self, v: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        if v.is_some() {
+            self.hits.0.fetch_add(1, Ordering::Relaxed);
+        }
+        v
+    }
+}
+
+impl rustls::server::StoresServerSessions for CountingStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.inner.put(key, value)
+    }
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.hit(self.inner.get(key))
+    }
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.hit(self.inner.take(key))
+    }
+    fn can_cache(&self) -> bool {
+        self.inner.can_cache()
     }
 }
 
@@ -181,6 +233,9 @@ pub fn median(v: &[f64]) -> f64 {
 
 /// A bare tokio-rustls server: accepts, handshakes, then answers every message framed
 /// by Content-Length (sipwire's `StreamFramer`) with `answer` (when given), until EOF.
+/// With `parse`, every message also goes through sipwire's receive step
+/// (`transport::receive::stream_message`: parse, Via `received`/`rport`), as sipwire's
+/// own drivers do.
 /// `done` counts connections finished (EOF after a completed handshake).
 pub struct BareServer {
     pub addr: SocketAddr,
@@ -196,7 +251,11 @@ impl Drop for BareServer {
 }
 
 impl BareServer {
-    pub async fn start(config: Arc<rustls::ServerConfig>, answer: Option<Bytes>) -> BareServer {
+    pub async fn start(
+        config: Arc<rustls::ServerConfig>,
+        answer: Option<Bytes>,
+        parse: bool,
+    ) -> BareServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -205,7 +264,7 @@ impl BareServer {
         let (d, h) = (Arc::clone(&done), Arc::clone(&handshaken));
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+                let Ok((tcp, peer)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
@@ -217,7 +276,7 @@ impl BareServer {
                         return;
                     };
                     h.fetch_add(1, Ordering::Relaxed);
-                    serve(tls, answer).await;
+                    serve(tls, answer, parse.then_some(peer)).await;
                     d.fetch_add(1, Ordering::Relaxed);
                 });
             }
@@ -237,7 +296,9 @@ const READ_CHUNK: usize = 8 * 1024;
 async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     mut s: S,
     answer: Option<Bytes>,
+    parse_from: Option<SocketAddr>,
 ) {
+    let limits = Limits::default();
     let mut framer = StreamFramer::new(Limits::default());
     let mut out = BytesMut::new();
     loop {
@@ -251,7 +312,10 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         loop {
             match framer.next_frame() {
-                Ok(Some(Frame::Message(_))) => {
+                Ok(Some(Frame::Message(raw))) => {
+                    if let Some(peer) = parse_from {
+                        std::hint::black_box(stream_message(raw, peer, &limits));
+                    }
                     if let Some(a) = &answer {
                         out.extend_from_slice(a);
                     }

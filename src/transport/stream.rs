@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
 
 use super::close::{CloseAction, CloseMachine};
 use super::idle::{FlowTimers, HeaderWatch};
@@ -21,13 +22,62 @@ use crate::wire::response::framing_error_response;
 use crate::wire::{Frame, StreamFramer};
 
 const READ_CHUNK: usize = 8 * 1024;
+/// What a read into an empty buffer reserves: most SIP messages fit, and an idle flow
+/// (thousands of them, waiting in that read) holds no more than this.
+const IDLE_READ_CHUNK: usize = 2 * 1024;
 const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
-    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+    if buf.is_empty() && buf.capacity() == 0 {
+        buf.reserve(IDLE_READ_CHUNK);
+    } else if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
     rd.read_buf(buf).await
+}
+
+/// Queued messages are joined up to about this many bytes (one TLS record's worth).
+const COALESCE_MAX: usize = 16 * 1024;
+
+/// Joins the messages already waiting in the queue to `first` (up to about
+/// [`COALESCE_MAX`] bytes): a burst then goes out in one write (one TLS record, one
+/// system call) instead of one per message. A lone message is passed through as it is.
+/// Returns the bytes and how many messages they hold.
+fn coalesce(first: Bytes, rx: &mut mpsc::UnboundedReceiver<Bytes>) -> (Bytes, u64) {
+    if first.is_empty() || first.len() >= COALESCE_MAX {
+        return (first, 1);
+    }
+    let Ok(second) = rx.try_recv() else {
+        return (first, 1);
+    };
+    let mut joined = BytesMut::with_capacity(COALESCE_MAX.max(first.len() + second.len()));
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    let mut msgs = 2;
+    while joined.len() < COALESCE_MAX {
+        match rx.try_recv() {
+            Ok(b) => {
+                joined.extend_from_slice(&b);
+                msgs += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    (joined.freeze(), msgs)
+}
+
+/// Hands a message to the upper layer, waiting while its channel is full (TCP
+/// back-pressure). The waiting future is boxed: it is rarely needed, and inline it would
+/// make every flow's task larger by its size (an idle flow's memory). False when the
+/// receiver is gone.
+async fn deliver(inner: &Inner, inc: Incoming) -> bool {
+    match inner.incoming.try_send(inc) {
+        Ok(()) => true,
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+        Err(tokio::sync::mpsc::error::TrySendError::Full(inc)) => {
+            Box::pin(inner.incoming.send(inc)).await.is_ok()
+        }
+    }
 }
 
 enum WriteStep {
@@ -50,8 +100,15 @@ async fn write_step<W: AsyncWrite + Unpin>(
 
 /// Runs a registered stream flow until it closes. `expect_header` starts the header
 /// timer at once (inbound connections).
-pub(crate) async fn drive<S>(inner: Arc<Inner>, stream: S, parts: StreamParts, expect_header: bool)
-where
+/// The stream comes split (`tokio::io::split`, done by the caller before the task is
+/// spawned) so that the task's future holds two pointers instead of copies of the TLS
+/// state (about 1.2 KiB for a rustls connection).
+pub(crate) async fn drive<S>(
+    inner: Arc<Inner>,
+    stream: (ReadHalf<S>, WriteHalf<S>),
+    parts: StreamParts,
+    expect_header: bool,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let flow = parts.info.flow;
@@ -66,7 +123,7 @@ where
 
 async fn run<S>(
     inner: &Arc<Inner>,
-    stream: S,
+    (mut rd, mut wr): (ReadHalf<S>, WriteHalf<S>),
     parts: StreamParts,
     expect_header: bool,
 ) -> &'static str
@@ -83,7 +140,6 @@ where
     let kind = flow.kind();
     let cfg = &inner.cfg;
     let counters = FlowCounters::new(kind);
-    let (mut rd, mut wr) = tokio::io::split(stream);
     let now = Instant::now();
     let mut framer = StreamFramer::new(cfg.limits);
     let mut watch = HeaderWatch::default();
@@ -93,6 +149,7 @@ where
     // Bytes being written, and how many of them count against the queue bound.
     let mut pending = Bytes::new();
     let mut pending_counted = 0usize;
+    let mut pending_msgs = 0u64;
     // Pongs, pings and error responses made here: written between queued messages.
     let mut urgent: VecDeque<Bytes> = VecDeque::new();
     let mut need_flush = false;
@@ -161,7 +218,7 @@ where
                         if pending.is_empty() {
                             if pending_counted > 0 {
                                 queued.fetch_sub(pending_counted, Ordering::AcqRel);
-                                counters.msgs_out.increment(1);
+                                counters.msgs_out.increment(pending_msgs);
                                 pending_counted = 0;
                             }
                             need_flush = true;
@@ -172,7 +229,9 @@ where
             m = rx.recv(), if write_open && pending.is_empty() && urgent.is_empty() => {
                 match m {
                     Some(b) => {
+                        let (b, msgs) = coalesce(b, &mut rx);
                         pending_counted = b.len();
+                        pending_msgs = msgs;
                         pending = b;
                         if pending_counted == 0 {
                             continue;
@@ -220,7 +279,7 @@ where
                                                 local: info.local,
                                                 identities: Arc::clone(&info.identities),
                                             };
-                                            if inner.incoming.send(inc).await.is_err() {
+                                            if !deliver(inner, inc).await {
                                                 return "receiver_gone";
                                             }
                                         }
@@ -255,6 +314,11 @@ where
                                 }
                             }
                         }
+                        if framer.buffered().is_empty() && framer.buffer_mut().capacity() > 0 {
+                            // Nothing partial: give the read buffer back, so that an idle
+                            // flow does not keep a full chunk (the next read takes a small one).
+                            *framer.buffer_mut() = BytesMut::new();
+                        }
                         let pending_header = read_open && watch.update(framer.buffered(), taken);
                         timers.set_header_pending(pending_header, now);
                     }
@@ -277,5 +341,34 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output_size<A, B, Fut, F: Fn(A, B) -> Fut>(_: &F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every idle flow is one parked task: its future's size is memory per connection
+    /// (benches/tls_memory.sh). The stream is held split (two pointers) and the rare
+    /// back-pressure wait is boxed; this keeps it that way.
+    #[test]
+    fn flow_task_stays_small() {
+        type S = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (t, _rx) = crate::transport::Transport::new(Default::default());
+            let inner = Arc::clone(&t.inner);
+            let f = |s: S, p: StreamParts| drive(Arc::clone(&inner), tokio::io::split(s), p, true);
+            let size = output_size(&f);
+            println!("TLS flow task future: {size} bytes");
+            assert!(size <= 2560, "TLS flow task future grew to {size} bytes");
+        });
     }
 }

@@ -185,6 +185,8 @@ where
     let parts = inner.register_stream(info, key);
     let task = inner.task();
     let inner2 = Arc::clone(inner);
+    // Split before spawning: the task then holds two pointers, not the stream itself.
+    let stream = tokio::io::split(stream);
     tokio::spawn(
         async move {
             let _task = task;
