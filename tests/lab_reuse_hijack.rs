@@ -44,7 +44,10 @@ fn lab() -> Lab {
         &["example.com", "p1.example.com"],
         &["sip:example.com", "sip:p1.example.com"],
     );
-    let c2 = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let c2 = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
     let mut s1 = spec(
         "192.0.2.1",
         &c1,

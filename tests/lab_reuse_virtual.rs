@@ -34,9 +34,18 @@ async fn lab_section_9_3_virtual_domains_on_one_address() {
         .host("p2.example.org", &[ip("192.0.2.128")]);
     let dns = lab.dns(&h2, ip("192.0.2.128"), &zone).expect("dnsmasq");
     let ca = Arc::new(Ca::new());
-    let com = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
-    let net = ca.leaf(&["example.net", "p1.example.net"], &["sip:example.net"]);
-    let org = ca.leaf(&["example.org", "p2.example.org"], &["sip:example.org"]);
+    let com = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let net = ca.leaf(
+        &["example.net", "p1.example.net"],
+        &["sip:example.net", "sip:p1.example.net"],
+    );
+    let org = ca.leaf(
+        &["example.org", "p2.example.org"],
+        &["sip:example.org", "sip:p2.example.org"],
+    );
     let mut s1 = spec(
         "192.0.2.1",
         &com,

@@ -27,7 +27,10 @@ async fn lab(policy: AliasPolicy) -> Lab {
         &["example.com", "p1.example.com"],
         &["sip:example.com", "sip:p1.example.com"],
     );
-    let p2_cert = ca.leaf(&["example.net", "p2.example.net"], &["sip:example.net"]);
+    let p2_cert = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], TLS13),
@@ -58,6 +61,13 @@ async fn lab(policy: AliasPolicy) -> Lab {
                 0,
                 0,
                 b2.tls.port(),
+                "p2.example.net.",
+            )
+            .srv(
+                "_sip._tcp.example.net.",
+                0,
+                0,
+                b2.tcp.expect("P2 TCP").port(),
                 "p2.example.net.",
             )
             .a("p2.example.net.", "127.0.0.2"),
@@ -295,5 +305,41 @@ async fn policy_off_proceeds_as_if_alias_were_absent() {
             .ignored
             .get(IgnoreReason::PolicyRefused),
         1
+    );
+}
+
+/// §8.1/§9.3: over plain TCP our Via carries no `alias` and nothing is ever aliased, on
+/// either side.
+#[tokio::test]
+async fn plain_tcp_requests_carry_no_alias_and_are_never_aliased() {
+    let mut l = lab(AliasPolicy::accept_all()).await;
+    let target = SipTarget::new(Scheme::Sip, "example.net", None, Some("tcp")).expect("target");
+    for i in 0..2 {
+        let r = request(
+            "OPTIONS",
+            "sip:example.net;transport=tcp",
+            "example.com",
+            &format!("tcp{i}"),
+            1,
+        );
+        let s =
+            l.p1.endpoint
+                .send_request("example.com", &target, &r, &format!("z9hG4bKtcp{i}"))
+                .await
+                .expect("P1 -> P2 over TCP");
+        assert_eq!(s.flow.kind(), TransportKind::Tcp);
+        assert!(!s.reused, "plain TCP is never an alias reuse");
+        let seen = l.p2.next_request().await;
+        let via = seen.message.top_via().expect("via");
+        assert_eq!(via.transport_raw, "TCP");
+        assert!(!via.alias, "no alias over TCP");
+        assert_eq!(seen.decision, None);
+    }
+    assert!(l.p1.endpoint.dump().is_empty());
+    assert!(l.p2.endpoint.dump().is_empty());
+    assert_eq!(
+        l.p1.opened(),
+        (0, 1),
+        "RFC 3261 reuse of the TCP connection still applies"
     );
 }

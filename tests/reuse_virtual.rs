@@ -20,9 +20,18 @@ fn sips(domain: &str) -> SipTarget {
 #[tokio::test]
 async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     let ca = Ca::new();
-    let com = ca.leaf(&["example.com", "p1.example.com"], &["sip:example.com"]);
-    let net = ca.leaf(&["example.net", "p1.example.net"], &["sip:example.net"]);
-    let org = ca.leaf(&["example.org", "p2.example.org"], &["sip:example.org"]);
+    let com = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let net = ca.leaf(
+        &["example.net", "p1.example.net"],
+        &["sip:example.net", "sip:p1.example.net"],
+    );
+    let org = ca.leaf(
+        &["example.org", "p2.example.org"],
+        &["sip:example.org", "sip:p2.example.org"],
+    );
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),
@@ -161,23 +170,35 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     assert_eq!(p2.opened(), (1, 1));
 }
 
-/// A local domain without a row never borrows another domain's connection, even when the
-/// transport's own index would find one to the same address and name.
+/// Each local domain connects with its own client certificate (`set_tls_client_for`) and its
+/// own connection, even to the same peer; the peer aliases both (disjoint identities at one
+/// address) and sends each domain's requests back over that domain's connection.
 #[tokio::test]
-async fn section_9_3_client_side_scope_per_local_domain() {
+async fn section_9_3_client_side_one_connection_and_certificate_per_local_domain() {
     let ca = Ca::new();
-    let both = ca.leaf(
-        &["example.com", "example.net", "p1.example.com"],
-        &["sip:example.com", "sip:example.net"],
+    let com = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
     );
-    let org = ca.leaf(&["example.org", "p2.example.org"], &["sip:example.org"]);
+    let net = ca.leaf(
+        &["example.net", "p1.example.net"],
+        &["sip:example.net", "sip:p1.example.net"],
+    );
+    let org = ca.leaf(
+        &["example.org", "p2.example.org"],
+        &["sip:example.org", "sip:p2.example.org"],
+    );
     let b1 = bind(
         "127.0.0.1",
-        ca.server_config(&both, &[], TLS13),
-        ca.client_config(Some(&both), TLS13),
+        ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),
+        ca.client_config(None, TLS13),
         false,
     )
     .await;
+    b1.transport
+        .set_tls_client_for("example.com", ca.client_config(Some(&com), TLS13));
+    b1.transport
+        .set_tls_client_for("example.net", ca.client_config(Some(&net), TLS13));
     let b2 = bind(
         "127.0.0.2",
         ca.server_config(&org, &[], TLS13),
@@ -185,22 +206,31 @@ async fn section_9_3_client_side_scope_per_local_domain() {
         false,
     )
     .await;
-    let dns = start_dns(vec![Zone::new("example.org.")
-        .srv(
-            "_sips._tcp.example.org.",
-            0,
-            0,
-            b2.tls.port(),
-            "p2.example.org.",
-        )
-        .a("p2.example.org.", "127.0.0.2")])
+    let p1_port = b1.tls.port();
+    let dns = start_dns(vec![
+        Zone::new("example.com.")
+            .srv("_sips._tcp.example.com.", 0, 0, p1_port, "p1.example.com.")
+            .a("p1.example.com.", "127.0.0.1"),
+        Zone::new("example.net.")
+            .srv("_sips._tcp.example.net.", 0, 0, p1_port, "p1.example.net.")
+            .a("p1.example.net.", "127.0.0.1"),
+        Zone::new("example.org.")
+            .srv(
+                "_sips._tcp.example.org.",
+                0,
+                0,
+                b2.tls.port(),
+                "p2.example.org.",
+            )
+            .a("p2.example.org.", "127.0.0.2"),
+    ])
     .await;
-    let p1 = b1.start(
+    let mut p1 = b1.start(
         Some(dns.addr),
         config(
             vec![
                 domain("example.com", "p1.example.com"),
-                domain("example.net", "p1.example.com"),
+                domain("example.net", "p1.example.net"),
             ],
             true,
         ),
@@ -209,19 +239,58 @@ async fn section_9_3_client_side_scope_per_local_domain() {
         Some(dns.addr),
         config(vec![domain("example.org", "p2.example.org")], true),
     );
+    let mut flows = Vec::new();
     for (i, local) in ["example.com", "example.net", "example.com", "example.net"]
         .iter()
         .enumerate()
     {
         let r = request("OPTIONS", "sips:example.org", local, &format!("s{i}"), 1);
-        p1.endpoint
+        let s = p1
+            .endpoint
             .send_request(local, &sips("example.org"), &r, &format!("z9hG4bKs{i}"))
             .await
             .expect("P1 -> P2");
-        p2.next_request().await;
+        let seen = p2.next_request().await;
+        assert_eq!(seen.flow.kind(), sipwire::transport::TransportKind::Tls);
+        if i < 2 {
+            assert_eq!(seen.decision, Some(AliasDecision::Added), "{local}");
+        }
+        flows.push(s.flow);
     }
     assert_eq!(p1.opened(), (0, 2), "one connection per local domain");
+    assert_ne!(flows[0], flows[1]);
+    assert_eq!(flows[0], flows[2]);
+    assert_eq!(flows[1], flows[3]);
     let d = p1.endpoint.dump();
     assert_eq!(d.len(), 2);
-    assert_ne!(d[0].rows[0].descriptor, d[1].rows[0].descriptor);
+    assert_eq!(d[0].rows[0].descriptor, flows[0].to_string());
+    assert_eq!(d[1].rows[0].descriptor, flows[1].to_string());
+    // P2 aliased both, each under its own identities, at one address.
+    let rows = &p2.endpoint.dump()[0].rows;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].identities, ["example.com", "p1.example.com"]);
+    assert_eq!(rows[1].identities, ["example.net", "p1.example.net"]);
+    // Backwards: each domain's requests over that domain's connection.
+    for (domain, flow) in [("example.com", flows[0]), ("example.net", flows[1])] {
+        let r = request(
+            "OPTIONS",
+            &format!("sips:{domain}"),
+            "example.org",
+            domain,
+            1,
+        );
+        let s = p2
+            .endpoint
+            .send_request(
+                "example.org",
+                &sips(domain),
+                &r,
+                &format!("z9hG4bKb{domain}"),
+            )
+            .await
+            .expect("P2 -> P1");
+        assert!(s.reused, "{domain}");
+        assert_eq!(p1.next_request().await.flow, flow, "{domain}");
+    }
+    assert_eq!(p2.opened(), (2, 0));
 }

@@ -1,8 +1,8 @@
 //! Many connections opened and closed leave no leak: file descriptors, RSS, flow table,
 //! limit table and tasks come back to their baseline.
 //!
-//! The count is `SIPWIRE_LEAK_CONNECTIONS` (default 2,000 TCP connections, plus a tenth
-//! of that over TLS); `benches/transport_leak.sh` runs it with 10,000. This file holds a
+//! The count is `SIPWIRE_LEAK_CONNECTIONS` (default 10,000 TCP connections, plus a tenth of
+//! that over TLS); `benches/transport_leak.sh` runs it in release mode. This file holds a
 //! single test because it measures the whole process.
 
 mod transport_support;
@@ -85,7 +85,7 @@ async fn many_connections_leave_no_leak() {
         Ok(v) => v
             .parse()
             .expect("SIPWIRE_LEAK_CONNECTIONS must be a number"),
-        Err(_) => 2_000,
+        Err(_) => 10_000,
     };
     let batch = 100;
     let pki = Pki::generate();

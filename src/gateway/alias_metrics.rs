@@ -2,12 +2,31 @@
 
 use crate::alias::{AliasCounters, IgnoreReason};
 
-/// Publishes the table gauges from the pure counters.
-pub fn publish(c: &AliasCounters) {
-    metrics::gauge!("sipwire_alias_rows").set(c.rows as f64);
-    metrics::counter!("sipwire_alias_rows_added_total").absolute(c.added);
-    metrics::counter!("sipwire_alias_rows_updated_total").absolute(c.updated);
-    metrics::counter!("sipwire_alias_rows_removed_total").absolute(c.removed);
+/// Publishes what changed between two snapshots of one endpoint's counters (deltas, so that
+/// several endpoints in one process add up).
+pub fn publish_delta(last: &AliasCounters, now: &AliasCounters) {
+    if now.rows != last.rows {
+        metrics::gauge!("sipwire_alias_rows").increment(now.rows as f64 - last.rows as f64);
+    }
+    let delta = |a: u64, b: u64| b.saturating_sub(a);
+    for (name, d) in [
+        (
+            "sipwire_alias_rows_added_total",
+            delta(last.added, now.added),
+        ),
+        (
+            "sipwire_alias_rows_updated_total",
+            delta(last.updated, now.updated),
+        ),
+        (
+            "sipwire_alias_rows_removed_total",
+            delta(last.removed, now.removed),
+        ),
+    ] {
+        if d > 0 {
+            metrics::counter!(name).increment(d);
+        }
+    }
 }
 
 /// A request went over an aliased flow.

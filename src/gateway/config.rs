@@ -53,6 +53,12 @@ pub enum ConfigError {
     /// RFC 3261 §18: connections must stay open at least 64·T1 (32 s) when idle.
     #[error("idle_timeout_secs = {0} is below 64*T1 = 32 s (RFC 3261 §18)")]
     IdleTooShort(u64),
+    /// A `[[tls.domains]]` name is not a host name, or appears twice.
+    #[error("[[tls.domains]] name {0:?} is not a valid host name or is given twice")]
+    BadTlsDomain(String),
+    /// `[tls] client_cert` and `client_key` go together.
+    #[error("[tls] client_cert and client_key must be given together")]
+    ClientCertWithoutKey,
     /// A limit was set to zero or a nonsensical value.
     #[error("limit {name} must be greater than zero")]
     ZeroLimit {
@@ -99,29 +105,7 @@ impl std::fmt::Display for ListenerTransport {
     }
 }
 
-/// Client-certificate policy of a TLS listener (RFC 5923 §9.2: always requested).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClientCertPolicy {
-    /// Request a certificate; accept clients without one (they are simply not authenticated).
-    #[default]
-    Optional,
-    /// Refuse clients without a valid certificate.
-    Require,
-}
-
-/// ALPN policy for `sip/2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlpnPolicy {
-    /// No ALPN extension.
-    Off,
-    /// Offer/accept the configured ids, tolerate peers without ALPN.
-    #[default]
-    Offer,
-    /// Refuse peers that do not negotiate one of the ids.
-    Require,
-}
+pub use crate::tls::{AlpnPolicy, ClientCertPolicy};
 
 /// One listener.
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +148,26 @@ pub struct TlsSection {
     pub alpn_policy: AlpnPolicy,
     /// Write TLS secrets to the file named by SSLKEYLOGFILE (for Wireshark).
     pub keylog: bool,
+    /// Virtual domains: the certificate presented when a client's SNI names the domain,
+    /// and the client certificate used when connecting on behalf of it (RFC 5923 §9.3).
+    pub domains: Vec<TlsDomain>,
+    /// Default client certificate chain (PEM) for outbound TLS (else the first TLS
+    /// listener's certificate, else the development certificate).
+    pub client_cert: Option<PathBuf>,
+    /// Key of `client_cert` (PEM).
+    pub client_key: Option<PathBuf>,
+}
+
+/// One `[[tls.domains]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDomain {
+    /// The local domain (matched against SNI, case-insensitive, exact).
+    pub name: String,
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
 }
 
 impl Default for TlsSection {
@@ -174,6 +178,9 @@ impl Default for TlsSection {
             alpn: vec!["sip/2".to_owned()],
             alpn_policy: AlpnPolicy::Offer,
             keylog: false,
+            domains: Vec::new(),
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -372,6 +379,17 @@ impl Config {
                 return Err(ConfigError::TlsWithoutCertificate(a.name.clone()));
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.tls.domains {
+            let ok =
+                crate::resolve::target::normalize_domain(&d.name).is_some_and(|n| seen.insert(n));
+            if !ok {
+                return Err(ConfigError::BadTlsDomain(d.name.clone()));
+            }
+        }
+        if self.tls.client_cert.is_some() != self.tls.client_key.is_some() {
+            return Err(ConfigError::ClientCertWithoutKey);
+        }
         let l = &self.limits;
         for (name, v) in [
             ("max_message", l.max_message),
@@ -440,6 +458,29 @@ mod tests {
         assert!(matches!(
             Config::parse(text).unwrap_err(),
             ConfigError::TlsWithoutCertificate(_)
+        ));
+    }
+
+    #[test]
+    fn tls_domains_are_parsed_and_checked() {
+        let ok = "[[tls.domains]]\nname='Example.com'\ncert='a.pem'\nkey='a.key'\n\
+                  [[tls.domains]]\nname='example.net'\ncert='b.pem'\nkey='b.key'\n";
+        let cfg = Config::parse(ok).unwrap();
+        assert_eq!(cfg.tls.domains.len(), 2);
+        let dup = "[[tls.domains]]\nname='example.com'\ncert='a.pem'\nkey='a.key'\n\
+                   [[tls.domains]]\nname='EXAMPLE.com'\ncert='b.pem'\nkey='b.key'\n";
+        assert!(matches!(
+            Config::parse(dup).unwrap_err(),
+            ConfigError::BadTlsDomain(_)
+        ));
+        let bad = "[[tls.domains]]\nname='*.example.com'\ncert='a.pem'\nkey='a.key'\n";
+        assert!(matches!(
+            Config::parse(bad).unwrap_err(),
+            ConfigError::BadTlsDomain(_)
+        ));
+        assert!(matches!(
+            Config::parse("[tls]\nclient_cert='c.pem'\n").unwrap_err(),
+            ConfigError::ClientCertWithoutKey
         ));
     }
 

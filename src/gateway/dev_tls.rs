@@ -1,17 +1,11 @@
-//! TLS material for `sipwire run`: a development CA and a server certificate generated
-//! into the state directory on first run (reused afterwards), or the configured PEM
-//! files; and the rustls configurations built from them.
-//!
-//! Stop-gap until the `tls` module's development-CA helper is merged: it keeps the same
-//! file layout (`<state>/dev-ca/{ca.pem,server.pem,server.key}`).
+//! The development CA of `sipwire run`: a CA and a server certificate generated into the
+//! state directory on first run (reused afterwards), layout
+//! `<state>/dev-ca/{ca.pem,server.pem,server.key}`. The rustls configurations are built
+//! by [`super::tls_setup`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-use super::config::{AlpnPolicy, ClientCertPolicy, Config, ListenerConfig};
 
 /// Errors while preparing TLS material.
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +27,9 @@ pub enum DevTlsError {
     /// rustls refused the material.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
-    /// The client verifier could not be built.
-    #[error("client verifier: {0}")]
-    Verifier(String),
+    /// Loading the material or building a configuration failed.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevTlsError + '_ {
@@ -111,107 +105,6 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), DevTlsError> {
     f.write_all(data).map_err(io(path))
 }
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, DevTlsError> {
-    let data = std::fs::read(path).map_err(io(path))?;
-    let v: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
-        .filter_map(Result::ok)
-        .collect();
-    if v.is_empty() {
-        return Err(DevTlsError::Pem(path.to_owned()));
-    }
-    Ok(v)
-}
-
-fn key(path: &Path) -> Result<PrivateKeyDer<'static>, DevTlsError> {
-    let data = std::fs::read(path).map_err(io(path))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .ok()
-        .flatten()
-        .ok_or_else(|| DevTlsError::Pem(path.to_owned()))
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Trusted roots: the configured CA files plus the development CA.
-pub fn roots(cfg: &Config, dev: Option<&DevCa>) -> Result<rustls::RootCertStore, DevTlsError> {
-    let mut r = rustls::RootCertStore::empty();
-    let files = cfg
-        .tls
-        .ca_files
-        .iter()
-        .cloned()
-        .chain(dev.map(|d| d.ca.clone()));
-    for f in files {
-        for c in certs(&f)? {
-            r.add(c)?;
-        }
-    }
-    Ok(r)
-}
-
-fn alpn(cfg: &Config) -> Vec<Vec<u8>> {
-    match cfg.tls.alpn_policy {
-        AlpnPolicy::Off => Vec::new(),
-        AlpnPolicy::Offer | AlpnPolicy::Require => {
-            cfg.tls.alpn.iter().map(|a| a.as_bytes().to_vec()).collect()
-        }
-    }
-}
-
-/// The server configuration of one TLS listener: TLS 1.2 and 1.3 only (RFC 8996), a
-/// client certificate always requested (RFC 5923 §9.2), required if so configured.
-pub fn server_config(
-    cfg: &Config,
-    listener: &ListenerConfig,
-    dev: Option<&DevCa>,
-) -> Result<Arc<rustls::ServerConfig>, DevTlsError> {
-    let (cert_path, key_path) = match (&listener.cert, &listener.key, dev) {
-        (Some(c), Some(k), _) => (c.clone(), k.clone()),
-        (_, _, Some(d)) => (d.cert.clone(), d.key.clone()),
-        _ => {
-            return Err(DevTlsError::Pem(PathBuf::from(
-                "(no certificate configured)",
-            )))
-        }
-    };
-    let roots = Arc::new(roots(cfg, dev)?);
-    let b = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider());
-    let b = match listener.client_cert {
-        ClientCertPolicy::Optional => b.allow_unauthenticated(),
-        ClientCertPolicy::Require => b,
-    };
-    let verifier = b
-        .build()
-        .map_err(|e| DevTlsError::Verifier(e.to_string()))?;
-    let mut sc = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&cert_path)?, key(&key_path)?)?;
-    sc.alpn_protocols = alpn(cfg);
-    if cfg.tls.keylog {
-        sc.key_log = Arc::new(rustls::KeyLogFile::new());
-    }
-    Ok(Arc::new(sc))
-}
-
-/// The client configuration for outbound TLS.
-pub fn client_config(
-    cfg: &Config,
-    dev: Option<&DevCa>,
-) -> Result<Arc<rustls::ClientConfig>, DevTlsError> {
-    let mut cc = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(roots(cfg, dev)?)
-        .with_no_client_auth();
-    cc.alpn_protocols = alpn(cfg);
-    if cfg.tls.keylog {
-        cc.key_log = Arc::new(rustls::KeyLogFile::new());
-    }
-    Ok(Arc::new(cc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,9 +120,9 @@ mod tests {
             before,
             "reused, not regenerated"
         );
-        let cfg = Config::embedded_default().unwrap();
+        let cfg = crate::gateway::config::Config::embedded_default().unwrap();
+        let tls = crate::gateway::tls_setup::GatewayTls::load(&cfg, Some(&a)).unwrap();
         let l = cfg.listeners.iter().find(|l| l.name == "tls").unwrap();
-        server_config(&cfg, l, Some(&a)).unwrap();
-        client_config(&cfg, Some(&a)).unwrap();
+        tls.server_config(l).unwrap();
     }
 }

@@ -7,3 +7,4 @@ pub mod dev_tls;
 pub mod responder;
 pub mod reuse;
 pub mod run;
+pub mod tls_setup;

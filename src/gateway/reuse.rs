@@ -135,9 +135,20 @@ pub struct Sent {
 
 struct Shared {
     tables: Mutex<AliasTables<Flow>>,
+    /// What this endpoint last published: metrics move by deltas, so that several endpoints
+    /// in one process add up.
+    published: Mutex<AliasCounters>,
 }
 
 impl Shared {
+    /// Publishes the change since the last call (called with the tables locked).
+    fn publish(&self, t: &AliasTables<Flow>) {
+        let now = t.counters();
+        let mut last = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        alias_metrics::publish_delta(&last, &now);
+        *last = now;
+    }
+
     fn tables(&self) -> MutexGuard<'_, AliasTables<Flow>> {
         // A panic while holding the lock loses at most one table update; keep serving.
         self.tables.lock().unwrap_or_else(|p| p.into_inner())
@@ -146,8 +157,26 @@ impl Shared {
     fn forget(&self, flow: Flow) {
         let mut t = self.tables();
         if t.remove_descriptor(&flow) > 0 {
-            alias_metrics::publish(&t.counters());
+            self.publish(&t);
         }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The endpoint's rows leave the process-wide gauge with it.
+        let last = self
+            .published
+            .get_mut()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        alias_metrics::publish_delta(
+            &last,
+            &AliasCounters {
+                rows: 0,
+                ..last.clone()
+            },
+        );
     }
 }
 
@@ -174,6 +203,7 @@ impl ReuseEndpoint {
     pub fn new(transport: Transport, dns: Option<DnsResolver>, cfg: ReuseConfig) -> ReuseEndpoint {
         let shared = Arc::new(Shared {
             tables: Mutex::new(AliasTables::new(cfg.max_rows_per_table)),
+            published: Mutex::new(AliasCounters::default()),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         let hook: transport::CloseHook = Arc::new(move |flow: Flow| {
@@ -224,9 +254,10 @@ impl ReuseEndpoint {
         }
     }
 
-    /// Sends `request` (without our Via) for `local_domain` to `uri`: resolves it, then tries
-    /// the targets in RFC 3263 order (a transport failure moves on, §4.3), reusing an aliased
-    /// flow when one proves the URI's domain. `branch` goes in our Via.
+    /// Sends `request` (our Via is added on top of its Vias) for `local_domain` to `uri`:
+    /// resolves it, then tries the targets in RFC 3263 order (a transport failure moves on,
+    /// §4.3), reusing an aliased flow when one proves the URI's domain. `branch` goes in our
+    /// Via.
     pub async fn send_request(
         &self,
         local_domain: &str,
@@ -287,7 +318,7 @@ impl ReuseEndpoint {
             let c = route(&mut t, &domain.name, aus, target, |f| {
                 self.transport.flow_info(*f).is_some()
             });
-            alias_metrics::publish(&t.counters());
+            self.shared.publish(&t);
             c
         };
         let (record, server_name) = match choice {
@@ -329,7 +360,7 @@ impl ReuseEndpoint {
                 if let AliasDecision::Ignored(r) = d {
                     tracing::debug!(reason = %r, %flow, "outbound flow not aliased");
                 }
-                alias_metrics::publish(&t.counters());
+                self.shared.publish(&t);
             }
         }
         Ok(Sent {
@@ -382,7 +413,7 @@ impl ReuseEndpoint {
         if let AliasDecision::Ignored(r) = &d {
             alias_metrics::refused(*r);
         }
-        alias_metrics::publish(&t.counters());
+        self.shared.publish(&t);
         drop(t);
         // The flow may have closed while we decided: never keep a row for a dead flow.
         if d.is_recorded() && self.transport.flow_info(inc.flow).is_none() {

@@ -12,6 +12,7 @@ use super::config::{Config, ListenerConfig, ListenerTransport};
 use super::dev_tls::{self, DevCa, DevTlsError};
 use super::responder::{self, LocalNames};
 use super::reuse::{LocalDomain, ReuseConfig, ReuseEndpoint};
+use super::tls_setup::GatewayTls;
 use crate::transport::{Incoming, Transport, TransportConfig, TransportError, TransportKind};
 use crate::wire::Limits;
 
@@ -58,6 +59,7 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         handshake_timeout: Duration::from_secs(l.connect_timeout_secs),
         keepalive_interval: (l.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(l.keepalive_interval_secs)),
+        identities: Some(crate::tls::identity_fn()),
         ..TransportConfig::default()
     }
 }
@@ -81,6 +83,8 @@ pub struct Gateway {
     pub reuse: ReuseEndpoint,
     /// The development CA, when one is used.
     pub dev_ca: Option<DevCa>,
+    /// The TLS material (reloadable), when a TLS listener exists.
+    pub tls: Option<Arc<GatewayTls>>,
     responder: tokio::task::JoinHandle<()>,
     drain: Duration,
 }
@@ -103,9 +107,13 @@ impl Gateway {
             None
         };
         let (transport, rx) = Transport::new(transport_config(cfg));
-        if needs_tls {
-            transport.set_tls_client(dev_tls::client_config(cfg, dev_ca.as_ref())?);
-        }
+        let tls = if needs_tls {
+            let t = GatewayTls::load(cfg, dev_ca.as_ref())?;
+            t.client().install(&transport);
+            Some(Arc::new(t))
+        } else {
+            None
+        };
         let mut bound: Vec<(String, TransportKind, SocketAddr)> = Vec::new();
         let mut ordered: Vec<&ListenerConfig> = cfg.listeners.iter().collect();
         ordered.sort_by_key(|l| l.transport == ListenerTransport::Udp);
@@ -126,8 +134,10 @@ impl Gateway {
                 }
                 TransportKind::Tcp => transport.bind_tcp(l.addr).await?,
                 _ => {
-                    let sc = dev_tls::server_config(cfg, l, dev_ca.as_ref())?;
-                    transport.bind_tls(l.addr, sc).await?
+                    let tls = tls
+                        .as_ref()
+                        .ok_or(RunError::Unsupported(l.name.clone(), l.transport))?;
+                    transport.bind_tls(l.addr, tls.server_config(l)?).await?
                 }
             };
             bound.push((l.name.clone(), kind, addr));
@@ -151,9 +161,19 @@ impl Gateway {
             bound,
             reuse,
             dev_ca,
+            tls,
             responder,
             drain: Duration::from_millis(cfg.limits.shutdown_drain_ms),
         })
+    }
+
+    /// Re-reads every TLS certificate and key (server and client): new handshakes use
+    /// them, established connections are kept. On error the old ones stay.
+    pub fn reload(&self) -> Result<(), RunError> {
+        match &self.tls {
+            Some(t) => Ok(t.reload()?),
+            None => Ok(()),
+        }
     }
 
     /// Graceful shutdown: listeners stop, flows drain and close.
@@ -266,9 +286,17 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         admin::socket_path(&cfg.state.dir).display()
     );
     println!("sipwire: ready");
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => { r.map_err(RunError::Signal)?; }
-        _ = term.recv() => {}
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(RunError::Signal)?;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { r.map_err(RunError::Signal)?; break; }
+            _ = term.recv() => break,
+            _ = hup.recv() => match gw.reload() {
+                Ok(()) => println!("sipwire: TLS certificates reloaded"),
+                Err(e) => eprintln!("sipwire: TLS reload failed, old certificates kept: {e}"),
+            },
+        }
     }
     println!("sipwire: shutting down");
     admin.abort();
@@ -276,4 +304,51 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     gw.shutdown().await;
     println!("sipwire: stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuse_config_from_listener_domains() {
+        let cfg = Config::parse(
+            "[[listener]]\nname = 't'\ntransport = 'tcp'\naddr = '127.0.0.1:5060'\n\
+             [[listener]]\nname = 's1'\ntransport = 'tls'\naddr = '127.0.0.1:5061'\ndomain = 'Example.com'\n\
+             [[listener]]\nname = 's2'\ntransport = 'tls'\naddr = '127.0.0.2:5061'\ndomain = 'example.net'\n\
+             [tls]\ndev_ca = true\n[alias]\naccept = false\nrefuse_peers = ['bad.example']\n",
+        )
+        .expect("config");
+        let bound = vec![
+            (
+                "t".to_owned(),
+                TransportKind::Tcp,
+                "127.0.0.1:5060".parse().expect("a"),
+            ),
+            (
+                "s1".to_owned(),
+                TransportKind::Tls,
+                "127.0.0.1:5061".parse().expect("a"),
+            ),
+            (
+                "s2".to_owned(),
+                TransportKind::Tls,
+                "127.0.0.2:5061".parse().expect("a"),
+            ),
+        ];
+        let r = reuse_config(&cfg, &bound);
+        let names: Vec<&str> = r.domains.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["example.com", "example.net"]);
+        assert_eq!(r.domains[0].ports.get(&TransportKind::Tls), Some(&5061));
+        assert_eq!(
+            r.listener_domains
+                .get(&"127.0.0.2:5061".parse().expect("a"))
+                .map(String::as_str),
+            Some("example.net")
+        );
+        assert_eq!(r.default_domain.as_deref(), Some("example.com"));
+        assert!(r.add_alias);
+        assert!(!r.policy.accept);
+        assert_eq!(r.policy.per_peer.get("bad.example"), Some(&false));
+    }
 }

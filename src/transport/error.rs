@@ -48,6 +48,15 @@ pub enum TransportError {
         /// Short reason (also the metrics label).
         reason: &'static str,
     },
+    /// RFC 5922 §7.3: the server's certificate does not assert the domain we connected
+    /// for; the handshake was aborted and the connection closed.
+    #[error("TLS server {addr} is not authenticated for SIP domain {domain}")]
+    IdentityMismatch {
+        /// Target.
+        addr: SocketAddr,
+        /// The domain expected (the AUS domain).
+        domain: String,
+    },
     /// A connection limit refused the connection.
     #[error(transparent)]
     Limit(#[from] AdmitError),

@@ -82,6 +82,9 @@ pub struct FlowInfo {
     pub server_name: Option<Arc<str>>,
     /// The negotiated ALPN protocol (TLS only).
     pub alpn: Option<Arc<[u8]>>,
+    /// TLS: the peer presented a certificate that verified (inbound: a client
+    /// certificate, always requested per RFC 5923 §9.2). False otherwise.
+    pub peer_certificate: bool,
 }
 
 #[cfg(test)]

@@ -150,6 +150,8 @@ pub(crate) struct Inner {
     limits: Mutex<ConnectionLimits>,
     pub(crate) incoming: mpsc::Sender<Incoming>,
     pub(crate) tls_client: Mutex<Option<Arc<rustls::ClientConfig>>>,
+    /// Client configurations per reuse scope (a local domain's own client certificate).
+    tls_client_by_scope: Mutex<HashMap<Arc<str>, Arc<rustls::ClientConfig>>>,
     /// One lock per target being connected, so that concurrent senders share one
     /// connection instead of opening several.
     connecting: Mutex<HashMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -354,6 +356,7 @@ impl Inner {
             peer,
             identities: Arc::from(Vec::new()),
             server_name: None,
+            peer_certificate: false,
             alpn: None,
         };
         t.udp_index.insert((sock_idx, peer), flow.id());
@@ -416,6 +419,16 @@ impl Inner {
                 })
             }
         }
+    }
+
+    /// The client configuration for a connection of `scope`.
+    pub(crate) fn tls_client_for(
+        &self,
+        scope: Option<&Arc<str>>,
+    ) -> Option<Arc<rustls::ClientConfig>> {
+        scope
+            .and_then(|s| lock(&self.tls_client_by_scope).get(s).cloned())
+            .or_else(|| lock(&self.tls_client).clone())
     }
 
     pub(crate) fn reusable(&self, key: &ReuseKey) -> Option<Flow> {
@@ -496,6 +509,7 @@ impl Transport {
             tables: Mutex::new(Tables::default()),
             incoming: tx,
             tls_client: Mutex::new(None),
+            tls_client_by_scope: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashMap::new()),
             shutdown,
             live_tasks: AtomicUsize::new(0),
@@ -536,6 +550,13 @@ impl Transport {
     /// Sets the TLS client configuration used for outbound TLS connections.
     pub fn set_tls_client(&self, cfg: Arc<rustls::ClientConfig>) {
         *lock(&self.inner.tls_client) = Some(cfg);
+    }
+
+    /// Sets the TLS client configuration for outbound TLS connections of one reuse scope
+    /// ([`Target::with_scope`]): e.g. a local domain presenting its own client certificate
+    /// (RFC 5923 §9.3). Other scopes use [`Transport::set_tls_client`]'s.
+    pub fn set_tls_client_for(&self, scope: &str, cfg: Arc<rustls::ClientConfig>) {
+        lock(&self.inner.tls_client_by_scope).insert(scope.into(), cfg);
     }
 
     /// Binds a UDP listener; returns the bound address.

@@ -110,6 +110,7 @@ async fn accept_loop(
                     identities: Arc::from(Vec::new()),
                     server_name: None,
                     alpn: None,
+                    peer_certificate: false,
                 };
                 let key = ReuseKey {
                     kind: TransportKind::Tcp,
@@ -150,6 +151,7 @@ async fn accept_loop(
                                     // domain the connection was opened for.
                                     server_name: h.stream.get_ref().1.server_name().map(Arc::from),
                                     alpn: h.alpn,
+                                    peer_certificate: h.peer_certificate,
                                 };
                                 // Inbound TLS connections are not reused by address:
                                 // only an RFC 5923 alias bound to the client's verified
@@ -240,15 +242,13 @@ pub(crate) async fn connect(
                 identities: Arc::from(Vec::new()),
                 server_name: None,
                 alpn: None,
+                peer_certificate: false,
             };
             Ok(spawn_flow(inner, tcp, info, Some(key), admission, false))
         }
         TransportKind::Tls => {
             let config = inner
-                .tls_client
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+                .tls_client_for(key.scope.as_ref())
                 .ok_or(TransportError::NoTlsClient)?;
             let name: Arc<str> = key
                 .name
@@ -271,6 +271,7 @@ pub(crate) async fn connect(
                 identities: h.identities,
                 server_name: Some(name),
                 alpn: h.alpn,
+                peer_certificate: h.peer_certificate,
             };
             Ok(spawn_flow(
                 inner,

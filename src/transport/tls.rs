@@ -18,6 +18,8 @@ pub(crate) struct Handshaken<S> {
     pub(crate) stream: S,
     pub(crate) identities: PeerIdentities,
     pub(crate) alpn: Option<Arc<[u8]>>,
+    /// The peer presented a (verified) certificate.
+    pub(crate) peer_certificate: bool,
 }
 
 /// A short, bounded label for a failed handshake.
@@ -33,6 +35,7 @@ pub fn failure_reason(err: &std::io::Error) -> &'static str {
         };
     };
     match tls {
+        e if crate::tls::IdentityMismatch::is(e) => "identity_mismatch",
         rustls::Error::InvalidCertificate(_) => "bad_certificate",
         rustls::Error::NoCertificatesPresented => "no_certificate",
         rustls::Error::AlertReceived(_) => "alert_received",
@@ -80,10 +83,12 @@ pub(crate) async fn accept(
     let (_, conn) = stream.get_ref();
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
+    let peer_certificate = conn.peer_certificates().is_some_and(|c| !c.is_empty());
     Ok(Handshaken {
         stream,
         identities,
         alpn,
+        peer_certificate,
     })
 }
 
@@ -112,6 +117,13 @@ pub(crate) async fn connect(
         Ok(Err(e)) => {
             let reason = failure_reason(&e);
             metrics::handshake(Direction::Outbound, Some(reason));
+            if reason == "identity_mismatch" {
+                // RFC 5922 §7.3: the connection is closed (rustls sent bad_certificate).
+                return Err(TransportError::IdentityMismatch {
+                    addr,
+                    domain: name.to_owned(),
+                });
+            }
             return Err(TransportError::Handshake { addr, reason });
         }
         Ok(Ok(s)) => s,
@@ -120,9 +132,11 @@ pub(crate) async fn connect(
     let (_, conn) = stream.get_ref();
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
+    let peer_certificate = conn.peer_certificates().is_some_and(|c| !c.is_empty());
     Ok(Handshaken {
         stream,
         identities,
         alpn,
+        peer_certificate,
     })
 }

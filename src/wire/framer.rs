@@ -11,7 +11,6 @@ use bytes::{Bytes, BytesMut};
 use memchr::{memchr2, memmem};
 
 use super::error::{FramingError, LimitKind};
-use super::header::HeaderKind;
 use super::lex::{is_token, parse_digits, trim_ws};
 use super::limits::Limits;
 
@@ -49,6 +48,12 @@ pub struct StreamFramer {
 }
 
 const HEAD_END: &[u8] = b"\r\n\r\n";
+
+/// The CRLFCRLF searcher, built once (building one per search costs more than the search).
+fn head_end_finder() -> &'static memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memmem::Finder<'static>> = std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memmem::Finder::new(HEAD_END))
+}
 
 impl StreamFramer {
     /// A framer with the given limits.
@@ -152,7 +157,7 @@ impl StreamFramer {
                     let found = self
                         .buf
                         .get(from..)
-                        .and_then(|s| memmem::find(s, HEAD_END))
+                        .and_then(|s| head_end_finder().find(s))
                         .map(|i| from + i + HEAD_END.len());
                     let Some(head_len) = found else {
                         let len = self.buf.len();
@@ -252,12 +257,16 @@ pub(crate) fn content_length(head: &[u8]) -> Result<Option<usize>, FramingError>
             continue;
         }
         finish(current.take())?;
+        // Only `Content-Length` and `l` matter here.
+        if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
+            continue;
+        }
         let name_len = line
             .iter()
             .position(|&b| !is_token(b))
             .unwrap_or(line.len());
         let name = line.get(..name_len).unwrap_or(&[]);
-        if HeaderKind::from_name(name) != HeaderKind::ContentLength {
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
             continue;
         }
         let after = line.get(name_len..).unwrap_or(&[]);

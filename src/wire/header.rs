@@ -101,22 +101,73 @@ const NAMES: &[(HeaderKind, &str, Option<u8>)] = &[
     (HeaderKind::ServiceRoute, "Service-Route", None),
 ];
 
+/// Longest known full name + 1.
+const MAX_NAME: usize = 20;
+/// Slots per name length (the most names of one length is four).
+const SLOTS: usize = 4;
+const NO_NAMES: [u8; SLOTS] = [u8::MAX; SLOTS];
+
+/// Indices into [`NAMES`] by name length (`u8::MAX` ends a list), built at compile time.
+#[allow(clippy::indexing_slicing)]
+const fn by_len() -> [[u8; SLOTS]; MAX_NAME] {
+    let mut t = [NO_NAMES; MAX_NAME];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let len = NAMES[i].1.len();
+        let mut k = 0;
+        while t[len][k] != u8::MAX {
+            k += 1;
+        }
+        t[len][k] = i as u8;
+        i += 1;
+    }
+    t
+}
+static BY_LEN: [[u8; SLOTS]; MAX_NAME] = by_len();
+
+/// Kind by compact form, indexed by letter.
+#[allow(clippy::indexing_slicing)]
+const fn compact() -> [Option<HeaderKind>; 26] {
+    let mut t = [None; 26];
+    let mut i = 0;
+    while i < NAMES.len() {
+        if let Some(c) = NAMES[i].2 {
+            t[(c - b'a') as usize] = Some(NAMES[i].0);
+        }
+        i += 1;
+    }
+    t
+}
+static COMPACT: [Option<HeaderKind>; 26] = compact();
+
 impl HeaderKind {
     /// Recognises a header name, full or compact, in any letter case.
     pub fn from_name(name: &[u8]) -> HeaderKind {
         if let [c] = name {
-            let c = c.to_ascii_lowercase();
-            return NAMES
-                .iter()
-                .find(|(_, _, compact)| *compact == Some(c))
-                .map_or(HeaderKind::Other, |(k, _, _)| *k);
+            let i = usize::from(c.to_ascii_lowercase().wrapping_sub(b'a'));
+            return COMPACT
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or(HeaderKind::Other);
         }
-        NAMES
-            .iter()
-            .find(|(_, full, _)| {
-                full.len() == name.len() && full.as_bytes().eq_ignore_ascii_case(name)
-            })
-            .map_or(HeaderKind::Other, |(k, _, _)| *k)
+        // Only the (at most four) known names of this length are compared.
+        let candidates = BY_LEN.get(name.len()).copied().unwrap_or(NO_NAMES);
+        for i in candidates {
+            let Some((kind, full, _)) = NAMES.get(usize::from(i)) else {
+                break;
+            };
+            let full = full.as_bytes();
+            // Names of one length differ in their first or last letter, mostly.
+            if full.first().map(u8::to_ascii_lowercase) == name.first().map(u8::to_ascii_lowercase)
+                && full.last().map(u8::to_ascii_lowercase)
+                    == name.last().map(u8::to_ascii_lowercase)
+                && full.eq_ignore_ascii_case(name)
+            {
+                return *kind;
+            }
+        }
+        HeaderKind::Other
     }
 
     /// The canonical full name (`None` for `Other`).
@@ -199,6 +250,16 @@ impl<'a> Iterator for SplitValues<'a> {
         let mut in_quote = false;
         let mut in_angle = false;
         loop {
+            // Jump to the next byte that matters in the current state.
+            let rest = self.s.get(i..).unwrap_or(&[]);
+            let skip = if in_quote {
+                memchr::memchr2(b'\\', b'"', rest)
+            } else if in_angle {
+                memchr::memchr(b'>', rest)
+            } else {
+                memchr::memchr3(b'"', b'<', b',', rest)
+            };
+            i += skip.unwrap_or(rest.len());
             let Some(&b) = self.s.get(i) else {
                 self.done = true;
                 if in_quote {

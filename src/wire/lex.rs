@@ -3,42 +3,46 @@
 //! Everything here works on byte slices and never indexes out of bounds: positions are only
 //! advanced through `get()`.
 
+/// A 256-entry byte class, built at compile time (one load per byte on the hot path).
+/// Evaluated only in constants, so an out-of-range index would fail the build.
+#[allow(clippy::indexing_slicing)]
+const fn class(extra: &[u8], alnum: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = alnum && b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+}
+
+const TOKEN_MARKS: &[u8] = b"-.!%*_+`'~";
+static TOKEN: [bool; 256] = class(TOKEN_MARKS, true);
+static WORD: [bool; 256] = class(b"-.!%*_+`'~()<>:\\\"/[]?{}", true);
+static UNRESERVED: [bool; 256] = class(b"-_.!~*'()", true);
+
 /// `token` characters (RFC 3261 §25.1).
+#[inline]
 pub(crate) fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 /// `word` characters (used by Call-ID).
+#[inline]
 pub(crate) fn is_word(b: u8) -> bool {
-    is_token(b)
-        || matches!(
-            b,
-            b'(' | b')'
-                | b'<'
-                | b'>'
-                | b':'
-                | b'\\'
-                | b'"'
-                | b'/'
-                | b'['
-                | b']'
-                | b'?'
-                | b'{'
-                | b'}'
-        )
+    WORD.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 /// `unreserved` characters (alphanum / mark).
+#[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
+    UNRESERVED.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 /// `reserved` characters.
@@ -216,6 +220,18 @@ mod tests {
         let base = b"hello world";
         assert_eq!(offset_in(base, &base[6..]), Some(6));
         assert_eq!(offset_in(base, b"other"), None);
+    }
+
+    #[test]
+    fn byte_classes_match_the_grammar() {
+        for b in 0..=255u8 {
+            let token = b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+            assert_eq!(is_token(b), token, "token {b}");
+            let word = token || b"()<>:\\\"/[]?{}".contains(&b);
+            assert_eq!(is_word(b), word, "word {b}");
+            let unreserved = b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b);
+            assert_eq!(is_unreserved(b), unreserved, "unreserved {b}");
+        }
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 
 use super::error::ParseError;
+use super::header::split_values;
 use super::host::{host_len, Host};
-use super::lex::{parse_digits, to_str, Cursor};
+use super::lex::{is_token, parse_digits, to_str, Cursor};
 use super::param::{next_param, Params};
 use super::transport_token::TransportToken;
 
@@ -234,11 +235,89 @@ impl<'a> Via<'a> {
     pub fn is_sip_2_0(&self) -> bool {
         self.protocol.eq_ignore_ascii_case("SIP") && self.version == "2.0"
     }
+
+    /// The top Via of a message (e.g. a [`super::Frame::Message`]) without indexing the
+    /// whole message: the first `Via`/`v` header line (continuation lines included), its
+    /// first value. For relays and load spreading that need only the branch and sent-by
+    /// on every message; [`super::Message::parse`] validates the rest. Header lines before
+    /// the Via must end in CRLF; a missing Via is `MissingHeader("Via")`.
+    pub fn peek_top(message: &'a [u8]) -> Result<Via<'a>, ParseError> {
+        let mut pos = skip_line(message, 0)?;
+        loop {
+            let next = skip_line(message, pos)?;
+            let line = message.get(pos..next.saturating_sub(2)).unwrap_or(&[]);
+            if line.is_empty() {
+                return Err(ParseError::MissingHeader("Via"));
+            }
+            if matches!(line.first(), Some(b'v' | b'V')) {
+                let name_len = line
+                    .iter()
+                    .position(|&b| !is_token(b))
+                    .unwrap_or(line.len());
+                let name = line.get(..name_len).unwrap_or(&[]);
+                let after = line.get(name_len..).unwrap_or(&[]);
+                let colon = after.iter().position(|&b| b != b' ' && b != b'\t');
+                if (name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v"))
+                    && colon.and_then(|i| after.get(i)) == Some(&b':')
+                {
+                    let value_start = pos + name_len + colon.unwrap_or(0) + 1;
+                    let mut end = next;
+                    while matches!(message.get(end), Some(b' ' | b'\t')) {
+                        end = skip_line(message, end)?;
+                    }
+                    let value = message
+                        .get(value_start..end.saturating_sub(2))
+                        .unwrap_or(&[]);
+                    let top = split_values(value)
+                        .next()
+                        .ok_or(bad("empty"))?
+                        .map_err(|_| bad("malformed list"))?;
+                    return Via::parse(top);
+                }
+            }
+            pos = next;
+        }
+    }
+}
+
+/// The position after the CRLF ending the line that starts at `from`.
+fn skip_line(b: &[u8], from: usize) -> Result<usize, ParseError> {
+    let rest = b.get(from..).unwrap_or(&[]);
+    match memchr::memchr(b'\n', rest) {
+        Some(i) if i > 0 && rest.get(i - 1) == Some(&b'\r') => Ok(from + i + 1),
+        Some(_) => Err(ParseError::BadLineEnding),
+        None => Err(ParseError::UnterminatedHeaders),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peek_top_finds_the_first_via_value() {
+        let m = b"INVITE sip:b@h SIP/2.0\r\nFrom: <sip:a@h>;tag=1\r\nVIA : SIP/2.0/TCP a.example.com:5070\r\n ;branch=z9hG4bK1, SIP/2.0/UDP b\r\nv: SIP/2.0/UDP c;branch=z9hG4bK3\r\n\r\n";
+        let v = Via::peek_top(m).unwrap();
+        assert_eq!(v.host_raw, "a.example.com");
+        assert_eq!(v.port, Some(5070));
+        assert_eq!(v.branch, Some("z9hG4bK1"));
+        let m =
+            b"SIP/2.0 200 OK\r\nvia-x: 1\r\nv:SIP/2.0/TLS [2001:db8::1];branch=z9hG4bK2\r\n\r\n";
+        assert_eq!(Via::peek_top(m).unwrap().branch, Some("z9hG4bK2"));
+        assert_eq!(
+            Via::peek_top(b"OPTIONS sip:h SIP/2.0\r\nTo: <sip:h>\r\n\r\n"),
+            Err(ParseError::MissingHeader("Via"))
+        );
+        assert_eq!(
+            Via::peek_top(b"OPTIONS sip:h SIP/2.0\nVia: SIP/2.0/UDP h\r\n\r\n"),
+            Err(ParseError::BadLineEnding)
+        );
+        assert_eq!(
+            Via::peek_top(b"OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP h"),
+            Err(ParseError::UnterminatedHeaders)
+        );
+        assert!(Via::peek_top(b"OPTIONS sip:h SIP/2.0\r\nVia: ,\r\n\r\n").is_err());
+    }
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn via(s: &str) -> Via<'_> {

@@ -32,6 +32,8 @@ pub fn spec(ip: &'static str, server_cert: &Leaf, domains: Vec<LocalDomain>) -> 
         add_alias: true,
         policy: AliasPolicy::accept_all(),
         dns: None,
+        dns_cache: false,
+        resumption: true,
         with_tcp: false,
     }
 }
@@ -49,6 +51,10 @@ pub struct PeerSpec {
     pub add_alias: bool,
     pub policy: AliasPolicy,
     pub dns: Option<SocketAddr>,
+    /// Cache DNS answers (benchmarks: resolution then costs no query).
+    pub dns_cache: bool,
+    /// TLS session resumption on our outbound connections (rustls default: on).
+    pub resumption: bool,
     pub with_tcp: bool,
 }
 
@@ -101,19 +107,32 @@ pub struct Agent {
     task: Option<HostTask<()>>,
 }
 
+fn client_config(ca: &Ca, spec: &PeerSpec) -> std::sync::Arc<rustls::ClientConfig> {
+    let c = ca.client_config(spec.client_cert.as_ref(), spec.versions);
+    if spec.resumption {
+        return c;
+    }
+    let mut c = (*c).clone();
+    c.resumption = rustls::client::Resumption::disabled();
+    std::sync::Arc::new(c)
+}
+
 async fn serve(spec: PeerSpec, ca: std::sync::Arc<Ca>, mut rx: mpsc::UnboundedReceiver<Cmd>) {
     let by_sni: Vec<(&str, &Leaf)> = spec.by_sni.iter().map(|(n, l)| (n.as_str(), l)).collect();
     let bound = reuse_support::bind_port(
         spec.ip,
         spec.port,
         ca.server_config(&spec.server_cert, &by_sni, spec.versions),
-        ca.client_config(spec.client_cert.as_ref(), spec.versions),
+        client_config(&ca, &spec),
         spec.with_tcp,
     )
     .await;
     let mut cfg = reuse_support::config(spec.domains.clone(), spec.add_alias);
     cfg.policy = spec.policy.clone();
-    let mut peer: Peer = bound.start(spec.dns, cfg);
+    let resolver = spec
+        .dns
+        .map(|d| reuse_support::resolver_with_cache(d, if spec.dns_cache { 1024 } else { 0 }));
+    let mut peer: Peer = bound.start_with(resolver, cfg);
     while let Some(cmd) = rx.recv().await {
         match cmd {
             Cmd::Send {

@@ -106,25 +106,35 @@ impl Drop for Peer {
     }
 }
 
-/// A resolver over the test DNS server.
+/// A resolver over the test DNS server, without cache (every resolution asks the server).
 pub fn resolver(dns: SocketAddr) -> DnsResolver {
+    resolver_with_cache(dns, 0)
+}
+
+/// A resolver over the test DNS server caching up to `entries` answers.
+pub fn resolver_with_cache(dns: SocketAddr, entries: usize) -> DnsResolver {
     let mut cfg = DnsConfig::new(dns);
     cfg.timeout = Duration::from_secs(2);
-    cfg.cache_entries = 0;
+    cfg.cache_entries = entries;
     DnsResolver::new(cfg).expect("resolver")
 }
 
 impl Bound {
     /// Starts serving: every request goes through `on_incoming`, is answered 200 on its flow,
     /// and is reported on `seen`, as is every response.
-    pub fn start(self, dns: Option<SocketAddr>, mut cfg: ReuseConfig) -> Peer {
+    pub fn start(self, dns: Option<SocketAddr>, cfg: ReuseConfig) -> Peer {
+        self.start_with(dns.map(resolver), cfg)
+    }
+
+    /// As [`Bound::start`] with a given resolver.
+    pub fn start_with(self, resolver: Option<DnsResolver>, mut cfg: ReuseConfig) -> Peer {
         for d in &mut cfg.domains {
             d.ports.entry(TransportKind::Tls).or_insert(self.tls.port());
             if let Some(t) = self.tcp {
                 d.ports.entry(TransportKind::Tcp).or_insert(t.port());
             }
         }
-        let endpoint = ReuseEndpoint::new(self.transport.clone(), dns.map(resolver), cfg);
+        let endpoint = ReuseEndpoint::new(self.transport.clone(), resolver, cfg);
         let (tx, seen) = mpsc::unbounded_channel();
         let ep = endpoint.clone();
         let transport = self.transport.clone();

@@ -136,22 +136,7 @@ impl ResolvesServerCert for SniCerts {
     }
 }
 
-/// SIP identities for tests: dNSName SANs and `sip:` URI SANs (RFC 5922 §7.1).
+/// SIP identities for tests: the library's RFC 5922 §7.1 extraction.
 pub fn sip_identities() -> IdentityFn {
-    IdentityFn(Arc::new(|der: &CertificateDer<'_>| {
-        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
-            for n in &san.value.general_names {
-                match n {
-                    x509_parser::extensions::GeneralName::DNSName(d) => out.push(d.to_string()),
-                    x509_parser::extensions::GeneralName::URI(u) => out.push(u.to_string()),
-                    _ => {}
-                }
-            }
-        }
-        out
-    }))
+    sipwire::tls::identity_fn()
 }

@@ -111,22 +111,9 @@ impl Pki {
     }
 }
 
-/// Identities for tests: the dNSName SANs of the certificate.
+/// Identities for tests: the library's RFC 5922 §7.1 extraction.
 pub fn dns_identities() -> IdentityFn {
-    IdentityFn(Arc::new(|der: &CertificateDer<'_>| {
-        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
-            for n in &san.value.general_names {
-                if let x509_parser::extensions::GeneralName::DNSName(d) = n {
-                    out.push(d.to_string());
-                }
-            }
-        }
-        out
-    }))
+    sipwire::tls::identity_fn()
 }
 
 /// Formats an address as a Via sent-by / URI host:port.

@@ -1,0 +1,150 @@
+//! RFC 5923 reuse metrics through a real Prometheus recorder: rows gauge, reuses, new flows and
+//! refusals by reason.
+
+mod reuse_support;
+
+use bytes::Bytes;
+use reuse_support::dns::{start_dns, Zone};
+use reuse_support::pki::Ca;
+use reuse_support::*;
+use sipwire::alias::{AliasDecision, IgnoreReason};
+use sipwire::resolve::{Scheme, SipTarget};
+use sipwire::transport::{Target, TransportKind};
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l.as_bytes().get(series.len()) == Some(&b' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn alias_metrics_are_published() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder of this test binary");
+    let ca = Ca::new();
+    let c1 = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let c2 = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
+    let b1 = bind(
+        "127.0.0.1",
+        ca.server_config(&c1, &[], TLS13),
+        ca.client_config(Some(&c1), TLS13),
+        false,
+    )
+    .await;
+    let b2 = bind(
+        "127.0.0.2",
+        ca.server_config(&c2, &[], TLS13),
+        ca.client_config(Some(&c2), TLS13),
+        false,
+    )
+    .await;
+    let dns = start_dns(vec![
+        Zone::new("example.com.")
+            .srv(
+                "_sips._tcp.example.com.",
+                0,
+                0,
+                b1.tls.port(),
+                "p1.example.com.",
+            )
+            .a("p1.example.com.", "127.0.0.1"),
+        Zone::new("example.net.")
+            .srv(
+                "_sips._tcp.example.net.",
+                0,
+                0,
+                b2.tls.port(),
+                "p2.example.net.",
+            )
+            .a("p2.example.net.", "127.0.0.2"),
+    ])
+    .await;
+    let p1 = b1.start(
+        Some(dns.addr),
+        config(vec![domain("example.com", "p1.example.com")], true),
+    );
+    let mut p2 = b2.start(
+        Some(dns.addr),
+        config(vec![domain("example.net", "p2.example.net")], true),
+    );
+    let p2_tls = p2.tls;
+    // P1 -> P2 (new flow, row on both sides), P2 -> P1 twice (reuses).
+    let r = request("OPTIONS", "sips:example.net", "example.com", "m1", 1);
+    let to_net = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    p1.endpoint
+        .send_request("example.com", &to_net, &r, "z9hG4bKm1")
+        .await
+        .expect("P1 -> P2");
+    assert_eq!(p2.next_request().await.decision, Some(AliasDecision::Added));
+    let to_com = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
+    for i in 0..2 {
+        let r = request(
+            "OPTIONS",
+            "sips:example.com",
+            "example.net",
+            &format!("b{i}"),
+            1,
+        );
+        let s = p2
+            .endpoint
+            .send_request("example.net", &to_com, &r, &format!("z9hG4bKb{i}"))
+            .await
+            .expect("P2 -> P1");
+        assert!(s.reused);
+    }
+    // An alias without a client certificate, refused and counted.
+    let own = ca.leaf(&["attacker.example.org"], &[]);
+    let att = bind(
+        "127.0.0.1",
+        ca.server_config(&own, &[], TLS13),
+        ca.client_config(None, TLS13),
+        false,
+    )
+    .await;
+    let forged = String::from(
+        "OPTIONS sips:example.net SIP/2.0\r\nVia: SIP/2.0/TLS p1.example.com;branch=z9hG4bKx;alias\r\n\
+Max-Forwards: 70\r\nFrom: <sip:m@example.com>;tag=x\r\nTo: <sips:example.net>\r\nCall-ID: x\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    att.transport
+        .send_to(
+            &Target::new(TransportKind::Tls, p2_tls).with_server_name("example.net"),
+            Bytes::from(forged),
+        )
+        .await
+        .expect("attacker connects");
+    assert_eq!(
+        p2.next_request().await.decision,
+        Some(AliasDecision::Ignored(IgnoreReason::NoClientCertificate))
+    );
+
+    let text = handle.render();
+    // Both endpoints publish into the one recorder: 2 rows (one per side).
+    assert_eq!(value(&text, "sipwire_alias_rows"), Some(2.0), "{text}");
+    assert_eq!(
+        value(&text, "sipwire_alias_reuses_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "sipwire_alias_new_flows_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "sipwire_alias_refusals_total{reason=\"no_client_certificate\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
