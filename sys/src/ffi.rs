@@ -32,6 +32,7 @@ pub const SCTP_AUTH_DELETE_KEY: libc::c_int = 25;
 pub const SCTP_PEER_AUTH_CHUNKS: libc::c_int = 26;
 pub const SCTP_LOCAL_AUTH_CHUNKS: libc::c_int = 27;
 pub const SCTP_RECVRCVINFO: libc::c_int = 32;
+pub const SCTP_RECVNXTINFO: libc::c_int = 33;
 pub const SCTP_SOCKOPT_BINDX_ADD: libc::c_int = 100;
 pub const SCTP_SOCKOPT_BINDX_REM: libc::c_int = 101;
 pub const SCTP_SOCKOPT_PEELOFF: libc::c_int = 102;
@@ -45,6 +46,7 @@ pub const SCTP_AUTH_SUPPORTED: libc::c_int = 129;
 // cmsg types.
 pub const SCTP_SNDINFO: libc::c_int = 2;
 pub const SCTP_RCVINFO: libc::c_int = 3;
+pub const SCTP_NXTINFO: libc::c_int = 4;
 
 // sinfo / snd flags.
 pub const SCTP_UNORDERED: u16 = 1 << 0;

@@ -327,6 +327,7 @@ pub(crate) fn recv_piece(fd: RawFd, rb: &mut RecvBuf) -> io::Result<RecvStep> {
         return Ok(RecvStep::Eof);
     }
     let mut info = None;
+    let mut next_queued = false;
     // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within it and
     // we read the payload unaligned only when the header says it is an sctp_rcvinfo.
     unsafe {
@@ -340,6 +341,9 @@ pub(crate) fn recv_piece(fd: RawFd, rb: &mut RecvBuf) -> io::Result<RecvStep> {
                 let r = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<ffi::sctp_rcvinfo>());
                 info = Some(RecvInfo::from_raw(&r));
             }
+            if (*c).cmsg_level == ffi::IPPROTO_SCTP && (*c).cmsg_type == ffi::SCTP_NXTINFO {
+                next_queued = true;
+            }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
@@ -349,7 +353,7 @@ pub(crate) fn recv_piece(fd: RawFd, rb: &mut RecvBuf) -> io::Result<RecvStep> {
         None
     };
     Ok(if rb.piece(n, msg.msg_flags, info, from) {
-        RecvStep::Complete
+        RecvStep::Complete { next_queued }
     } else {
         RecvStep::More
     })
@@ -358,7 +362,11 @@ pub(crate) fn recv_piece(fd: RawFd, rb: &mut RecvBuf) -> io::Result<RecvStep> {
 /// Outcome of [`recv_piece`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RecvStep {
-    Complete,
+    /// A message is complete; `next_queued` is true when the kernel attached `SCTP_NXTINFO`, i.e.
+    /// another message was already waiting.
+    Complete {
+        next_queued: bool,
+    },
     More,
     Eof,
 }

@@ -152,6 +152,8 @@ impl SctpSocket {
         let fd = open_fd(family, style)?;
         let on: libc::c_int = 1;
         setsockopt(fd.as_fd(), ffi::SOL_SCTP, ffi::SCTP_RECVRCVINFO, &on)?;
+        // SCTP_NXTINFO tells recv whether another message is already queued (see recv).
+        setsockopt(fd.as_fd(), ffi::SOL_SCTP, ffi::SCTP_RECVNXTINFO, &on)?;
         setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, &on)?;
         Self::from_fd(fd, style)
     }
@@ -301,7 +303,16 @@ impl SctpSocket {
             });
             match res {
                 Ok(Ok(RecvStep::Eof)) => return Ok(Received::Closed),
-                Ok(Ok(_complete)) => return sndrcv::take(buf),
+                Ok(Ok(RecvStep::Complete { next_queued })) => {
+                    // Nothing else queued: drop the cached readiness now, so the next recv waits
+                    // in the reactor instead of trying a recvmsg that would say EAGAIN. (tokio
+                    // keeps readiness that arrived after this guard was taken.)
+                    if !next_queued {
+                        guard.clear_ready();
+                    }
+                    return sndrcv::take(buf);
+                }
+                Ok(Ok(RecvStep::More)) => continue,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_would_block) => continue,
             }
