@@ -20,7 +20,11 @@ async fn keylog_writes_secrets_to_sslkeylogfile() {
     std::env::set_var("SSLKEYLOGFILE", &file);
     let ca = Ca::new("keylog CA");
     let leaf = ca.leaf(&Spec::uris(&["sip:example.com"]));
-    let resolver = SniResolver::new(ServerCerts::new(leaf.certified()), AlpnPolicy::Offer, sip2());
+    let resolver = SniResolver::new(
+        ServerCerts::new(leaf.certified()),
+        AlpnPolicy::Offer,
+        sip2(),
+    );
     let sc = sipwire::tls::server_config(
         &ServerSettings {
             client_roots: ca.roots(),
