@@ -123,6 +123,26 @@ async fn alpn_policies() {
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let f = cli.connect(&t).await.expect("connect");
     assert_eq!(cli.flow_info(f).expect("info").alpn.as_deref(), Some(SIP_2));
+
+    // A sipwire client under require, facing a server that answers no ALPN (policy off):
+    // the connection is closed and no flow is left.
+    let (srv, _rx, sc) = bind(AlpnPolicy::Off);
+    let addr = srv.bind_tls(any(), sc).await.expect("bind");
+    let (cli, _crx) = sipwire::transport::Transport::new(sipwire::transport::TransportConfig {
+        identities: Some(sipwire::tls::identity_fn()),
+        require_alpn: true,
+        ..sipwire::transport::TransportConfig::default()
+    });
+    cli.set_tls_client(
+        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Require).default_config(),
+    );
+    let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
+    let e = cli
+        .connect(&t)
+        .await
+        .expect_err("no ALPN from the server under require");
+    assert!(e.to_string().contains("no_application_protocol"), "{e}");
+    assert_eq!(cli.stats().stream_flows, 0);
 }
 
 #[tokio::test]

@@ -60,6 +60,7 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         keepalive_interval: (l.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(l.keepalive_interval_secs)),
         identities: Some(crate::tls::identity_fn()),
+        require_alpn: cfg.tls.alpn_policy == crate::tls::AlpnPolicy::Require,
         ..TransportConfig::default()
     }
 }

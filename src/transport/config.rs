@@ -64,6 +64,10 @@ pub struct TransportConfig {
     /// kernel's choice. A multi-homed element sets its SIP address so that peers see the
     /// address they resolve for it (RFC 5923 alias rows are keyed by the source IP).
     pub outbound_ip: Option<std::net::IpAddr>,
+    /// ALPN policy `require` on the client side: an outbound TLS handshake in which the
+    /// server selected no protocol of ours is closed (`reason="no_application_protocol"`).
+    /// The offered list is the client configuration's `alpn_protocols`.
+    pub require_alpn: bool,
 }
 
 impl Default for TransportConfig {
@@ -85,6 +89,7 @@ impl Default for TransportConfig {
             incoming_queue: 4096,
             identities: None,
             outbound_ip: None,
+            require_alpn: false,
         }
     }
 }

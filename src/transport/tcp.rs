@@ -263,6 +263,7 @@ pub(crate) async fn connect(
                 addr,
                 inner.cfg.handshake_timeout,
                 inner.cfg.identities.as_ref(),
+                inner.cfg.require_alpn,
             )
             .await?;
             let info = FlowInfo {

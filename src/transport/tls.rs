@@ -101,6 +101,7 @@ pub(crate) async fn connect(
     addr: SocketAddr,
     timeout: std::time::Duration,
     ids: Option<&IdentityFn>,
+    require_alpn: bool,
 ) -> Result<Handshaken<tokio_rustls::client::TlsStream<TcpStream>>, TransportError> {
     let server_name = ServerName::try_from(name.to_owned())
         .map_err(|_| TransportError::BadServerName(name.to_owned()))?;
@@ -128,8 +129,20 @@ pub(crate) async fn connect(
         }
         Ok(Ok(s)) => s,
     };
-    metrics::handshake(Direction::Outbound, None);
     let (_, conn) = stream.get_ref();
+    if require_alpn && conn.alpn_protocol().is_none() {
+        // ALPN policy `require`: the server ignored our offer (RFC 7301 §3.2 lets it; our
+        // policy does not). Close politely and count it like the server side does.
+        let mut stream = stream;
+        metrics::handshake(Direction::Outbound, Some("no_application_protocol"));
+        let _ =
+            tokio::time::timeout(timeout, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+        return Err(TransportError::Handshake {
+            addr,
+            reason: "no_application_protocol",
+        });
+    }
+    metrics::handshake(Direction::Outbound, None);
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
     let peer_certificate = conn.peer_certificates().is_some_and(|c| !c.is_empty());
