@@ -11,6 +11,14 @@ use std::mem::size_of;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// What a receive waits for. ERROR is included because a one-to-one socket whose association was
+/// aborted may report only EPOLLERR (sk_err set, nothing queued, no end of file); waiting for
+/// READABLE alone would never wake, and the recvmsg that follows returns the error.
+const READ_OR_ERROR: Interest = Interest::READABLE.add(Interest::ERROR);
+/// What a send waits for, for the same reason: a send that waits for space must see the reset.
+const WRITE_OR_ERROR: Interest = Interest::WRITABLE.add(Interest::ERROR);
 
 /// Address family of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +286,7 @@ impl SctpSocket {
         to: Option<&SocketAddr>,
     ) -> Result<usize> {
         loop {
-            let mut guard = self.fd.writable().await?;
+            let mut guard = self.fd.ready(WRITE_OR_ERROR).await?;
             match guard.try_io(|fd| sndrcv::sendmsg_raw(fd.as_raw_fd(), data, info, to)) {
                 Ok(r) => return Ok(r?),
                 Err(_would_block) => continue,
@@ -294,7 +302,7 @@ impl SctpSocket {
     /// Receives one whole message or notification into `buf`, reassembling partial deliveries.
     pub async fn recv<'b>(&self, buf: &'b mut RecvBuf) -> Result<Received<'b>> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = self.fd.ready(READ_OR_ERROR).await?;
             let res = guard.try_io(|fd| loop {
                 match sndrcv::recv_piece(fd.as_raw_fd(), buf)? {
                     RecvStep::More => continue,
@@ -306,8 +314,12 @@ impl SctpSocket {
                 Ok(Ok(RecvStep::Complete { next_queued })) => {
                     // Nothing else queued: drop the cached readiness now, so the next recv waits
                     // in the reactor instead of trying a recvmsg that would say EAGAIN. (tokio
-                    // keeps readiness that arrived after this guard was taken.)
-                    if !next_queued {
+                    // keeps readiness that arrived after this guard was taken.) Not when the same
+                    // readiness also said end of file or error: NXTINFO only sees queued messages,
+                    // and the peer's SHUTDOWN or ABORT that came with the last one would be lost
+                    // with it (the next recv would wait for an edge that never comes).
+                    let ready = guard.ready();
+                    if !next_queued && !ready.is_read_closed() && !ready.is_error() {
                         guard.clear_ready();
                     }
                     return sndrcv::take(buf);
@@ -320,7 +332,7 @@ impl SctpSocket {
     }
 
     pub(crate) async fn writable(&self) -> Result<()> {
-        let mut g = self.fd.writable().await?;
+        let mut g = self.fd.ready(WRITE_OR_ERROR).await?;
         g.retain_ready();
         Ok(())
     }
@@ -330,7 +342,7 @@ impl SctpSocket {
         mut f: impl FnMut(RawFd) -> io::Result<R>,
     ) -> Result<R> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = self.fd.ready(READ_OR_ERROR).await?;
             match guard.try_io(|fd| f(fd.as_raw_fd())) {
                 Ok(r) => return Ok(r?),
                 Err(_would_block) => continue,

@@ -126,6 +126,11 @@ fn echo_one_to_many(v6: bool) {
     let client = a.run(move || async move {
         let ep = SctpEndpoint::bind(&[sa(ip_a, 0)], false)?;
         ep.subscribe(&[Event::AssocChange])?;
+        // Level 0 (the Linux default) keeps the pieces of one message contiguous across
+        // associations, which the single reassembly buffer relies on.
+        if ep.fragment_interleave()? != 0 {
+            return Err("fragment interleave is not 0".into());
+        }
         ep.set_init_msg(InitMsg {
             num_ostreams: 8,
             max_instreams: 8,
@@ -204,6 +209,7 @@ fn peeloff_and_graceful_shutdown_of_one_association() {
     let (tx, rx) = mpsc::channel();
     let server = b.run(move || async move {
         let ep = SctpEndpoint::bind(&[srv], true)?;
+        ep.subscribe(&[Event::AssocChange])?;
         tx.send(())?;
         let mut rb = buf();
         let (data, info) = recv_msg!(ep, rb);
@@ -211,6 +217,20 @@ fn peeloff_and_graceful_shutdown_of_one_association() {
         let s = ep.peeloff(info.assoc_id)?;
         s.send(&data, &SendInfo::on_stream(0)).await?;
         let (more, _) = recv_msg!(s, rb);
+        // Hold the association until the client's shutdown completes: closing here would start a
+        // shutdown from this side and race the client's (EPIPE on its SCTP_EOF). A peeled-off
+        // socket keeps one-to-many semantics (no end of file), so the end is the SHUTDOWN_COMP
+        // notification subscribed to on the endpoint and inherited by the association.
+        loop {
+            match tokio::time::timeout(STEP, s.recv(&mut rb)).await?? {
+                Received::Notification(Notification::AssocChange {
+                    state: AssocState::ShutdownComplete,
+                    ..
+                })
+                | Received::Closed => break,
+                _ => continue,
+            }
+        }
         TResult::Ok(more)
     });
     rx.recv_timeout(STEP).expect("server ready");
@@ -255,6 +275,12 @@ fn big_message_and_ten_thousand_small_on_16_streams() {
             max_instreams: STREAMS,
             ..Default::default()
         })?;
+        // A partial delivery point far below 200 KiB: the big message arrives in pieces (no
+        // MSG_EOR until the last) and must come out of the receive buffer whole.
+        sock.set_partial_delivery_point(16 * 1024)?;
+        if sock.partial_delivery_point()? != 16 * 1024 {
+            return Err("partial delivery point not applied".into());
+        }
         sock.bind(&[srv])?;
         let l = sock.listen(4)?;
         tx.send(())?;
@@ -358,6 +384,7 @@ fn one_to_one_abort_ends_the_peer_association() {
     let (_lab, a, b, _ip_a, ip_b) = pair(false);
     let srv = sa(ip_b, 5100);
     let (tx, rx) = mpsc::channel();
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel::<()>();
     let server = b.run(move || async move {
         let l = SctpListener::bind(&[srv], 4)?;
         l.subscribe(&[Event::AssocChange])?;
@@ -365,10 +392,18 @@ fn one_to_one_abort_ends_the_peer_association() {
         let (s, _) = tokio::time::timeout(STEP, l.accept()).await??;
         let mut rb = buf();
         let (d, _) = recv_msg!(s, rb);
+        // Only now may the client abort: an ABORT that arrives while the association still waits
+        // in the accept queue leaves nothing for this socket to report.
+        got_tx.send(()).map_err(|_| "client gone")?;
         // After the ABORT: COMM_LOST, then the socket reports the reset or end of file.
         let mut lost = false;
+        let mut seen = Vec::new();
         loop {
-            match tokio::time::timeout(STEP, s.recv(&mut rb)).await? {
+            let r = tokio::time::timeout(STEP, s.recv(&mut rb))
+                .await
+                .map_err(|_| format!("no end after the abort; seen {seen:?}"))?;
+            seen.push(format!("{r:?}"));
+            match r {
                 Ok(Received::Notification(Notification::AssocChange {
                     state: AssocState::CommLost,
                     ..
@@ -377,21 +412,21 @@ fn one_to_one_abort_ends_the_peer_association() {
                 Ok(Received::Closed) | Err(_) => break,
             }
         }
-        TResult::Ok((d, lost))
+        TResult::Ok((d, lost, seen))
     });
     rx.recv_timeout(STEP).expect("server ready");
     let client = a.run(move || async move {
         let s = tokio::time::timeout(STEP, SctpStream::connect_to(&[srv])).await??;
         s.send(b"then abort", &SendInfo::on_stream(0)).await?;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::timeout(STEP, got_rx).await??;
         s.abort()?;
         TResult::Ok(())
     });
     join("client", client);
-    let (d, lost) = join("server", server);
+    let (d, lost, seen) = join("server", server);
     assert_eq!(d, b"then abort");
     assert!(
         lost,
-        "the server must see COMM_LOST after the client's abort"
+        "the server must see COMM_LOST after the client's abort; it saw {seen:?}"
     );
 }

@@ -118,19 +118,19 @@ fn primary_path_cut_while_messages_are_in_flight() {
         };
         let receiver = async {
             let mut rb = buf();
-            let mut unreachable = None;
+            // Every address reported unreachable: under emulation a slow heartbeat can also mark
+            // the secondary path down for a moment; what must be there is the primary.
+            let mut unreachable = Vec::new();
             let mut ack = false;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while unreachable.is_none() || !ack {
+            while !unreachable.contains(&srv1) || !ack {
                 match tokio::time::timeout_at(deadline, s.recv(&mut rb)).await?? {
                     Received::Message { data, .. } => ack = data == b"all 1000 received",
                     Received::Notification(Notification::PeerAddrChange {
                         addr,
                         state: PeerAddrState::Unreachable,
                         ..
-                    }) => {
-                        unreachable = addr;
-                    }
+                    }) => unreachable.extend(addr),
                     Received::Notification(Notification::AssocChange { state, .. })
                         if state != AssocState::CommUp =>
                     {
@@ -151,10 +151,9 @@ fn primary_path_cut_while_messages_are_in_flight() {
         .expect("client reached the cut point");
     primary.down().expect("cut the primary link");
     let unreachable = join("client", client);
-    assert_eq!(
-        unreachable,
-        Some(srv1),
-        "PEER_ADDR_CHANGE unreachable for the primary address"
+    assert!(
+        unreachable.contains(&srv1),
+        "PEER_ADDR_CHANGE unreachable for the primary address {srv1}: got {unreachable:?}"
     );
     let server_saw = join("server", server);
     assert_eq!(
