@@ -324,3 +324,21 @@ pub fn in_dialog(
     }
     msg
 }
+
+/// RFC 5923 §10: with one aliased connection per SRV target, traffic is still spread by the
+/// SRV weights. Asserts that each target's share of `received` (in SRV record order) lies
+/// within `band` percentage points of its weight's share.
+pub fn assert_spread_by_weight(received: &[usize], weights: &[u16], band: f64) {
+    assert_eq!(received.len(), weights.len());
+    let total: usize = received.iter().sum();
+    let wsum: f64 = weights.iter().map(|w| f64::from(*w)).sum();
+    assert!(total > 0 && wsum > 0.0, "nothing sent: {received:?}");
+    for (n, w) in received.iter().zip(weights) {
+        let share = 100.0 * *n as f64 / total as f64;
+        let expected = 100.0 * f64::from(*w) / wsum;
+        assert!(
+            (share - expected).abs() <= band,
+            "share {share:.1}% too far from weight {w}'s {expected:.1}% (±{band}): {received:?}"
+        );
+    }
+}
