@@ -6,92 +6,10 @@
 
 mod reuse_support;
 
-use reuse_support::dns::{start_dns, TestDns, Zone};
-use reuse_support::pki::Ca;
+use reuse_support::fig::{figure, row, sips};
 use reuse_support::*;
-use sipwire::alias::{AliasDecision, RowDump, RowOrigin, TableDump};
-use sipwire::resolve::{Scheme, SipTarget, Transport};
+use sipwire::alias::{AliasDecision, RowOrigin, TableDump};
 use std::time::Duration;
-
-struct Fig {
-    p1: Peer,
-    p2: Peer,
-    _dns: TestDns,
-}
-
-async fn figure(
-    add_alias: bool,
-    versions: &'static [&'static rustls::SupportedProtocolVersion],
-) -> Fig {
-    let ca = Ca::new();
-    let p1_cert = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let p2_cert = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
-    let b1 = bind(
-        "127.0.0.1",
-        ca.server_config(&p1_cert, &[], versions),
-        ca.client_config(Some(&p1_cert), versions),
-        false,
-    )
-    .await;
-    let b2 = bind(
-        "127.0.0.2",
-        ca.server_config(&p2_cert, &[], versions),
-        ca.client_config(Some(&p2_cert), versions),
-        false,
-    )
-    .await;
-    let dns = start_dns(vec![
-        Zone::new("example.com.")
-            .srv(
-                "_sips._tcp.example.com.",
-                0,
-                0,
-                b1.tls.port(),
-                "p1.example.com.",
-            )
-            .a("p1.example.com.", "127.0.0.1"),
-        Zone::new("example.net.")
-            .srv(
-                "_sips._tcp.example.net.",
-                0,
-                0,
-                b2.tls.port(),
-                "p2.example.net.",
-            )
-            .a("p2.example.net.", "127.0.0.2"),
-    ])
-    .await;
-    let p1 = b1.start(
-        Some(dns.addr),
-        config(vec![domain("example.com", "p1.example.com")], add_alias),
-    );
-    let p2 = b2.start(
-        Some(dns.addr),
-        config(vec![domain("example.net", "p2.example.net")], add_alias),
-    );
-    Fig { p1, p2, _dns: dns }
-}
-
-fn sips(domain: &str) -> SipTarget {
-    SipTarget::new(Scheme::Sips, domain, None, None).expect("target")
-}
-
-fn row(ip: &str, port: u16, ids: &[&str], descriptor: String, origin: RowOrigin) -> RowDump {
-    RowDump {
-        ip: ip.parse().expect("ip"),
-        port,
-        transport: Transport::Tls,
-        identities: ids.iter().map(|s| s.to_string()).collect(),
-        descriptor,
-        origin,
-    }
-}
 
 #[tokio::test]
 async fn figure2_without_alias_two_connections() {

@@ -13,6 +13,7 @@ use sipwire::resolve::{Scheme, SipTarget};
 use std::collections::{HashMap, HashSet};
 
 const REQUESTS: usize = 400;
+const WEIGHTS: [u16; 3] = [20, 30, 50];
 
 #[tokio::test]
 async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
@@ -45,7 +46,7 @@ async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
         bound.push((host, b));
     }
     let mut zone = Zone::new("example.net.");
-    for ((host, b), weight) in bound.iter().zip([20u16, 30, 50]) {
+    for ((host, b), weight) in bound.iter().zip(WEIGHTS) {
         zone = zone
             .srv(
                 "_sips._tcp.example.net.",
@@ -111,13 +112,6 @@ async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
     }
     let c = p1.endpoint.counters();
     assert_eq!(c.reuses as usize, REQUESTS - 3);
-    // Spread by weight 20/30/50 (expected 80/120/200 of 400; > 4 sigma margins).
-    let expected = [80.0, 120.0, 200.0];
-    for (n, e) in received.iter().zip(expected) {
-        let n = *n as f64;
-        assert!(
-            (n - e).abs() < 45.0,
-            "share {n} too far from the weight's {e}: {received:?}"
-        );
-    }
+    // Spread by weight 20/30/50 (expected 80/120/200 of 400; ±12 points is > 4 sigma).
+    assert_spread_by_weight(&received, &WEIGHTS, 12.0);
 }

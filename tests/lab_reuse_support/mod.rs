@@ -2,12 +2,15 @@
 //! thread and runtime (sockets belong to the namespace), driven by commands from the test.
 #![allow(dead_code)]
 
+pub mod fig;
+
 use crate::reuse_support::pki::{Ca, Leaf};
 use crate::reuse_support::{self, Peer};
 use sipwire::alias::{AliasCounters, AliasDecision, AliasPolicy, TableDump};
 use sipwire::gateway::reuse::LocalDomain;
-use sipwire::resolve::{Scheme, SipTarget};
+use sipwire::resolve::{Scheme, SipTarget, Target};
 use sipwire::transport::Flow;
+use sipwire::wire::Message;
 use sipwire_lab::{Host, HostTask};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -63,6 +66,12 @@ pub struct PeerSpec {
 pub struct SentInfo {
     pub flow: Flow,
     pub reused: bool,
+    /// The resolved target it went to.
+    pub target: Target,
+    /// The AUS the target was verified against (the next-hop URI's host).
+    pub aus: String,
+    /// The flow its final response came back on (None for an ACK).
+    pub answered_on: Option<Flow>,
     /// From the call until the 200 arrived.
     pub latency: Duration,
 }
@@ -73,6 +82,8 @@ pub struct SeenInfo {
     pub flow: Flow,
     pub call_id: String,
     pub decision: Option<AliasDecision<Flow>>,
+    /// The request as received.
+    pub message: Message,
 }
 
 /// A peer's state.
@@ -89,6 +100,13 @@ enum Cmd {
         local: String,
         domain: String,
         call: String,
+        reply: oneshot::Sender<Result<SentInfo, String>>,
+    },
+    Message {
+        local: String,
+        next_hop: SipTarget,
+        message: Message,
+        branch: String,
         reply: oneshot::Sender<Result<SentInfo, String>>,
     },
     Raw {
@@ -150,6 +168,16 @@ async fn serve(
                 let r = send(&mut peer, &local, &domain, &call).await;
                 let _ = reply.send(r);
             }
+            Cmd::Message {
+                local,
+                next_hop,
+                message,
+                branch,
+                reply,
+            } => {
+                let r = send_message(&mut peer, &local, &next_hop, &message, &branch).await;
+                let _ = reply.send(r);
+            }
             Cmd::Raw { to, bytes, reply } => {
                 let r = peer.transport.send_to(&to, bytes).await;
                 let _ = reply.send(r.map_err(|e| e.to_string()));
@@ -160,6 +188,7 @@ async fn serve(
                     flow: s.flow,
                     call_id: s.message.call_id().to_owned(),
                     decision: s.decision,
+                    message: s.message,
                 });
             }
             Cmd::State(reply) => {
@@ -179,21 +208,44 @@ async fn serve(
 async fn send(peer: &mut Peer, local: &str, domain: &str, call: &str) -> Result<SentInfo, String> {
     let r = reuse_support::request("OPTIONS", &format!("sips:{domain}"), local, call, 1);
     let target = SipTarget::new(Scheme::Sips, domain, None, None).map_err(|e| e.to_string())?;
+    send_message(peer, local, &target, &r, &format!("z9hG4bK{call}")).await
+}
+
+/// Sends `request` for `local` to `next_hop` and, unless it is an ACK, waits for its final
+/// response (same Call-ID and CSeq method).
+async fn send_message(
+    peer: &mut Peer,
+    local: &str,
+    next_hop: &SipTarget,
+    request: &Message,
+    branch: &str,
+) -> Result<SentInfo, String> {
     let start = Instant::now();
     let s = peer
         .endpoint
-        .send_request(local, &target, &r, &format!("z9hG4bK{call}"))
+        .send_request(local, next_hop, request, branch)
         .await
         .map_err(|e| e.to_string())?;
-    loop {
-        let seen = peer.next_response().await;
-        if seen.message.call_id() == call {
-            break;
+    let method = request.method().unwrap_or_default();
+    let mut answered_on = None;
+    if method != "ACK" {
+        loop {
+            let seen = peer.next_response().await;
+            if seen.message.call_id() == request.call_id()
+                && seen.message.cseq().method == method
+                && seen.message.status_code().is_some_and(|c| c >= 200)
+            {
+                answered_on = Some(seen.flow);
+                break;
+            }
         }
     }
     Ok(SentInfo {
         flow: s.flow,
         reused: s.reused,
+        target: s.target,
+        aus: s.aus,
+        answered_on,
         latency: start.elapsed(),
     })
 }
@@ -233,6 +285,26 @@ impl Agent {
         })
         .await
         .unwrap_or_else(|e| panic!("send {call}: {e}"))
+    }
+
+    /// Sends `message` for `local` to `next_hop` (our Via on top, branch `branch`) and waits
+    /// for its final response (not for an ACK).
+    pub async fn send_message(
+        &self,
+        local: &str,
+        next_hop: SipTarget,
+        message: Message,
+        branch: &str,
+    ) -> SentInfo {
+        self.ask(|reply| Cmd::Message {
+            local: local.into(),
+            next_hop,
+            message,
+            branch: branch.into(),
+            reply,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("send {branch}: {e}"))
     }
 
     /// Sends raw bytes with the bare transport (an attacker).

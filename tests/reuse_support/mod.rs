@@ -4,12 +4,13 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod fig;
 pub mod pki;
 
 use bytes::Bytes;
 use sipwire::alias::AliasDecision;
 use sipwire::gateway::reuse::{LocalDomain, ReuseConfig, ReuseEndpoint};
-use sipwire::resolve::{DnsConfig, DnsResolver};
+use sipwire::resolve::{DnsConfig, DnsResolver, Scheme, SipTarget};
 use sipwire::transport::{Flow, Transport, TransportConfig, TransportKind};
 use sipwire::wire::Message;
 use std::net::SocketAddr;
@@ -260,5 +261,84 @@ pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
             "timed out waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The URI a request goes to next (RFC 3261 §8.1.2, §16.12): the topmost Route value when
+/// there is one (loose routing, `;lr`), else the Request-URI, reduced to what RFC 3263 needs.
+/// Its host is the AUS the next hop's certificate (or alias row) must prove.
+pub fn next_hop(msg: &Message) -> SipTarget {
+    let uri = match msg.routes().next() {
+        Some(r) => {
+            let r = r.expect("Route value parses");
+            r.sip_uri().expect("Route URI is a SIP URI")
+        }
+        None => msg
+            .request_sip_uri()
+            .expect("a request")
+            .expect("Request-URI is a SIP URI"),
+    };
+    sip_target(&uri)
+}
+
+/// A wire URI as an RFC 3263 target (scheme, host, port, `transport` parameter).
+pub fn sip_target(uri: &sipwire::wire::Uri<'_>) -> SipTarget {
+    let scheme = match uri.scheme {
+        sipwire::wire::Scheme::Sip => Scheme::Sip,
+        sipwire::wire::Scheme::Sips => Scheme::Sips,
+    };
+    SipTarget::new(scheme, uri.host_raw, uri.port, uri.transport_param()).expect("target")
+}
+
+/// The route set a UAS builds from a dialog-creating request (RFC 3261 §12.1.1): the
+/// Record-Route URIs in the order they appear.
+pub fn uas_route_set(msg: &Message) -> Vec<String> {
+    msg.record_routes()
+        .map(|r| r.expect("Record-Route value parses").uri.to_owned())
+        .collect()
+}
+
+/// `msg` with `Record-Route: <uri>` on top (what a record-routing proxy adds, §16.6 step 4).
+pub fn with_record_route(msg: &Message, uri: &str) -> Message {
+    let mut ed = msg.edit();
+    ed.prepend_record_route(uri).expect("Record-Route");
+    ed.finish_message().expect("edited request parses")
+}
+
+/// An in-dialog request (BYE, re-INVITE) whose Route header field holds `route_set`, top first
+/// (RFC 3261 §12.2.1.1).
+pub fn in_dialog(
+    method: &str,
+    ruri: &str,
+    from_domain: &str,
+    call: &str,
+    cseq: u32,
+    route_set: &[String],
+) -> Message {
+    let mut msg = request(method, ruri, from_domain, call, cseq);
+    // Bottom value first, each on top of the previous one.
+    for uri in route_set.iter().rev() {
+        let mut ed = msg.edit();
+        ed.prepend_route(uri).expect("Route");
+        msg = ed.finish_message().expect("in-dialog request parses");
+    }
+    msg
+}
+
+/// RFC 5923 §10: with one aliased connection per SRV target, traffic is still spread by the
+/// SRV weights. Asserts that each target's share of `received` (in SRV record order) lies
+/// within `band` percentage points of its weight's share.
+pub fn assert_spread_by_weight(received: &[usize], weights: &[u16], band: f64) {
+    assert_eq!(received.len(), weights.len());
+    let total: usize = received.iter().sum();
+    let wsum: f64 = weights.iter().map(|w| f64::from(*w)).sum();
+    assert!(total > 0 && wsum > 0.0, "nothing sent: {received:?}");
+    for (n, w) in received.iter().zip(weights) {
+        let share = 100.0 * *n as f64 / total as f64;
+        let expected = 100.0 * f64::from(*w) / wsum;
+        assert!(
+            (share - expected).abs() <= band,
+            "share {share:.1}% too far from weight {w}'s {expected:.1}% (±{band}): {received:?}"
+        );
     }
 }

@@ -1,0 +1,77 @@
+//! The RFC 5923 §5 setup in network namespaces, shared by the Figure 2/4 and Figure 3 lab
+//! tests: P1 (example.com, p1.example.com) on 192.0.2.1, P2 (example.net, p2.example.net) on
+//! 192.0.2.128, TLS on 5061, and a real DNS server (dnsmasq, on P2's host) publishing both.
+
+use super::{spec, Agent, SIPS_PORT};
+use crate::reuse_support::pki::Ca;
+use sipwire::alias::{RowDump, RowOrigin};
+use sipwire::gateway::reuse::LocalDomain;
+use sipwire::resolve::Transport;
+use sipwire_lab::{Topology, Zone};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The namespaces and the two proxies.
+pub struct Lab {
+    pub _lab: Topology,
+    pub p1: Agent,
+    pub p2: Agent,
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+/// Builds the lab with `alias` on or off at both proxies. `p1.example.com` has an A record
+/// and no SRV of its own: a URI naming it (a Record-Route) resolves to 192.0.2.1:5061.
+pub fn figure(add_alias: bool) -> Lab {
+    let mut lab = Topology::new().expect("lab (run as root, in the lab VM)");
+    let h1 = lab.host("p1").expect("host p1");
+    let h2 = lab.host("p2").expect("host p2");
+    lab.link(&h1, &["192.0.2.1/24"], &h2, &["192.0.2.128/24"])
+        .expect("link");
+    let zone = Zone::new()
+        .srv("_sips._tcp.example.com", "p1.example.com", SIPS_PORT, 0, 0)
+        .host("p1.example.com", &[ip("192.0.2.1")])
+        .srv("_sips._tcp.example.net", "p2.example.net", SIPS_PORT, 0, 0)
+        .host("p2.example.net", &[ip("192.0.2.128")]);
+    let dns = lab.dns(&h2, ip("192.0.2.128"), &zone).expect("dnsmasq");
+    let ca = Arc::new(Ca::new());
+    let c1 = ca.leaf(
+        &["example.com", "p1.example.com"],
+        &["sip:example.com", "sip:p1.example.com"],
+    );
+    let c2 = ca.leaf(
+        &["example.net", "p2.example.net"],
+        &["sip:example.net", "sip:p2.example.net"],
+    );
+    let mut s1 = spec(
+        "192.0.2.1",
+        &c1,
+        vec![LocalDomain::new("example.com", "p1.example.com")],
+    );
+    s1.dns = Some(dns);
+    s1.add_alias = add_alias;
+    let mut s2 = spec(
+        "192.0.2.128",
+        &c2,
+        vec![LocalDomain::new("example.net", "p2.example.net")],
+    );
+    s2.dns = Some(dns);
+    s2.add_alias = add_alias;
+    let p1 = Agent::start(&h1, Arc::clone(&ca), s1);
+    let p2 = Agent::start(&h2, ca, s2);
+    Lab { _lab: lab, p1, p2 }
+}
+
+/// An alias table row for `addr`:5061 over TLS, as the dump shows it.
+pub fn row(addr: &str, ids: &[&str], descriptor: String, origin: RowOrigin) -> RowDump {
+    RowDump {
+        ip: ip(addr),
+        port: SIPS_PORT,
+        transport: Transport::Tls,
+        identities: ids.iter().map(|s| s.to_string()).collect(),
+        descriptor,
+        origin,
+    }
+}
