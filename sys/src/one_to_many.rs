@@ -125,6 +125,10 @@ impl SctpEndpoint {
         }
         // SAFETY: the kernel returned a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(arg.sd) };
+        // The peeled-off socket inherits NXTINFO but now carries its association's error like a
+        // one-to-one socket: switch it off (see SctpSocket::new).
+        let off: libc::c_int = 0;
+        crate::socket::setsockopt(fd.as_fd(), ffi::SOL_SCTP, ffi::SCTP_RECVNXTINFO, &off)?;
         // SAFETY: fcntl on our own descriptor; the flags are read, extended and written back.
         unsafe {
             let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);

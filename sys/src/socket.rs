@@ -160,8 +160,14 @@ impl SctpSocket {
         let fd = open_fd(family, style)?;
         let on: libc::c_int = 1;
         setsockopt(fd.as_fd(), ffi::SOL_SCTP, ffi::SCTP_RECVRCVINFO, &on)?;
-        // SCTP_NXTINFO tells recv whether another message is already queued (see recv).
-        setsockopt(fd.as_fd(), ffi::SOL_SCTP, ffi::SCTP_RECVNXTINFO, &on)?;
+        // SCTP_NXTINFO tells recv whether another message is already queued (see recv). Only on
+        // one-to-many sockets: the kernel fills it by peeking the receive queue, and a peek that
+        // finds the queue empty consumes the socket error a one-to-one socket gets when its
+        // association is aborted (sock_error), so the next recv would wait forever instead of
+        // reporting the reset. One-to-many sockets never carry an association's error.
+        if style == Style::OneToMany {
+            setsockopt(fd.as_fd(), ffi::SOL_SCTP, ffi::SCTP_RECVNXTINFO, &on)?;
+        }
         setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, &on)?;
         Self::from_fd(fd, style)
     }
@@ -312,14 +318,19 @@ impl SctpSocket {
             match res {
                 Ok(Ok(RecvStep::Eof)) => return Ok(Received::Closed),
                 Ok(Ok(RecvStep::Complete { next_queued })) => {
-                    // Nothing else queued: drop the cached readiness now, so the next recv waits
-                    // in the reactor instead of trying a recvmsg that would say EAGAIN. (tokio
+                    // Nothing else queued (one-to-many sockets, which ask for NXTINFO): drop the
+                    // cached readiness now, so the next recv waits in the reactor instead of
+                    // trying a recvmsg that would say EAGAIN. (tokio
                     // keeps readiness that arrived after this guard was taken.) Not when the same
                     // readiness also said end of file or error: NXTINFO only sees queued messages,
                     // and the peer's SHUTDOWN or ABORT that came with the last one would be lost
                     // with it (the next recv would wait for an edge that never comes).
                     let ready = guard.ready();
-                    if !next_queued && !ready.is_read_closed() && !ready.is_error() {
+                    if self.style == Style::OneToMany
+                        && !next_queued
+                        && !ready.is_read_closed()
+                        && !ready.is_error()
+                    {
                         guard.clear_ready();
                     }
                     return sndrcv::take(buf);
