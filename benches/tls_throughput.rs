@@ -20,7 +20,8 @@
 //! `TLS_BENCH_ROUNDS` (11), `TLS_BENCH_HANDSHAKES` per round (300), `TLS_BENCH_MESSAGES`
 //! per round (10000), `TLS_BENCH_WINDOW` (16), `TLS_BENCH_CONCURRENCY` handshakes in
 //! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`), `TLS_BENCH_CASE` (only the cases
-//! whose label contains it), `TLS_BENCH_SIDE` (`sipwire` or `bare` only, for profiling),
+//! whose label contains it), `TLS_BENCH_SIDE` (`sipwire`, `bare` or `bare-parse` only, for
+//! profiling),
 //! `TLS_BENCH_MAIN=1` (measure from the `block_on` thread instead of a worker task).
 
 #[path = "tls_common/mod.rs"]
@@ -55,7 +56,8 @@ fn selected(label: &str) -> bool {
     std::env::var("TLS_BENCH_CASE").map_or(true, |c| label.contains(&c))
 }
 
-/// `TLS_BENCH_SIDE` (`sipwire` or `bare`): run one side only (for profiling; no ratio).
+/// `TLS_BENCH_SIDE` (`sipwire`, `bare` or `bare-parse`, the bare endpoints with the receive
+/// step): run one side only (for profiling; no ratio).
 fn side_runs(side: &str) -> bool {
     std::env::var("TLS_BENCH_SIDE").map_or(true, |s| s == side)
 }
@@ -135,19 +137,34 @@ impl SipPair {
 async fn sip_handshakes(p: &mut SipPair, req: &Bytes, n: usize, conc: usize) -> f64 {
     let base = p.server.stats().opened_inbound;
     let targets: Vec<Target> = (0..n).map(|_| p.fresh_target()).collect();
-    let mut targets = targets.into_iter();
+    let targets = Arc::new(std::sync::Mutex::new(targets.into_iter()));
+    // Like the bare client: `conc` long-lived tasks, each opening its next connection when
+    // an answer has come in (a turn), rather than a task per connection; one deadline for
+    // the round rather than a timer per answer.
+    let turns = Arc::new(tokio::sync::Semaphore::new(conc));
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    let spawn = |set: &mut tokio::task::JoinSet<()>, t: Target| {
-        let client = p.client.clone();
-        let req = req.clone();
+    for _ in 0..conc {
+        let (client, req) = (p.client.clone(), req.clone());
+        let (targets, turns) = (Arc::clone(&targets), Arc::clone(&turns));
         set.spawn(async move {
-            client.send_to(&t, req).await.expect("sipwire send_to");
+            loop {
+                let Ok(turn) = turns.acquire().await else {
+                    return;
+                };
+                turn.forget();
+                let Some(t) = targets.lock().expect("targets").next() else {
+                    return;
+                };
+                client
+                    .send_to(&t, req.clone())
+                    .await
+                    .expect("sipwire send_to");
+            }
         });
-    };
-    for t in targets.by_ref().take(conc) {
-        spawn(&mut set, t);
     }
+    let stall = tokio::time::sleep(LIMIT);
+    tokio::pin!(stall);
     let mut answered = 0;
     while answered < n {
         tokio::select! {
@@ -156,12 +173,14 @@ async fn sip_handshakes(p: &mut SipPair, req: &Bytes, n: usize, conc: usize) -> 
                 let inc = inc.expect("client channel");
                 p.client.abort(inc.flow);
                 answered += 1;
-                if let Some(t) = targets.next() {
-                    spawn(&mut set, t);
-                }
+                turns.add_permits(1);
             }
-            _ = tokio::time::sleep(LIMIT) => panic!("sipwire handshakes stalled"),
+            _ = &mut stall => panic!("sipwire handshakes stalled"),
         }
+    }
+    turns.close();
+    while let Some(r) = set.join_next().await {
+        r.expect("connect task");
     }
     let (server, client) = (p.server.clone(), p.client.clone());
     let ok = wait_until(LIMIT, || {
@@ -254,18 +273,21 @@ async fn sip_messages(
         sent += 1;
     }
     let mut got = 0;
-    while got < m {
-        let inc = tokio::time::timeout(LIMIT, p.crx.recv())
-            .await
-            .expect("sipwire response in time")
-            .expect("client channel");
-        debug_assert_eq!(inc.message.status_code(), Some(200));
-        got += 1;
-        if sent < m {
-            p.client.send(flow, req.clone()).expect("send");
-            sent += 1;
+    // One deadline for the round, as for the bare endpoints (not a timer per response).
+    let work = async {
+        while got < m {
+            let inc = p.crx.recv().await.expect("client channel");
+            debug_assert_eq!(inc.message.status_code(), Some(200));
+            got += 1;
+            if sent < m {
+                p.client.send(flow, req.clone()).expect("send");
+                sent += 1;
+            }
         }
-    }
+    };
+    tokio::time::timeout(LIMIT, work)
+        .await
+        .expect("sipwire responses in time");
     m as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -411,7 +433,7 @@ async fn handshakes(pki: &Pki, rounds: usize, n: usize, conc: usize) -> Vec<Row>
                         1 if side_runs("bare") => row
                             .bare
                             .push(bare_handshakes(&bare, &bare_cfg, &req, n, conc, false).await),
-                        2 if side_runs("bare") => row
+                        2 if side_runs("bare-parse") => row
                             .bare_parse
                             .push(bare_handshakes(&bare_p, &parse_cfg, &req, n, conc, true).await),
                         _ => {}
@@ -541,7 +563,7 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
                     1 if side_runs("bare") => row
                         .bare
                         .push(bare_messages(&mut bs, &req, m, window, None).await),
-                    2 if side_runs("bare") => row
+                    2 if side_runs("bare-parse") => row
                         .bare_parse
                         .push(bare_messages(&mut bsp, &req, m, window, pf).await),
                     _ => {}
