@@ -19,10 +19,10 @@
 //! `cargo bench --bench tls_throughput`. Environment:
 //! `TLS_BENCH_ROUNDS` (11), `TLS_BENCH_HANDSHAKES` per round (300), `TLS_BENCH_MESSAGES`
 //! per round (10000), `TLS_BENCH_WINDOW` (16), `TLS_BENCH_CONCURRENCY` handshakes in
-//! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`), `TLS_BENCH_CASE` (only the cases
-//! whose label contains it), `TLS_BENCH_SIDE` (`sipwire`, `bare` or `bare-parse` only, for
-//! profiling),
-//! `TLS_BENCH_MAIN=1` (measure from the `block_on` thread instead of a worker task).
+//! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`), `TLS_BENCH_CASE` (only the
+//! cases whose label contains it), `TLS_BENCH_SIDE` (`sipwire`, `bare` or `bare-parse` only,
+//! for profiling), `TLS_BENCH_MAIN=1` (measure from the `block_on` thread instead of a
+//! worker task).
 
 #[path = "tls_common/mod.rs"]
 mod tls_common;
