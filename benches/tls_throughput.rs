@@ -3,7 +3,9 @@
 //!
 //! - handshakes/s, full and resumed, TLS 1.3 and TLS 1.2: a client `Transport`
 //!   connecting to a server `Transport` (`bind_tls`), each connection closed after its
-//!   handshake, vs `TlsConnector`/`TlsAcceptor` doing the same;
+//!   handshake, vs `TlsConnector`/`TlsAcceptor` doing the same, and vs bare endpoints
+//!   that also pass every message they receive through sipwire's receive step (parse,
+//!   Via `received`/`rport`), which sipwire's drivers do and the plain bare ones do not;
 //! - messages/s over one established TLS connection: a ~1 KiB MESSAGE answered by a
 //!   200, a window of requests in flight, vs a bare server framing by Content-Length with
 //!   sipwire's `StreamFramer` and a bare client doing the same.
@@ -11,14 +13,16 @@
 //! Both sides use the same certificates (rcgen ECDSA P-256), the same rustls
 //! configurations (ring provider, default suites) and the same resumption settings;
 //! client and server run in this process on one tokio runtime with two workers.
-//! Rounds interleave the implementations (alternating which goes first); the report is
-//! the median of the rounds and the ratio sipwire / bare.
+//! Rounds interleave the implementations (rotating which goes first); the report is the
+//! median of the rounds and the median of the per-round ratios sipwire / baseline.
 //!
-//! `cargo bench --bench tls_throughput` (or `benches/tls_throughput.sh`). Environment:
+//! `cargo bench --bench tls_throughput`. Environment:
 //! `TLS_BENCH_ROUNDS` (11), `TLS_BENCH_HANDSHAKES` per round (300), `TLS_BENCH_MESSAGES`
 //! per round (10000), `TLS_BENCH_WINDOW` (16), `TLS_BENCH_CONCURRENCY` handshakes in
-//! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`), `TLS_BENCH_CASE` (only the cases
-//! whose label contains it), `TLS_BENCH_SIDE` (`sipwire` or `bare` only, for profiling).
+//! parallel (4), `TLS_BENCH_ONLY` (`handshakes` or `messages`), `TLS_BENCH_CASE` (only the
+//! cases whose label contains it), `TLS_BENCH_SIDE` (`sipwire`, `bare` or `bare-parse` only,
+//! for profiling), `TLS_BENCH_MAIN=1` (measure from the `block_on` thread instead of a
+//! worker task).
 
 #[path = "tls_common/mod.rs"]
 mod tls_common;
@@ -52,7 +56,8 @@ fn selected(label: &str) -> bool {
     std::env::var("TLS_BENCH_CASE").map_or(true, |c| label.contains(&c))
 }
 
-/// `TLS_BENCH_SIDE` (`sipwire` or `bare`): run one side only (for profiling; no ratio).
+/// `TLS_BENCH_SIDE` (`sipwire`, `bare` or `bare-parse`, the bare endpoints with the receive
+/// step): run one side only (for profiling; no ratio).
 fn side_runs(side: &str) -> bool {
     std::env::var("TLS_BENCH_SIDE").map_or(true, |s| s == side)
 }
@@ -132,19 +137,34 @@ impl SipPair {
 async fn sip_handshakes(p: &mut SipPair, req: &Bytes, n: usize, conc: usize) -> f64 {
     let base = p.server.stats().opened_inbound;
     let targets: Vec<Target> = (0..n).map(|_| p.fresh_target()).collect();
-    let mut targets = targets.into_iter();
+    let targets = Arc::new(std::sync::Mutex::new(targets.into_iter()));
+    // Like the bare client: `conc` long-lived tasks, each opening its next connection when
+    // an answer has come in (a turn), rather than a task per connection; one deadline for
+    // the round rather than a timer per answer.
+    let turns = Arc::new(tokio::sync::Semaphore::new(conc));
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    let spawn = |set: &mut tokio::task::JoinSet<()>, t: Target| {
-        let client = p.client.clone();
-        let req = req.clone();
+    for _ in 0..conc {
+        let (client, req) = (p.client.clone(), req.clone());
+        let (targets, turns) = (Arc::clone(&targets), Arc::clone(&turns));
         set.spawn(async move {
-            client.send_to(&t, req).await.expect("sipwire send_to");
+            loop {
+                let Ok(turn) = turns.acquire().await else {
+                    return;
+                };
+                turn.forget();
+                let Some(t) = targets.lock().expect("targets").next() else {
+                    return;
+                };
+                client
+                    .send_to(&t, req.clone())
+                    .await
+                    .expect("sipwire send_to");
+            }
         });
-    };
-    for t in targets.by_ref().take(conc) {
-        spawn(&mut set, t);
     }
+    let stall = tokio::time::sleep(LIMIT);
+    tokio::pin!(stall);
     let mut answered = 0;
     while answered < n {
         tokio::select! {
@@ -153,12 +173,14 @@ async fn sip_handshakes(p: &mut SipPair, req: &Bytes, n: usize, conc: usize) -> 
                 let inc = inc.expect("client channel");
                 p.client.abort(inc.flow);
                 answered += 1;
-                if let Some(t) = targets.next() {
-                    spawn(&mut set, t);
-                }
+                turns.add_permits(1);
             }
-            _ = tokio::time::sleep(LIMIT) => panic!("sipwire handshakes stalled"),
+            _ = &mut stall => panic!("sipwire handshakes stalled"),
         }
+    }
+    turns.close();
+    while let Some(r) = set.join_next().await {
+        r.expect("connect task");
     }
     let (server, client) = (p.server.clone(), p.client.clone());
     let ok = wait_until(LIMIT, || {
@@ -170,10 +192,18 @@ async fn sip_handshakes(p: &mut SipPair, req: &Bytes, n: usize, conc: usize) -> 
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Reads until one whole message is framed.
-async fn read_one<S: tokio::io::AsyncRead + Unpin>(s: &mut S, framer: &mut StreamFramer) {
+/// Reads until one whole message is framed; with `parse_from`, passes it through
+/// sipwire's receive step too.
+async fn read_one<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    framer: &mut StreamFramer,
+    parse_from: Option<SocketAddr>,
+) {
     loop {
-        if let Some(Frame::Message(_)) = framer.next_frame().expect("framing") {
+        if let Some(Frame::Message(raw)) = framer.next_frame().expect("framing") {
+            if let Some(peer) = parse_from {
+                std::hint::black_box(stream_message(raw, peer, &Limits::default()));
+            }
             return;
         }
         let buf = framer.buffer_mut();
@@ -185,15 +215,19 @@ async fn read_one<S: tokio::io::AsyncRead + Unpin>(s: &mut S, framer: &mut Strea
     }
 }
 
+/// The bare counterpart of [`sip_handshakes`]; with `parse`, the client passes every
+/// response through sipwire's receive step (start the server with `parse` too).
 async fn bare_handshakes(
     server: &BareServer,
     cfg: &Arc<rustls::ClientConfig>,
     req: &Bytes,
     n: usize,
     conc: usize,
+    parse: bool,
 ) -> f64 {
     let base = server.done.load(Ordering::Relaxed);
     let addr = server.addr;
+    let parse = parse.then_some(addr);
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for c in 0..conc {
@@ -205,7 +239,7 @@ async fn bare_handshakes(
                 let mut s = bare_connect(&cfg, addr).await.expect("bare connect");
                 s.write_all(&req).await.expect("write");
                 s.flush().await.expect("flush");
-                read_one(&mut s, &mut StreamFramer::new(Limits::default())).await;
+                read_one(&mut s, &mut StreamFramer::new(Limits::default()), parse).await;
                 drop(s);
             }
         });
@@ -239,18 +273,21 @@ async fn sip_messages(
         sent += 1;
     }
     let mut got = 0;
-    while got < m {
-        let inc = tokio::time::timeout(LIMIT, p.crx.recv())
-            .await
-            .expect("sipwire response in time")
-            .expect("client channel");
-        debug_assert_eq!(inc.message.status_code(), Some(200));
-        got += 1;
-        if sent < m {
-            p.client.send(flow, req.clone()).expect("send");
-            sent += 1;
+    // One deadline for the round, as for the bare endpoints (not a timer per response).
+    let work = async {
+        while got < m {
+            let inc = p.crx.recv().await.expect("client channel");
+            debug_assert_eq!(inc.message.status_code(), Some(200));
+            got += 1;
+            if sent < m {
+                p.client.send(flow, req.clone()).expect("send");
+                sent += 1;
+            }
         }
-    }
+    };
+    tokio::time::timeout(LIMIT, work)
+        .await
+        .expect("sipwire responses in time");
     m as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -369,37 +406,56 @@ async fn handshakes(pki: &Pki, rounds: usize, n: usize, conc: usize) -> Vec<Row>
             let mut sip = SipPair::start(scfg, ccfg, Some(resp.clone())).await;
             sip.cache = Some(cache);
             let (bcfg, bare_hits) = pki.server_counted(version);
-            let bare = BareServer::start(bcfg, Some(resp), false).await;
+            let bare = BareServer::start(bcfg, Some(resp.clone()), false).await;
             let bare_cfg = pki.client(version, resume);
+            // The same bare endpoints, both passing what they receive through sipwire's
+            // receive step (parse, Via `received`/`rport`) as sipwire's drivers do.
+            let (pcfg, parse_hits) = pki.server_counted(version);
+            let bare_p = BareServer::start(pcfg, Some(resp), true).await;
+            let parse_cfg = pki.client(version, resume);
             // Warm-up: fills the session caches for the resumed cases.
             sip_handshakes(&mut sip, &req, conc * 2, conc).await;
-            bare_handshakes(&bare, &bare_cfg, &req, conc * 2, conc).await;
+            bare_handshakes(&bare, &bare_cfg, &req, conc * 2, conc, false).await;
+            bare_handshakes(&bare_p, &parse_cfg, &req, conc * 2, conc, true).await;
             let mut row = Row {
                 what,
                 sip: Vec::new(),
                 bare: Vec::new(),
                 bare_parse: Vec::new(),
             };
+            // Rotate which of the three goes first.
             for r in 0..rounds {
-                for k in 0..2 {
-                    if (r + k) % 2 == 0 {
-                        if side_runs("sipwire") {
-                            row.sip.push(sip_handshakes(&mut sip, &req, n, conc).await);
+                for k in 0..3 {
+                    match (r + k) % 3 {
+                        0 if side_runs("sipwire") => {
+                            row.sip.push(sip_handshakes(&mut sip, &req, n, conc).await)
                         }
-                    } else if side_runs("bare") {
-                        row.bare
-                            .push(bare_handshakes(&bare, &bare_cfg, &req, n, conc).await);
+                        1 if side_runs("bare") => row
+                            .bare
+                            .push(bare_handshakes(&bare, &bare_cfg, &req, n, conc, false).await),
+                        2 if side_runs("bare-parse") => row
+                            .bare_parse
+                            .push(bare_handshakes(&bare_p, &parse_cfg, &req, n, conc, true).await),
+                        _ => {}
                     }
                 }
             }
             // Every measured handshake of a resumed case was resumed (the server's cache
             // served it), none of a full case.
             let expect = if resume { row.sip.len() * n } else { 0 };
-            let (sh, bh) = (sip_hits.get(), bare_hits.get());
-            eprintln!("# {}: server cache hits sipwire {sh}, bare {bh}", row.what);
+            let (sh, bh, ph) = (sip_hits.get(), bare_hits.get(), parse_hits.get());
+            eprintln!(
+                "# {}: server cache hits sipwire {sh}, bare {bh}, bare + receive step {ph}",
+                row.what
+            );
             assert!(sh >= expect && (resume || sh == 0), "sipwire resumptions");
             let expect = if resume { row.bare.len() * n } else { 0 };
             assert!(bh >= expect && (resume || bh == 0), "bare resumptions");
+            let expect = if resume { row.bare_parse.len() * n } else { 0 };
+            assert!(
+                ph >= expect && (resume || ph == 0),
+                "bare + parse resumptions"
+            );
             check_resumption(&sip, &bare_cfg, bare.addr, version, resume).await;
             sip.server.shutdown(Duration::from_millis(100)).await;
             sip.client.shutdown(Duration::from_millis(100)).await;
@@ -422,7 +478,7 @@ async fn check_resumption(
     let mut s = bare_connect(cfg, addr).await.expect("check connect");
     let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().expect("a"), addr);
     s.write_all(&request(a, b, 400)).await.expect("write");
-    read_one(&mut s, &mut StreamFramer::new(Limits::default())).await;
+    read_one(&mut s, &mut StreamFramer::new(Limits::default()), None).await;
     let conn = s.get_ref().1;
     let kind = conn.handshake_kind();
     let expected = if resume {
@@ -507,7 +563,7 @@ async fn messages(pki: &Pki, rounds: usize, m: usize, window: usize) -> Vec<Row>
                     1 if side_runs("bare") => row
                         .bare
                         .push(bare_messages(&mut bs, &req, m, window, None).await),
-                    2 if side_runs("bare") => row
+                    2 if side_runs("bare-parse") => row
                         .bare_parse
                         .push(bare_messages(&mut bsp, &req, m, window, pf).await),
                     _ => {}
@@ -534,7 +590,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
+    // The measuring code runs in a task on the runtime's workers (both sides alike), as a
+    // server's code does; `TLS_BENCH_MAIN=1` runs it on the `block_on` thread instead, where
+    // every wake-up from a worker is a cross-thread futex wake.
+    let on_main = std::env::var("TLS_BENCH_MAIN").is_ok_and(|v| v == "1");
+    let body = async move {
         let pki = Pki::generate();
         println!(
             "| case | sipwire (median) | bare tokio-rustls (median) | sipwire / bare \
@@ -547,5 +607,10 @@ fn main() {
         if only.is_empty() || only == "messages" {
             messages(&pki, rounds, m, window).await;
         }
-    });
+    };
+    if on_main {
+        rt.block_on(body);
+    } else {
+        rt.block_on(rt.spawn(body)).expect("bench task");
+    }
 }
