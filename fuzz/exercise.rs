@@ -47,7 +47,13 @@ fn touch_message(m: &Message) {
     for a in [m.from(), m.to()].into_iter().flatten() {
         touch_name_addr(&a);
     }
-    let _ = (m.from_tag(), m.to_tag());
+    // The tags kept at parse time are those of the parsed headers.
+    assert_eq!(
+        m.from_tag(),
+        m.from().ok().and_then(|a| a.tag()),
+        "From tag"
+    );
+    assert_eq!(m.to_tag(), m.to().ok().and_then(|a| a.tag()), "To tag");
     for c in m.contacts().flatten() {
         if let ContactValue::Addr(a) = c {
             touch_name_addr(&a);
