@@ -8,7 +8,8 @@
 # instrumentation needs -Z flags). Installs cargo-fuzz if missing.
 # Environment: FUZZ_SANITIZER (default none: the codec is safe Rust, so a bug shows as a panic
 # and the run is about twice as fast without ASan; set `address` to use it),
-# FUZZ_JOBS (parallel fuzzing processes per target, default 1).
+# FUZZ_JOBS (parallel fuzzing processes per target, default 1), FUZZ_TOOLCHAIN=stable (use
+# stable with RUSTC_BOOTSTRAP=1 even where nightly exists).
 # Corpora grow in fuzz/corpus/<target>/ (not committed), crashes land in fuzz/artifacts/<target>/,
 # logs in fuzz/artifacts/logs/. A crash input belongs in tests/data/fuzz-regressions/ once fixed
 # (tests/fuzz_regressions.rs replays that folder on stable).
@@ -26,7 +27,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2
     cargo install cargo-fuzz --locked >&2
 fi
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+# FUZZ_TOOLCHAIN=stable forces the stable path (to check it where nightly is installed).
+if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     FUZZ=(cargo +nightly fuzz)
     echo "toolchain: nightly"
 else
