@@ -313,9 +313,16 @@ impl<'a> Uri<'a> {
                 _ => return false,
             }
         }
+        // A name written twice counts with its first value on both sides, as `param()`
+        // reads it; comparing each occurrence against the other's first made a URI with
+        // `;a;a=b` differ from itself (found by fuzzing).
         for p in self.params() {
+            let mine = self
+                .params()
+                .find(|q| escaped_eq(p.name, q.name, true))
+                .map_or(p.value, |q| q.value);
             if let Some(q) = other.params().find(|q| escaped_eq(p.name, q.name, true)) {
-                if !opt_eq(p.value, q.value, true) {
+                if !opt_eq(mine, q.value, true) {
                     return false;
                 }
             }
@@ -487,6 +494,20 @@ mod tests {
         let r = uri(a).equivalent(&uri(b));
         assert_eq!(r, uri(b).equivalent(&uri(a)), "not symmetric: {a} {b}");
         r
+    }
+
+    #[test]
+    fn repeated_parameter_is_equivalent_to_itself() {
+        // Fuzz regression: each occurrence was compared with the other's first one.
+        for u in [
+            "sip:h;a;a=b",
+            "sip:h;a=b;A=c",
+            "sip:user:pass@host.example.com.:0;a;a=b;A=B;transport=SCTP?h=%20",
+        ] {
+            assert!(eq(u, u), "{u} differs from itself");
+        }
+        assert!(eq("sip:h;a;a=b", "sip:h;a"));
+        assert!(!eq("sip:h;a;a=b", "sip:h;a=b"));
     }
 
     #[test]
