@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::config::TransportConfig;
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo, PeerIdentities};
+use super::idhash::{FlowIdMap, SeededMap};
 use super::kind::TransportKind;
 use super::limits::{ConnectionLimits, WriteBudget};
 use super::metrics;
@@ -134,11 +135,24 @@ impl FlowEntry {
 
 #[derive(Default)]
 pub(crate) struct Tables {
-    pub(crate) flows: HashMap<u64, FlowEntry>,
-    pub(crate) reuse: HashMap<ReuseKey, Flow>,
+    /// Keyed by flow id (ours, not a peer's: a cheap hasher is safe).
+    pub(crate) flows: FlowIdMap<FlowEntry>,
+    /// Keys hold peer addresses: a seeded hasher (foldhash), cheaper than SipHash.
+    pub(crate) reuse: SeededMap<ReuseKey, Flow>,
     pub(crate) udp_index: HashMap<(usize, SocketAddr), u64>,
     pub(crate) udp_sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
     pub(crate) listeners: Vec<(TransportKind, SocketAddr)>,
+}
+
+impl Tables {
+    /// Removes `key` from the reuse index if it still names `flow` (one lookup).
+    fn unreuse(&mut self, key: ReuseKey, flow: Flow) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.reuse.entry(key) {
+            if *e.get() == flow {
+                e.remove();
+            }
+        }
+    }
 }
 
 /// Shared state behind every [`Transport`] clone and driver task.
@@ -154,7 +168,7 @@ pub(crate) struct Inner {
     tls_client_by_scope: Mutex<HashMap<Arc<str>, Arc<rustls::ClientConfig>>>,
     /// One lock per target being connected, so that concurrent senders share one
     /// connection instead of opening several.
-    connecting: Mutex<HashMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
+    connecting: Mutex<SeededMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) shutdown: watch::Sender<bool>,
     live_tasks: AtomicUsize,
     tasks_done: Notify,
@@ -286,9 +300,7 @@ impl Inner {
             _ => None,
         };
         if let Some(k) = key {
-            if t.reuse.get(&k) == Some(&flow) {
-                t.reuse.remove(&k);
-            }
+            t.unreuse(k, flow);
         }
         drop(t);
         self.closing(flow);
@@ -298,9 +310,7 @@ impl Inner {
         let mut t = self.tables();
         if let Some(FlowEntry::Stream(s)) = t.flows.remove(&flow.id()) {
             if let Some(k) = s.reuse_key {
-                if t.reuse.get(&k) == Some(&flow) {
-                    t.reuse.remove(&k);
-                }
+                t.unreuse(k, flow);
             }
         }
         drop(t);
@@ -513,7 +523,7 @@ impl Transport {
             incoming: tx,
             tls_client: Mutex::new(None),
             tls_client_by_scope: Mutex::new(HashMap::new()),
-            connecting: Mutex::new(HashMap::new()),
+            connecting: Mutex::new(SeededMap::default()),
             shutdown,
             live_tasks: AtomicUsize::new(0),
             tasks_done: Notify::new(),
