@@ -176,6 +176,8 @@ pub(crate) struct Inner {
     close_hooks: Mutex<Vec<CloseHook>>,
     /// Stream connections registered since the start, by direction (inbound, outbound).
     opened: [AtomicUsize; 2],
+    /// Metric handles, registered once per transport.
+    pub(crate) metrics: metrics::TransportMetrics,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -221,7 +223,9 @@ pub(crate) struct StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.inner.remove_stream(self.flow);
-        metrics::connection_closed(self.flow.kind(), self.reason);
+        self.inner
+            .metrics
+            .connection_closed(self.flow.kind(), self.reason);
     }
 }
 
@@ -283,7 +287,8 @@ impl Inner {
         if let Some(c) = self.opened.get(dir) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        metrics::connection_opened(info.flow.kind(), info.direction);
+        self.metrics
+            .connection_opened(info.flow.kind(), info.direction);
         StreamParts {
             info,
             rx,
@@ -412,7 +417,7 @@ impl Inner {
             Some(FlowEntry::Udp(u)) => {
                 let (socket, peer) = (Arc::clone(&u.socket), u.info.peer);
                 drop(t);
-                send_datagram(&socket, peer, &bytes)
+                send_datagram(&socket, peer, &bytes, self.metrics.flow(TransportKind::Udp))
             }
             Some(FlowEntry::Stream(s)) => {
                 let len = bytes.len();
@@ -453,14 +458,14 @@ pub(crate) fn send_datagram(
     socket: &UdpSocket,
     peer: SocketAddr,
     bytes: &[u8],
+    counters: &metrics::FlowCounters,
 ) -> Result<(), TransportError> {
     // A direct non-blocking sendto: tokio's `try_send_to` refuses until the reactor has
     // seen the socket writable once, which a datagram socket almost always is.
     match socket2::SockRef::from(socket).send_to(bytes, &peer.into()) {
         Ok(_) => {
-            let c = metrics::FlowCounters::new(TransportKind::Udp);
-            c.bytes_out.increment(bytes.len() as u64);
-            c.msgs_out.increment(1);
+            counters.bytes_out.increment(bytes.len() as u64);
+            counters.msgs_out.increment(1);
             Ok(())
         }
         Err(e) => {
@@ -529,6 +534,7 @@ impl Transport {
             tasks_done: Notify::new(),
             close_hooks: Mutex::new(Vec::new()),
             opened: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            metrics: metrics::TransportMetrics::default(),
         });
         let t = Transport { inner };
         t.spawn_udp_sweeper();
@@ -620,7 +626,12 @@ impl Transport {
             Some(FlowEntry::Udp(u)) => Arc::clone(&u.socket),
             _ => return Err(TransportError::UnknownFlow(flow)),
         };
-        send_datagram(&socket, to, bytes)
+        send_datagram(
+            &socket,
+            to,
+            bytes,
+            self.inner.metrics.flow(TransportKind::Udp),
+        )
     }
 
     /// Returns an open flow to `target`, reusing a connection to the same far end

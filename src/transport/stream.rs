@@ -16,7 +16,7 @@ use super::close::{CloseAction, CloseMachine};
 use super::idle::{FlowTimers, HeaderWatch};
 use super::keepalive::{KeepAlive, KeepAliveAction, PING};
 use super::manager::{Control, Incoming, Inner, StreamGuard, StreamParts};
-use super::metrics::{self, FlowCounters};
+use super::metrics;
 use super::receive::{self, Inbound};
 use crate::wire::response::framing_error_response;
 use crate::wire::{Frame, StreamFramer};
@@ -139,7 +139,7 @@ where
     let flow = info.flow;
     let kind = flow.kind();
     let cfg = &inner.cfg;
-    let counters = FlowCounters::new(kind);
+    let counters = inner.metrics.flow(kind);
     let now = Instant::now();
     let mut framer = StreamFramer::new(cfg.limits);
     let mut watch = HeaderWatch::default();
