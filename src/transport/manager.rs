@@ -369,7 +369,7 @@ impl Inner {
             direction,
             local,
             peer,
-            identities: Arc::from(Vec::new()),
+            identities: super::flow::no_identities(),
             server_name: None,
             peer_certificate: false,
             alpn: None,
@@ -443,8 +443,13 @@ impl Inner {
     ) -> Option<Arc<rustls::ClientConfig>> {
         scope
             .and_then(|s| {
+                let by_scope = lock(&self.tls_client_by_scope);
+                if by_scope.is_empty() {
+                    // Nothing to find: skip lower-casing the scope (an allocation).
+                    return None;
+                }
                 let s = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
-                lock(&self.tls_client_by_scope).get(s.as_str()).cloned()
+                by_scope.get(s.as_str()).cloned()
             })
             .or_else(|| lock(&self.tls_client).clone())
     }
