@@ -1,8 +1,9 @@
 //! Connection admission (a global limit and a per-peer-IP limit) and the byte bound of
 //! write queues. Pure bookkeeping: no sockets, no clock.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+use super::idhash::SeededMap;
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +33,7 @@ pub struct ConnectionLimits {
     max_total: usize,
     max_per_ip: usize,
     total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    per_ip: SeededMap<IpAddr, usize>,
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -49,7 +50,7 @@ impl ConnectionLimits {
             max_total,
             max_per_ip,
             total: 0,
-            per_ip: HashMap::new(),
+            per_ip: SeededMap::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::config::TransportConfig;
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo, PeerIdentities};
+use super::idhash::{FlowIdMap, SeededMap};
 use super::kind::TransportKind;
 use super::limits::{ConnectionLimits, WriteBudget};
 use super::metrics;
@@ -134,11 +135,24 @@ impl FlowEntry {
 
 #[derive(Default)]
 pub(crate) struct Tables {
-    pub(crate) flows: HashMap<u64, FlowEntry>,
-    pub(crate) reuse: HashMap<ReuseKey, Flow>,
+    /// Keyed by flow id (ours, not a peer's: a cheap hasher is safe).
+    pub(crate) flows: FlowIdMap<FlowEntry>,
+    /// Keys hold peer addresses: a seeded hasher (foldhash), cheaper than SipHash.
+    pub(crate) reuse: SeededMap<ReuseKey, Flow>,
     pub(crate) udp_index: HashMap<(usize, SocketAddr), u64>,
     pub(crate) udp_sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
     pub(crate) listeners: Vec<(TransportKind, SocketAddr)>,
+}
+
+impl Tables {
+    /// Removes `key` from the reuse index if it still names `flow` (one lookup).
+    fn unreuse(&mut self, key: ReuseKey, flow: Flow) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.reuse.entry(key) {
+            if *e.get() == flow {
+                e.remove();
+            }
+        }
+    }
 }
 
 /// Shared state behind every [`Transport`] clone and driver task.
@@ -154,7 +168,7 @@ pub(crate) struct Inner {
     tls_client_by_scope: Mutex<HashMap<Arc<str>, Arc<rustls::ClientConfig>>>,
     /// One lock per target being connected, so that concurrent senders share one
     /// connection instead of opening several.
-    connecting: Mutex<HashMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
+    connecting: Mutex<SeededMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) shutdown: watch::Sender<bool>,
     live_tasks: AtomicUsize,
     tasks_done: Notify,
@@ -162,6 +176,8 @@ pub(crate) struct Inner {
     close_hooks: Mutex<Vec<CloseHook>>,
     /// Stream connections registered since the start, by direction (inbound, outbound).
     opened: [AtomicUsize; 2],
+    /// Metric handles, registered once per transport.
+    pub(crate) metrics: metrics::TransportMetrics,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -207,7 +223,9 @@ pub(crate) struct StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.inner.remove_stream(self.flow);
-        metrics::connection_closed(self.flow.kind(), self.reason);
+        self.inner
+            .metrics
+            .connection_closed(self.flow.kind(), self.reason);
     }
 }
 
@@ -269,7 +287,8 @@ impl Inner {
         if let Some(c) = self.opened.get(dir) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        metrics::connection_opened(info.flow.kind(), info.direction);
+        self.metrics
+            .connection_opened(info.flow.kind(), info.direction);
         StreamParts {
             info,
             rx,
@@ -286,9 +305,7 @@ impl Inner {
             _ => None,
         };
         if let Some(k) = key {
-            if t.reuse.get(&k) == Some(&flow) {
-                t.reuse.remove(&k);
-            }
+            t.unreuse(k, flow);
         }
         drop(t);
         self.closing(flow);
@@ -298,9 +315,7 @@ impl Inner {
         let mut t = self.tables();
         if let Some(FlowEntry::Stream(s)) = t.flows.remove(&flow.id()) {
             if let Some(k) = s.reuse_key {
-                if t.reuse.get(&k) == Some(&flow) {
-                    t.reuse.remove(&k);
-                }
+                t.unreuse(k, flow);
             }
         }
         drop(t);
@@ -354,7 +369,7 @@ impl Inner {
             direction,
             local,
             peer,
-            identities: Arc::from(Vec::new()),
+            identities: super::flow::no_identities(),
             server_name: None,
             peer_certificate: false,
             alpn: None,
@@ -402,7 +417,7 @@ impl Inner {
             Some(FlowEntry::Udp(u)) => {
                 let (socket, peer) = (Arc::clone(&u.socket), u.info.peer);
                 drop(t);
-                send_datagram(&socket, peer, &bytes)
+                send_datagram(&socket, peer, &bytes, self.metrics.flow(TransportKind::Udp))
             }
             Some(FlowEntry::Stream(s)) => {
                 let len = bytes.len();
@@ -428,8 +443,13 @@ impl Inner {
     ) -> Option<Arc<rustls::ClientConfig>> {
         scope
             .and_then(|s| {
+                let by_scope = lock(&self.tls_client_by_scope);
+                if by_scope.is_empty() {
+                    // Nothing to find: skip lower-casing the scope (an allocation).
+                    return None;
+                }
                 let s = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
-                lock(&self.tls_client_by_scope).get(s.as_str()).cloned()
+                by_scope.get(s.as_str()).cloned()
             })
             .or_else(|| lock(&self.tls_client).clone())
     }
@@ -443,14 +463,14 @@ pub(crate) fn send_datagram(
     socket: &UdpSocket,
     peer: SocketAddr,
     bytes: &[u8],
+    counters: &metrics::FlowCounters,
 ) -> Result<(), TransportError> {
     // A direct non-blocking sendto: tokio's `try_send_to` refuses until the reactor has
     // seen the socket writable once, which a datagram socket almost always is.
     match socket2::SockRef::from(socket).send_to(bytes, &peer.into()) {
         Ok(_) => {
-            let c = metrics::FlowCounters::new(TransportKind::Udp);
-            c.bytes_out.increment(bytes.len() as u64);
-            c.msgs_out.increment(1);
+            counters.bytes_out.increment(bytes.len() as u64);
+            counters.msgs_out.increment(1);
             Ok(())
         }
         Err(e) => {
@@ -513,12 +533,13 @@ impl Transport {
             incoming: tx,
             tls_client: Mutex::new(None),
             tls_client_by_scope: Mutex::new(HashMap::new()),
-            connecting: Mutex::new(HashMap::new()),
+            connecting: Mutex::new(SeededMap::default()),
             shutdown,
             live_tasks: AtomicUsize::new(0),
             tasks_done: Notify::new(),
             close_hooks: Mutex::new(Vec::new()),
             opened: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            metrics: metrics::TransportMetrics::default(),
         });
         let t = Transport { inner };
         t.spawn_udp_sweeper();
@@ -610,7 +631,12 @@ impl Transport {
             Some(FlowEntry::Udp(u)) => Arc::clone(&u.socket),
             _ => return Err(TransportError::UnknownFlow(flow)),
         };
-        send_datagram(&socket, to, bytes)
+        send_datagram(
+            &socket,
+            to,
+            bytes,
+            self.inner.metrics.flow(TransportKind::Udp),
+        )
     }
 
     /// Returns an open flow to `target`, reusing a connection to the same far end

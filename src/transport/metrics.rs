@@ -2,7 +2,9 @@
 //!
 //! Labels: `transport` (udp, tcp, tls, ...), `direction` (inbound, outbound), `reason`.
 
-use metrics::{counter, gauge, Counter};
+use std::sync::{Mutex, OnceLock};
+
+use metrics::{counter, gauge, Counter, Gauge};
 
 use super::flow::Direction;
 use super::kind::TransportKind;
@@ -79,17 +81,97 @@ impl FlowCounters {
     }
 }
 
-/// A stream connection opened: counter and gauge.
+/// A stream connection opened: counter and gauge (a transport uses its
+/// `TransportMetrics` handles instead).
 pub fn connection_opened(kind: TransportKind, direction: Direction) {
     counter!(CONNECTIONS_OPENED, "transport" => kind.as_str(), "direction" => direction.as_str())
         .increment(1);
     gauge!(CONNECTIONS, "transport" => kind.as_str()).increment(1.0);
 }
 
-/// A stream connection closed: counter and gauge.
+/// A stream connection closed: counter and gauge (a transport uses its
+/// `TransportMetrics` handles instead).
 pub fn connection_closed(kind: TransportKind, reason: &'static str) {
     counter!(CONNECTIONS_CLOSED, "transport" => kind.as_str(), "reason" => reason).increment(1);
     gauge!(CONNECTIONS, "transport" => kind.as_str()).decrement(1.0);
+}
+
+const KINDS: usize = TransportKind::ALL.len();
+
+fn kind_index(kind: TransportKind) -> usize {
+    TransportKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0)
+}
+
+fn direction_index(direction: Direction) -> usize {
+    usize::from(direction == Direction::Outbound)
+}
+
+/// The handles one transport counts its connections with, each registered with the
+/// recorder on first use and kept: building a metric key (its label list is allocated)
+/// and looking it up in the recorder cost more than the rest of the bookkeeping of a
+/// connection. Handles are registered lazily, so the recorder sees exactly the series it
+/// did when they were looked up per event; like the per-flow handles before them, they
+/// stay bound to the recorder installed when they were first used (install it before the
+/// first connection, as `gateway::run` does).
+#[derive(Default)]
+pub(crate) struct TransportMetrics {
+    flows: [OnceLock<FlowCounters>; KINDS],
+    opened: [[OnceLock<Counter>; 2]; KINDS],
+    connections: [OnceLock<Gauge>; KINDS],
+    handshakes: [OnceLock<Counter>; 2],
+    /// Close reasons are `&'static str` from a small set, not an enum: a short list.
+    closed: Mutex<Vec<(TransportKind, &'static str, Counter)>>,
+}
+
+impl TransportMetrics {
+    /// The hot counters of flows of `kind`.
+    pub(crate) fn flow(&self, kind: TransportKind) -> &FlowCounters {
+        self.flows[kind_index(kind)].get_or_init(|| FlowCounters::new(kind))
+    }
+
+    fn connections(&self, kind: TransportKind) -> &Gauge {
+        self.connections[kind_index(kind)]
+            .get_or_init(|| gauge!(CONNECTIONS, "transport" => kind.as_str()))
+    }
+
+    /// A stream connection opened: counter and gauge.
+    pub(crate) fn connection_opened(&self, kind: TransportKind, direction: Direction) {
+        self.opened[kind_index(kind)][direction_index(direction)]
+            .get_or_init(|| {
+                counter!(CONNECTIONS_OPENED, "transport" => kind.as_str(),
+                    "direction" => direction.as_str())
+            })
+            .increment(1);
+        self.connections(kind).increment(1.0);
+    }
+
+    /// A stream connection closed: counter and gauge.
+    pub(crate) fn connection_closed(&self, kind: TransportKind, reason: &'static str) {
+        let c = {
+            let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+            match closed.iter().find(|(k, r, _)| *k == kind && *r == reason) {
+                Some((_, _, c)) => c.clone(),
+                None => {
+                    let c = counter!(CONNECTIONS_CLOSED, "transport" => kind.as_str(),
+                        "reason" => reason);
+                    closed.push((kind, reason, c.clone()));
+                    c
+                }
+            }
+        };
+        c.increment(1);
+        self.connections(kind).decrement(1.0);
+    }
+
+    /// A TLS handshake completed.
+    pub(crate) fn handshake_done(&self, direction: Direction) {
+        self.handshakes[direction_index(direction)]
+            .get_or_init(|| counter!(TLS_HANDSHAKES, "direction" => direction.as_str()))
+            .increment(1);
+    }
 }
 
 /// Sets the UDP flow gauge.

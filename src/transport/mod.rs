@@ -19,6 +19,7 @@ pub mod close;
 pub mod config;
 pub mod error;
 pub mod flow;
+mod idhash;
 pub mod idle;
 pub mod keepalive;
 pub mod kind;

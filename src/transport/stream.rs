@@ -16,7 +16,7 @@ use super::close::{CloseAction, CloseMachine};
 use super::idle::{FlowTimers, HeaderWatch};
 use super::keepalive::{KeepAlive, KeepAliveAction, PING};
 use super::manager::{Control, Incoming, Inner, StreamGuard, StreamParts};
-use super::metrics::{self, FlowCounters};
+use super::metrics;
 use super::receive::{self, Inbound};
 use crate::wire::response::framing_error_response;
 use crate::wire::{Frame, StreamFramer};
@@ -139,7 +139,7 @@ where
     let flow = info.flow;
     let kind = flow.kind();
     let cfg = &inner.cfg;
-    let counters = FlowCounters::new(kind);
+    let counters = inner.metrics.flow(kind);
     let now = Instant::now();
     let mut framer = StreamFramer::new(cfg.limits);
     let mut watch = HeaderWatch::default();
@@ -156,6 +156,11 @@ where
     let mut read_open = true;
     let mut write_open = true;
     let mut ctl_open = true;
+    // One timer for the flow's life, moved when the next deadline changes: a fresh
+    // `sleep_until` per loop turn registers and deregisters a timer entry each time.
+    let mut armed = now + cfg.idle_timeout;
+    let timer = tokio::time::sleep_until(armed.into());
+    tokio::pin!(timer);
 
     loop {
         let now = Instant::now();
@@ -189,6 +194,10 @@ where
         .flatten()
         .min()
         .unwrap_or(now + cfg.idle_timeout);
+        if deadline != armed || timer.is_elapsed() {
+            timer.as_mut().reset(deadline.into());
+            armed = deadline;
+        }
 
         tokio::select! {
             biased;
@@ -324,7 +333,7 @@ where
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline.into()) => {
+            () = &mut timer => {
                 let now = Instant::now();
                 if let Some(expiry) = timers.check(now) {
                     metrics::drop(kind, expiry.reason());

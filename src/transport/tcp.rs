@@ -107,7 +107,7 @@ async fn accept_loop(
                     direction: Direction::Inbound,
                     local,
                     peer,
-                    identities: Arc::from(Vec::new()),
+                    identities: super::flow::no_identities(),
                     server_name: None,
                     alpn: None,
                     peer_certificate: false,
@@ -133,6 +133,7 @@ async fn accept_loop(
                             tcp,
                             inner2.cfg.handshake_timeout,
                             inner2.cfg.identities.as_ref(),
+                            &inner2.metrics,
                         )
                         .await;
                         match r {
@@ -241,7 +242,7 @@ pub(crate) async fn connect(
                 direction: Direction::Outbound,
                 local,
                 peer: addr,
-                identities: Arc::from(Vec::new()),
+                identities: super::flow::no_identities(),
                 server_name: None,
                 alpn: None,
                 peer_certificate: false,
@@ -256,16 +257,7 @@ pub(crate) async fn connect(
                 .name
                 .clone()
                 .unwrap_or_else(|| addr.ip().to_string().into());
-            let h = super::tls::connect(
-                config,
-                tcp,
-                &name,
-                addr,
-                inner.cfg.handshake_timeout,
-                inner.cfg.identities.as_ref(),
-                inner.cfg.require_alpn,
-            )
-            .await?;
+            let h = super::tls::connect(config, tcp, &name, addr, inner).await?;
             let info = FlowInfo {
                 flow: inner.next_flow(TransportKind::Tls),
                 direction: Direction::Outbound,

@@ -11,6 +11,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use super::config::IdentityFn;
 use super::error::TransportError;
 use super::flow::{Direction, PeerIdentities};
+use super::manager::Inner;
 use super::metrics;
 
 /// A finished handshake: the stream, the peer's identities and the ALPN protocol.
@@ -55,7 +56,7 @@ fn identities_of(
 ) -> PeerIdentities {
     match (certs.and_then(|c| c.first()), f) {
         (Some(ee), Some(f)) => Arc::from((f.0)(ee)),
-        _ => Arc::from(Vec::new()),
+        _ => super::flow::no_identities(),
     }
 }
 
@@ -65,6 +66,7 @@ pub(crate) async fn accept(
     tcp: TcpStream,
     timeout: std::time::Duration,
     ids: Option<&IdentityFn>,
+    counted: &metrics::TransportMetrics,
 ) -> Result<Handshaken<tokio_rustls::server::TlsStream<TcpStream>>, &'static str> {
     let r = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
     let stream = match r {
@@ -79,7 +81,7 @@ pub(crate) async fn accept(
         }
         Ok(Ok(s)) => s,
     };
-    metrics::handshake(Direction::Inbound, None);
+    counted.handshake_done(Direction::Inbound);
     let (_, conn) = stream.get_ref();
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
@@ -99,10 +101,10 @@ pub(crate) async fn connect(
     tcp: TcpStream,
     name: &str,
     addr: SocketAddr,
-    timeout: std::time::Duration,
-    ids: Option<&IdentityFn>,
-    require_alpn: bool,
+    inner: &Inner,
 ) -> Result<Handshaken<tokio_rustls::client::TlsStream<TcpStream>>, TransportError> {
+    let (timeout, ids) = (inner.cfg.handshake_timeout, inner.cfg.identities.as_ref());
+    let (require_alpn, counted) = (inner.cfg.require_alpn, &inner.metrics);
     let server_name = ServerName::try_from(name.to_owned())
         .map_err(|_| TransportError::BadServerName(name.to_owned()))?;
     let connector = TlsConnector::from(config);
@@ -142,7 +144,7 @@ pub(crate) async fn connect(
             reason: "no_application_protocol",
         });
     }
-    metrics::handshake(Direction::Outbound, None);
+    counted.handshake_done(Direction::Outbound);
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
     let peer_certificate = conn.peer_certificates().is_some_and(|c| !c.is_empty());

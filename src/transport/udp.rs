@@ -12,7 +12,7 @@ use super::error::TransportError;
 use super::flow::Direction;
 use super::kind::TransportKind;
 use super::manager::{send_datagram, Incoming, Inner};
-use super::metrics::{self, FlowCounters};
+use super::metrics;
 use super::receive::{self, Inbound};
 use super::stun;
 
@@ -67,7 +67,7 @@ pub(crate) async fn bind(
 
 async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
     let mut buf = vec![0u8; RECV_BUF];
-    let counters = FlowCounters::new(TransportKind::Udp);
+    let counters = inner.metrics.flow(TransportKind::Udp).clone();
     let mut stop = inner.shutdown.subscribe();
     loop {
         if *stop.borrow_and_update() {
@@ -107,12 +107,12 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
                 }
             }
             Inbound::Reply(r) => {
-                let _ = send_datagram(&sock, peer, &r);
+                let _ = send_datagram(&sock, peer, &r, &counters);
             }
             Inbound::Stun(b) => {
                 metrics::keepalive(TransportKind::Udp, "stun");
                 if let Some(r) = stun::binding_response(&b, peer) {
-                    let _ = send_datagram(&sock, peer, &r);
+                    let _ = send_datagram(&sock, peer, &r, &counters);
                 }
             }
             Inbound::KeepAlive => metrics::keepalive(TransportKind::Udp, "crlf"),
