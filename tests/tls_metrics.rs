@@ -1,6 +1,6 @@
 //! TLS failures are counted by reason: an RFC 5922 identity mismatch is
 //! `reason="identity_mismatch"` on the client, an ALPN refusal `no_application_protocol`
-//! on the server. A test binary of its own: it installs the global metrics recorder.
+//! (only other ids offered) or `no_alpn_offered` (none offered) on the server. A test binary of its own: it installs the global metrics recorder.
 
 mod tls_support;
 
@@ -38,6 +38,8 @@ async fn handshake_failures_are_counted_by_reason() {
     assert!(peek(addr, Some("example.net"), &[b"h2"], None)
         .await
         .is_err());
+    // No ALPN at all under `require`: refused, counted with its own reason.
+    assert!(peek(addr, Some("example.net"), &[], None).await.is_err());
 
     eventually("both failures counted", || {
         let text = handle.render();
@@ -49,7 +51,9 @@ async fn handshake_failures_are_counted_by_reason() {
                     && l.ends_with(" 1")
             })
         };
-        has("identity_mismatch", "outbound") && has("no_application_protocol", "inbound")
+        has("identity_mismatch", "outbound")
+            && has("no_application_protocol", "inbound")
+            && has("no_alpn_offered", "inbound")
     })
     .await;
 }

@@ -123,7 +123,8 @@ impl ResolvesServerCert for SniResolver {
 }
 
 /// Counter: inbound handshakes refused because the client offered no ALPN id under
-/// `alpn_policy = require` (counted as `reason="other"` by the transport).
+/// `alpn_policy = require` (also counted by the transport as a handshake failure with
+/// `reason="no_alpn_offered"`; the client receives the fatal alert `access_denied`).
 pub const ALPN_REFUSED: &str = "sipwire_tls_alpn_refused_total";
 
 /// Settings of a TLS listener other than its certificates.

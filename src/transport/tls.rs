@@ -23,6 +23,9 @@ pub(crate) struct Handshaken<S> {
     pub(crate) peer_certificate: bool,
 }
 
+/// What rustls (0.23) says when the certificate resolver declines a ClientHello.
+const NO_CERTIFICATE_RESOLVED: &str = "no server certificate chain resolved";
+
 /// A short, bounded label for a failed handshake.
 pub fn failure_reason(err: &std::io::Error) -> &'static str {
     let Some(tls) = err
@@ -41,6 +44,9 @@ pub fn failure_reason(err: &std::io::Error) -> &'static str {
         rustls::Error::NoCertificatesPresented => "no_certificate",
         rustls::Error::AlertReceived(_) => "alert_received",
         rustls::Error::NoApplicationProtocol => "no_application_protocol",
+        // Our SNI resolver always has a certificate to give; it declines only a client that
+        // offers no ALPN under `alpn_policy = require`, and rustls reports that as this error.
+        rustls::Error::General(m) if m == NO_CERTIFICATE_RESOLVED => "no_alpn_offered",
         rustls::Error::PeerIncompatible(_) => "incompatible",
         rustls::Error::PeerMisbehaved(_) => "misbehaved",
         rustls::Error::InappropriateMessage { .. }
