@@ -39,6 +39,12 @@ fn touch_message(m: &Message) {
     if let Ok(v) = m.top_via() {
         touch_via(&v);
     }
+    // The top Via kept at parse time is the first value of the first Via line.
+    assert_eq!(
+        m.top_via().ok(),
+        m.vias().next().and_then(|v| v.ok()),
+        "top Via"
+    );
     for v in m.vias().flatten() {
         touch_via(&v);
     }

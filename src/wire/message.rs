@@ -10,11 +10,13 @@ use memchr::memchr2;
 use super::cseq::CSeq;
 use super::error::{LimitKind, ParseError};
 use super::header::{split_values, HeaderKind};
+use super::host::Host;
 use super::lex::{is_token, is_word, is_ws, offset_in, parse_digits, to_str};
 use super::limits::Limits;
 use super::name_addr::{ContactValue, NameAddr};
+use super::transport_token::TransportToken;
 use super::uri::Uri;
-use super::via::Via;
+use super::via::{Rport, Via};
 
 /// A byte range of the message buffer. u32 keeps the header index small; messages over
 /// 4 GiB are refused.
@@ -99,6 +101,131 @@ pub struct Message {
     /// them cost about a fifth of a full parse.
     from_tag: Option<Span>,
     to_tag: Option<Span>,
+    /// Where the parts of the top Via lie, found while validating it: transactions and
+    /// transports read the top Via on every message, and parsing it again cost about a
+    /// fifth of a full parse. `None` when a part could not be located (then `top_via()`
+    /// parses the value again).
+    top_via: Option<TopViaSpans>,
+}
+
+/// A byte range inside the top Via value, relative to the value's start (u16 keeps
+/// [`Message`] small; a longer value is simply not cached).
+#[derive(Clone, Copy, Debug)]
+struct Rel {
+    start: u16,
+    end: u16,
+}
+
+impl Rel {
+    /// Where `part` (a slice of `raw`) lies in `raw`.
+    fn of_part(raw: &[u8], part: &[u8]) -> Option<Rel> {
+        let start = offset_in(raw, part)?;
+        Some(Rel {
+            start: u16::try_from(start).ok()?,
+            end: u16::try_from(start + part.len()).ok()?,
+        })
+    }
+
+    fn get(self, raw: &[u8]) -> Option<&[u8]> {
+        raw.get(self.start as usize..self.end as usize)
+    }
+
+    fn get_str(self, raw: &[u8]) -> Option<&str> {
+        self.get(raw).and_then(to_str)
+    }
+}
+
+/// The top Via as [`Via::parse`] found it, as positions and the few values that are not
+/// slices of the message. Rebuilding a [`Via`] from it re-reads only the sent-by host
+/// and `maddr` (short, and kept as positions to keep [`Message`] small).
+#[derive(Clone, Copy, Debug)]
+struct TopViaSpans {
+    /// Start of the trimmed value in the message.
+    start: u32,
+    len: u16,
+    protocol_end: u16,
+    version: Rel,
+    transport: Rel,
+    host: Rel,
+    params_start: u16,
+    port: Option<u16>,
+    branch: Option<Rel>,
+    maddr: Option<Rel>,
+    received: Option<std::net::IpAddr>,
+    rport: Option<Rport>,
+    ttl: Option<u8>,
+    alias: bool,
+}
+
+impl TopViaSpans {
+    /// Records `via` (parsed from a slice of `b`).
+    fn new(b: &[u8], via: &Via<'_>) -> Option<TopViaSpans> {
+        let raw = via.raw;
+        let rel = |part: &[u8]| Rel::of_part(raw, part);
+        let opt = |part: Option<&str>| match part {
+            Some(p) => rel(p.as_bytes()).map(Some),
+            None => Some(None),
+        };
+        let protocol = rel(via.protocol.as_bytes())?;
+        let params = rel(via.params_raw)?;
+        if protocol.start != 0 || params.end as usize != raw.len() {
+            return None;
+        }
+        Some(TopViaSpans {
+            start: u32::try_from(offset_in(b, raw)?).ok()?,
+            len: u16::try_from(raw.len()).ok()?,
+            protocol_end: protocol.end,
+            version: rel(via.version.as_bytes())?,
+            transport: rel(via.transport_raw.as_bytes())?,
+            host: rel(via.host_raw.as_bytes())?,
+            params_start: params.start,
+            port: via.port,
+            branch: opt(via.branch)?,
+            // Rare: found again rather than returned by `Via::parse`, which keeps that
+            // function (also used for framing) as it was. Its first `maddr` is the one kept.
+            maddr: match via.maddr {
+                Some(_) => opt(via.param("maddr").flatten())?,
+                None => None,
+            },
+            received: via.received,
+            rport: via.rport,
+            ttl: via.ttl,
+            alias: via.alias,
+        })
+    }
+
+    /// The [`Via`] recorded by [`TopViaSpans::new`], over the same message bytes.
+    fn via<'a>(&self, b: &'a [u8]) -> Option<Via<'a>> {
+        let start = self.start as usize;
+        let raw = b.get(start..start + self.len as usize)?;
+        let transport_raw = self.transport.get_str(raw)?;
+        let host_raw = self.host.get_str(raw)?;
+        let maddr = match self.maddr {
+            Some(r) => Some(Host::parse(r.get(raw)?)?),
+            None => None,
+        };
+        let branch = match self.branch {
+            Some(r) => Some(r.get_str(raw)?),
+            None => None,
+        };
+        Some(Via {
+            raw,
+            protocol: raw.get(..self.protocol_end as usize).and_then(to_str)?,
+            version: self.version.get_str(raw)?,
+            transport: TransportToken::from_token(transport_raw),
+            transport_raw,
+            host: Host::parse(host_raw.as_bytes())?,
+            host_raw,
+            port: self.port,
+            branch,
+            received: self.received,
+            rport: self.rport,
+            maddr,
+            ttl: self.ttl,
+            alias: self.alias,
+            params_raw: raw.get(self.params_start as usize..)?,
+        })
+    }
 }
 
 /// Where the `tag` parameter's value of `a` (parsed from `b`) lies in `b`.
@@ -436,7 +563,7 @@ impl Message {
             .next()
             .ok_or(ParseError::BadVia("empty"))?
             .map_err(|_| ParseError::BadVia("malformed list"))?;
-        Via::parse(top)?;
+        let top_via = TopViaSpans::new(b, &Via::parse(top)?);
         let from_tag = tag_span(b, &NameAddr::parse(from.value.of(b), "From")?);
         let to_tag = tag_span(b, &NameAddr::parse(to.value.of(b), "To")?);
         let call_value = call.value.of(b);
@@ -483,6 +610,7 @@ impl Message {
             to_idx: idx32(to_idx),
             from_tag,
             to_tag,
+            top_via,
             headers,
         })
     }
@@ -613,6 +741,9 @@ impl Message {
 
     /// The topmost Via value (validated by `parse`, so this is `Ok` in practice).
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
+        if let Some(v) = self.top_via.as_ref().and_then(|t| t.via(&self.buf)) {
+            return Ok(v);
+        }
         let h = self
             .headers
             .get(self.via_idx as usize)
@@ -755,6 +886,35 @@ v=0\n";
 
     fn parse(s: &str) -> Result<Message, ParseError> {
         Message::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    /// The top Via kept at parse time is what a fresh parse of the value gives.
+    #[test]
+    fn kept_top_via_equals_a_fresh_parse() {
+        let vias = [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;received=192.0.2.9;rport=5070",
+            "SIP / 2.0 / wss [2001:db8::1] : 443 ;maddr=[2001:db8::2];ttl=16;alias;branch=z9hG4bK2;maddr=x.example",
+            "sip/2.0/tls h.example;Branch=z9hG4bK3;received=[2001:db8::3];rport",
+            "SIP/2.0/SCTP h.example",
+        ];
+        for v in vias {
+            for line in [
+                format!("Via: {v}"),
+                format!("v: {v} , SIP/2.0/UDP other.example"),
+            ] {
+                let m = Message::parse(Bytes::from(format!(
+                    "OPTIONS sip:h SIP/2.0\r\n{line}\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:h>\r\n\
+                     Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                )))
+                .unwrap();
+                assert!(m.top_via.is_some(), "{v}: not kept");
+                assert_eq!(
+                    m.top_via().unwrap(),
+                    Via::parse(v.as_bytes()).unwrap(),
+                    "{v}"
+                );
+            }
+        }
     }
 
     #[test]

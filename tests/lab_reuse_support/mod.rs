@@ -105,7 +105,8 @@ enum Cmd {
     Message {
         local: String,
         next_hop: SipTarget,
-        message: Message,
+        /// Boxed: a parsed message is much larger than the other commands.
+        message: Box<Message>,
         branch: String,
         reply: oneshot::Sender<Result<SentInfo, String>>,
     },
@@ -299,7 +300,7 @@ impl Agent {
         self.ask(|reply| Cmd::Message {
             local: local.into(),
             next_hop,
-            message,
+            message: Box::new(message),
             branch: branch.into(),
             reply,
         })
