@@ -5,7 +5,7 @@
 set -uo pipefail
 list="${1:?usage: $0 <list-file> [test filter]}"
 filter="${2:-}"
-[[ -s "$list" ]] || { echo "run-lab-binaries: no lab test binaries listed in $list" >&2; exit 1; }
+[[ -f "$list" && -s "$list" ]] || { echo "run-lab-binaries: no lab test binaries listed in $list" >&2; exit 1; }
 failed=()
 total=0
 while IFS=$'\t' read -r dir exe; do
@@ -18,6 +18,10 @@ while IFS=$'\t' read -r dir exe; do
         failed+=("${name%-*}")
     fi
 done < "$list"
+if [[ $total -eq 0 ]]; then
+    echo "run-lab-binaries: no lab test binary could be read from $list" >&2
+    exit 1
+fi
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "run-lab-binaries: ${#failed[@]} of $total lab test binaries FAILED: ${failed[*]}" >&2
     exit 1

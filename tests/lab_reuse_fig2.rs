@@ -6,7 +6,8 @@ mod lab_reuse_support;
 mod reuse_support;
 
 use lab_reuse_support::fig::{figure, row};
-use sipwire::alias::{AliasDecision, RowOrigin, TableDump};
+use reuse_support::fig::one_table;
+use sipwire::alias::{AliasDecision, RowOrigin};
 
 #[tokio::test]
 async fn lab_figure2_without_alias_two_connections() {
@@ -42,27 +43,27 @@ async fn lab_figure2_with_alias_one_connection_and_figure4_rows() {
     // RFC 5923 Figure 4, exactly.
     assert_eq!(
         s1.dump,
-        vec![TableDump {
-            local_domain: "example.com".into(),
-            rows: vec![row(
+        one_table(
+            "example.com",
+            row(
                 "192.0.2.128",
                 &["example.net", "p2.example.net"],
                 a.flow.to_string(),
                 RowOrigin::Outbound
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(
         s2.dump,
-        vec![TableDump {
-            local_domain: "example.net".into(),
-            rows: vec![row(
+        one_table(
+            "example.net",
+            row(
                 "192.0.2.1",
                 &["example.com", "p1.example.com"],
                 at_p2.flow.to_string(),
                 RowOrigin::Inbound
-            )],
-        }]
+            )
+        )
     );
     l.p1.stop().await;
     l.p2.stop().await;

@@ -11,9 +11,9 @@ mod reuse_support;
 
 use lab_reuse_support::fig::{figure, ip, row, Lab};
 use lab_reuse_support::{SeenInfo, SentInfo};
-use reuse_support::fig::sips;
+use reuse_support::fig::{one_table, sips};
 use reuse_support::{in_dialog, next_hop, request, uas_route_set, with_record_route};
-use sipwire::alias::{AliasDecision, RowOrigin, TableDump};
+use sipwire::alias::{AliasDecision, RowOrigin};
 use std::net::SocketAddr;
 
 /// What P1 puts in Record-Route: the name its certificate proves, default port 5061.
@@ -105,27 +105,27 @@ async fn lab_figure3_without_alias_bye_opens_a_second_connection() {
     // Only the rows of the connections each side opened; nobody offered an alias.
     assert_eq!(
         s1.dump,
-        vec![TableDump {
-            local_domain: "example.com".into(),
-            rows: vec![row(
+        one_table(
+            "example.com",
+            row(
                 "192.0.2.128",
                 &["example.net", "p2.example.net"],
                 invite.flow.to_string(),
                 RowOrigin::Outbound
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(
         s2.dump,
-        vec![TableDump {
-            local_domain: "example.net".into(),
-            rows: vec![row(
+        one_table(
+            "example.net",
+            row(
                 "192.0.2.1",
                 &["example.com", "p1.example.com"],
                 b.flow.to_string(),
                 RowOrigin::Outbound
-            )],
-        }]
+            )
+        )
     );
     l.p1.stop().await;
     l.p2.stop().await;
@@ -149,27 +149,27 @@ async fn lab_figure3_with_alias_bye_reuses_connection_one() {
     // RFC 5923 §5, exactly: P1's row for P2, P2's row for P1.
     assert_eq!(
         s1.dump,
-        vec![TableDump {
-            local_domain: "example.com".into(),
-            rows: vec![row(
+        one_table(
+            "example.com",
+            row(
                 "192.0.2.128",
                 &["example.net", "p2.example.net"],
                 invite.flow.to_string(),
                 RowOrigin::Outbound
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(
         s2.dump,
-        vec![TableDump {
-            local_domain: "example.net".into(),
-            rows: vec![row(
+        one_table(
+            "example.net",
+            row(
                 "192.0.2.1",
                 &["example.com", "p1.example.com"],
                 at_p2.flow.to_string(),
                 RowOrigin::Inbound
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(s2.counters.reuses, 1, "the BYE was P2's one reuse");
     l.p1.stop().await;

@@ -6,70 +6,17 @@ mod lab_reuse_support;
 mod reuse_support;
 
 use bytes::Bytes;
+use lab_reuse_support::fig::{figure_with, ip, Lab};
 use lab_reuse_support::*;
-use reuse_support::pki::Ca;
 use sipwire::alias::{AliasDecision, IgnoreReason};
 use sipwire::gateway::reuse::LocalDomain;
 use sipwire::transport::{Target, TransportKind};
-use sipwire_lab::{Host, Topology, Zone};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
-
-struct Lab {
-    _lab: Topology,
-    h1: Host,
-    ca: Arc<Ca>,
-    p1: Agent,
-    p2: Agent,
-}
-
+/// The figure with alias on both sides and P2 also on plain TCP.
 fn lab() -> Lab {
-    let mut lab = Topology::new().expect("lab (run as root, in the lab VM)");
-    let h1 = lab.host("p1").expect("host p1");
-    let h2 = lab.host("p2").expect("host p2");
-    lab.link(&h1, &["192.0.2.1/24"], &h2, &["192.0.2.128/24"])
-        .expect("link");
-    let zone = Zone::new()
-        .srv("_sips._tcp.example.com", "p1.example.com", SIPS_PORT, 0, 0)
-        .host("p1.example.com", &[ip("192.0.2.1")])
-        .srv("_sips._tcp.example.net", "p2.example.net", SIPS_PORT, 0, 0)
-        .host("p2.example.net", &[ip("192.0.2.128")]);
-    let dns = lab.dns(&h2, ip("192.0.2.128"), &zone).expect("dnsmasq");
-    let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let c2 = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
-    let mut s1 = spec(
-        "192.0.2.1",
-        &c1,
-        vec![LocalDomain::new("example.com", "p1.example.com")],
-    );
-    s1.dns = Some(dns);
-    let mut s2 = spec(
-        "192.0.2.128",
-        &c2,
-        vec![LocalDomain::new("example.net", "p2.example.net")],
-    );
-    s2.dns = Some(dns);
-    s2.with_tcp = true;
-    let p1 = Agent::start(&h1, Arc::clone(&ca), s1);
-    let p2 = Agent::start(&h2, Arc::clone(&ca), s2);
-    Lab {
-        _lab: lab,
-        h1,
-        ca,
-        p1,
-        p2,
-    }
+    figure_with(true, true)
 }
 
 /// An attacker on P1's host and address, listening on `port`, with this client certificate.

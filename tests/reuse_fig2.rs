@@ -6,9 +6,9 @@
 
 mod reuse_support;
 
-use reuse_support::fig::{figure, row, sips};
+use reuse_support::fig::{figure, one_table, row, sips};
 use reuse_support::*;
-use sipwire::alias::{AliasDecision, RowOrigin, TableDump};
+use sipwire::alias::{AliasDecision, RowOrigin};
 use std::time::Duration;
 
 #[tokio::test]
@@ -90,29 +90,29 @@ async fn figure2_with_alias_one_connection_and_figure4_rows() {
     // in the netns version).
     assert_eq!(
         f.p1.endpoint.dump(),
-        vec![TableDump {
-            local_domain: "example.com".into(),
-            rows: vec![row(
+        one_table(
+            "example.com",
+            row(
                 "127.0.0.2",
                 f.p2.tls.port(),
                 &["example.net", "p2.example.net"],
                 s1.flow.to_string(),
                 RowOrigin::Outbound,
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        vec![TableDump {
-            local_domain: "example.net".into(),
-            rows: vec![row(
+        one_table(
+            "example.net",
+            row(
                 "127.0.0.1",
                 f.p1.tls.port(),
                 &["example.com", "p1.example.com"],
                 at_p2.flow.to_string(),
                 RowOrigin::Inbound,
-            )],
-        }]
+            )
+        )
     );
 
     // More requests both ways: still one connection.

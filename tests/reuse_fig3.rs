@@ -8,9 +8,9 @@
 
 mod reuse_support;
 
-use reuse_support::fig::{figure, row, sips, Fig};
+use reuse_support::fig::{figure, one_table, row, sips, Fig};
 use reuse_support::*;
-use sipwire::alias::{AliasDecision, RowOrigin, TableDump};
+use sipwire::alias::{AliasDecision, RowOrigin};
 use sipwire::gateway::reuse::Sent;
 
 /// What the dialog set-up left behind.
@@ -127,29 +127,29 @@ async fn figure3_without_alias_bye_opens_a_second_connection() {
     // rows, since nobody offered an alias.
     assert_eq!(
         f.p1.endpoint.dump(),
-        vec![TableDump {
-            local_domain: "example.com".into(),
-            rows: vec![row(
+        one_table(
+            "example.com",
+            row(
                 "127.0.0.2",
                 f.p2.tls.port(),
                 &["example.net", "p2.example.net"],
                 d.invite.flow.to_string(),
                 RowOrigin::Outbound,
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        vec![TableDump {
-            local_domain: "example.net".into(),
-            rows: vec![row(
+        one_table(
+            "example.net",
+            row(
                 "127.0.0.1",
                 f.p1.tls.port(),
                 &["example.com", "p1.example.com"],
                 bye.flow.to_string(),
                 RowOrigin::Outbound,
-            )],
-        }]
+            )
+        )
     );
 }
 
@@ -170,29 +170,29 @@ async fn figure3_with_alias_bye_reuses_connection_one() {
     // RFC 5923 §5: P1's row for P2 (outbound), P2's row for P1 (inbound, port from the Via).
     assert_eq!(
         f.p1.endpoint.dump(),
-        vec![TableDump {
-            local_domain: "example.com".into(),
-            rows: vec![row(
+        one_table(
+            "example.com",
+            row(
                 "127.0.0.2",
                 f.p2.tls.port(),
                 &["example.net", "p2.example.net"],
                 d.invite.flow.to_string(),
                 RowOrigin::Outbound,
-            )],
-        }]
+            )
+        )
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        vec![TableDump {
-            local_domain: "example.net".into(),
-            rows: vec![row(
+        one_table(
+            "example.net",
+            row(
                 "127.0.0.1",
                 f.p1.tls.port(),
                 &["example.com", "p1.example.com"],
                 d.at_p2.flow.to_string(),
                 RowOrigin::Inbound,
-            )],
-        }]
+            )
+        )
     );
     let c = f.p2.endpoint.counters();
     assert_eq!(c.rows, 1);

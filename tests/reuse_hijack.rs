@@ -7,89 +7,25 @@
 mod reuse_support;
 
 use bytes::Bytes;
-use reuse_support::dns::{start_dns, TestDns, Zone};
-use reuse_support::pki::{Ca, Leaf};
+use reuse_support::fig::{figure_with, Fig, FigSpec};
+use reuse_support::pki::Leaf;
 use reuse_support::*;
 use sipwire::alias::{AliasDecision, AliasPolicy, IgnoreReason};
 use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::transport::{Target, TransportKind};
 
-struct Lab {
-    ca: Ca,
-    p1: Peer,
-    p2: Peer,
-    _dns: TestDns,
-}
-
-async fn lab(policy: AliasPolicy) -> Lab {
-    let ca = Ca::new();
-    let p1_cert = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let p2_cert = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
-    let b1 = bind(
-        "127.0.0.1",
-        ca.server_config(&p1_cert, &[], TLS13),
-        ca.client_config(Some(&p1_cert), TLS13),
-        false,
-    )
-    .await;
-    let b2 = bind(
-        "127.0.0.2",
-        ca.server_config(&p2_cert, &[], TLS13),
-        ca.client_config(Some(&p2_cert), TLS13),
-        true,
-    )
-    .await;
-    let dns = start_dns(vec![
-        Zone::new("example.com.")
-            .srv(
-                "_sips._tcp.example.com.",
-                0,
-                0,
-                b1.tls.port(),
-                "p1.example.com.",
-            )
-            .a("p1.example.com.", "127.0.0.1"),
-        Zone::new("example.net.")
-            .srv(
-                "_sips._tcp.example.net.",
-                0,
-                0,
-                b2.tls.port(),
-                "p2.example.net.",
-            )
-            .srv(
-                "_sip._tcp.example.net.",
-                0,
-                0,
-                b2.tcp.expect("P2 TCP").port(),
-                "p2.example.net.",
-            )
-            .a("p2.example.net.", "127.0.0.2"),
-    ])
-    .await;
-    let p1 = b1.start(
-        Some(dns.addr),
-        config(vec![domain("example.com", "p1.example.com")], true),
-    );
-    let mut cfg2 = config(vec![domain("example.net", "p2.example.net")], true);
-    cfg2.policy = policy;
-    let p2 = b2.start(Some(dns.addr), cfg2);
-    Lab {
-        ca,
-        p1,
-        p2,
-        _dns: dns,
-    }
+/// The figure with alias on both sides, P2 also on plain TCP and deciding with `policy`.
+async fn lab(policy: AliasPolicy) -> Fig {
+    figure_with(FigSpec {
+        p2_tcp: true,
+        p2_policy: policy,
+        ..FigSpec::new(true, TLS13)
+    })
+    .await
 }
 
 /// An attacker on P1's IP address presenting `cert` (or none) as a TLS client.
-async fn attacker(l: &Lab, cert: Option<&Leaf>) -> Peer {
+async fn attacker(l: &Fig, cert: Option<&Leaf>) -> Peer {
     let own = l.ca.leaf(&["attacker.example.org"], &[]);
     bind(
         "127.0.0.1",
@@ -125,12 +61,12 @@ async fn send_forged(att: &Peer, to: Target, bytes: Bytes) {
         .expect("attacker connects");
 }
 
-fn tls_to(l: &Lab) -> Target {
+fn tls_to(l: &Fig) -> Target {
     Target::new(TransportKind::Tls, l.p2.tls).with_server_name("example.net")
 }
 
 /// P2 sends to sips:example.com; asserts it reaches the real P1 and not the attacker.
-async fn p2_reaches_real_p1(l: &mut Lab, att: &mut Peer, call: &str) -> bool {
+async fn p2_reaches_real_p1(l: &mut Fig, att: &mut Peer, call: &str) -> bool {
     let r = request("OPTIONS", "sips:example.com", "example.net", call, 1);
     let target = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
     let s =
@@ -150,7 +86,7 @@ async fn p2_reaches_real_p1(l: &mut Lab, att: &mut Peer, call: &str) -> bool {
     s.reused
 }
 
-fn sent_by_p1(l: &Lab) -> String {
+fn sent_by_p1(l: &Fig) -> String {
     format!("p1.example.com:{}", l.p1.tls.port())
 }
 

@@ -4,8 +4,7 @@
 mod reuse_support;
 
 use bytes::Bytes;
-use reuse_support::dns::{start_dns, Zone};
-use reuse_support::pki::Ca;
+use reuse_support::fig::figure;
 use reuse_support::*;
 use sipwire::alias::{AliasDecision, IgnoreReason};
 use sipwire::resolve::{Scheme, SipTarget};
@@ -23,58 +22,8 @@ async fn alias_metrics_are_published() {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("the only recorder of this test binary");
-    let ca = Ca::new();
-    let c1 = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let c2 = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
-    let b1 = bind(
-        "127.0.0.1",
-        ca.server_config(&c1, &[], TLS13),
-        ca.client_config(Some(&c1), TLS13),
-        false,
-    )
-    .await;
-    let b2 = bind(
-        "127.0.0.2",
-        ca.server_config(&c2, &[], TLS13),
-        ca.client_config(Some(&c2), TLS13),
-        false,
-    )
-    .await;
-    let dns = start_dns(vec![
-        Zone::new("example.com.")
-            .srv(
-                "_sips._tcp.example.com.",
-                0,
-                0,
-                b1.tls.port(),
-                "p1.example.com.",
-            )
-            .a("p1.example.com.", "127.0.0.1"),
-        Zone::new("example.net.")
-            .srv(
-                "_sips._tcp.example.net.",
-                0,
-                0,
-                b2.tls.port(),
-                "p2.example.net.",
-            )
-            .a("p2.example.net.", "127.0.0.2"),
-    ])
-    .await;
-    let p1 = b1.start(
-        Some(dns.addr),
-        config(vec![domain("example.com", "p1.example.com")], true),
-    );
-    let mut p2 = b2.start(
-        Some(dns.addr),
-        config(vec![domain("example.net", "p2.example.net")], true),
-    );
+    let f = figure(true, TLS13).await;
+    let (ca, p1, mut p2) = (f.ca, f.p1, f.p2);
     let p2_tls = p2.tls;
     // P1 -> P2 (new flow, row on both sides), P2 -> P1 twice (reuses).
     let r = request("OPTIONS", "sips:example.net", "example.com", "m1", 1);

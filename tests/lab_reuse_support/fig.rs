@@ -7,13 +7,16 @@ use crate::reuse_support::pki::Ca;
 use sipwire::alias::{RowDump, RowOrigin};
 use sipwire::gateway::reuse::LocalDomain;
 use sipwire::resolve::Transport;
-use sipwire_lab::{Topology, Zone};
+use sipwire_lab::{Host, Topology, Zone};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The namespaces and the two proxies.
 pub struct Lab {
     pub _lab: Topology,
+    /// P1's host, where a test can start more agents on P1's address.
+    pub h1: Host,
+    pub ca: Arc<Ca>,
     pub p1: Agent,
     pub p2: Agent,
 }
@@ -25,6 +28,11 @@ pub fn ip(s: &str) -> IpAddr {
 /// Builds the lab with `alias` on or off at both proxies. `p1.example.com` has an A record
 /// and no SRV of its own: a URI naming it (a Record-Route) resolves to 192.0.2.1:5061.
 pub fn figure(add_alias: bool) -> Lab {
+    figure_with(add_alias, false)
+}
+
+/// As [`figure`]; with `p2_tcp` P2 also listens on plain TCP (port 5060).
+pub fn figure_with(add_alias: bool, p2_tcp: bool) -> Lab {
     let mut lab = Topology::new().expect("lab (run as root, in the lab VM)");
     let h1 = lab.host("p1").expect("host p1");
     let h2 = lab.host("p2").expect("host p2");
@@ -59,9 +67,16 @@ pub fn figure(add_alias: bool) -> Lab {
     );
     s2.dns = Some(dns);
     s2.add_alias = add_alias;
+    s2.with_tcp = p2_tcp;
     let p1 = Agent::start(&h1, Arc::clone(&ca), s1);
-    let p2 = Agent::start(&h2, ca, s2);
-    Lab { _lab: lab, p1, p2 }
+    let p2 = Agent::start(&h2, Arc::clone(&ca), s2);
+    Lab {
+        _lab: lab,
+        h1,
+        ca,
+        p1,
+        p2,
+    }
 }
 
 /// An alias table row for `addr`:5061 over TLS, as the dump shows it.

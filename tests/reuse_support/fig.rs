@@ -5,14 +5,41 @@
 use super::dns::{start_dns, TestDns, Zone};
 use super::pki::Ca;
 use super::{bind, config, domain, Peer};
-use sipwire::alias::{RowDump, RowOrigin};
+use sipwire::alias::{AliasPolicy, RowDump, RowOrigin, TableDump};
 use sipwire::resolve::{Scheme, SipTarget, Transport};
 
-/// P1, P2 and the DNS server they resolve with.
+/// P1, P2, the CA that signed their certificates and the DNS server they resolve with.
 pub struct Fig {
+    pub ca: Ca,
     pub p1: Peer,
     pub p2: Peer,
     pub _dns: TestDns,
+}
+
+/// What the tests built on the figure change in it.
+pub struct FigSpec {
+    /// Both sides put `;alias` in their Via.
+    pub add_alias: bool,
+    pub versions: &'static [&'static rustls::SupportedProtocolVersion],
+    /// P2 also listens on plain TCP, published as `_sip._tcp.example.net`.
+    pub p2_tcp: bool,
+    /// Whether P2 accepts the aliases it is offered.
+    pub p2_policy: AliasPolicy,
+}
+
+impl FigSpec {
+    /// The figure as the RFC draws it: TLS only, every alias accepted.
+    pub fn new(
+        add_alias: bool,
+        versions: &'static [&'static rustls::SupportedProtocolVersion],
+    ) -> FigSpec {
+        FigSpec {
+            add_alias,
+            versions,
+            p2_tcp: false,
+            p2_policy: AliasPolicy::accept_all(),
+        }
+    }
 }
 
 /// Starts P1 and P2 (`alias` on or off) speaking these TLS versions.
@@ -20,6 +47,12 @@ pub async fn figure(
     add_alias: bool,
     versions: &'static [&'static rustls::SupportedProtocolVersion],
 ) -> Fig {
+    figure_with(FigSpec::new(add_alias, versions)).await
+}
+
+/// Starts P1 and P2 as `spec` says.
+pub async fn figure_with(spec: FigSpec) -> Fig {
+    let versions = spec.versions;
     let ca = Ca::new();
     let p1_cert = ca.leaf(
         &["example.com", "p1.example.com"],
@@ -40,9 +73,25 @@ pub async fn figure(
         "127.0.0.2",
         ca.server_config(&p2_cert, &[], versions),
         ca.client_config(Some(&p2_cert), versions),
-        false,
+        spec.p2_tcp,
     )
     .await;
+    let mut net = Zone::new("example.net.").srv(
+        "_sips._tcp.example.net.",
+        0,
+        0,
+        b2.tls.port(),
+        "p2.example.net.",
+    );
+    if let Some(tcp) = b2.tcp {
+        net = net.srv(
+            "_sip._tcp.example.net.",
+            0,
+            0,
+            tcp.port(),
+            "p2.example.net.",
+        );
+    }
     let dns = start_dns(vec![
         Zone::new("example.com.")
             .srv(
@@ -53,26 +102,28 @@ pub async fn figure(
                 "p1.example.com.",
             )
             .a("p1.example.com.", "127.0.0.1"),
-        Zone::new("example.net.")
-            .srv(
-                "_sips._tcp.example.net.",
-                0,
-                0,
-                b2.tls.port(),
-                "p2.example.net.",
-            )
-            .a("p2.example.net.", "127.0.0.2"),
+        net.a("p2.example.net.", "127.0.0.2"),
     ])
     .await;
     let p1 = b1.start(
         Some(dns.addr),
-        config(vec![domain("example.com", "p1.example.com")], add_alias),
+        config(
+            vec![domain("example.com", "p1.example.com")],
+            spec.add_alias,
+        ),
     );
-    let p2 = b2.start(
-        Some(dns.addr),
-        config(vec![domain("example.net", "p2.example.net")], add_alias),
+    let mut cfg2 = config(
+        vec![domain("example.net", "p2.example.net")],
+        spec.add_alias,
     );
-    Fig { p1, p2, _dns: dns }
+    cfg2.policy = spec.p2_policy;
+    let p2 = b2.start(Some(dns.addr), cfg2);
+    Fig {
+        ca,
+        p1,
+        p2,
+        _dns: dns,
+    }
 }
 
 /// `sips:<domain>`.
@@ -90,4 +141,12 @@ pub fn row(ip: &str, port: u16, ids: &[&str], descriptor: String, origin: RowOri
         descriptor,
         origin,
     }
+}
+
+/// The dump of an endpoint serving one local domain whose table holds one row.
+pub fn one_table(local_domain: &str, row: RowDump) -> Vec<TableDump> {
+    vec![TableDump {
+        local_domain: local_domain.into(),
+        rows: vec![row],
+    }]
 }
