@@ -81,21 +81,6 @@ impl FlowCounters {
     }
 }
 
-/// A stream connection opened: counter and gauge (a transport uses its
-/// `TransportMetrics` handles instead).
-pub fn connection_opened(kind: TransportKind, direction: Direction) {
-    counter!(CONNECTIONS_OPENED, "transport" => kind.as_str(), "direction" => direction.as_str())
-        .increment(1);
-    gauge!(CONNECTIONS, "transport" => kind.as_str()).increment(1.0);
-}
-
-/// A stream connection closed: counter and gauge (a transport uses its
-/// `TransportMetrics` handles instead).
-pub fn connection_closed(kind: TransportKind, reason: &'static str) {
-    counter!(CONNECTIONS_CLOSED, "transport" => kind.as_str(), "reason" => reason).increment(1);
-    gauge!(CONNECTIONS, "transport" => kind.as_str()).decrement(1.0);
-}
-
 const KINDS: usize = TransportKind::ALL.len();
 
 fn kind_index(kind: TransportKind) -> usize {
