@@ -1,4 +1,4 @@
-//! Benchmark (not a timed test; run by benches/lab_reuse_latency.sh, needs root): the latency of
+//! Benchmark (run by benches/lab_reuse_latency.sh; needs root, network namespaces and netem): the latency of
 //! the first backwards-direction request (P2 -> P1 right after P1 opened a connection to P2)
 //! with RFC 5923 reuse and without, over TLS 1.3 and TLS 1.2, in network namespaces with netem.
 //!
@@ -7,7 +7,9 @@
 //! costs independently of CPU speed (the lab VM emulates the CPU), where RTT is measured the same
 //! way on a request over an already open connection.
 
+#[path = "../tests/lab_reuse_support/mod.rs"]
 mod lab_reuse_support;
+#[path = "../tests/reuse_support/mod.rs"]
 mod reuse_support;
 
 use lab_reuse_support::*;
@@ -133,9 +135,8 @@ async fn run(
     (cost / rtt, back50.as_secs_f64() * 1e3, rtt * 1e3)
 }
 
-#[tokio::test]
-#[ignore = "benchmark: run by benches/lab_reuse_latency.sh (root, netns, netem)"]
-async fn lab_bench_reuse_latency() {
+#[tokio::main]
+async fn main() {
     println!(
         "RFC 5923 reuse: first backwards request, netem RTT {} ms, best of {SAMPLES}",
         2 * ONE_WAY_MS
