@@ -15,6 +15,15 @@ step() { echo; echo "=== $* ($(( $(date +%s) - start ))s)"; }
 step "installing dependencies"
 bash lab/install-deps.sh
 
+# A clean build of every target takes about 3 GiB; a full disk shows up as a linker crash, so say it first.
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+free_kib=$(df -Pk "$target_dir" | awk 'NR == 2 {print $4}')
+if (( free_kib < 4 * 1024 * 1024 )); then
+    echo "test-all: only $((free_kib / 1024)) MiB free for $target_dir; the build needs about 4 GiB" >&2
+    exit 1
+fi
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
@@ -23,7 +32,7 @@ step "native tests"
 cargo nextest run --workspace --no-fail-fast -E 'not binary(/^lab_/)'
 
 step "lab tests (root, network namespaces, kernel SCTP)"
-list="${CARGO_TARGET_DIR:-target}/lab-tests.txt"
+list="$target_dir/lab-tests.txt"
 mkdir -p "$(dirname "$list")"
 cargo test --workspace --no-run --message-format=json | python3 lab/lab-binaries.py > "$list"
 echo "$(wc -l < "$list") lab test binaries"

@@ -19,6 +19,7 @@
 #define SIZE 1024
 static long N = 10000, M = 1000;
 static int PORT = 7100;
+static int RCVBUF = 0; /* SO_RCVBUF for both ends, 0: the kernel's default */
 static volatile int ready;
 
 static double now(void) {
@@ -68,6 +69,7 @@ static ssize_t recv_msg(int fd, char *buf, size_t cap) {
 
 static void setup(int fd) {
     int on = 1;
+    if (RCVBUF > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &RCVBUF, sizeof(RCVBUF))) die("RCVBUF");
     if (setsockopt(fd, IPPROTO_SCTP, SCTP_RECVRCVINFO, &on, sizeof(on))) die("RECVRCVINFO");
     if (setsockopt(fd, IPPROTO_SCTP, SCTP_NODELAY, &on, sizeof(on))) die("NODELAY");
 }
@@ -108,6 +110,7 @@ int main(int argc, char **argv) {
     if (argc > 1) N = atol(argv[1]);
     if (argc > 2) M = atol(argv[2]);
     if (argc > 3) PORT = atoi(argv[3]);
+    if (argc > 4) RCVBUF = atoi(argv[4]);
     pthread_t t;
     pthread_create(&t, NULL, server, NULL);
     while (!ready) usleep(1000);

@@ -33,6 +33,9 @@ fi
 
 accel=(--disable-kvm)
 [[ "${SIPWIRE_VM_KVM:-0}" == 1 ]] && accel=()
+# Extra kernel command-line options (benchmarks: SIPWIRE_VM_APPEND="tsc=reliable clocksource=tsc").
+append=()
+[[ -n "${SIPWIRE_VM_APPEND:-}" ]] && append=(--append "$SIPWIRE_VM_APPEND")
 
 # The command is passed through a file so that quoting survives vng's --exec.
 script="$(mktemp "$repo/target/.vm-cmd.XXXXXX" 2>/dev/null || { mkdir -p "$repo/target"; mktemp "$repo/target/.vm-cmd.XXXXXX"; })"
@@ -48,7 +51,7 @@ trap 'rm -f "$script"' EXIT
 echo "run-in-vm: booting $(basename "$kernel") (${accel[*]:-kvm}, $mem) for: $*" >&2
 set +e
 # Through a pipe: vng reopens its stdout, which would truncate a log file it was redirected to.
-setsid vng -r "$kernel" "${accel[@]}" -m "$mem" --rwdir "$repo" --exec "bash $script" < /dev/null 2>&1 | cat
+setsid vng -r "$kernel" "${accel[@]}" "${append[@]}" -m "$mem" --rwdir "$repo" --exec "bash $script" < /dev/null 2>&1 | cat
 rc=${PIPESTATUS[0]}
 set -e
 if [[ $rc -ne 0 ]]; then

@@ -4,11 +4,11 @@
 //!
 //! Prints `rate_msgs_per_s=<n>` (client sends N messages, server acks the last) and
 //! `lat_mean_us=<x> lat_p50_us=<y> lat_p99_us=<z>` (M ping-pong round trips).
-//! Usage: sctp_bench [messages=10000] [round_trips=1000] [port=7000]
+//! Usage: sctp_bench [messages=10000] [round_trips=1000] [port=7000] [rcvbuf=0]
+//! (`rcvbuf`: `SO_RCVBUF` for both ends before the association is set up; 0 keeps the kernel's
+//! default.)
 
-use sipwire_sys::{
-    Family, InitMsg, Received, RecvBuf, SctpListener, SctpOptions, SctpSocket, SendInfo,
-};
+use sipwire_sys::{Family, InitMsg, Received, RecvBuf, SctpOptions, SctpSocket, SendInfo};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -31,9 +31,24 @@ async fn recv_data(s: &sipwire_sys::SctpStream, rb: &mut RecvBuf) -> R<usize> {
     }
 }
 
-fn server(addr: SocketAddr, n: usize, m: usize, ready: std::sync::mpsc::Sender<()>) -> R<()> {
+/// A one-to-one socket with the benchmark's receive buffer (inherited by accepted associations).
+fn socket(rcvbuf: usize) -> R<SctpSocket> {
+    let sock = SctpSocket::one_to_one(Family::V4)?;
+    if rcvbuf > 0 {
+        sock.set_recv_buffer_size(rcvbuf)?;
+    }
+    Ok(sock)
+}
+
+fn server(
+    addr: SocketAddr,
+    (n, m, rcvbuf): (usize, usize, usize),
+    ready: std::sync::mpsc::Sender<()>,
+) -> R<()> {
     rt()?.block_on(async move {
-        let l = SctpListener::bind(&[addr], 4)?;
+        let l = socket(rcvbuf)?;
+        l.bind(&[addr])?;
+        let l = l.listen(4)?;
         ready.send(())?;
         let (s, _) = l.accept().await?;
         s.set_nodelay(true)?;
@@ -55,9 +70,9 @@ fn server(addr: SocketAddr, n: usize, m: usize, ready: std::sync::mpsc::Sender<(
     })
 }
 
-fn client(addr: SocketAddr, n: usize, m: usize) -> R<(f64, Vec<Duration>)> {
+fn client(addr: SocketAddr, (n, m, rcvbuf): (usize, usize, usize)) -> R<(f64, Vec<Duration>)> {
     rt()?.block_on(async move {
-        let sock = SctpSocket::one_to_one(Family::V4)?;
+        let sock = socket(rcvbuf)?;
         sock.set_init_msg(InitMsg {
             num_ostreams: 4,
             max_instreams: 4,
@@ -93,11 +108,12 @@ fn main() -> R<()> {
     let n = args.first().copied().unwrap_or(10_000);
     let m = args.get(1).copied().unwrap_or(1_000);
     let port = args.get(2).copied().unwrap_or(7000) as u16;
+    let rcvbuf = args.get(3).copied().unwrap_or(0);
     let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
     let (tx, rx) = std::sync::mpsc::channel();
-    let srv = std::thread::spawn(move || server(addr, n, m, tx));
+    let srv = std::thread::spawn(move || server(addr, (n, m, rcvbuf), tx));
     rx.recv_timeout(Duration::from_secs(30))?;
-    let (rate, mut lat) = client(addr, n, m)?;
+    let (rate, mut lat) = client(addr, (n, m, rcvbuf))?;
     srv.join().map_err(|_| "server thread panicked")??;
     lat.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
