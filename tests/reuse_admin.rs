@@ -1,6 +1,7 @@
 //! The alias-table dump: `sipwire alias-table` asks a gateway's admin socket (state dir) and
 //! prints the live RFC 5923 tables as JSON; `sipwire run` serves that socket.
 
+mod gateway_support;
 mod reuse_support;
 
 use reuse_support::dns::{start_dns, Zone};
@@ -9,9 +10,7 @@ use reuse_support::*;
 use sipwire::alias::AliasDecision;
 use sipwire::gateway::admin;
 use sipwire::resolve::{Scheme, SipTarget};
-use std::io::BufRead;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn alias_table_cli(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sipwire"))
@@ -132,50 +131,19 @@ fn sipwire_run_serves_the_admin_socket() {
          [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
         state.path().display()
     );
-    let path = state.path().join("sipwire.toml");
-    std::fs::write(&path, cfg).expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sipwire");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    let mut admin_line = None;
-    loop {
-        let l = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("sipwire did not print `ready` in 30 s");
-        if let Some(p) = l.strip_prefix("sipwire: admin socket ") {
-            admin_line = Some(p.to_owned());
-        }
-        if l == "sipwire: ready" {
-            break;
-        }
-    }
+    let gw = gateway_support::start(state.path(), &cfg);
+    let admin_line = gw.printed("sipwire: admin socket ");
     let sock = state.path().join("admin.sock");
-    assert_eq!(admin_line.as_deref(), sock.to_str());
+    assert_eq!(admin_line, sock.to_str());
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&sock)
             .expect("socket exists")
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "admin socket is private");
+    let path = state.path().join("sipwire.toml");
     let v = alias_table_cli(&["--config", path.to_str().expect("utf-8")]);
     assert_eq!(v["counters"]["rows"], 0);
     assert_eq!(v["tables"], serde_json::json!([]));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(gw);
 }

@@ -3,29 +3,21 @@
 //! table, a client without certificate does not and the refusal is counted; `sipwire
 //! alias-table` shows both.
 
+mod gateway_support;
 mod reuse_support;
 
 use bytes::Bytes;
 use reuse_support::pki::Ca;
 use reuse_support::*;
 use sipwire::transport::{Target, TransportKind};
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 struct Gateway {
-    child: Child,
+    _run: gateway_support::Running,
     tls: SocketAddr,
     config: std::path::PathBuf,
     state: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(ca_pem: &str) -> Gateway {
@@ -39,43 +31,11 @@ fn start(ca_pem: &str) -> Gateway {
         ca_path.display(),
         state.path().display()
     );
-    let config = state.path().join("sipwire.toml");
-    std::fs::write(&config, cfg).expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sipwire");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    let mut tls = None;
-    loop {
-        let l = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("sipwire did not print `ready` in 30 s");
-        if let Some(rest) = l.strip_prefix("sipwire: listening tls ") {
-            tls = rest.split(' ').next().and_then(|a| a.parse().ok());
-        }
-        if l == "sipwire: ready" {
-            break;
-        }
-    }
+    let run = gateway_support::start(state.path(), &cfg);
     Gateway {
-        child,
-        tls: tls.expect("tls listener"),
-        config,
+        tls: run.listener("tls"),
+        _run: run,
+        config: state.path().join("sipwire.toml"),
         state,
     }
 }

@@ -2,11 +2,11 @@
 //! certificates while an established connection keeps working; `sipwire run` reloads
 //! its certificate files on SIGHUP.
 
+mod gateway_support;
 mod tls_support;
 
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,16 +82,8 @@ async fn reload_keeps_established_connections_and_new_handshakes_get_new_certifi
 }
 
 struct Run {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
+    gw: gateway_support::Running,
     tls: SocketAddr,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Run {
@@ -100,6 +92,7 @@ impl Run {
         loop {
             let left = end.saturating_duration_since(std::time::Instant::now());
             let l = self
+                .gw
                 .lines
                 .recv_timeout(left)
                 .unwrap_or_else(|_| panic!("sipwire did not print {want:?} in 30 s"));
@@ -111,43 +104,10 @@ impl Run {
 }
 
 fn start(dir: &std::path::Path, config: &str) -> Run {
-    let path = dir.join("sipwire.toml");
-    std::fs::write(&path, config).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sipwire");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    let mut tls = None;
-    loop {
-        let l = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("sipwire did not print `ready` in 30 s");
-        if let Some(rest) = l.strip_prefix("sipwire: listening tls ") {
-            tls = rest.split(' ').next().and_then(|a| a.parse().ok());
-        }
-        if l == "sipwire: ready" {
-            break;
-        }
-    }
+    let gw = gateway_support::start(dir, config);
     Run {
-        child,
-        lines,
-        tls: tls.expect("a TLS listener"),
+        tls: gw.listener("tls"),
+        gw,
     }
 }
 
@@ -208,7 +168,7 @@ async fn sipwire_run_reloads_certificates_on_sighup() {
     v2.write_pem(dir.path(), "server");
     n2.write_pem(dir.path(), "net");
     let kill = Command::new("kill")
-        .args(["-HUP", &run.child.id().to_string()])
+        .args(["-HUP", &run.gw.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(kill.success());
@@ -237,7 +197,7 @@ async fn sipwire_run_reloads_certificates_on_sighup() {
     // A broken file: the reload fails, the old certificates stay.
     std::fs::write(dir.path().join("net.pem"), "garbage").expect("write");
     let kill = Command::new("kill")
-        .args(["-HUP", &run.child.id().to_string()])
+        .args(["-HUP", &run.gw.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(kill.success());

@@ -1,11 +1,11 @@
 //! The `sipwire run` binary: OPTIONS answered with 200 OK over UDP, TCP and TLS;
 //! CRLFCRLF answered with exactly CRLF over TCP and TLS; graceful stop on SIGTERM.
 
+mod gateway_support;
 mod transport_support;
 
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,19 +16,11 @@ use tokio::net::{TcpStream, UdpSocket};
 use transport_support::*;
 
 struct Gateway {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
+    run: gateway_support::Running,
     udp: SocketAddr,
     tcp: SocketAddr,
     tls: SocketAddr,
     state: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start() -> Gateway {
@@ -40,53 +32,12 @@ fn start() -> Gateway {
          [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
         state.path().display()
     );
-    let path = state.path().join("sipwire.toml");
-    std::fs::write(&path, cfg).expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sipwire");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    let (mut udp, mut tcp, mut tls) = (None, None, None);
-    loop {
-        let l = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("sipwire did not print `ready` in 30 s");
-        if let Some(rest) = l.strip_prefix("sipwire: listening ") {
-            let mut it = rest.split(' ');
-            let kind = it.next().unwrap_or_default().to_owned();
-            let addr: SocketAddr = it.next().unwrap_or_default().parse().expect("address");
-            match kind.as_str() {
-                "udp" => udp = Some(addr),
-                "tcp" => tcp = Some(addr),
-                "tls" => tls = Some(addr),
-                k => panic!("unexpected listener {k}"),
-            }
-        }
-        if l == "sipwire: ready" {
-            break;
-        }
-    }
+    let run = gateway_support::start(state.path(), &cfg);
     Gateway {
-        child,
-        lines,
-        udp: udp.expect("udp listener"),
-        tcp: tcp.expect("tcp listener"),
-        tls: tls.expect("tls listener"),
+        udp: run.listener("udp"),
+        tcp: run.listener("tcp"),
+        tls: run.listener("tls"),
+        run,
         state,
     }
 }
@@ -189,7 +140,7 @@ async fn run_answers_options_on_every_transport_and_stops_on_sigterm() {
 
     // SIGTERM: graceful stop, exit status 0.
     let killed = Command::new("kill")
-        .args(["-TERM", &gw.child.id().to_string()])
+        .args(["-TERM", &gw.run.child.id().to_string()])
         .status()
         .expect("run kill(1)");
     assert!(killed.success());
@@ -202,7 +153,7 @@ async fn run_answers_options_on_every_transport_and_stops_on_sigterm() {
     let status = {
         let end = std::time::Instant::now() + WAIT;
         loop {
-            if let Some(s) = gw.child.try_wait().expect("wait") {
+            if let Some(s) = gw.run.child.try_wait().expect("wait") {
                 break s;
             }
             assert!(std::time::Instant::now() < end, "sipwire did not stop");
@@ -210,7 +161,7 @@ async fn run_answers_options_on_every_transport_and_stops_on_sigterm() {
         }
     };
     assert!(status.success(), "exit status {status}");
-    let printed: Vec<String> = gw.lines.try_iter().collect();
+    let printed: Vec<String> = gw.run.lines.try_iter().collect();
     assert!(
         printed.iter().any(|l| l == "sipwire: stopped"),
         "{printed:?}"
