@@ -125,7 +125,8 @@ async fn accept_loop(
                 let inner2 = Arc::clone(&inner);
                 let task = inner.task();
                 let span = tracing::debug_span!("tls_accept", %peer);
-                tokio::spawn(
+                // Boxed for the same reason as the flow driver (see spawn_flow).
+                tokio::spawn(Box::pin(
                     async move {
                         let _task = task;
                         let r = super::tls::accept(
@@ -162,7 +163,7 @@ async fn accept_loop(
                         }
                     }
                     .instrument(span),
-                );
+                ));
             }
         }
     }
@@ -188,14 +189,16 @@ where
     let inner2 = Arc::clone(inner);
     // Split before spawning: the task then holds two pointers, not the stream itself.
     let stream = tokio::io::split(stream);
-    tokio::spawn(
+    // Boxed: the driver's state is a few KiB, and the runtime would otherwise copy it whole on
+    // spawn, into the task cell and on completion.
+    tokio::spawn(Box::pin(
         async move {
             let _task = task;
             let _admission = admission;
             stream::drive(inner2, stream, parts, expect_header).await;
         }
         .instrument(span),
-    );
+    ));
     flow
 }
 
