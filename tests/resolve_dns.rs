@@ -2,123 +2,22 @@
 //! zones with NAPTR, SRV, A and AAAA records. Addresses in the zones are documentation addresses
 //! and are never contacted; only the DNS server on loopback is.
 
-use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::proto::rr::rdata::{A, AAAA, NAPTR, SOA, SRV};
-use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
-use hickory_server::Server;
+#[path = "reuse_support/dns.rs"]
+mod dns;
+
+use dns::{start_dns, TestDns, Zone};
 use sipwire::resolve::{
     DnsConfig, DnsError, DnsResolver, NameServerProtocol, PlanError, ResolveConfig,
     ResolvedTargets, Scheme, SipTarget, SrvSelection, Target, Transport, ViaTarget,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn name(s: &str) -> Name {
-    Name::from_ascii(s).expect("valid test name")
-}
-
-/// Builder of one in-memory zone.
-struct ZoneBuilder {
-    origin: Name,
-    handler: InMemoryZoneHandler<TokioRuntimeProvider>,
-}
-
-impl ZoneBuilder {
-    fn new(origin: &str) -> ZoneBuilder {
-        let origin = name(origin);
-        let mut handler = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-            origin.clone(),
-            ZoneType::Primary,
-            AxfrPolicy::Deny,
-        );
-        let soa = SOA::new(
-            name(&format!("ns.{origin}")),
-            name(&format!("hostmaster.{origin}")),
-            1,
-            3600,
-            600,
-            86400,
-            60,
-        );
-        assert!(handler.upsert_mut(Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)), 1));
-        ZoneBuilder { origin, handler }
-    }
-
-    fn add(mut self, owner: &str, rdata: RData) -> ZoneBuilder {
-        let rec = Record::from_rdata(name(owner), 300, rdata);
-        assert!(self.handler.upsert_mut(rec, 1), "insert {owner}");
-        self
-    }
-
-    fn naptr(self, owner: &str, order: u16, pref: u16, service: &str, replacement: &str) -> Self {
-        let rdata = RData::NAPTR(NAPTR::new(
-            order,
-            pref,
-            b"S".to_vec().into_boxed_slice(),
-            service.as_bytes().to_vec().into_boxed_slice(),
-            Vec::new().into_boxed_slice(),
-            name(replacement),
-        ));
-        self.add(owner, rdata)
-    }
-
-    fn srv(self, owner: &str, prio: u16, weight: u16, port: u16, target: &str) -> Self {
-        self.add(
-            owner,
-            RData::SRV(SRV::new(prio, weight, port, name(target))),
-        )
-    }
-
-    fn a(self, owner: &str, ip: &str) -> Self {
-        let ip = ip.parse().expect("ipv4");
-        self.add(owner, RData::A(A(ip)))
-    }
-
-    fn aaaa(self, owner: &str, ip: &str) -> Self {
-        let ip = ip.parse().expect("ipv6");
-        self.add(owner, RData::AAAA(AAAA(ip)))
-    }
-}
-
-/// A DNS server on 127.0.0.1 (UDP and TCP on the same port) serving the zones.
-struct TestDns {
-    addr: SocketAddr,
-    _server: Server<Catalog>,
-}
-
-async fn start_dns(zones: Vec<ZoneBuilder>) -> TestDns {
-    let mut catalog = Catalog::new();
-    for z in zones {
-        catalog.upsert(LowerName::new(&z.origin), vec![Arc::new(z.handler)]);
-    }
-    // Same port for UDP and TCP: bind TCP first, then UDP on its port (retry a few times).
-    for _ in 0..20 {
-        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind TCP on loopback");
-        let addr = tcp.local_addr().expect("local addr");
-        let Ok(udp) = tokio::net::UdpSocket::bind(addr).await else {
-            continue;
-        };
-        let mut server = Server::new(catalog);
-        server.register_socket(udp);
-        server.register_listener(tcp, Duration::from_secs(5), 64);
-        return TestDns {
-            addr,
-            _server: server,
-        };
-    }
-    panic!("could not bind a UDP+TCP DNS test server on 127.0.0.1");
-}
-
-fn zones() -> Vec<ZoneBuilder> {
-    let net = ZoneBuilder::new("example.net.")
+fn zones() -> Vec<Zone> {
+    let net = Zone::new("example.net.")
         // RFC 5923 §10: three servers behind one SRV name.
         .srv("_sips._tcp.example.net.", 10, 20, 5061, "s1.example.net.")
         .srv("_sips._tcp.example.net.", 10, 30, 5061, "s2.example.net.")
@@ -137,7 +36,7 @@ fn zones() -> Vec<ZoneBuilder> {
         .a("decoy.example.net.", "192.0.2.99")
         .a("host.example.net.", "192.0.2.20")
         .aaaa("host.example.net.", "2001:db8::20");
-    let com = ZoneBuilder::new("example.com.")
+    let com = Zone::new("example.com.")
         // NAPTR SIPS+D2T chain (the LAB-NOTES dnsmasq example, in-process).
         .naptr(
             "example.com.",
@@ -155,7 +54,7 @@ fn zones() -> Vec<ZoneBuilder> {
         // Via sent-by for §5.
         .srv("_sips._tcp.p1.example.com.", 0, 0, 5061, "p1.example.com.")
         .a("p1.example.com.", "192.0.2.1");
-    let org = ZoneBuilder::new("example.org.")
+    let org = Zone::new("example.org.")
         // No NAPTR: SRV for TCP only.
         .srv(
             "_sip._tcp.nonaptr.example.org.",

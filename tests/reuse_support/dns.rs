@@ -1,7 +1,9 @@
-//! An in-process DNS server (hickory-server) on 127.0.0.1 serving in-memory zones.
+//! An in-process DNS server (hickory-server) on 127.0.0.1 serving in-memory zones with NAPTR,
+//! SRV, A and AAAA records. Shared by the reuse tests and tests/resolve_dns.rs.
+#![allow(dead_code)]
 
 use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::proto::rr::rdata::{A, SOA, SRV};
+use hickory_server::proto::rr::rdata::{A, AAAA, NAPTR, SOA, SRV};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
@@ -57,6 +59,31 @@ impl Zone {
     pub fn a(self, owner: &str, ip: &str) -> Zone {
         let ip = ip.parse().expect("ipv4");
         self.add(owner, RData::A(A(ip)))
+    }
+
+    pub fn aaaa(self, owner: &str, ip: &str) -> Zone {
+        let ip = ip.parse().expect("ipv6");
+        self.add(owner, RData::AAAA(AAAA(ip)))
+    }
+
+    /// A NAPTR record with flag "S" (the next lookup is SRV) and no regexp.
+    pub fn naptr(
+        self,
+        owner: &str,
+        order: u16,
+        pref: u16,
+        service: &str,
+        replacement: &str,
+    ) -> Zone {
+        let rdata = RData::NAPTR(NAPTR::new(
+            order,
+            pref,
+            b"S".to_vec().into_boxed_slice(),
+            service.as_bytes().to_vec().into_boxed_slice(),
+            Vec::new().into_boxed_slice(),
+            name(replacement),
+        ));
+        self.add(owner, rdata)
     }
 }
 
