@@ -7,7 +7,7 @@
 
 mod reuse_support;
 
-use reuse_support::dns::{start_dns, Zone};
+use reuse_support::dns::{start_dns, TestDns, Zone};
 use reuse_support::pki::Ca;
 use reuse_support::*;
 use sipwire::alias::{AliasDecision, AliasKey, RowOrigin};
@@ -17,8 +17,11 @@ fn sips(domain: &str) -> SipTarget {
     SipTarget::new(Scheme::Sips, domain, None, None).expect("target")
 }
 
-#[tokio::test]
-async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
+/// P1 serving example.com and example.net on 127.0.0.1 (server certificate chosen by SNI), P2
+/// serving example.org on 127.0.0.2, and the DNS server publishing the three domains. With
+/// `per_domain_client`, P1 presents each local domain's own certificate when it connects;
+/// otherwise example.com's for both.
+async fn virtual_pair(per_domain_client: bool) -> (Peer, Peer, TestDns) {
     let ca = Ca::new();
     let com = ca.leaf(
         &["example.com", "p1.example.com"],
@@ -35,10 +38,16 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),
-        ca.client_config(Some(&com), TLS13),
+        ca.client_config((!per_domain_client).then_some(&com), TLS13),
         false,
     )
     .await;
+    if per_domain_client {
+        b1.transport
+            .set_tls_client_for("example.com", ca.client_config(Some(&com), TLS13));
+        b1.transport
+            .set_tls_client_for("example.net", ca.client_config(Some(&net), TLS13));
+    }
     let b2 = bind(
         "127.0.0.2",
         ca.server_config(&org, &[], TLS13),
@@ -65,7 +74,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
             .a("p2.example.org.", "127.0.0.2"),
     ])
     .await;
-    let mut p1 = b1.start(
+    let p1 = b1.start(
         Some(dns.addr),
         config(
             vec![
@@ -75,10 +84,17 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
             true,
         ),
     );
-    let mut p2 = b2.start(
+    let p2 = b2.start(
         Some(dns.addr),
         config(vec![domain("example.org", "p2.example.org")], true),
     );
+    (p1, p2, dns)
+}
+
+#[tokio::test]
+async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
+    let (mut p1, mut p2, _dns) = virtual_pair(false).await;
+    let p1_port = p1.tls.port();
 
     // A UA of example.com sends through P1 to example.org: P2 aliases P1's connection.
     let r = request("OPTIONS", "sips:example.org", "example.com", "v1", 1);
@@ -175,70 +191,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
 /// address) and sends each domain's requests back over that domain's connection.
 #[tokio::test]
 async fn section_9_3_client_side_one_connection_and_certificate_per_local_domain() {
-    let ca = Ca::new();
-    let com = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let net = ca.leaf(
-        &["example.net", "p1.example.net"],
-        &["sip:example.net", "sip:p1.example.net"],
-    );
-    let org = ca.leaf(
-        &["example.org", "p2.example.org"],
-        &["sip:example.org", "sip:p2.example.org"],
-    );
-    let b1 = bind(
-        "127.0.0.1",
-        ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),
-        ca.client_config(None, TLS13),
-        false,
-    )
-    .await;
-    b1.transport
-        .set_tls_client_for("example.com", ca.client_config(Some(&com), TLS13));
-    b1.transport
-        .set_tls_client_for("example.net", ca.client_config(Some(&net), TLS13));
-    let b2 = bind(
-        "127.0.0.2",
-        ca.server_config(&org, &[], TLS13),
-        ca.client_config(Some(&org), TLS13),
-        false,
-    )
-    .await;
-    let p1_port = b1.tls.port();
-    let dns = start_dns(vec![
-        Zone::new("example.com.")
-            .srv("_sips._tcp.example.com.", 0, 0, p1_port, "p1.example.com.")
-            .a("p1.example.com.", "127.0.0.1"),
-        Zone::new("example.net.")
-            .srv("_sips._tcp.example.net.", 0, 0, p1_port, "p1.example.net.")
-            .a("p1.example.net.", "127.0.0.1"),
-        Zone::new("example.org.")
-            .srv(
-                "_sips._tcp.example.org.",
-                0,
-                0,
-                b2.tls.port(),
-                "p2.example.org.",
-            )
-            .a("p2.example.org.", "127.0.0.2"),
-    ])
-    .await;
-    let mut p1 = b1.start(
-        Some(dns.addr),
-        config(
-            vec![
-                domain("example.com", "p1.example.com"),
-                domain("example.net", "p1.example.net"),
-            ],
-            true,
-        ),
-    );
-    let mut p2 = b2.start(
-        Some(dns.addr),
-        config(vec![domain("example.org", "p2.example.org")], true),
-    );
+    let (mut p1, mut p2, _dns) = virtual_pair(true).await;
     let mut flows = Vec::new();
     for (i, local) in ["example.com", "example.net", "example.com", "example.net"]
         .iter()
