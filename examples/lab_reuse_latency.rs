@@ -12,20 +12,13 @@ mod lab_reuse_support;
 #[path = "../tests/reuse_support/mod.rs"]
 mod reuse_support;
 
+use lab_reuse_support::fig::{figure_with, FigOptions};
 use lab_reuse_support::*;
-use reuse_support::pki::Ca;
-use sipwire::gateway::reuse::LocalDomain;
-use sipwire_lab::{Impairment, Topology, Zone};
-use std::net::IpAddr;
-use std::sync::Arc;
+use sipwire_lab::Impairment;
 use std::time::Duration;
 
 const SAMPLES: usize = 9;
 const ONE_WAY_MS: u32 = 25;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
 
 /// The minimum: the least disturbed sample (the VM's emulated CPU adds noise, never removes it).
 fn best(v: Vec<Duration>) -> Duration {
@@ -75,52 +68,20 @@ async fn run(
     versions: &'static [&'static rustls::SupportedProtocolVersion],
     add_alias: bool,
 ) -> (f64, f64, f64) {
-    let mut lab = Topology::new().expect("lab (run as root)");
-    let h1 = lab.host("p1").expect("host p1");
-    let h2 = lab.host("p2").expect("host p2");
-    let link = lab
-        .link(&h1, &["192.0.2.1/24"], &h2, &["192.0.2.128/24"])
-        .expect("link");
-    let zone = Zone::new()
-        .srv("_sips._tcp.example.com", "p1.example.com", SIPS_PORT, 0, 0)
-        .host("p1.example.com", &[ip("192.0.2.1")])
-        .srv("_sips._tcp.example.net", "p2.example.net", SIPS_PORT, 0, 0)
-        .host("p2.example.net", &[ip("192.0.2.128")]);
-    // A DNS server on each host: resolution costs no round trip over the delayed link.
-    let dns1 = lab.dns(&h1, ip("192.0.2.1"), &zone).expect("dnsmasq on p1");
-    let dns2 = lab
-        .dns(&h2, ip("192.0.2.128"), &zone)
-        .expect("dnsmasq on p2");
-    let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
+    // DNS on each host: resolution costs no round trip over the delayed link.
+    let lab = figure_with(
+        FigOptions {
+            dns_on_each_host: true,
+            ..FigOptions::new(add_alias)
+        },
+        |s| {
+            s.dns_cache = true;
+            // Full handshakes: a first backwards connection has no session to resume.
+            s.resumption = false;
+            s.versions = versions;
+        },
     );
-    let c2 = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
-    let mut s1 = spec(
-        "192.0.2.1",
-        &c1,
-        vec![LocalDomain::new("example.com", "p1.example.com")],
-    );
-    let mut s2 = spec(
-        "192.0.2.128",
-        &c2,
-        vec![LocalDomain::new("example.net", "p2.example.net")],
-    );
-    s1.dns = Some(dns1);
-    s2.dns = Some(dns2);
-    for s in [&mut s1, &mut s2] {
-        s.dns_cache = true;
-        // Full handshakes: a first backwards connection has no session to resume.
-        s.resumption = false;
-        s.versions = versions;
-        s.add_alias = add_alias;
-    }
-    let p1 = Agent::start(&h1, Arc::clone(&ca), s1);
-    let p2 = Agent::start(&h2, ca, s2);
+    let (p1, p2, link) = (lab.p1, lab.p2, lab.link);
     let (back0, open0) = measure(&p1, &p2, "z").await;
     link.impair(Impairment {
         delay_ms: ONE_WAY_MS,

@@ -6,7 +6,7 @@ mod lab_reuse_support;
 mod reuse_support;
 
 use bytes::Bytes;
-use lab_reuse_support::fig::{figure_with, ip, Lab};
+use lab_reuse_support::fig::{figure_with, ip, FigOptions, Lab};
 use lab_reuse_support::*;
 use sipwire::alias::{AliasDecision, IgnoreReason};
 use sipwire::gateway::reuse::LocalDomain;
@@ -16,7 +16,13 @@ use std::sync::Arc;
 
 /// The figure with alias on both sides and P2 also on plain TCP.
 fn lab() -> Lab {
-    figure_with(true, true)
+    figure_with(
+        FigOptions {
+            p2_tcp: true,
+            ..FigOptions::new(true)
+        },
+        |_| {},
+    )
 }
 
 /// An attacker on P1's host and address, listening on `port`, with this client certificate.
