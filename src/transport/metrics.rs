@@ -45,14 +45,11 @@ pub fn keepalive(kind: TransportKind, what: &'static str) {
     counter!(KEEPALIVES, "transport" => kind.as_str(), "kind" => what).increment(1);
 }
 
-/// Counts a TLS handshake outcome.
-pub fn handshake(direction: Direction, failure: Option<&'static str>) {
-    match failure {
-        None => counter!(TLS_HANDSHAKES, "direction" => direction.as_str()).increment(1),
-        Some(r) => counter!(TLS_HANDSHAKE_FAILURES, "direction" => direction.as_str(),
-            "reason" => r)
-        .increment(1),
-    }
+/// Counts a failed TLS handshake (completed ones are counted through
+/// [`TransportMetrics::handshake_done`]).
+pub fn handshake_failed(direction: Direction, reason: &'static str) {
+    counter!(TLS_HANDSHAKE_FAILURES, "direction" => direction.as_str(), "reason" => reason)
+        .increment(1);
 }
 
 /// Handles of one flow's hot counters, looked up once.

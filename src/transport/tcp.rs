@@ -129,14 +129,7 @@ async fn accept_loop(
                 tokio::spawn(Box::pin(
                     async move {
                         let _task = task;
-                        let r = super::tls::accept(
-                            acc,
-                            tcp,
-                            inner2.cfg.handshake_timeout,
-                            inner2.cfg.identities.as_ref(),
-                            &inner2.metrics,
-                        )
-                        .await;
+                        let r = super::tls::accept(acc, tcp, &inner2).await;
                         match r {
                             Err(reason) => {
                                 tracing::debug!(reason, "TLS handshake failed");

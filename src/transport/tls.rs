@@ -70,24 +70,23 @@ fn identities_of(
 pub(crate) async fn accept(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
-    timeout: std::time::Duration,
-    ids: Option<&IdentityFn>,
-    counted: &metrics::TransportMetrics,
+    inner: &Inner,
 ) -> Result<Handshaken<tokio_rustls::server::TlsStream<TcpStream>>, &'static str> {
+    let (timeout, ids) = (inner.cfg.handshake_timeout, inner.cfg.identities.as_ref());
     let r = tokio::time::timeout(timeout, acceptor.accept(tcp)).await;
     let stream = match r {
         Err(_) => {
-            metrics::handshake(Direction::Inbound, Some("timeout"));
+            metrics::handshake_failed(Direction::Inbound, "timeout");
             return Err("timeout");
         }
         Ok(Err(e)) => {
             let reason = failure_reason(&e);
-            metrics::handshake(Direction::Inbound, Some(reason));
+            metrics::handshake_failed(Direction::Inbound, reason);
             return Err(reason);
         }
         Ok(Ok(s)) => s,
     };
-    counted.handshake_done(Direction::Inbound);
+    inner.metrics.handshake_done(Direction::Inbound);
     let (_, conn) = stream.get_ref();
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
@@ -110,14 +109,14 @@ pub(crate) async fn connect(
     inner: &Inner,
 ) -> Result<Handshaken<tokio_rustls::client::TlsStream<TcpStream>>, TransportError> {
     let (timeout, ids) = (inner.cfg.handshake_timeout, inner.cfg.identities.as_ref());
-    let (require_alpn, counted) = (inner.cfg.require_alpn, &inner.metrics);
+    let require_alpn = inner.cfg.require_alpn;
     let server_name = ServerName::try_from(name.to_owned())
         .map_err(|_| TransportError::BadServerName(name.to_owned()))?;
     let connector = TlsConnector::from(config);
     let r = tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await;
     let stream = match r {
         Err(_) => {
-            metrics::handshake(Direction::Outbound, Some("timeout"));
+            metrics::handshake_failed(Direction::Outbound, "timeout");
             return Err(TransportError::Handshake {
                 addr,
                 reason: "timeout",
@@ -125,7 +124,7 @@ pub(crate) async fn connect(
         }
         Ok(Err(e)) => {
             let reason = failure_reason(&e);
-            metrics::handshake(Direction::Outbound, Some(reason));
+            metrics::handshake_failed(Direction::Outbound, reason);
             if reason == "identity_mismatch" {
                 // RFC 5922 §7.3: the connection is closed (rustls sent bad_certificate).
                 return Err(TransportError::IdentityMismatch {
@@ -142,7 +141,7 @@ pub(crate) async fn connect(
         // ALPN policy `require`: the server ignored our offer (RFC 7301 §3.2 lets it; our
         // policy does not). Close politely and count it like the server side does.
         let mut stream = stream;
-        metrics::handshake(Direction::Outbound, Some("no_application_protocol"));
+        metrics::handshake_failed(Direction::Outbound, "no_application_protocol");
         let _ =
             tokio::time::timeout(timeout, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
         return Err(TransportError::Handshake {
@@ -150,7 +149,7 @@ pub(crate) async fn connect(
             reason: "no_application_protocol",
         });
     }
-    counted.handshake_done(Direction::Outbound);
+    inner.metrics.handshake_done(Direction::Outbound);
     let identities = identities_of(conn.peer_certificates(), ids);
     let alpn = conn.alpn_protocol().map(Arc::from);
     let peer_certificate = conn.peer_certificates().is_some_and(|c| !c.is_empty());
