@@ -320,11 +320,11 @@ impl SctpSocket {
                 Ok(Ok(RecvStep::Complete { next_queued })) => {
                     // Nothing else queued (one-to-many sockets, which ask for NXTINFO): drop the
                     // cached readiness now, so the next recv waits in the reactor instead of
-                    // trying a recvmsg that would say EAGAIN. (tokio
-                    // keeps readiness that arrived after this guard was taken.) Not when the same
-                    // readiness also said end of file or error: NXTINFO only sees queued messages,
-                    // and the peer's SHUTDOWN or ABORT that came with the last one would be lost
-                    // with it (the next recv would wait for an edge that never comes).
+                    // trying a recvmsg that would say EAGAIN (tokio keeps readiness that arrived
+                    // after this guard was taken). Not when the same readiness also said end of
+                    // file or error: NXTINFO only sees queued messages, and the peer's SHUTDOWN
+                    // or ABORT that came with the last one would be lost with it (the next recv
+                    // would wait for an edge that never comes).
                     let ready = guard.ready();
                     if self.style == Style::OneToMany
                         && !next_queued
