@@ -56,10 +56,7 @@ async fn lab_section_10_srv_one_aliased_connection_per_server_spread_by_weight()
     let dns = lab.dns(&hdns, ip("198.51.100.53"), &zone).expect("dnsmasq");
 
     let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
+    let c1 = ca.leaf(&["example.com", "p1.example.com"], &[]);
     let mut s1 = spec(
         "192.0.2.1",
         &c1,

@@ -6,17 +6,13 @@
 mod lab_reuse_support;
 mod reuse_support;
 
+use lab_reuse_support::fig::ip;
 use lab_reuse_support::*;
 use reuse_support::pki::Ca;
 use sipwire::alias::{AliasDecision, RowOrigin};
 use sipwire::gateway::reuse::LocalDomain;
 use sipwire_lab::{Topology, Zone};
-use std::net::IpAddr;
 use std::sync::Arc;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
 
 #[tokio::test]
 async fn lab_section_9_3_virtual_domains_on_one_address() {
@@ -34,18 +30,9 @@ async fn lab_section_9_3_virtual_domains_on_one_address() {
         .host("p2.example.org", &[ip("192.0.2.128")]);
     let dns = lab.dns(&h2, ip("192.0.2.128"), &zone).expect("dnsmasq");
     let ca = Arc::new(Ca::new());
-    let com = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let net = ca.leaf(
-        &["example.net", "p1.example.net"],
-        &["sip:example.net", "sip:p1.example.net"],
-    );
-    let org = ca.leaf(
-        &["example.org", "p2.example.org"],
-        &["sip:example.org", "sip:p2.example.org"],
-    );
+    let com = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let net = ca.leaf(&["example.net", "p1.example.net"], &[]);
+    let org = ca.leaf(&["example.org", "p2.example.org"], &[]);
     let mut s1 = spec(
         "192.0.2.1",
         &com,

@@ -29,14 +29,8 @@ fn alias_table_cli(args: &[&str]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alias_table_subcommand_prints_live_rows() {
     let ca = Ca::new();
-    let c1 = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let c2 = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
+    let c1 = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let c2 = ca.leaf(&["example.net", "p2.example.net"], &[]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&c1, &[], TLS13),

@@ -139,7 +139,7 @@ async fn hijack_alias_over_plain_tcp_is_ignored() {
 #[tokio::test]
 async fn hijack_certificate_for_example_org_claiming_p1_example_com_is_ignored() {
     let mut l = lab(AliasPolicy::accept_all()).await;
-    let org = l.ca.leaf(&["example.org"], &["sip:example.org"]);
+    let org = l.ca.leaf(&["example.org"], &[]);
     let mut att = attacker(&l, Some(&org)).await;
     send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "o1")).await;
     let seen = l.p2.next_request().await;
@@ -198,7 +198,7 @@ async fn hijack_second_connection_from_same_ip_claiming_same_alias_is_ignored() 
 #[tokio::test]
 async fn hijack_connection_not_authenticated_for_the_domain_is_never_used() {
     let mut l = lab(AliasPolicy::accept_all()).await;
-    let org = l.ca.leaf(&["example.org"], &["sip:example.org"]);
+    let org = l.ca.leaf(&["example.org"], &[]);
     let mut att = attacker(&l, Some(&org)).await;
     // Numeric sent-by = its real source IP, P1's port: accepted, under example.org's name.
     let sent_by = format!("127.0.0.1:{}", l.p1.tls.port());

@@ -18,10 +18,7 @@ const WEIGHTS: [u16; 3] = [20, 30, 50];
 #[tokio::test]
 async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
     let ca = Ca::new();
-    let p1_cert = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
+    let p1_cert = ca.leaf(&["example.com", "p1.example.com"], &[]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], TLS13),

@@ -23,18 +23,9 @@ fn sips(domain: &str) -> SipTarget {
 /// otherwise example.com's for both.
 async fn virtual_pair(per_domain_client: bool) -> (Peer, Peer, TestDns) {
     let ca = Ca::new();
-    let com = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let net = ca.leaf(
-        &["example.net", "p1.example.net"],
-        &["sip:example.net", "sip:p1.example.net"],
-    );
-    let org = ca.leaf(
-        &["example.org", "p2.example.org"],
-        &["sip:example.org", "sip:p2.example.org"],
-    );
+    let com = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let net = ca.leaf(&["example.net", "p1.example.net"], &[]);
+    let org = ca.leaf(&["example.org", "p2.example.org"], &[]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),

@@ -54,14 +54,8 @@ pub async fn figure(
 pub async fn figure_with(spec: FigSpec) -> Fig {
     let versions = spec.versions;
     let ca = Ca::new();
-    let p1_cert = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let p2_cert = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
+    let p1_cert = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let p2_cert = ca.leaf(&["example.net", "p2.example.net"], &[]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], versions),
