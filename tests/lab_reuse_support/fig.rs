@@ -7,7 +7,6 @@ use super::{spec, Agent, PeerSpec, SIPS_PORT};
 use crate::reuse_support::pki::Ca;
 use sipwire::alias::{RowDump, RowOrigin};
 use sipwire::gateway::reuse::LocalDomain;
-use sipwire::resolve::Transport;
 use sipwire_lab::{Host, Link, Topology, Zone};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -78,14 +77,8 @@ pub fn figure_with(o: FigOptions, tweak: impl Fn(&mut PeerSpec)) -> Lab {
         dns2
     };
     let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(
-        &["example.com", "p1.example.com"],
-        &["sip:example.com", "sip:p1.example.com"],
-    );
-    let c2 = ca.leaf(
-        &["example.net", "p2.example.net"],
-        &["sip:example.net", "sip:p2.example.net"],
-    );
+    let c1 = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let c2 = ca.leaf(&["example.net", "p2.example.net"], &[]);
     let mut s1 = spec(
         "192.0.2.1",
         &c1,
@@ -117,12 +110,5 @@ pub fn figure_with(o: FigOptions, tweak: impl Fn(&mut PeerSpec)) -> Lab {
 
 /// An alias table row for `addr`:5061 over TLS, as the dump shows it.
 pub fn row(addr: &str, ids: &[&str], descriptor: String, origin: RowOrigin) -> RowDump {
-    RowDump {
-        ip: ip(addr),
-        port: SIPS_PORT,
-        transport: Transport::Tls,
-        identities: ids.iter().map(|s| s.to_string()).collect(),
-        descriptor,
-        origin,
-    }
+    crate::reuse_support::fig::row(addr, SIPS_PORT, ids, descriptor, origin)
 }
