@@ -11,9 +11,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build -j 2 --example lab_reuse_latency
 bin="$CARGO_TARGET_DIR/debug/examples/lab_reuse_latency"
 [[ -x "$bin" ]] || { echo "could not build examples/lab_reuse_latency.rs" >&2; exit 1; }
-args=()
 if [[ "${1:-}" == --native ]]; then
-    "$bin" "${args[@]}"
+    "$bin"
 else
-    timeout 900 lab/vm/run-in-vm.sh -- "$bin" "${args[@]}"
+    timeout 900 lab/vm/run-in-vm.sh -- "$bin"
 fi

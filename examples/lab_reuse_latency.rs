@@ -1,6 +1,6 @@
-//! Benchmark (run by benches/lab_reuse_latency.sh; needs root, network namespaces and netem): the latency of
-//! the first backwards-direction request (P2 -> P1 right after P1 opened a connection to P2)
-//! with RFC 5923 reuse and without, over TLS 1.3 and TLS 1.2, in network namespaces with netem.
+//! Benchmark (run by benches/lab_reuse_latency.sh; needs root, network namespaces and netem):
+//! the latency of the first backwards-direction request (P2 -> P1 right after P1 opened a
+//! connection to P2) with RFC 5923 reuse and without, over TLS 1.3 and TLS 1.2.
 //!
 //! Printed as RTT multiples measured in the same run: each latency is measured with a 50 ms RTT
 //! (25 ms each way) and with no delay; `(L_50 - L_0) / RTT` counts the round trips the request

@@ -33,7 +33,6 @@ cargo nextest run --workspace --no-fail-fast -E 'not binary(/^lab_/)'
 
 step "lab tests (root, network namespaces, kernel SCTP)"
 list="$target_dir/lab-tests.txt"
-mkdir -p "$(dirname "$list")"
 cargo test --workspace --no-run --message-format=json | python3 lab/lab-binaries.py > "$list"
 echo "$(wc -l < "$list") lab test binaries"
 if python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132)' 2>/dev/null; then

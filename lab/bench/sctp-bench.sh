@@ -40,21 +40,30 @@ pin=()
 # SCTP MIB counters that show lost DATA (discarded at a full receiver, then retransmitted after the
 # 1 s minimum RTO): summed per program over all rounds.
 mib() { awk '$1 == "SctpInDataChunkDiscards" {d = $2} $1 == "SctpT3RtxExpireds" {t = $2} END {print d + 0, t + 0}' /proc/net/sctp/snmp 2>/dev/null || echo "0 0"; }
-c_disc=0 c_t3=0 r_disc=0 r_t3=0
-run_c() { local before after; before=($(mib)); c_out="$(timeout 300 "${pin[@]}" "$cbin" "$n" "$m" "$1" "$rcvbuf")"; after=($(mib)); c_disc=$((c_disc + after[0] - before[0])); c_t3=$((c_t3 + after[1] - before[1])); }
-run_r() { local before after; before=($(mib)); r_out="$(timeout 300 "${pin[@]}" "$rust" "$n" "$m" "$1" "$rcvbuf")"; after=($(mib)); r_disc=$((r_disc + after[0] - before[0])); r_t3=$((r_t3 + after[1] - before[1])); }
+# One run of a program (c: the C baseline, r: sipwire-sys) on port $2; its output goes to out[$1]
+# and its discards and T3 expiries are added to its totals.
+declare -A prog=([c]="$cbin" [r]="$rust") out=() disc=([c]=0 [r]=0) t3=([c]=0 [r]=0)
+run() {
+    local before after
+    before=($(mib))
+    out[$1]="$(timeout 300 "${pin[@]}" "${prog[$1]}" "$n" "$m" "$2" "$rcvbuf")"
+    after=($(mib))
+    disc[$1]=$((disc[$1] + after[0] - before[0]))
+    t3[$1]=$((t3[$1] + after[1] - before[1]))
+}
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
 best_c_rate=0 best_r_rate=0 best_c_p50=0 best_r_p50=0 c_p99="" r_p99=""
 for ((i = 1; i <= rounds; i++)); do
     # Alternate the order so neither always runs on a warmer machine; fresh ports each time.
     port=$((7000 + 10 * i))
     if ((i % 2)); then
-        run_c "$port"
-        run_r "$((port + 1))"
+        run c "$port"
+        run r "$((port + 1))"
     else
-        run_r "$((port + 1))"
-        run_c "$port"
+        run r "$((port + 1))"
+        run c "$port"
     fi
+    c_out="${out[c]}" r_out="${out[r]}"
     echo "round $i C:    $(tr '\n' ' ' <<<"$c_out")"
     echo "round $i Rust: $(tr '\n' ' ' <<<"$r_out")"
     cr="$(field rate_msgs_per_s "$c_out")" rr="$(field rate_msgs_per_s "$r_out")"
@@ -73,5 +82,5 @@ printf '%-22s %14s %14s %8s\n' "" "C baseline" "sipwire-sys" "ratio"
 awk -v c="$best_c_rate" -v r="$best_r_rate" 'BEGIN{printf "%-22s %14.0f %14.0f %7.1f%%\n", "rate (msg/s)", c, r, 100*r/c}'
 awk -v c="$best_c_p50" -v r="$best_r_p50" 'BEGIN{printf "%-22s %14.1f %14.1f %7.1f%%\n", "RTT p50 (us)", c, r, 100*c/r}'
 awk -v c="$c_p99" -v r="$r_p99" 'BEGIN{printf "%-22s %14.1f %14.1f %7.1f%%\n", "RTT p99 (us)", c, r, 100*c/r}'
-printf '%-22s %14s %14s\n' "DATA discarded / T3" "$c_disc / $c_t3" "$r_disc / $r_t3"
+printf '%-22s %14s %14s\n' "DATA discarded / T3" "${disc[c]} / ${t3[c]}" "${disc[r]} / ${t3[r]}"
 echo "(ratio = sipwire-sys as a percentage of the baseline's performance; >= 90% is the target)"
