@@ -16,6 +16,7 @@ use sipwire::wire::{
     FramingError, HeaderKind, Host, Limits, Message, NameAddr, StreamFramer, TransportToken, Uri,
     Via, ViaSpec,
 };
+use sipwire::TransportKind;
 
 /// Reads every view a transport or an upper layer may ask of a parsed message.
 fn touch_message(m: &Message) {
@@ -303,7 +304,7 @@ pub fn uri(data: &[u8]) {
             let _ = CSeq::parse(rest);
             if let Ok(t) = std::str::from_utf8(rest) {
                 let tok = TransportToken::from_token(t);
-                let _ = (tok.is_reliable(), tok.is_stream(), tok.default_port());
+                let _ = (tok.is_reliable(), tok.is_secure(), tok.default_port());
             }
         }
     }
@@ -328,10 +329,10 @@ pub fn edit_roundtrip(data: &[u8]) {
         )
     };
     let transport = match (sel >> 1) % 4 {
-        0 => TransportToken::Udp,
-        1 => TransportToken::Tcp,
-        2 => TransportToken::Tls,
-        _ => TransportToken::Sctp,
+        0 => TransportToken::Known(TransportKind::Udp),
+        1 => TransportToken::Known(TransportKind::Tcp),
+        2 => TransportToken::Known(TransportKind::Tls),
+        _ => TransportToken::Known(TransportKind::Sctp),
     };
     let spec = ViaSpec {
         transport,

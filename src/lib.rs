@@ -13,7 +13,14 @@
 pub mod alias;
 pub mod cli;
 pub mod gateway;
+mod identities;
+mod kind;
 pub mod resolve;
+mod target;
 pub mod tls;
 pub mod transport;
 pub mod wire;
+
+pub use identities::PeerIdentities;
+pub use kind::{TransportKind, UnknownTransport};
+pub use target::Target;

@@ -10,6 +10,7 @@ use sipwire::wire::{
     decode_datagram, response, CSeq, ContactValue, EditError, Frame, Host, Limits, Message,
     NameAddr, Rport, StreamFramer, TransportToken, Uri, Via, ViaSpec,
 };
+use sipwire::TransportKind;
 
 #[derive(Debug, Clone)]
 struct GenVia {
@@ -335,7 +336,7 @@ proptest! {
         let branch = format!("z9hG4bK{branch}");
         let mut e = m.edit();
         e.prepend_via(&ViaSpec {
-            transport: TransportToken::TlsSctp,
+            transport: TransportToken::Known(TransportKind::TlsSctp),
             host: Host::Name("proxy.example.com"),
             port: Some(5061),
             branch: &branch,
@@ -349,7 +350,7 @@ proptest! {
         let m2 = parse(out.to_vec());
         prop_assert_eq!(m2.via_count(), m.via_count() + 1);
         let top = m2.top_via().unwrap();
-        prop_assert_eq!(top.transport, TransportToken::TlsSctp);
+        prop_assert_eq!(top.transport, TransportToken::Known(TransportKind::TlsSctp));
         prop_assert_eq!(top.branch, Some(branch.as_str()));
         prop_assert_eq!(top.alias, alias);
         prop_assert_eq!(top.rport.is_some(), rport);

@@ -8,8 +8,9 @@ mod dns;
 use dns::{start_dns, TestDns, Zone};
 use sipwire::resolve::{
     DnsConfig, DnsError, DnsResolver, NameServerProtocol, PlanError, ResolveConfig,
-    ResolvedTargets, Scheme, SipTarget, SrvSelection, Target, Transport, ViaTarget,
+    ResolvedTargets, Scheme, SipTarget, SrvSelection, Target, ViaTarget,
 };
+use sipwire::TransportKind;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -78,11 +79,8 @@ fn resolver(dns: &TestDns, protocol: NameServerProtocol, resolve: ResolveConfig)
     DnsResolver::new(cfg).expect("build resolver")
 }
 
-fn tg(t: Transport, addr: &str) -> Target {
-    Target {
-        transport: t,
-        addr: addr.parse().expect("socket addr"),
-    }
+fn tg(t: TransportKind, addr: &str) -> Target {
+    Target::new(t, addr.parse().expect("socket addr"))
 }
 
 async fn resolve(r: &DnsResolver, target: SipTarget) -> Result<ResolvedTargets, DnsError> {
@@ -102,7 +100,10 @@ async fn rfc5923_section10_three_servers_behind_one_srv() {
         let res = resolve(&r, target.clone()).await.expect("resolved");
         assert_eq!(res.aus, "example.net");
         let mut addrs: Vec<SocketAddr> = res.targets.iter().map(|t| t.addr).collect();
-        assert!(res.targets.iter().all(|t| t.transport == Transport::Tls));
+        assert!(res
+            .targets
+            .iter()
+            .all(|t| t.transport == TransportKind::Tls));
         *first.entry(addrs[0]).or_default() += 1;
         addrs.sort();
         assert_eq!(
@@ -135,7 +136,7 @@ async fn rfc5923_section10_three_servers_behind_one_srv() {
     for _ in 0..10 {
         assert_eq!(resolve(&det, target.clone()).await.expect("resolved"), a);
     }
-    assert_eq!(a.targets[0], tg(Transport::Tls, "192.0.2.13:5061"));
+    assert_eq!(a.targets[0], tg(TransportKind::Tls, "192.0.2.13:5061"));
 }
 
 #[tokio::test]
@@ -153,8 +154,8 @@ async fn naptr_sips_d2t_chain() {
         assert_eq!(
             res.targets,
             vec![
-                tg(Transport::Tls, "192.0.2.128:5061"),
-                tg(Transport::Tls, "[2001:db8::128]:5061"),
+                tg(TransportKind::Tls, "192.0.2.128:5061"),
+                tg(TransportKind::Tls, "[2001:db8::128]:5061"),
             ],
             "{protocol:?}"
         );
@@ -168,9 +169,9 @@ async fn naptr_sips_d2t_chain() {
         assert_eq!(
             res.targets,
             vec![
-                tg(Transport::Tls, "192.0.2.128:5061"),
-                tg(Transport::Tls, "[2001:db8::128]:5061"),
-                tg(Transport::Udp, "192.0.2.129:5060"),
+                tg(TransportKind::Tls, "192.0.2.128:5061"),
+                tg(TransportKind::Tls, "[2001:db8::128]:5061"),
+                tg(TransportKind::Udp, "192.0.2.129:5060"),
             ]
         );
     }
@@ -186,7 +187,7 @@ async fn no_naptr_falls_back_to_srv_then_addresses() {
     )
     .await
     .expect("resolved");
-    assert_eq!(res.targets, vec![tg(Transport::Tcp, "192.0.2.30:5070")]);
+    assert_eq!(res.targets, vec![tg(TransportKind::Tcp, "192.0.2.30:5070")]);
 
     let res = resolve(
         &r,
@@ -194,14 +195,14 @@ async fn no_naptr_falls_back_to_srv_then_addresses() {
     )
     .await
     .expect("resolved");
-    assert_eq!(res.targets, vec![tg(Transport::Udp, "192.0.2.31:5060")]);
+    assert_eq!(res.targets, vec![tg(TransportKind::Udp, "192.0.2.31:5060")]);
     let res = resolve(
         &r,
         SipTarget::new(Scheme::Sips, "plain.example.org", None, None).expect("target"),
     )
     .await
     .expect("resolved");
-    assert_eq!(res.targets, vec![tg(Transport::Tls, "192.0.2.31:5061")]);
+    assert_eq!(res.targets, vec![tg(TransportKind::Tls, "192.0.2.31:5061")]);
 }
 
 #[tokio::test]
@@ -217,8 +218,8 @@ async fn explicit_port_skips_naptr_and_srv() {
     assert_eq!(
         res.targets,
         vec![
-            tg(Transport::Udp, "192.0.2.20:5080"),
-            tg(Transport::Udp, "[2001:db8::20]:5080"),
+            tg(TransportKind::Udp, "192.0.2.20:5080"),
+            tg(TransportKind::Udp, "[2001:db8::20]:5080"),
         ]
     );
     // Without the port, the SRV record is used instead.
@@ -228,19 +229,19 @@ async fn explicit_port_skips_naptr_and_srv() {
     )
     .await
     .expect("resolved");
-    assert_eq!(res.targets, vec![tg(Transport::Udp, "192.0.2.99:9999")]);
+    assert_eq!(res.targets, vec![tg(TransportKind::Udp, "192.0.2.99:9999")]);
 }
 
 #[tokio::test]
 async fn response_location_from_via() {
     let dns = start_dns(zones()).await;
     let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
-    let via = ViaTarget::new(Transport::Tls, "p1.example.com", None, None, None).expect("via");
+    let via = ViaTarget::new(TransportKind::Tls, "p1.example.com", None, None, None).expect("via");
     let res = tokio::time::timeout(TEST_TIMEOUT, r.resolve_response(&via))
         .await
         .expect("in time")
         .expect("resolved");
-    assert_eq!(res.targets, vec![tg(Transport::Tls, "192.0.2.1:5061")]);
+    assert_eq!(res.targets, vec![tg(TransportKind::Tls, "192.0.2.1:5061")]);
 }
 
 #[tokio::test]

@@ -83,7 +83,7 @@ async fn alias_table_subcommand_prints_live_rows() {
     assert_eq!(v["tables"][0]["local_domain"], "example.net");
     assert_eq!(row["ip"], "127.0.0.1");
     assert_eq!(row["port"], p1.tls.port());
-    assert_eq!(row["transport"], "Tls");
+    assert_eq!(row["transport"], "tls");
     assert!(row["descriptor"]
         .as_str()
         .expect("descriptor")
@@ -105,7 +105,7 @@ async fn alias_table_subcommand_prints_live_rows() {
     let first = text.lines().next().expect("a row line");
     assert!(
         first.starts_with(&format!(
-            "example.net 127.0.0.1:{} Tls example.com,p1.example.com tls#",
+            "example.net 127.0.0.1:{} tls example.com,p1.example.com tls#",
             p1.tls.port()
         )),
         "{text}"

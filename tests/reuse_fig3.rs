@@ -225,7 +225,7 @@ async fn figure3_route_uri_not_proven_by_p1_is_not_reused() {
             &sipwire::alias::AliasKey::new(
                 f.p1.tls.ip(),
                 f.p1.tls.port(),
-                sipwire::resolve::Transport::Tls
+                sipwire::TransportKind::Tls
             ),
             "127.0.0.1"
         ),

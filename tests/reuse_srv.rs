@@ -86,7 +86,7 @@ async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
     // Every server received its share (drain the queues; bounded by WAIT each).
     let mut received = Vec::new();
     for s in &mut servers {
-        let key = AliasKey::new(s.tls.ip(), s.tls.port(), sipwire::resolve::Transport::Tls);
+        let key = AliasKey::new(s.tls.ip(), s.tls.port(), sipwire::TransportKind::Tls);
         let n = per_target.get(&key).copied().unwrap_or(0);
         for _ in 0..n {
             s.next_request().await;

@@ -11,7 +11,8 @@ use reuse_support::dns::{start_dns, TestDns, Zone};
 use reuse_support::pki::Ca;
 use reuse_support::*;
 use sipwire::alias::{AliasDecision, AliasKey, RowOrigin};
-use sipwire::resolve::{Scheme, SipTarget, Transport};
+use sipwire::resolve::{Scheme, SipTarget};
+use sipwire::TransportKind;
 
 fn sips(domain: &str) -> SipTarget {
     SipTarget::new(Scheme::Sips, domain, None, None).expect("target")
@@ -122,7 +123,11 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     );
     assert_eq!(
         AliasKey::from(&s_net.target),
-        AliasKey::new("127.0.0.1".parse().expect("ip"), p1_port, Transport::Tls),
+        AliasKey::new(
+            "127.0.0.1".parse().expect("ip"),
+            p1_port,
+            TransportKind::Tls
+        ),
         "the same resolved address as example.com"
     );
     let at_p1 = p1.next_request().await;

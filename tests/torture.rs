@@ -17,6 +17,7 @@ use sipwire::wire::{
     decode_datagram, response, ContactValue, Datagram, EditError, Frame, FramingError, Host,
     Limits, Message, ParseError, Rport, Scheme, StreamFramer, TransportToken,
 };
+use sipwire::TransportKind;
 
 fn load(name: &str) -> Bytes {
     let p: PathBuf = [
@@ -115,10 +116,10 @@ fn wsinv_short_tortuous_invite() {
     assert_eq!(m.cseq().method, "INVITE");
     let vias: Vec<_> = m.vias().map(|v| v.unwrap()).collect();
     assert_eq!(vias.len(), 3);
-    assert_eq!(vias[0].transport, TransportToken::Udp);
+    assert_eq!(vias[0].transport, TransportToken::Known(TransportKind::Udp));
     assert_eq!(vias[0].host, Host::Ipv4("192.0.2.2".parse().unwrap()));
     assert_eq!(vias[0].branch, Some("390skdjuw"));
-    assert_eq!(vias[1].transport, TransportToken::Tcp);
+    assert_eq!(vias[1].transport, TransportToken::Known(TransportKind::Tcp));
     assert_eq!(vias[1].host_raw, "spindle.example.com");
     assert_eq!(vias[1].branch, Some("z9hG4bK9ikj8"));
     assert_eq!(vias[2].host_raw, "192.168.255.111");
@@ -288,11 +289,11 @@ fn transports_varied_and_unknown() {
     assert_eq!(
         t,
         vec![
-            TransportToken::Udp,
-            TransportToken::Sctp,
-            TransportToken::Tls,
+            TransportToken::Known(TransportKind::Udp),
+            TransportToken::Known(TransportKind::Sctp),
+            TransportToken::Known(TransportKind::Tls),
             TransportToken::Other("UNKNOWN".into()),
-            TransportToken::Tcp,
+            TransportToken::Known(TransportKind::Tcp),
         ]
     );
     assert_eq!(m.call_id(), "transports.kijh4akdnaqjkwendsasfdj");
@@ -547,7 +548,10 @@ fn unksm2_unknown_schemes_in_header_fields() {
 fn ua_layer_messages_parse() {
     // bext01 (420), invut (415), regaut01 (401), sdp01 (406), regescrt: UA decisions.
     let m = ok("bext01");
-    assert_eq!(m.top_via().unwrap().transport, TransportToken::Tls);
+    assert_eq!(
+        m.top_via().unwrap().transport,
+        TransportToken::Known(TransportKind::Tls)
+    );
     assert!(m.header("Proxy-Require").is_some());
     assert_eq!(m.values(sipwire::wire::HeaderKind::Require).count(), 2);
     assert_eq!(ok("invut").body().len(), 40);

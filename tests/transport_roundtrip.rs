@@ -36,7 +36,7 @@ async fn round_trip(kind: TransportKind, ip: &str, client_cert: bool) {
 
     let token = kind.via_token();
     for i in 0..3 {
-        let req = options(token.as_str(), client_addr, server_addr, &format!("rt{i}"));
+        let req = options(token, client_addr, server_addr, &format!("rt{i}"));
         let mut target = Target::new(kind, server_addr);
         if kind == TransportKind::Tls {
             target = target.with_server_name("localhost");

@@ -2,7 +2,7 @@
 
 use super::key::AliasKey;
 use super::table::RowOrigin;
-use crate::resolve::Transport;
+use crate::TransportKind;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -14,7 +14,7 @@ pub struct RowDump {
     /// Destination port.
     pub port: u16,
     /// Destination transport.
-    pub transport: Transport,
+    pub transport: TransportKind,
     /// Peer identities, sorted.
     pub identities: Vec<String>,
     /// The descriptor, rendered by the caller.

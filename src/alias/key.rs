@@ -1,7 +1,8 @@
 //! The alias key: the resolved address {IP, port, transport} (RFC 5923 §2, §5), and which
 //! transports may be aliased at all.
 
-use crate::resolve::{Target, Transport};
+use crate::resolve::Target;
+use crate::TransportKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -19,12 +20,12 @@ pub struct AliasKey {
     /// Destination port.
     pub port: u16,
     /// Destination transport.
-    pub transport: Transport,
+    pub transport: TransportKind,
 }
 
 impl AliasKey {
     /// A key from its parts.
-    pub fn new(ip: IpAddr, port: u16, transport: Transport) -> AliasKey {
+    pub fn new(ip: IpAddr, port: u16, transport: TransportKind) -> AliasKey {
         AliasKey {
             ip,
             port,
@@ -46,31 +47,34 @@ impl From<&Target> for AliasKey {
 
 impl fmt::Display for AliasKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.socket_addr(), self.transport)
+        write!(f, "{}/{}", self.socket_addr(), self.transport.via_token())
     }
 }
 
 /// True for the transports whose connections can be aliased: TLS over TCP, TLS over SCTP and
 /// DTLS over SCTP. Never plain TCP or SCTP (RFC 5923 §3, §9.3), never UDP.
-pub fn is_alias_transport(transport: Transport) -> bool {
+pub fn is_alias_transport(transport: TransportKind) -> bool {
     transport.is_secure()
 }
 
 /// Whether a client should put `;alias` in its Via for a request sent over `transport`
 /// (RFC 5923 §8.1): only on the TLS family.
-pub fn should_add_alias_param(transport: Transport) -> bool {
+pub fn should_add_alias_param(transport: TransportKind) -> bool {
     is_alias_transport(transport)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::transport::ALL_TRANSPORTS;
+    use crate::TransportKind;
 
     #[test]
     fn only_tls_family_is_aliased() {
-        for t in ALL_TRANSPORTS {
-            let expected = matches!(t, Transport::Tls | Transport::TlsSctp | Transport::DtlsSctp);
+        for t in TransportKind::ALL {
+            let expected = matches!(
+                t,
+                TransportKind::Tls | TransportKind::TlsSctp | TransportKind::DtlsSctp
+            );
             assert_eq!(should_add_alias_param(t), expected, "{t}");
             assert_eq!(is_alias_transport(t), expected, "{t}");
         }
@@ -78,10 +82,7 @@ mod tests {
 
     #[test]
     fn key_from_target() {
-        let t = Target {
-            transport: Transport::Tls,
-            addr: "192.0.2.128:5061".parse().unwrap(),
-        };
+        let t = Target::new(TransportKind::Tls, "192.0.2.128:5061".parse().unwrap());
         let k = AliasKey::from(&t);
         assert_eq!(k.to_string(), "192.0.2.128:5061/TLS");
     }

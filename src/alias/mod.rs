@@ -9,20 +9,17 @@
 
 pub mod decision;
 pub mod dump;
-pub mod identity;
 pub mod key;
-pub mod kinds;
 pub mod policy;
 pub mod route;
 pub mod table;
 pub mod tables;
 pub mod via;
 
+pub use crate::PeerIdentities;
 pub use decision::{AliasCounters, AliasDecision, IgnoreCounts, IgnoreReason, ALL_IGNORE_REASONS};
 pub use dump::{RowDump, TableDump};
-pub use identity::PeerIdentities;
 pub use key::{is_alias_transport, should_add_alias_param, AliasKey, DEFAULT_ALIAS_PORT};
-pub use kinds::{kind_of, transport_of, transport_of_token};
 pub use policy::AliasPolicy;
 pub use route::{route, Route};
 pub use table::{AliasRow, AliasTable, RowOrigin};

@@ -1,7 +1,7 @@
 //! Server-side policy: whether to honour `alias` at all, and per peer (RFC 5923 §8.2 leaves the
 //! choice to the server).
 
-use super::identity::PeerIdentities;
+use crate::PeerIdentities;
 use std::collections::HashMap;
 
 /// Accept aliases by default or not, with per-peer overrides keyed by certificate identity.

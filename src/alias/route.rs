@@ -71,19 +71,16 @@ where
 mod tests {
     use super::*;
     use crate::alias::PeerIdentities;
-    use crate::resolve::Transport;
+    use crate::TransportKind;
 
-    fn target(addr: &str, t: Transport) -> Target {
-        Target {
-            transport: t,
-            addr: addr.parse().expect("addr"),
-        }
+    fn target(addr: &str, t: TransportKind) -> Target {
+        Target::new(t, addr.parse().expect("addr"))
     }
 
     #[test]
     fn reuse_only_with_matching_identity_and_live_flow() {
         let mut tables: AliasTables<u32> = AliasTables::default();
-        let t = target("192.0.2.128:5061", Transport::Tls);
+        let t = target("192.0.2.128:5061", TransportKind::Tls);
         let ids = PeerIdentities::from_names(["example.net", "p2.example.net"]);
         tables.add_outbound("example.com", AliasKey::from(&t), &ids, 25);
         assert_eq!(
@@ -123,7 +120,7 @@ mod tests {
     #[test]
     fn plain_transports_are_never_looked_up_or_recorded() {
         let mut tables: AliasTables<u32> = AliasTables::default();
-        for tr in [Transport::Tcp, Transport::Udp, Transport::Sctp] {
+        for tr in [TransportKind::Tcp, TransportKind::Udp, TransportKind::Sctp] {
             let t = target("192.0.2.128:5060", tr);
             match route(&mut tables, "example.com", "example.net", &t, |_| true) {
                 Route::Connect { record, .. } => assert!(!record, "{tr}"),
@@ -148,9 +145,9 @@ mod tests {
             target(
                 &format!("192.0.2.{}:5061", 1 + i % 3),
                 if secure {
-                    Transport::Tls
+                    TransportKind::Tls
                 } else {
-                    Transport::Tcp
+                    TransportKind::Tcp
                 },
             )
         }

@@ -1,8 +1,8 @@
 //! One alias table: the rows of one local (virtual) domain (RFC 5923 §5, §9.3).
 
 use super::decision::{AliasDecision, IgnoreReason};
-use super::identity::PeerIdentities;
 use super::key::AliasKey;
+use crate::PeerIdentities;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -2,12 +2,12 @@
 
 use super::decision::{AliasCounters, AliasDecision, IgnoreReason};
 use super::dump::{RowDump, TableDump};
-use super::identity::PeerIdentities;
 use super::key::{is_alias_transport, AliasKey, DEFAULT_ALIAS_PORT};
 use super::policy::AliasPolicy;
 use super::table::{AliasTable, RowOrigin};
 use crate::resolve::target::Host;
-use crate::resolve::Transport;
+use crate::PeerIdentities;
+use crate::TransportKind;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -24,9 +24,9 @@ pub struct InboundAlias<'a, D> {
     /// The top Via has the `alias` parameter.
     pub has_alias_param: bool,
     /// The top Via's transport.
-    pub via_transport: Transport,
+    pub via_transport: TransportKind,
     /// The transport the request actually arrived on.
-    pub flow_transport: Transport,
+    pub flow_transport: TransportKind,
     /// The top Via's sent-by host (name or IP).
     pub sent_by_host: &'a str,
     /// The top Via's sent-by port (`None`: 5061 is used).
@@ -283,7 +283,7 @@ impl<D: Clone + Eq + Hash> AliasTables<D> {
                         ip: r.key.ip,
                         port: r.key.port,
                         transport: r.key.transport,
-                        identities: r.identities.iter().map(str::to_string).collect(),
+                        identities: r.identities.to_vec(),
                         descriptor: render(&r.descriptor),
                         origin: r.origin,
                     })

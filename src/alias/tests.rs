@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::resolve::{
-    resolve_with, Answer, Query, QueryKind, Resolution, ResolveConfig, Scheme, SipTarget,
-    SrvRecord, Transport,
+    resolve_with, Answer, Query, QueryKind, Resolution, ResolveConfig, Scheme, SipTarget, SrvRecord,
 };
+use crate::TransportKind;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::net::IpAddr;
@@ -13,7 +13,7 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn key(addr: &str, port: u16, t: Transport) -> AliasKey {
+fn key(addr: &str, port: u16, t: TransportKind) -> AliasKey {
     AliasKey::new(ip(addr), port, t)
 }
 
@@ -26,8 +26,8 @@ fn p1_request<'a>(client_ids: &'a PeerIdentities, descriptor: u32) -> InboundAli
     InboundAlias {
         local_domain: "example.net",
         has_alias_param: true,
-        via_transport: Transport::Tls,
-        flow_transport: Transport::Tls,
+        via_transport: TransportKind::Tls,
+        flow_transport: TransportKind::Tls,
         sent_by_host: "p1.example.com",
         sent_by_port: None,
         received: ip("192.0.2.1"),
@@ -48,7 +48,7 @@ fn figure4_p1_client_row() {
     // P1 resolved sips:example.net to {TLS, 192.0.2.128, 5061}, connected (descriptor 25) and
     // authenticated P2 as sip:example.net / sip:p2.example.net.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, Transport::Tls);
+    let k = key("192.0.2.128", 5061, TransportKind::Tls);
     let d = t.add_outbound(
         "example.com",
         k,
@@ -64,7 +64,7 @@ fn figure4_p1_client_row() {
     assert_eq!(
         t.lookup(
             "example.com",
-            &key("192.0.2.128", 5062, Transport::Tls),
+            &key("192.0.2.128", 5062, TransportKind::Tls),
             "example.net"
         ),
         None
@@ -72,7 +72,7 @@ fn figure4_p1_client_row() {
     assert_eq!(
         t.lookup(
             "example.com",
-            &key("192.0.2.128", 5061, Transport::TlsSctp),
+            &key("192.0.2.128", 5061, TransportKind::TlsSctp),
             "example.net"
         ),
         None
@@ -80,7 +80,7 @@ fn figure4_p1_client_row() {
     assert_eq!(
         t.lookup(
             "example.com",
-            &key("192.0.2.129", 5061, Transport::Tls),
+            &key("192.0.2.129", 5061, TransportKind::Tls),
             "example.net"
         ),
         None
@@ -93,7 +93,7 @@ fn figure4_p1_client_row() {
         vec![RowDump {
             ip: ip("192.0.2.128"),
             port: 5061,
-            transport: Transport::Tls,
+            transport: TransportKind::Tls,
             identities: vec!["example.net".into(), "p2.example.net".into()],
             descriptor: "25".into(),
             origin: RowOrigin::Outbound,
@@ -111,8 +111,8 @@ fn figure4_p2_server_row() {
         t.on_inbound_request(p1_request(&client, 18), &accept()),
         AliasDecision::Added
     );
-    // No port in sent-by: 5061. IP from received. Transport from the Via.
-    let k = key("192.0.2.1", 5061, Transport::Tls);
+    // No port in sent-by: 5061. IP from received. TransportKind from the Via.
+    let k = key("192.0.2.1", 5061, TransportKind::Tls);
     assert_eq!(t.lookup("example.net", &k, "example.com"), Some(18));
     assert_eq!(t.lookup("example.net", &k, "p1.example.com"), Some(18));
     let dump = t.dump();
@@ -122,7 +122,7 @@ fn figure4_p2_server_row() {
         vec![RowDump {
             ip: ip("192.0.2.1"),
             port: 5061,
-            transport: Transport::Tls,
+            transport: TransportKind::Tls,
             identities: vec!["example.com".into(), "p1.example.com".into()],
             descriptor: "18".into(),
             origin: RowOrigin::Inbound,
@@ -140,7 +140,7 @@ fn explicit_sent_by_port_is_used() {
     assert_eq!(
         t.lookup(
             "example.net",
-            &key("192.0.2.1", 5071, Transport::Tls),
+            &key("192.0.2.1", 5071, TransportKind::Tls),
             "p1.example.com"
         ),
         Some(7)
@@ -148,7 +148,7 @@ fn explicit_sent_by_port_is_used() {
     assert_eq!(
         t.lookup(
             "example.net",
-            &key("192.0.2.1", 5061, Transport::Tls),
+            &key("192.0.2.1", 5061, TransportKind::Tls),
             "p1.example.com"
         ),
         None
@@ -181,7 +181,7 @@ fn hijack_alias_without_client_certificate() {
     assert_eq!(
         t.lookup(
             "example.net",
-            &key("192.0.2.1", 5061, Transport::Tls),
+            &key("192.0.2.1", 5061, TransportKind::Tls),
             "example.com"
         ),
         None
@@ -192,7 +192,7 @@ fn hijack_alias_without_client_certificate() {
 fn hijack_alias_on_plain_tcp_or_sctp() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["example.com", "p1.example.com"]);
-    for transport in [Transport::Tcp, Transport::Sctp, Transport::Udp] {
+    for transport in [TransportKind::Tcp, TransportKind::Sctp, TransportKind::Udp] {
         let mut req = p1_request(&client, 18);
         req.via_transport = transport;
         req.flow_transport = transport;
@@ -266,7 +266,7 @@ fn numeric_sent_by_must_be_the_source_address() {
     assert_eq!(
         t.lookup(
             "example.net",
-            &key("192.0.2.1", 5999, Transport::Tls),
+            &key("192.0.2.1", 5999, TransportKind::Tls),
             "p1.example.com"
         ),
         Some(5)
@@ -287,7 +287,7 @@ fn hijack_second_connection_from_same_ip_claiming_same_alias() {
         t.on_inbound_request(p1_request(&p1, 18), &accept()),
         AliasDecision::Added
     );
-    let k = key("192.0.2.1", 5061, Transport::Tls);
+    let k = key("192.0.2.1", 5061, TransportKind::Tls);
 
     // Another process on the same host, certificate only for p1.example.com (overlapping, not
     // equal): the existing authenticated row is kept.
@@ -313,7 +313,7 @@ fn lookup_in_another_domains_table_never_matches() {
     // P1 hosts example.com and example.net; a flow opened for example.com is not reused for
     // example.net (§9.3), even for the same peer address and identity.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, Transport::Tls);
+    let k = key("192.0.2.128", 5061, TransportKind::Tls);
     let p2 = ids(&["example.org"]);
     assert_eq!(
         t.add_outbound("example.com", k, &p2, 25),
@@ -333,7 +333,7 @@ fn lookup_in_another_domains_table_never_matches() {
     assert_eq!(
         t.add_outbound(
             "example.net",
-            key("192.0.2.129", 5061, Transport::Tls),
+            key("192.0.2.129", 5061, TransportKind::Tls),
             &p2,
             25
         ),
@@ -352,7 +352,7 @@ fn lookup_in_another_domains_table_never_matches() {
 fn section_9_3_virtual_servers_two_rows_never_cross_used() {
     // P2's view: example.com and example.net are both hosted by P1 at {192.0.2.1, 5061, TLS}.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.1", 5061, Transport::Tls);
+    let k = key("192.0.2.1", 5061, TransportKind::Tls);
     // Row 18: P1 connected for example.com and sent `alias`.
     let com = ids(&["sip:example.com"]);
     let mut req = p1_request(&com, 18);
@@ -401,7 +401,7 @@ fn section_9_3_virtual_servers_two_rows_never_cross_used() {
 #[test]
 fn dead_descriptor_is_removed_and_replaced() {
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, Transport::Tls);
+    let k = key("192.0.2.128", 5061, TransportKind::Tls);
     let p2 = ids(&["example.net", "p2.example.net"]);
     t.add_outbound("example.com", k, &p2, 25);
     assert_eq!(t.remove_descriptor(&25), 1);
@@ -433,7 +433,7 @@ fn dead_descriptor_is_removed_and_replaced() {
 #[test]
 fn outbound_overlapping_identities_newest_wins() {
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, Transport::Tls);
+    let k = key("192.0.2.128", 5061, TransportKind::Tls);
     t.add_outbound("example.com", k, &ids(&["a.example", "b.example"]), 1);
     t.add_outbound("example.com", k, &ids(&["b.example", "c.example"]), 2);
     assert_eq!(t.lookup("example.com", &k, "a.example"), Some(1));
@@ -465,7 +465,7 @@ fn same_flow_reannouncing_is_unchanged_and_a_new_sent_by_moves_the_row() {
     assert_eq!(
         t.lookup(
             "example.net",
-            &key("192.0.2.1", 5061, Transport::Tls),
+            &key("192.0.2.1", 5061, TransportKind::Tls),
             "p1.example.com"
         ),
         None
@@ -473,7 +473,7 @@ fn same_flow_reannouncing_is_unchanged_and_a_new_sent_by_moves_the_row() {
     assert_eq!(
         t.lookup(
             "example.net",
-            &key("192.0.2.1", 5080, Transport::Tls),
+            &key("192.0.2.1", 5080, TransportKind::Tls),
             "p1.example.com"
         ),
         Some(18)
@@ -491,7 +491,7 @@ fn no_alias_param_mismatch_identity_and_policy() {
         AliasDecision::Ignored(IgnoreReason::NoAliasParam)
     );
     let mut req = p1_request(&client, 1);
-    req.via_transport = Transport::TlsSctp;
+    req.via_transport = TransportKind::TlsSctp;
     assert_eq!(
         t.on_inbound_request(req, &accept()),
         AliasDecision::Ignored(IgnoreReason::ViaTransportMismatch)
@@ -518,7 +518,7 @@ fn no_alias_param_mismatch_identity_and_policy() {
     assert_eq!(
         t.add_outbound(
             "example.com",
-            key("192.0.2.128", 5061, Transport::Tls),
+            key("192.0.2.128", 5061, TransportKind::Tls),
             &PeerIdentities::default(),
             2
         ),
@@ -534,7 +534,7 @@ fn table_full() {
         assert_eq!(
             t.add_outbound(
                 "example.com",
-                key("192.0.2.128", *port, Transport::Tls),
+                key("192.0.2.128", *port, TransportKind::Tls),
                 &p,
                 i as u32
             ),
@@ -544,7 +544,7 @@ fn table_full() {
     assert_eq!(
         t.add_outbound(
             "example.com",
-            key("192.0.2.128", 5063, Transport::Tls),
+            key("192.0.2.128", 5063, TransportKind::Tls),
             &p,
             9
         ),
@@ -554,7 +554,7 @@ fn table_full() {
     assert_eq!(
         t.add_outbound(
             "example.com",
-            key("192.0.2.128", 5061, Transport::Tls),
+            key("192.0.2.128", 5061, TransportKind::Tls),
             &p,
             7
         ),
@@ -563,7 +563,7 @@ fn table_full() {
     assert_eq!(
         t.add_outbound(
             "example.org",
-            key("192.0.2.128", 5063, Transport::Tls),
+            key("192.0.2.128", 5063, TransportKind::Tls),
             &p,
             8
         ),
@@ -590,9 +590,9 @@ fn tls_sctp_and_dtls_sctp_flows_fit_the_same_table() {
     }
     let mut t: AliasTables<Flow> = AliasTables::default();
     let p2 = ids(&["example.net"]);
-    let a = key("192.0.2.128", 5061, Transport::Tls);
-    let b = key("192.0.2.128", 5061, Transport::TlsSctp);
-    let c = key("192.0.2.128", 5061, Transport::DtlsSctp);
+    let a = key("192.0.2.128", 5061, TransportKind::Tls);
+    let b = key("192.0.2.128", 5061, TransportKind::TlsSctp);
+    let c = key("192.0.2.128", 5061, TransportKind::DtlsSctp);
     assert!(t
         .add_outbound("example.com", a, &p2, Flow::Tls(1))
         .is_recorded());
@@ -644,7 +644,7 @@ fn counters_and_serializable_dump() {
     let mut req = p1_request(&client, 19);
     req.has_alias_param = false;
     t.on_inbound_request(req, &accept());
-    let k = key("192.0.2.1", 5061, Transport::Tls);
+    let k = key("192.0.2.1", 5061, TransportKind::Tls);
     t.lookup("example.net", &k, "example.com");
     t.lookup("example.net", &k, "example.com");
     t.lookup("example.net", &k, "elsewhere.example");
@@ -666,7 +666,7 @@ fn counters_and_serializable_dump() {
     assert_eq!(json[0]["local_domain"], "example.net");
     assert_eq!(json[0]["rows"][0]["ip"], "192.0.2.1");
     assert_eq!(json[0]["rows"][0]["port"], 5061);
-    assert_eq!(json[0]["rows"][0]["transport"], "Tls");
+    assert_eq!(json[0]["rows"][0]["transport"], "tls");
     assert_eq!(json[0]["rows"][0]["descriptor"], "20");
     assert_eq!(json[0]["rows"][0]["origin"], "Inbound");
 }
@@ -711,7 +711,7 @@ fn section10_one_aliased_flow_per_srv_target_and_traffic_still_balanced() {
     for _ in 0..300 {
         let plan = Resolution::new(&target, &ResolveConfig::default()).unwrap();
         let resolved = resolve_with(plan, &mut rng, answer).unwrap();
-        let first = resolved.targets[0];
+        let first = resolved.targets[0].clone();
         let k = AliasKey::from(&first);
         let flow = match t.lookup("example.com", &k, &resolved.aus) {
             Some(d) => d,
@@ -740,12 +740,12 @@ mod properties {
 
     const DOMAINS: [&str; 2] = ["example.com", "example.net"];
     const PEER_NAMES: [&str; 3] = ["a.example", "b.example", "c.example"];
-    const TRANSPORTS: [Transport; 5] = [
-        Transport::Tls,
-        Transport::TlsSctp,
-        Transport::DtlsSctp,
-        Transport::Tcp,
-        Transport::Sctp,
+    const TRANSPORTS: [TransportKind; 5] = [
+        TransportKind::Tls,
+        TransportKind::TlsSctp,
+        TransportKind::DtlsSctp,
+        TransportKind::Tcp,
+        TransportKind::Sctp,
     ];
 
     #[derive(Debug, Clone)]

@@ -2,13 +2,11 @@
 //! (`;alias` only over the TLS family) and what the server-side rules read from a received
 //! request's top Via. Pure.
 
-use super::identity::PeerIdentities;
 use super::key::should_add_alias_param;
-use super::kinds::{transport_of, transport_of_token};
 use super::tables::InboundAlias;
-use crate::resolve::Transport;
-use crate::transport::TransportKind;
 use crate::wire::{Host, Via, ViaSpec};
+use crate::PeerIdentities;
+use crate::TransportKind;
 use std::net::IpAddr;
 
 /// Our Via for a request sent over `kind`, with `;rport`, and `;alias` iff `alias_enabled` and
@@ -21,12 +19,12 @@ pub fn our_via<'a>(
     alias_enabled: bool,
 ) -> ViaSpec<'a> {
     ViaSpec {
-        transport: kind.via_token(),
+        transport: kind.into(),
         host,
         port,
         branch,
         rport: true,
-        alias: alias_enabled && should_add_alias_param(transport_of(kind)),
+        alias: alias_enabled && should_add_alias_param(kind),
     }
 }
 
@@ -37,7 +35,7 @@ pub struct ViaAlias {
     pub has_alias_param: bool,
     /// The Via transport. An unknown token is mapped to UDP, which never equals the transport
     /// of a TLS-family flow, so it is refused as `ViaTransportMismatch` (or `NotTlsFamily`).
-    pub via_transport: Transport,
+    pub via_transport: TransportKind,
     /// The sent-by host as written (IPv6 in brackets).
     pub sent_by_host: String,
     /// The sent-by port, if written.
@@ -49,7 +47,7 @@ impl ViaAlias {
     pub fn of(via: &Via<'_>) -> ViaAlias {
         ViaAlias {
             has_alias_param: via.alias,
-            via_transport: transport_of_token(&via.transport).unwrap_or(Transport::Udp),
+            via_transport: via.transport.kind().unwrap_or(TransportKind::Udp),
             sent_by_host: via.host.to_string(),
             sent_by_port: via.port,
         }
@@ -71,7 +69,7 @@ impl ViaAlias {
             local_domain,
             has_alias_param: self.has_alias_param,
             via_transport: self.via_transport,
-            flow_transport: transport_of(flow_kind),
+            flow_transport: flow_kind,
             sent_by_host: &self.sent_by_host,
             sent_by_port: self.sent_by_port,
             received,
@@ -97,9 +95,9 @@ mod tests {
                 "z9hG4bKa7c8dze",
                 true,
             );
-            assert_eq!(v.alias, k.is_tls_family(), "{k}");
+            assert_eq!(v.alias, k.is_secure(), "{k}");
             let s = v.to_value().expect("via");
-            assert_eq!(s.ends_with(";alias"), k.is_tls_family(), "{s}");
+            assert_eq!(s.ends_with(";alias"), k.is_secure(), "{s}");
         }
         let off = our_via(
             TransportKind::Tls,
@@ -120,7 +118,7 @@ Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
         let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
         let va = ViaAlias::of(&m.top_via().expect("via"));
         assert!(va.has_alias_param);
-        assert_eq!(va.via_transport, Transport::Tls);
+        assert_eq!(va.via_transport, TransportKind::Tls);
         assert_eq!(va.sent_by_host, "p1.example.com");
         assert_eq!(va.sent_by_port, None);
         let ids = PeerIdentities::from_names(["example.com", "p1.example.com"]);
@@ -133,7 +131,7 @@ Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
             18u32,
         );
         assert!(inb.client_cert_verified);
-        assert_eq!(inb.flow_transport, Transport::Tls);
+        assert_eq!(inb.flow_transport, TransportKind::Tls);
     }
 
     #[test]
@@ -144,6 +142,6 @@ Max-Forwards: 70\r\nTo: <sip:example.net>\r\nFrom: <sip:example.com>;tag=1\r\n\
 Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
         let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
         let va = ViaAlias::of(&m.top_via().expect("via"));
-        assert_ne!(va.via_transport, Transport::Tls);
+        assert_ne!(va.via_transport, TransportKind::Tls);
     }
 }

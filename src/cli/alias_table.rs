@@ -128,11 +128,11 @@ mod tests {
     #[test]
     fn text_rendering() {
         let json = r#"{"counters":{"rows":1,"added":1,"updated":0,"removed":0,"reuses":3,"misses":1,"ignored":{}},
-            "tables":[{"local_domain":"example.net","rows":[{"ip":"192.0.2.1","port":5061,"transport":"Tls",
+            "tables":[{"local_domain":"example.net","rows":[{"ip":"192.0.2.1","port":5061,"transport":"tls",
             "identities":["example.com","p1.example.com"],"descriptor":"tls#18","origin":"Inbound"}]}]}"#;
         assert_eq!(
             render_text(json).expect("valid"),
-            "example.net 192.0.2.1:5061 Tls example.com,p1.example.com tls#18 Inbound\n\
+            "example.net 192.0.2.1:5061 tls example.com,p1.example.com tls#18 Inbound\n\
              rows=1 reuses=3 misses=1 added=1 removed=0\n"
         );
         assert_eq!(render_text("{\"error\":\"x\"}"), None);

@@ -43,7 +43,7 @@ pub enum ConfigError {
         /// Second listener name.
         second: String,
         /// Transport.
-        transport: ListenerTransport,
+        transport: TransportKind,
         /// Address.
         addr: SocketAddr,
     },
@@ -67,43 +67,7 @@ pub enum ConfigError {
     },
 }
 
-/// Transports a listener can serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ListenerTransport {
-    /// SIP over UDP.
-    Udp,
-    /// SIP over TCP.
-    Tcp,
-    /// SIP over TLS over TCP.
-    Tls,
-    /// SIP over SCTP (RFC 4168).
-    Sctp,
-    /// SIP over TLS over SCTP (RFC 3436 / RFC 4168).
-    TlsSctp,
-    /// SIP over DTLS over SCTP (RFC 6083; non-standard Via token).
-    DtlsSctp,
-}
-
-impl ListenerTransport {
-    /// TLS-family transports need certificates and are the only ones eligible for RFC 5923 reuse.
-    pub fn is_tls_family(self) -> bool {
-        matches!(self, Self::Tls | Self::TlsSctp | Self::DtlsSctp)
-    }
-}
-
-impl std::fmt::Display for ListenerTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-            Self::Sctp => "sctp",
-            Self::TlsSctp => "tls-sctp",
-            Self::DtlsSctp => "dtls-sctp",
-        })
-    }
-}
+pub use crate::TransportKind;
 
 pub use crate::tls::{AlpnPolicy, ClientCertPolicy};
 
@@ -114,7 +78,7 @@ pub struct ListenerConfig {
     /// A name used in logs and metrics.
     pub name: String,
     /// Transport served.
-    pub transport: ListenerTransport,
+    pub transport: TransportKind,
     /// Address (SCTP: the primary address).
     pub addr: SocketAddr,
     /// Extra local addresses for SCTP multihoming (bindx).
@@ -361,20 +325,18 @@ impl Config {
                     });
                 }
             }
-            if a.transport == ListenerTransport::Udp
+            if a.transport == TransportKind::Udp
                 && !self
                     .listeners
                     .iter()
-                    .any(|t| t.transport == ListenerTransport::Tcp && t.addr == a.addr)
+                    .any(|t| t.transport == TransportKind::Tcp && t.addr == a.addr)
             {
                 return Err(ConfigError::UdpWithoutTcp {
                     name: a.name.clone(),
                     addr: a.addr,
                 });
             }
-            if a.transport.is_tls_family()
-                && (a.cert.is_none() || a.key.is_none())
-                && !self.tls.dev_ca
+            if a.transport.is_secure() && (a.cert.is_none() || a.key.is_none()) && !self.tls.dev_ca
             {
                 return Err(ConfigError::TlsWithoutCertificate(a.name.clone()));
             }
@@ -429,9 +391,9 @@ mod tests {
         let cfg = Config::embedded_default().expect("embedded default must be valid");
         assert!(cfg.tls.dev_ca);
         let kinds: Vec<_> = cfg.listeners.iter().map(|l| l.transport).collect();
-        assert!(kinds.contains(&ListenerTransport::Udp));
-        assert!(kinds.contains(&ListenerTransport::Tcp));
-        assert!(kinds.contains(&ListenerTransport::Tls));
+        assert!(kinds.contains(&TransportKind::Udp));
+        assert!(kinds.contains(&TransportKind::Tcp));
+        assert!(kinds.contains(&TransportKind::Tls));
         assert!(cfg.listeners.iter().all(|l| l.addr.ip().is_loopback()));
     }
 

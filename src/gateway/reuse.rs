@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::alias_metrics;
 use crate::alias::{
-    kind_of, our_via, route, AliasCounters, AliasDecision, AliasKey, AliasPolicy, AliasTables,
-    PeerIdentities, Route, TableDump, ViaAlias, DEFAULT_MAX_ROWS_PER_TABLE,
+    our_via, route, AliasCounters, AliasDecision, AliasKey, AliasPolicy, AliasTables, Route,
+    TableDump, ViaAlias, DEFAULT_MAX_ROWS_PER_TABLE,
 };
 use crate::resolve::{
     resolve_with, Answer, DnsError, DnsResolver, PlanError, Resolution, ResolveConfig,
@@ -300,7 +300,7 @@ impl ReuseEndpoint {
         branch: &str,
     ) -> Result<Sent, ReuseError> {
         let domain = self.domain(local_domain)?;
-        let kind = kind_of(target.transport);
+        let kind = target.transport;
         let bytes = {
             let via = our_via(
                 kind,
@@ -327,7 +327,7 @@ impl ReuseEndpoint {
                     alias_metrics::reused();
                     return Ok(Sent {
                         flow,
-                        target: *target,
+                        target: target.clone(),
                         aus: aus.to_owned(),
                         reused: true,
                     });
@@ -345,16 +345,16 @@ impl ReuseEndpoint {
                 ..
             } => (record, server_name),
         };
-        let mut tt = transport::Target::new(kind, target.addr).with_scope(&domain.name);
-        if kind.is_tls_family() {
+        let mut tt = target.clone().with_scope(&domain.name);
+        if kind.is_secure() {
             tt = tt.with_server_name(&server_name);
         }
         let flow = self.transport.send_to(&tt, bytes).await?;
         alias_metrics::connected();
-        if record && flow.kind().is_tls_family() {
+        if record && flow.kind().is_secure() {
             // The handshake verified the server against the AUS (RFC 5922 §7.3).
             if let Some(info) = self.transport.flow_info(flow) {
-                let ids = PeerIdentities::from_names(info.identities.iter());
+                let ids = info.identities.clone();
                 let mut t = self.shared.tables();
                 let d = t.add_outbound(&domain.name, AliasKey::from(target), &ids, flow);
                 if let AliasDecision::Ignored(r) = d {
@@ -365,7 +365,7 @@ impl ReuseEndpoint {
         }
         Ok(Sent {
             flow,
-            target: *target,
+            target: target.clone(),
             aus: aus.to_owned(),
             reused: false,
         })
@@ -406,7 +406,7 @@ impl ReuseEndpoint {
             return None;
         }
         let local = self.local_domain_of(inc)?;
-        let ids = PeerIdentities::from_names(inc.identities.iter());
+        let ids = inc.identities.clone();
         // A verified client certificate (§9.2); identities imply one.
         let cert = !ids.is_empty()
             || self

@@ -8,12 +8,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::admin;
-use super::config::{Config, ListenerConfig, ListenerTransport};
+use super::config::{Config, ListenerConfig, TransportKind};
 use super::dev_tls::{self, DevCa, DevTlsError};
 use super::responder::{self, LocalNames};
 use super::reuse::{LocalDomain, ReuseConfig, ReuseEndpoint};
 use super::tls_setup::GatewayTls;
-use crate::transport::{Incoming, Transport, TransportConfig, TransportError, TransportKind};
+use crate::transport::{Incoming, Transport, TransportConfig, TransportError};
 use crate::wire::Limits;
 
 /// Errors that stop `sipwire run` before it serves.
@@ -27,7 +27,7 @@ pub enum RunError {
     Transport(#[from] TransportError),
     /// The transport has no driver yet (SCTP family until sipwire-sys is wired in).
     #[error("listener {0}: transport {1} is not available in this build yet")]
-    Unsupported(String, ListenerTransport),
+    Unsupported(String, TransportKind),
     /// The metrics exporter could not start.
     #[error("metrics exporter: {0}")]
     Metrics(String),
@@ -67,9 +67,7 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
 
 fn kind_of(l: &ListenerConfig) -> Result<TransportKind, RunError> {
     match l.transport {
-        ListenerTransport::Udp => Ok(TransportKind::Udp),
-        ListenerTransport::Tcp => Ok(TransportKind::Tcp),
-        ListenerTransport::Tls => Ok(TransportKind::Tls),
+        k @ (TransportKind::Udp | TransportKind::Tcp | TransportKind::Tls) => Ok(k),
         t => Err(RunError::Unsupported(l.name.clone(), t)),
     }
 }
@@ -94,7 +92,7 @@ impl Gateway {
     /// Binds every listener (TCP-family first, so that a UDP listener on port 0 takes
     /// the port its TCP twin got) and starts answering.
     pub async fn start(cfg: &Config) -> Result<Gateway, RunError> {
-        let needs_tls = cfg.listeners.iter().any(|l| l.transport.is_tls_family());
+        let needs_tls = cfg.listeners.iter().any(|l| l.transport.is_secure());
         let dev_ca = if needs_tls && cfg.tls.dev_ca {
             std::fs::create_dir_all(&cfg.state.dir)
                 .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;
@@ -117,7 +115,7 @@ impl Gateway {
         };
         let mut bound: Vec<(String, TransportKind, SocketAddr)> = Vec::new();
         let mut ordered: Vec<&ListenerConfig> = cfg.listeners.iter().collect();
-        ordered.sort_by_key(|l| l.transport == ListenerTransport::Udp);
+        ordered.sort_by_key(|l| l.transport == TransportKind::Udp);
         for l in ordered {
             let kind = kind_of(l)?;
             let addr = match kind {

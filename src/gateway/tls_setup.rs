@@ -72,7 +72,7 @@ fn client_certs(cfg: &Config, dev: Option<&DevCa>) -> Result<ClientCerts, DevTls
     let default = match (&cfg.tls.client_cert, &cfg.tls.client_key) {
         (Some(c), Some(k)) => Some(load(c, k)?),
         _ => {
-            let first = cfg.listeners.iter().find(|l| l.transport.is_tls_family());
+            let first = cfg.listeners.iter().find(|l| l.transport.is_secure());
             match first.map(|l| listener_files(l, dev)) {
                 Some(Ok((c, k))) => Some(load(&c, &k)?),
                 _ => match dev {
@@ -100,7 +100,7 @@ impl GatewayTls {
             .chain(dev.map(|d| d.ca.as_path()));
         let roots = Arc::new(material::load_roots(files)?);
         let mut listeners = Vec::new();
-        for l in cfg.listeners.iter().filter(|l| l.transport.is_tls_family()) {
+        for l in cfg.listeners.iter().filter(|l| l.transport.is_secure()) {
             let r = SniResolver::new(
                 server_certs(cfg, l, dev)?,
                 cfg.tls.alpn_policy,

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
-/// Transport used to talk to the name server.
+/// TransportKind used to talk to the name server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NameServerProtocol {
     /// DNS over UDP (TCP is not tried on truncation).

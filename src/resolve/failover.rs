@@ -63,7 +63,7 @@ impl Iterator for Failover {
     type Item = Target;
 
     fn next(&mut self) -> Option<Target> {
-        let t = self.targets.get(self.next).copied();
+        let t = self.targets.get(self.next).cloned();
         if t.is_some() {
             self.next += 1;
         }
@@ -74,13 +74,13 @@ impl Iterator for Failover {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::transport::Transport;
+    use crate::TransportKind;
 
     fn t(port: u16) -> Target {
-        Target {
-            transport: Transport::Tls,
-            addr: format!("192.0.2.1:{port}").parse().unwrap(),
-        }
+        Target::new(
+            TransportKind::Tls,
+            format!("192.0.2.1:{port}").parse().unwrap(),
+        )
     }
 
     #[test]

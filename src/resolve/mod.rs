@@ -11,7 +11,6 @@ pub mod naptr;
 pub mod plan;
 pub mod srv;
 pub mod target;
-pub mod transport;
 
 pub use cache::{DnsCache, TtlBounds, TtlCache};
 pub use dns::{DnsConfig, DnsError, DnsResolver, NameServerProtocol};
@@ -23,7 +22,6 @@ pub use plan::{
 };
 pub use srv::{order_srv, SrvRecord, SrvSelection};
 pub use target::{Host, Scheme, SipTarget, TargetError, ViaTarget};
-pub use transport::Transport;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! NAPTR selection for SIP (RFC 3263 §4.1, RFC 3403, RFC 4168 §6).
 
 use super::target::{normalize_domain, Scheme};
-use super::transport::Transport;
+use crate::TransportKind;
 use serde::{Deserialize, Serialize};
 
 /// A NAPTR record as returned by DNS (no I/O types here).
@@ -24,8 +24,8 @@ pub struct NaptrRecord {
 /// A usable NAPTR result: query SRV at `srv_name`, then use `transport`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NaptrChoice {
-    /// Transport given by the service field.
-    pub transport: Transport,
+    /// TransportKind given by the service field.
+    pub transport: TransportKind,
     /// The SRV name (the record's replacement), lowercase, no trailing dot.
     pub srv_name: String,
 }
@@ -39,7 +39,7 @@ pub struct NaptrChoice {
 pub fn select_naptr(
     records: &[NaptrRecord],
     scheme: Scheme,
-    supported: &[Transport],
+    supported: &[TransportKind],
 ) -> Vec<NaptrChoice> {
     let mut usable: Vec<(&NaptrRecord, NaptrChoice)> = records
         .iter()
@@ -47,7 +47,7 @@ pub fn select_naptr(
             if !r.flags.trim().eq_ignore_ascii_case("s") || !r.regexp.is_empty() {
                 return None;
             }
-            let transport = Transport::from_naptr_service(r.services.trim())?;
+            let transport = TransportKind::from_naptr_service(r.services.trim())?;
             if scheme == Scheme::Sips && !transport.is_secure() {
                 return None;
             }
@@ -77,7 +77,7 @@ pub fn select_naptr(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::transport::ALL_TRANSPORTS;
+    use crate::TransportKind;
 
     fn n(order: u16, pref: u16, flags: &str, svc: &str, repl: &str) -> NaptrRecord {
         NaptrRecord {
@@ -90,7 +90,7 @@ mod tests {
         }
     }
 
-    fn choices(v: &[NaptrChoice]) -> Vec<(Transport, &str)> {
+    fn choices(v: &[NaptrChoice]) -> Vec<(TransportKind, &str)> {
         v.iter()
             .map(|c| (c.transport, c.srv_name.as_str()))
             .collect()
@@ -105,14 +105,14 @@ mod tests {
             n(50, 60, "s", "SIPS+D2S", "_sips._sctp.example.com."),
             n(50, 50, "s", "SIPS+D2T", "_sips._tcp.example.com."),
         ];
-        let got = select_naptr(&recs, Scheme::Sip, &ALL_TRANSPORTS);
+        let got = select_naptr(&recs, Scheme::Sip, &TransportKind::ALL);
         assert_eq!(
             choices(&got),
             vec![
-                (Transport::Tls, "_sips._tcp.example.com"),
-                (Transport::TlsSctp, "_sips._sctp.example.com"),
-                (Transport::Tcp, "_sip._tcp.example.com"),
-                (Transport::Udp, "_sip._udp.example.com"),
+                (TransportKind::Tls, "_sips._tcp.example.com"),
+                (TransportKind::TlsSctp, "_sips._sctp.example.com"),
+                (TransportKind::Tcp, "_sip._tcp.example.com"),
+                (TransportKind::Udp, "_sip._udp.example.com"),
             ]
         );
     }
@@ -126,12 +126,12 @@ mod tests {
             n(30, 10, "S", "SIP+D2S", "_sip._sctp.example.com"),
             n(40, 10, "S", "SIPS+D2S", "_sips._sctp.example.com"),
         ];
-        let got = select_naptr(&recs, Scheme::Sips, &ALL_TRANSPORTS);
+        let got = select_naptr(&recs, Scheme::Sips, &TransportKind::ALL);
         assert_eq!(
             choices(&got),
             vec![
-                (Transport::Tls, "_sips._tcp.example.com"),
-                (Transport::TlsSctp, "_sips._sctp.example.com"),
+                (TransportKind::Tls, "_sips._tcp.example.com"),
+                (TransportKind::TlsSctp, "_sips._sctp.example.com"),
             ]
         );
     }
@@ -142,10 +142,14 @@ mod tests {
             n(10, 10, "S", "SIP+D2S", "_sip._sctp.example.com"),
             n(20, 10, "S", "SIP+D2U", "_sip._udp.example.com"),
         ];
-        let got = select_naptr(&recs, Scheme::Sip, &[Transport::Udp, Transport::Tcp]);
+        let got = select_naptr(
+            &recs,
+            Scheme::Sip,
+            &[TransportKind::Udp, TransportKind::Tcp],
+        );
         assert_eq!(
             choices(&got),
-            vec![(Transport::Udp, "_sip._udp.example.com")]
+            vec![(TransportKind::Udp, "_sip._udp.example.com")]
         );
     }
 
@@ -164,10 +168,10 @@ mod tests {
             with_regexp,
             n(5, 5, "s", "sip+d2t", "_SIP._TCP.Example.COM."),
         ];
-        let got = select_naptr(&recs, Scheme::Sip, &ALL_TRANSPORTS);
+        let got = select_naptr(&recs, Scheme::Sip, &TransportKind::ALL);
         assert_eq!(
             choices(&got),
-            vec![(Transport::Tcp, "_sip._tcp.example.com")]
+            vec![(TransportKind::Tcp, "_sip._tcp.example.com")]
         );
     }
 
@@ -177,7 +181,10 @@ mod tests {
             n(1, 1, "S", "SIP+D2T", "_sip._tcp.example.com"),
             n(2, 1, "S", "SIP+D2T", "_sip._tcp.example.com."),
         ];
-        assert_eq!(select_naptr(&recs, Scheme::Sip, &ALL_TRANSPORTS).len(), 1);
-        assert!(select_naptr(&[], Scheme::Sip, &ALL_TRANSPORTS).is_empty());
+        assert_eq!(
+            select_naptr(&recs, Scheme::Sip, &TransportKind::ALL).len(),
+            1
+        );
+        assert!(select_naptr(&[], Scheme::Sip, &TransportKind::ALL).is_empty());
     }
 }

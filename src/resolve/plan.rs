@@ -4,7 +4,7 @@
 use super::naptr::{select_naptr, NaptrRecord};
 use super::srv::{order_srv, SrvRecord, SrvSelection};
 use super::target::{Host, Scheme, SipTarget, ViaTarget};
-use super::transport::{Transport, ALL_TRANSPORTS};
+use crate::TransportKind;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -28,7 +28,7 @@ pub enum IpFamily {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolveConfig {
     /// Transports this element can use, in preference order (used when no NAPTR record exists).
-    pub supported: Vec<Transport>,
+    pub supported: Vec<TransportKind>,
     /// SRV ordering: weighted random (stateful) or deterministic (stateless proxy, §4.4).
     pub srv_selection: SrvSelection,
     /// Address families and their order.
@@ -43,9 +43,9 @@ pub struct ResolveConfig {
 impl Default for ResolveConfig {
     fn default() -> Self {
         ResolveConfig {
-            supported: ALL_TRANSPORTS
+            supported: TransportKind::ALL
                 .into_iter()
-                .filter(|t| *t != Transport::DtlsSctp)
+                .filter(|t| *t != TransportKind::DtlsSctp)
                 .collect(),
             srv_selection: SrvSelection::Weighted,
             ip_family: IpFamily::V4First,
@@ -109,14 +109,7 @@ impl Answer {
     }
 }
 
-/// One place to try: transport, IP address, port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Target {
-    /// Transport to use.
-    pub transport: Transport,
-    /// Destination address and port.
-    pub addr: SocketAddr,
-}
+pub use crate::Target;
 
 /// The outcome of a resolution: targets in the order to try them, and the AUS domain the
 /// server's certificate must match (RFC 5922 §7.3), which is never the SRV target.
@@ -140,7 +133,7 @@ impl ResolvedTargets {
 pub enum PlanError {
     /// The URI's transport parameter (or the Via transport) names a transport we do not support.
     #[error("transport {0} is not supported by this element")]
-    UnsupportedTransport(Transport),
+    UnsupportedTransport(TransportKind),
     /// None of the transports the URI scheme allows is supported.
     #[error("no supported transport for this {0:?} target")]
     NoSupportedTransport(Scheme),
@@ -161,14 +154,14 @@ pub enum PlanError {
 /// A host to expand to addresses: the transport and port are already decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HostStep {
-    transport: Transport,
+    transport: TransportKind,
     name: String,
     port: u16,
 }
 
 #[derive(Debug, Clone)]
 struct SrvStep {
-    transport: Transport,
+    transport: TransportKind,
     name: String,
     answer: Option<Vec<SrvRecord>>,
 }
@@ -201,7 +194,7 @@ enum Phase {
 #[derive(Debug, Clone)]
 pub struct Resolution {
     aus: String,
-    supported: Vec<Transport>,
+    supported: Vec<TransportKind>,
     srv_selection: SrvSelection,
     ip_family: IpFamily,
     tls_srv_for_sip_uris: bool,
@@ -237,16 +230,16 @@ impl Resolution {
             }
         }
         match (&target.host, target.port, target.transport) {
-            // Numeric IP: no DNS at all. Transport param, else UDP for sip:, TLS for sips:.
+            // Numeric IP: no DNS at all. TransportKind param, else UDP for sip:, TLS for sips:.
             (Host::Ip(ip), port, param) => {
                 let t = match param {
                     Some(t) => t,
                     None => r.default_transport(target.scheme)?,
                 };
-                r.targets.push(Target {
-                    transport: t,
-                    addr: SocketAddr::new(*ip, port.unwrap_or_else(|| t.default_port())),
-                });
+                r.targets.push(Target::new(
+                    t,
+                    SocketAddr::new(*ip, port.unwrap_or_else(|| t.default_port())),
+                ));
                 r.phase = Phase::Done;
             }
             // Name with explicit port: A/AAAA only, never SRV (§4.2).
@@ -312,20 +305,15 @@ impl Resolution {
         let sent_by_port = via.port.unwrap_or_else(|| t.default_port());
         if let Some(received) = via.received {
             let port = match (t, via.rport) {
-                (Transport::Udp, Some(rport)) => rport,
+                (TransportKind::Udp, Some(rport)) => rport,
                 _ => sent_by_port,
             };
-            r.targets.push(Target {
-                transport: t,
-                addr: SocketAddr::new(received, port),
-            });
+            r.targets
+                .push(Target::new(t, SocketAddr::new(received, port)));
         }
         match (&via.host, via.port) {
             (Host::Ip(ip), _) => {
-                r.push_target(Target {
-                    transport: t,
-                    addr: SocketAddr::new(*ip, sent_by_port),
-                });
+                r.push_target(Target::new(t, SocketAddr::new(*ip, sent_by_port)));
                 r.phase = Phase::Done;
             }
             (Host::Name(name), Some(port)) => r.start_addr(vec![HostStep {
@@ -443,10 +431,10 @@ impl Resolution {
 
     /// RFC 3263 §4.1: UDP for sip: (TCP if UDP is not supported: RFC 3261 §18 servers listen on
     /// both), TLS over TCP for sips:.
-    fn default_transport(&self, scheme: Scheme) -> Result<Transport, PlanError> {
-        let candidates: &[Transport] = match scheme {
-            Scheme::Sip => &[Transport::Udp, Transport::Tcp],
-            Scheme::Sips => &[Transport::Tls],
+    fn default_transport(&self, scheme: Scheme) -> Result<TransportKind, PlanError> {
+        let candidates: &[TransportKind] = match scheme {
+            Scheme::Sip => &[TransportKind::Udp, TransportKind::Tcp],
+            Scheme::Sips => &[TransportKind::Tls],
         };
         candidates
             .iter()
@@ -619,10 +607,7 @@ impl Resolution {
                 }
             };
             for ip in ips {
-                self.push_target(Target {
-                    transport: h.transport,
-                    addr: SocketAddr::new(ip, h.port),
-                });
+                self.push_target(Target::new(h.transport, SocketAddr::new(ip, h.port)));
             }
         }
         self.phase = Phase::Done;

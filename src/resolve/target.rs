@@ -1,19 +1,12 @@
 //! What server location starts from: a SIP/SIPS URI target (RFC 3263 §4) or a Via sent-by for
 //! responses (RFC 3263 §5).
 
-use super::transport::Transport;
+use crate::TransportKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
-/// URI scheme of the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Scheme {
-    /// `sip:`
-    Sip,
-    /// `sips:` (every hop over TLS, RFC 5630).
-    Sips,
-}
+pub use crate::wire::Scheme;
 
 /// The host part of a target: a numeric IP address or a lowercase domain name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,7 +34,7 @@ pub enum TargetError {
     SipsOverUdp,
     /// `sips:` with a transport that is not secured by TLS/DTLS.
     #[error("a SIPS target cannot use the insecure transport {0}")]
-    SipsInsecure(Transport),
+    SipsInsecure(TransportKind),
 }
 
 impl Host {
@@ -122,9 +115,9 @@ pub struct SipTarget {
     pub host: Host,
     /// Explicit port, if the URI had one.
     pub port: Option<u16>,
-    /// Transport from the `transport` URI parameter, already combined with the scheme
+    /// TransportKind from the `transport` URI parameter, already combined with the scheme
     /// (`sips:` + `transport=tcp` is TLS over TCP, `sips:` + `transport=sctp` is TLS over SCTP).
-    pub transport: Option<Transport>,
+    pub transport: Option<TransportKind>,
 }
 
 impl SipTarget {
@@ -163,18 +156,18 @@ impl SipTarget {
 
 /// Maps a `transport` URI parameter to a transport given the scheme (RFC 3263 §4.1, RFC 4168 §6,
 /// RFC 5630 §3.1.4: `transport=tls` is deprecated but accepted).
-pub fn transport_from_param(scheme: Scheme, param: &str) -> Result<Transport, TargetError> {
+pub fn transport_from_param(scheme: Scheme, param: &str) -> Result<TransportKind, TargetError> {
     let p = param.to_ascii_lowercase();
     let t = match (scheme, p.as_str()) {
         (Scheme::Sips, "udp") => return Err(TargetError::SipsOverUdp),
-        (Scheme::Sip, "udp") => Transport::Udp,
-        (Scheme::Sip, "tcp") => Transport::Tcp,
-        (Scheme::Sips, "tcp") => Transport::Tls,
-        (_, "tls") => Transport::Tls,
-        (Scheme::Sip, "sctp") => Transport::Sctp,
-        (Scheme::Sips, "sctp") => Transport::TlsSctp,
-        (_, "tls-sctp") => Transport::TlsSctp,
-        (_, "dtls-sctp") => Transport::DtlsSctp,
+        (Scheme::Sip, "udp") => TransportKind::Udp,
+        (Scheme::Sip, "tcp") => TransportKind::Tcp,
+        (Scheme::Sips, "tcp") => TransportKind::Tls,
+        (_, "tls") => TransportKind::Tls,
+        (Scheme::Sip, "sctp") => TransportKind::Sctp,
+        (Scheme::Sips, "sctp") => TransportKind::TlsSctp,
+        (_, "tls-sctp") => TransportKind::TlsSctp,
+        (_, "dtls-sctp") => TransportKind::DtlsSctp,
         _ => return Err(TargetError::UnknownTransport(param.to_string())),
     };
     if scheme == Scheme::Sips && !t.is_secure() {
@@ -188,7 +181,7 @@ pub fn transport_from_param(scheme: Scheme, param: &str) -> Result<Transport, Ta
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViaTarget {
     /// Via transport (`TLS` means TLS over TCP).
-    pub transport: Transport,
+    pub transport: TransportKind,
     /// sent-by host.
     pub host: Host,
     /// sent-by port, if present.
@@ -202,7 +195,7 @@ pub struct ViaTarget {
 impl ViaTarget {
     /// Builds a Via target from its parts.
     pub fn new(
-        transport: Transport,
+        transport: TransportKind,
         sent_by_host: &str,
         sent_by_port: Option<u16>,
         received: Option<IpAddr>,
@@ -264,19 +257,22 @@ mod tests {
     #[test]
     fn transport_params_follow_the_scheme() {
         use Scheme::*;
-        assert_eq!(transport_from_param(Sip, "UDP"), Ok(Transport::Udp));
-        assert_eq!(transport_from_param(Sip, "tcp"), Ok(Transport::Tcp));
-        assert_eq!(transport_from_param(Sips, "tcp"), Ok(Transport::Tls));
-        assert_eq!(transport_from_param(Sip, "tls"), Ok(Transport::Tls));
-        assert_eq!(transport_from_param(Sip, "sctp"), Ok(Transport::Sctp));
-        assert_eq!(transport_from_param(Sips, "sctp"), Ok(Transport::TlsSctp));
+        assert_eq!(transport_from_param(Sip, "UDP"), Ok(TransportKind::Udp));
+        assert_eq!(transport_from_param(Sip, "tcp"), Ok(TransportKind::Tcp));
+        assert_eq!(transport_from_param(Sips, "tcp"), Ok(TransportKind::Tls));
+        assert_eq!(transport_from_param(Sip, "tls"), Ok(TransportKind::Tls));
+        assert_eq!(transport_from_param(Sip, "sctp"), Ok(TransportKind::Sctp));
+        assert_eq!(
+            transport_from_param(Sips, "sctp"),
+            Ok(TransportKind::TlsSctp)
+        );
         assert_eq!(
             transport_from_param(Sip, "tls-sctp"),
-            Ok(Transport::TlsSctp)
+            Ok(TransportKind::TlsSctp)
         );
         assert_eq!(
             transport_from_param(Sips, "dtls-sctp"),
-            Ok(Transport::DtlsSctp)
+            Ok(TransportKind::DtlsSctp)
         );
         assert_eq!(
             transport_from_param(Sips, "udp"),
@@ -295,7 +291,7 @@ mod tests {
         assert!(SipTarget::new(Scheme::Sip, "example.com", Some(0), None).is_err());
         let t = SipTarget::new(Scheme::Sip, "[2001:db8::5]", Some(5070), Some("tcp")).unwrap();
         assert_eq!(t.aus(), "2001:db8::5");
-        assert_eq!(t.transport, Some(Transport::Tcp));
+        assert_eq!(t.transport, Some(TransportKind::Tcp));
         assert_eq!(t.host.to_string(), "[2001:db8::5]");
     }
 }

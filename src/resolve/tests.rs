@@ -1,6 +1,7 @@
 //! RFC 3263 §4 and §5 branch by branch, on an in-memory zone (pure, no DNS server).
 
 use super::*;
+use crate::TransportKind;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -98,11 +99,8 @@ fn run(target: &SipTarget, cfg: &ResolveConfig, zone: &Zone) -> (Vec<Target>, Ve
     (r.unwrap().targets, asked)
 }
 
-fn tg(transport: Transport, addr: &str) -> Target {
-    Target {
-        transport,
-        addr: addr.parse::<SocketAddr>().unwrap(),
-    }
+fn tg(transport: TransportKind, addr: &str) -> Target {
+    Target::new(transport, addr.parse::<SocketAddr>().unwrap())
 }
 
 fn cfg() -> ResolveConfig {
@@ -114,14 +112,14 @@ fn cfg() -> ResolveConfig {
 #[test]
 fn numeric_ip_sip_uses_udp_default_port_without_dns() {
     let (t, asked) = run(&sip("192.0.2.1", None, None), &cfg(), &Zone::default());
-    assert_eq!(t, vec![tg(Transport::Udp, "192.0.2.1:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.1:5060")]);
     assert!(asked.is_empty());
 }
 
 #[test]
 fn numeric_ip_sips_uses_tls_5061() {
     let (t, asked) = run(&sips("192.0.2.1", None, None), &cfg(), &Zone::default());
-    assert_eq!(t, vec![tg(Transport::Tls, "192.0.2.1:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.1:5061")]);
     assert!(asked.is_empty());
 }
 
@@ -132,19 +130,19 @@ fn numeric_ip_with_port_and_transport_param() {
         &cfg(),
         &Zone::default(),
     );
-    assert_eq!(t, vec![tg(Transport::Tcp, "192.0.2.1:5080")]);
+    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.1:5080")]);
     let (t, _) = run(
         &sips("[2001:db8::1]", None, Some("sctp")),
         &cfg(),
         &Zone::default(),
     );
-    assert_eq!(t, vec![tg(Transport::TlsSctp, "[2001:db8::1]:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::TlsSctp, "[2001:db8::1]:5061")]);
     let (t, _) = run(
         &sip("192.0.2.1", None, Some("sctp")),
         &cfg(),
         &Zone::default(),
     );
-    assert_eq!(t, vec![tg(Transport::Sctp, "192.0.2.1:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Sctp, "192.0.2.1:5060")]);
 }
 
 // ---- §4.2: explicit port ----
@@ -162,8 +160,8 @@ fn explicit_port_does_address_lookup_only() {
     assert_eq!(
         t,
         vec![
-            tg(Transport::Udp, "192.0.2.10:5070"),
-            tg(Transport::Udp, "[2001:db8::10]:5070")
+            tg(TransportKind::Udp, "192.0.2.10:5070"),
+            tg(TransportKind::Udp, "[2001:db8::10]:5070")
         ]
     );
     assert_eq!(
@@ -174,7 +172,7 @@ fn explicit_port_does_address_lookup_only() {
         ]
     );
     let (t, _) = run(&sips("example.com", Some(5071), None), &cfg(), &zone);
-    assert_eq!(t[0], tg(Transport::Tls, "192.0.2.10:5071"));
+    assert_eq!(t[0], tg(TransportKind::Tls, "192.0.2.10:5071"));
 }
 
 // ---- §4.1: transport parameter wins ----
@@ -186,7 +184,7 @@ fn transport_param_without_port_queries_srv_for_that_transport() {
         .srv("_sip._tcp.example.com", &[(1, 1, 5090, "tcp.example.com")])
         .a("tcp.example.com", &["192.0.2.20"]);
     let (t, asked) = run(&sip("example.com", None, Some("tcp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Tcp, "192.0.2.20:5090")]);
+    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.20:5090")]);
     assert_eq!(asked[0], q("_sip._tcp.example.com", QueryKind::Srv));
     assert!(asked.iter().all(|x| x.kind != QueryKind::Naptr));
 }
@@ -197,7 +195,7 @@ fn transport_param_tls_on_sip_uri_uses_sips_srv() {
         .srv("_sips._tcp.example.com", &[(1, 1, 5061, "tls.example.com")])
         .a("tls.example.com", &["192.0.2.21"]);
     let (t, asked) = run(&sip("example.com", None, Some("tls")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Tls, "192.0.2.21:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.21:5061")]);
     assert_eq!(asked[0], q("_sips._tcp.example.com", QueryKind::Srv));
 }
 
@@ -205,32 +203,32 @@ fn transport_param_tls_on_sip_uri_uses_sips_srv() {
 fn transport_param_without_srv_falls_back_to_address_default_port() {
     let zone = Zone::default().a("example.com", &["192.0.2.22"]);
     let (t, _) = run(&sips("example.com", None, Some("sctp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::TlsSctp, "192.0.2.22:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::TlsSctp, "192.0.2.22:5061")]);
     let (t, _) = run(&sip("example.com", None, Some("sctp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Sctp, "192.0.2.22:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Sctp, "192.0.2.22:5060")]);
 }
 
 #[test]
 fn unsupported_transport_param_is_an_error() {
     let c = ResolveConfig {
-        supported: vec![Transport::Udp, Transport::Tcp],
+        supported: vec![TransportKind::Udp, TransportKind::Tcp],
         ..cfg()
     };
     assert_eq!(
         Resolution::new(&sip("example.com", None, Some("sctp")), &c).err(),
-        Some(PlanError::UnsupportedTransport(Transport::Sctp))
+        Some(PlanError::UnsupportedTransport(TransportKind::Sctp))
     );
 }
 
 #[test]
 fn dtls_sctp_param_goes_straight_to_addresses() {
     let c = ResolveConfig {
-        supported: vec![Transport::DtlsSctp],
+        supported: vec![TransportKind::DtlsSctp],
         ..cfg()
     };
     let zone = Zone::default().a("example.com", &["192.0.2.23"]);
     let (t, asked) = run(&sips("example.com", None, Some("dtls-sctp")), &c, &zone);
-    assert_eq!(t, vec![tg(Transport::DtlsSctp, "192.0.2.23:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::DtlsSctp, "192.0.2.23:5061")]);
     assert!(asked
         .iter()
         .all(|x| x.kind == QueryKind::A || x.kind == QueryKind::Aaaa));
@@ -273,9 +271,9 @@ fn naptr_then_srv_then_address() {
     assert_eq!(
         r.targets,
         vec![
-            tg(Transport::Tls, "192.0.2.31:5061"),
-            tg(Transport::Tcp, "192.0.2.31:5060"),
-            tg(Transport::Udp, "192.0.2.32:5060"),
+            tg(TransportKind::Tls, "192.0.2.31:5061"),
+            tg(TransportKind::Tcp, "192.0.2.31:5060"),
+            tg(TransportKind::Udp, "192.0.2.32:5060"),
         ]
     );
     assert_eq!(asked[0], q("example.com", QueryKind::Naptr));
@@ -304,7 +302,7 @@ fn sips_uri_discards_non_sips_naptr() {
         .a("udp.example.com", &["192.0.2.41"])
         .a("tls.example.com", &["192.0.2.42"]);
     let (t, asked) = run(&sips("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Tls, "192.0.2.42:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.42:5061")]);
     assert!(!asked.contains(&q("_sip._udp.example.com", QueryKind::Srv)));
 }
 
@@ -318,13 +316,13 @@ fn sips_naptr_sctp_gives_tls_sctp() {
         .srv("_sips._sctp.example.com", &[(0, 0, 5061, "s.example.com")])
         .a("s.example.com", &["192.0.2.43"]);
     let (t, _) = run(&sips("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::TlsSctp, "192.0.2.43:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::TlsSctp, "192.0.2.43:5061")]);
 }
 
 #[test]
 fn naptr_unsupported_transports_discarded() {
     let c = ResolveConfig {
-        supported: vec![Transport::Udp, Transport::Tcp],
+        supported: vec![TransportKind::Udp, TransportKind::Tcp],
         ..cfg()
     };
     let zone = Zone::default()
@@ -343,7 +341,7 @@ fn naptr_unsupported_transports_discarded() {
         .a("sctp.example.com", &["192.0.2.51"])
         .a("tcp.example.com", &["192.0.2.52"]);
     let (t, asked) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Tcp, "192.0.2.52:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.52:5060")]);
     assert!(!asked.contains(&q("_sip._sctp.example.com", QueryKind::Srv)));
 }
 
@@ -356,7 +354,7 @@ fn naptr_without_srv_falls_back_to_domain_addresses_with_naptr_transport() {
         )
         .a("example.com", &["192.0.2.53"]);
     let (t, _) = run(&sip("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Tls, "192.0.2.53:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.53:5061")]);
 }
 
 #[test]
@@ -366,7 +364,7 @@ fn unusable_naptr_is_treated_as_no_naptr() {
         .srv("_sip._tcp.example.com", &[(0, 0, 5060, "tcp.example.com")])
         .a("tcp.example.com", &["192.0.2.54"]);
     let (t, _) = run(&sip("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Tcp, "192.0.2.54:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.54:5060")]);
 }
 
 // ---- §4.1: no NAPTR -> SRV per supported transport ----
@@ -375,11 +373,11 @@ fn unusable_naptr_is_treated_as_no_naptr() {
 fn no_naptr_queries_srv_per_supported_transport_in_preference_order() {
     let c = ResolveConfig {
         supported: vec![
-            Transport::Sctp,
-            Transport::Tcp,
-            Transport::Udp,
-            Transport::Tls,
-            Transport::TlsSctp,
+            TransportKind::Sctp,
+            TransportKind::Tcp,
+            TransportKind::Udp,
+            TransportKind::Tls,
+            TransportKind::TlsSctp,
         ],
         ..cfg()
     };
@@ -408,8 +406,8 @@ fn no_naptr_queries_srv_per_supported_transport_in_preference_order() {
     assert_eq!(
         t,
         vec![
-            tg(Transport::Sctp, "192.0.2.62:5060"),
-            tg(Transport::Udp, "192.0.2.61:5060")
+            tg(TransportKind::Sctp, "192.0.2.62:5060"),
+            tg(TransportKind::Udp, "192.0.2.61:5060")
         ]
     );
 
@@ -429,7 +427,7 @@ fn no_naptr_queries_srv_per_supported_transport_in_preference_order() {
 #[test]
 fn tls_srv_for_sip_uris_is_opt_in() {
     let c = ResolveConfig {
-        supported: vec![Transport::Tls, Transport::Udp],
+        supported: vec![TransportKind::Tls, TransportKind::Udp],
         tls_srv_for_sip_uris: true,
         ..cfg()
     };
@@ -437,7 +435,7 @@ fn tls_srv_for_sip_uris_is_opt_in() {
         .srv("_sips._tcp.example.com", &[(0, 0, 5061, "tls.example.com")])
         .a("tls.example.com", &["192.0.2.63"]);
     let (t, _) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Tls, "192.0.2.63:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.63:5061")]);
     let strict = ResolveConfig {
         tls_srv_for_sip_uris: false,
         ..c
@@ -453,28 +451,28 @@ fn tls_srv_for_sip_uris_is_opt_in() {
 fn no_naptr_no_srv_uses_udp_for_sip_and_tls_for_sips() {
     let zone = Zone::default().a("example.com", &["192.0.2.71"]);
     let (t, _) = run(&sip("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Udp, "192.0.2.71:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.71:5060")]);
     let (t, _) = run(&sips("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Tls, "192.0.2.71:5061")]);
+    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.71:5061")]);
 }
 
 #[test]
 fn sip_falls_back_to_tcp_when_udp_is_not_supported() {
     let c = ResolveConfig {
-        supported: vec![Transport::Tcp, Transport::Tls],
+        supported: vec![TransportKind::Tcp, TransportKind::Tls],
         ..cfg()
     };
     let zone = Zone::default().a("example.com", &["192.0.2.72"]);
     let (t, _) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Tcp, "192.0.2.72:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.72:5060")]);
     let (t, _) = run(&sip("192.0.2.72", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Tcp, "192.0.2.72:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.72:5060")]);
 }
 
 #[test]
 fn sips_without_tls_support_finds_nothing() {
     let c = ResolveConfig {
-        supported: vec![Transport::Udp, Transport::Tcp],
+        supported: vec![TransportKind::Udp, TransportKind::Tcp],
         ..cfg()
     };
     // Numeric or explicit port: the default transport is needed at once.
@@ -502,7 +500,7 @@ fn sips_without_tls_support_finds_nothing() {
 #[test]
 fn sctp_only_element_resolves_through_srv_without_a_fallback() {
     let c = ResolveConfig {
-        supported: vec![Transport::Sctp],
+        supported: vec![TransportKind::Sctp],
         ..cfg()
     };
     let zone = Zone::default()
@@ -513,7 +511,7 @@ fn sctp_only_element_resolves_through_srv_without_a_fallback() {
         .a("sctp.example.com", &["192.0.2.3"])
         .a("example.com", &["192.0.2.4"]);
     let (t, _) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Sctp, "192.0.2.3:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Sctp, "192.0.2.3:5060")]);
     // Without SRV there is no UDP/TCP fallback to use.
     let zone = Zone::default().a("example.com", &["192.0.2.4"]);
     let (r, _) = run_plan(
@@ -558,9 +556,9 @@ fn srv_priority_then_addresses_per_target() {
     assert_eq!(
         r.targets,
         vec![
-            tg(Transport::Tls, "192.0.2.81:5062"),
-            tg(Transport::Tls, "192.0.2.82:5062"),
-            tg(Transport::Tls, "192.0.2.83:5061"),
+            tg(TransportKind::Tls, "192.0.2.81:5062"),
+            tg(TransportKind::Tls, "192.0.2.82:5062"),
+            tg(TransportKind::Tls, "192.0.2.83:5061"),
         ]
     );
 }
@@ -604,9 +602,9 @@ fn deterministic_order_for_stateless_proxies() {
     assert_eq!(
         seen[0],
         vec![
-            tg(Transport::Tls, "192.0.2.91:5061"),
-            tg(Transport::Tls, "192.0.2.92:5061"),
-            tg(Transport::Tls, "192.0.2.93:5061"),
+            tg(TransportKind::Tls, "192.0.2.91:5061"),
+            tg(TransportKind::Tls, "192.0.2.92:5061"),
+            tg(TransportKind::Tls, "192.0.2.93:5061"),
         ]
     );
 }
@@ -631,7 +629,7 @@ fn weighted_order_varies_with_the_rng() {
         let plan = Resolution::new(&target, &cfg()).unwrap();
         let r = resolve_with(plan, &mut StdRng::seed_from_u64(seed), |x| zone.answer(x)).unwrap();
         assert_eq!(r.targets.len(), 3);
-        firsts.insert(r.targets[0]);
+        firsts.insert(r.targets[0].clone());
     }
     assert_eq!(firsts.len(), 3, "every server gets picked first sometimes");
 }
@@ -646,17 +644,17 @@ fn ip_family_policy() {
     assert_eq!(
         t,
         vec![
-            tg(Transport::Udp, "[2001:db8::1]:5060"),
-            tg(Transport::Udp, "192.0.2.1:5060")
+            tg(TransportKind::Udp, "[2001:db8::1]:5060"),
+            tg(TransportKind::Udp, "192.0.2.1:5060")
         ]
     );
     c.ip_family = IpFamily::V4Only;
     let (t, asked) = run(&target, &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Udp, "192.0.2.1:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.1:5060")]);
     assert!(asked.iter().all(|x| x.kind != QueryKind::Aaaa));
     c.ip_family = IpFamily::V6Only;
     let (t, _) = run(&target, &c, &zone);
-    assert_eq!(t, vec![tg(Transport::Udp, "[2001:db8::1]:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Udp, "[2001:db8::1]:5060")]);
 }
 
 #[test]
@@ -691,7 +689,7 @@ fn duplicate_targets_removed() {
         .a("a.example.com", &["192.0.2.5"])
         .a("b.example.com", &["192.0.2.5"]);
     let (t, _) = run(&sip("example.com", None, Some("udp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(Transport::Udp, "192.0.2.5:5060")]);
+    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.5:5060")]);
 }
 
 // ---- driving the state machine ----
@@ -704,7 +702,7 @@ fn answers_in_any_order_and_protocol_errors() {
         .a("udp.example.com", &["192.0.2.1"])
         .a("tcp.example.com", &["192.0.2.2"]);
     let c = ResolveConfig {
-        supported: vec![Transport::Udp, Transport::Tcp],
+        supported: vec![TransportKind::Udp, TransportKind::Tcp],
         ip_family: IpFamily::V4Only,
         ..cfg()
     };
@@ -757,8 +755,8 @@ fn answers_in_any_order_and_protocol_errors() {
     assert_eq!(
         plan.finish().unwrap().targets,
         vec![
-            tg(Transport::Udp, "192.0.2.1:5060"),
-            tg(Transport::Tcp, "192.0.2.2:5060")
+            tg(TransportKind::Udp, "192.0.2.1:5060"),
+            tg(TransportKind::Tcp, "192.0.2.2:5060")
         ]
     );
 }
@@ -777,10 +775,10 @@ fn failover_over_resolved_targets() {
         &zone,
     );
     let mut f = r.unwrap().failover();
-    assert_eq!(f.next(), Some(tg(Transport::Tls, "192.0.2.1:5061")));
+    assert_eq!(f.next(), Some(tg(TransportKind::Tls, "192.0.2.1:5061")));
     assert_eq!(
         f.on_failure(FailureKind::ServiceUnavailable),
-        Some(tg(Transport::Tls, "192.0.2.2:5061"))
+        Some(tg(TransportKind::Tls, "192.0.2.2:5061"))
     );
     assert_eq!(f.on_failure(FailureKind::Timeout), None);
 }
@@ -788,7 +786,7 @@ fn failover_over_resolved_targets() {
 // ---- §5: responses ----
 
 fn via(
-    t: Transport,
+    t: TransportKind,
     host: &str,
     port: Option<u16>,
     received: Option<&str>,
@@ -799,24 +797,24 @@ fn via(
 
 #[test]
 fn response_numeric_sent_by() {
-    let v = via(Transport::Tls, "192.0.2.1", None, None, None);
+    let v = via(TransportKind::Tls, "192.0.2.1", None, None, None);
     let (r, asked) = run_plan(
         Resolution::for_response(&v, &cfg()).unwrap(),
         &Zone::default(),
     );
     assert_eq!(
         r.unwrap().targets,
-        vec![tg(Transport::Tls, "192.0.2.1:5061")]
+        vec![tg(TransportKind::Tls, "192.0.2.1:5061")]
     );
     assert!(asked.is_empty());
-    let v = via(Transport::Udp, "192.0.2.1", Some(5070), None, None);
+    let v = via(TransportKind::Udp, "192.0.2.1", Some(5070), None, None);
     let (r, _) = run_plan(
         Resolution::for_response(&v, &cfg()).unwrap(),
         &Zone::default(),
     );
     assert_eq!(
         r.unwrap().targets,
-        vec![tg(Transport::Udp, "192.0.2.1:5070")]
+        vec![tg(TransportKind::Udp, "192.0.2.1:5070")]
     );
 }
 
@@ -824,7 +822,7 @@ fn response_numeric_sent_by() {
 fn response_received_first_then_sent_by() {
     // UDP with rport: received:rport first (RFC 3581), then the sent-by.
     let v = via(
-        Transport::Udp,
+        TransportKind::Udp,
         "192.0.2.1",
         Some(5060),
         Some("198.51.100.7"),
@@ -837,13 +835,13 @@ fn response_received_first_then_sent_by() {
     assert_eq!(
         r.unwrap().targets,
         vec![
-            tg(Transport::Udp, "198.51.100.7:40000"),
-            tg(Transport::Udp, "192.0.2.1:5060")
+            tg(TransportKind::Udp, "198.51.100.7:40000"),
+            tg(TransportKind::Udp, "192.0.2.1:5060")
         ]
     );
     // Reliable transport: received at the sent-by port (RFC 3261 §18.2.2); rport ignored.
     let v = via(
-        Transport::Tls,
+        TransportKind::Tls,
         "p1.example.com",
         None,
         Some("192.0.2.1"),
@@ -861,22 +859,22 @@ fn response_received_first_then_sent_by() {
     assert_eq!(
         r.targets,
         vec![
-            tg(Transport::Tls, "192.0.2.1:5061"),
-            tg(Transport::Tls, "192.0.2.2:5061")
+            tg(TransportKind::Tls, "192.0.2.1:5061"),
+            tg(TransportKind::Tls, "192.0.2.2:5061")
         ]
     );
 }
 
 #[test]
 fn response_name_with_port_uses_addresses_only() {
-    let v = via(Transport::Tcp, "p1.example.com", Some(5080), None, None);
+    let v = via(TransportKind::Tcp, "p1.example.com", Some(5080), None, None);
     let zone = Zone::default()
         .srv("_sip._tcp.p1.example.com", &[(0, 0, 9999, "x.example.com")])
         .a("p1.example.com", &["192.0.2.9"]);
     let (r, asked) = run_plan(Resolution::for_response(&v, &cfg()).unwrap(), &zone);
     assert_eq!(
         r.unwrap().targets,
-        vec![tg(Transport::Tcp, "192.0.2.9:5080")]
+        vec![tg(TransportKind::Tcp, "192.0.2.9:5080")]
     );
     assert!(asked.iter().all(|x| x.kind != QueryKind::Srv));
 }
@@ -884,10 +882,10 @@ fn response_name_with_port_uses_addresses_only() {
 #[test]
 fn response_name_without_port_uses_srv_for_via_transport() {
     for (t, srv) in [
-        (Transport::Tls, "_sips._tcp.p1.example.com"),
-        (Transport::TlsSctp, "_sips._sctp.p1.example.com"),
-        (Transport::Udp, "_sip._udp.p1.example.com"),
-        (Transport::Sctp, "_sip._sctp.p1.example.com"),
+        (TransportKind::Tls, "_sips._tcp.p1.example.com"),
+        (TransportKind::TlsSctp, "_sips._sctp.p1.example.com"),
+        (TransportKind::Udp, "_sip._udp.p1.example.com"),
+        (TransportKind::Sctp, "_sip._sctp.p1.example.com"),
     ] {
         let zone = Zone::default()
             .srv(srv, &[(0, 0, 5999, "host.example.com")])
@@ -899,24 +897,24 @@ fn response_name_without_port_uses_srv_for_via_transport() {
     }
     // No SRV: addresses of the sent-by at the default port.
     let zone = Zone::default().a("p1.example.com", &["192.0.2.7"]);
-    let v = via(Transport::Tls, "p1.example.com", None, None, None);
+    let v = via(TransportKind::Tls, "p1.example.com", None, None, None);
     let (r, _) = run_plan(Resolution::for_response(&v, &cfg()).unwrap(), &zone);
     assert_eq!(
         r.unwrap().targets,
-        vec![tg(Transport::Tls, "192.0.2.7:5061")]
+        vec![tg(TransportKind::Tls, "192.0.2.7:5061")]
     );
 }
 
 #[test]
 fn response_on_unsupported_transport_is_an_error() {
     let c = ResolveConfig {
-        supported: vec![Transport::Udp],
+        supported: vec![TransportKind::Udp],
         ..cfg()
     };
-    let v = via(Transport::Tls, "192.0.2.1", None, None, None);
+    let v = via(TransportKind::Tls, "192.0.2.1", None, None, None);
     assert_eq!(
         Resolution::for_response(&v, &c).err(),
-        Some(PlanError::UnsupportedTransport(Transport::Tls))
+        Some(PlanError::UnsupportedTransport(TransportKind::Tls))
     );
 }
 
@@ -1006,7 +1004,7 @@ mod properties {
             zone in zone(),
             sips_scheme in any::<bool>(),
             supported in prop::sample::subsequence(
-                vec![Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Sctp, Transport::TlsSctp],
+                vec![TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls, TransportKind::Sctp, TransportKind::TlsSctp],
                 1..=5,
             ),
             seed in any::<u64>(),

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::flow::Flow;
-use super::kind::TransportKind;
 use super::limits::{AdmitError, QueueOverflow};
+use crate::TransportKind;
 
 /// What went wrong when binding, connecting or sending.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::kind::TransportKind;
+use crate::PeerIdentities;
+
+use crate::TransportKind;
 
 /// A stable handle on one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,17 +60,6 @@ impl Direction {
             Direction::Outbound => "outbound",
         }
     }
-}
-
-/// Authenticated identities of a peer (RFC 5922 §7.1: SIP domain names taken from a
-/// certificate the TLS layer verified). Empty when the peer was not authenticated.
-pub type PeerIdentities = Arc<[String]>;
-
-/// The identities of an unauthenticated peer: one shared empty list, so that a flow
-/// without identities costs no allocation.
-pub(crate) fn no_identities() -> PeerIdentities {
-    static EMPTY: std::sync::OnceLock<PeerIdentities> = std::sync::OnceLock::new();
-    Arc::clone(EMPTY.get_or_init(|| Arc::from(Vec::new())))
 }
 
 /// What is known about a flow.

@@ -13,13 +13,15 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::config::TransportConfig;
 use super::error::TransportError;
-use super::flow::{Direction, Flow, FlowInfo, PeerIdentities};
+use super::flow::{Direction, Flow, FlowInfo};
 use super::idhash::{FlowIdMap, SeededMap};
-use super::kind::TransportKind;
 use super::limits::{ConnectionLimits, WriteBudget};
 use super::metrics;
 use super::reroute;
 use crate::wire::Message;
+use crate::PeerIdentities;
+use crate::Target;
+use crate::TransportKind;
 
 /// A received message with everything known about where it came from.
 #[derive(Debug, Clone)]
@@ -40,46 +42,6 @@ impl Incoming {
     /// The transport it arrived over.
     pub fn transport(&self) -> TransportKind {
         self.flow.kind()
-    }
-}
-
-/// Where to send: a transport, an address and, for TLS, the name to verify the server
-/// against and to send as SNI (RFC 5922 §7.3: the domain of the URI being resolved).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
-    /// Transport.
-    pub kind: TransportKind,
-    /// Address.
-    pub addr: SocketAddr,
-    /// TLS server name (defaults to the IP address).
-    pub server_name: Option<Arc<str>>,
-    /// Reuse scope: connections opened for different scopes are never shared (RFC 5923
-    /// §9.3: a connection opened on behalf of one local domain never carries another's
-    /// requests). `None` is the default scope.
-    pub scope: Option<Arc<str>>,
-}
-
-impl Target {
-    /// A target without a server name.
-    pub fn new(kind: TransportKind, addr: SocketAddr) -> Self {
-        Target {
-            kind,
-            addr,
-            server_name: None,
-            scope: None,
-        }
-    }
-
-    /// The same target with a TLS server name.
-    pub fn with_server_name(mut self, name: &str) -> Self {
-        self.server_name = Some(name.into());
-        self
-    }
-
-    /// The same target in a reuse scope (a local domain, RFC 5923 §9.3).
-    pub fn with_scope(mut self, scope: &str) -> Self {
-        self.scope = Some(scope.into());
-        self
     }
 }
 
@@ -369,7 +331,7 @@ impl Inner {
             direction,
             local,
             peer,
-            identities: super::flow::no_identities(),
+            identities: PeerIdentities::none(),
             server_name: None,
             peer_certificate: false,
             alpn: None,
@@ -645,7 +607,7 @@ impl Transport {
         if *self.inner.shutdown.borrow() {
             return Err(TransportError::ShuttingDown);
         }
-        match target.kind {
+        match target.transport {
             TransportKind::Udp => {
                 let idx = self.udp_socket_for(target.addr)?;
                 self.inner
@@ -655,9 +617,9 @@ impl Transport {
             }
             TransportKind::Tcp | TransportKind::Tls => {
                 let key = ReuseKey {
-                    kind: target.kind,
+                    kind: target.transport,
                     peer: target.addr,
-                    name: if target.kind == TransportKind::Tls {
+                    name: if target.transport == TransportKind::Tls {
                         Some(
                             target
                                 .server_name
@@ -695,7 +657,7 @@ impl Transport {
     /// over TCP with its top Via rewritten (RFC 3261 §18.1.1); if the TCP connection is
     /// refused it is sent over UDP after all.
     pub async fn send_to(&self, target: &Target, bytes: Bytes) -> Result<Flow, TransportError> {
-        if target.kind == TransportKind::Udp
+        if target.transport == TransportKind::Udp
             && bytes.len() > self.inner.cfg.udp_max_request
             && reroute::looks_like_request(&bytes)
         {

@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use metrics::{counter, gauge, Counter, Gauge};
 
 use super::flow::Direction;
-use super::kind::TransportKind;
+use crate::TransportKind;
 
 /// Gauge: open stream connections (TLS counted once the handshake is done).
 pub const CONNECTIONS: &str = "sipwire_transport_connections";

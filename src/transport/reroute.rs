@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 
-use super::kind::TransportKind;
 use crate::wire::{EditError, Message};
+use crate::TransportKind;
 
 /// True when `bytes` start a request (not a response), without a full parse.
 pub fn looks_like_request(bytes: &[u8]) -> bool {
@@ -29,7 +29,7 @@ pub fn rewrite_top_via(msg: &Message, to: TransportKind) -> Result<Bytes, EditEr
         .filter(|_| offset <= raw.len())
         .ok_or(EditError::BadValue("Via"))?;
     let after = std::str::from_utf8(after).map_err(|_| EditError::BadValue("Via"))?;
-    let value = format!("SIP/2.0/{}{}", to.via_token().as_str(), after);
+    let value = format!("SIP/2.0/{}{}", to.via_token(), after);
     let mut ed = msg.edit();
     ed.pop_via()?;
     ed.prepend_via_value(&value)?;

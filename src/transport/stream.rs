@@ -286,7 +286,7 @@ where
                                                 flow,
                                                 source: info.peer,
                                                 local: info.local,
-                                                identities: Arc::clone(&info.identities),
+                                                identities: info.identities.clone(),
                                             };
                                             if !deliver(inner, inc).await {
                                                 return "receiver_gone";

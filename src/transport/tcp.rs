@@ -10,10 +10,12 @@ use tracing::Instrument;
 
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo};
-use super::kind::TransportKind;
-use super::manager::{Admission, Inner, ReuseKey, Target};
+use super::manager::{Admission, Inner, ReuseKey};
 use super::metrics;
 use super::stream;
+use crate::PeerIdentities;
+use crate::Target;
+use crate::TransportKind;
 
 fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let s = if addr.is_ipv4() {
@@ -107,7 +109,7 @@ async fn accept_loop(
                     direction: Direction::Inbound,
                     local,
                     peer,
-                    identities: super::flow::no_identities(),
+                    identities: PeerIdentities::none(),
                     server_name: None,
                     alpn: None,
                     peer_certificate: false,
@@ -231,14 +233,14 @@ pub(crate) async fn connect(
     let local = tcp
         .local_addr()
         .map_err(|source| TransportError::Connect { addr, source })?;
-    match target.kind {
+    match target.transport {
         TransportKind::Tcp => {
             let info = FlowInfo {
                 flow: inner.next_flow(TransportKind::Tcp),
                 direction: Direction::Outbound,
                 local,
                 peer: addr,
-                identities: super::flow::no_identities(),
+                identities: PeerIdentities::none(),
                 server_name: None,
                 alpn: None,
                 peer_certificate: false,

@@ -10,9 +10,10 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::config::IdentityFn;
 use super::error::TransportError;
-use super::flow::{Direction, PeerIdentities};
+use super::flow::Direction;
 use super::manager::Inner;
 use super::metrics;
+use crate::PeerIdentities;
 
 /// A finished handshake: the stream, the peer's identities and the ALPN protocol.
 pub(crate) struct Handshaken<S> {
@@ -61,8 +62,8 @@ fn identities_of(
     f: Option<&IdentityFn>,
 ) -> PeerIdentities {
     match (certs.and_then(|c| c.first()), f) {
-        (Some(ee), Some(f)) => Arc::from((f.0)(ee)),
-        _ => super::flow::no_identities(),
+        (Some(ee), Some(f)) => PeerIdentities::from_names((f.0)(ee)),
+        _ => PeerIdentities::none(),
     }
 }
 

@@ -10,11 +10,11 @@ use tracing::Instrument;
 
 use super::error::TransportError;
 use super::flow::Direction;
-use super::kind::TransportKind;
 use super::manager::{send_datagram, Incoming, Inner};
 use super::metrics;
 use super::receive::{self, Inbound};
 use super::stun;
+use crate::TransportKind;
 
 /// Largest UDP payload plus one, so that nothing is ever truncated silently.
 const RECV_BUF: usize = 65_536;

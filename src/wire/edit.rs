@@ -331,6 +331,7 @@ impl<'m> Editor<'m> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TransportKind;
 
     fn parse(s: &str) -> Message {
         Message::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
@@ -430,7 +431,7 @@ x=y";
         let m = parse(REQ);
         let mut e = m.edit();
         e.prepend_via(&ViaSpec {
-            transport: TransportToken::Sctp,
+            transport: TransportToken::Known(TransportKind::Sctp),
             host: Host::parse(b"[2001:db8::5]").unwrap(),
             port: Some(5060),
             branch: "z9hG4bKnew",
@@ -445,7 +446,10 @@ x=y";
         );
         assert_eq!(s(&out), want);
         let m2 = Message::parse(out).unwrap();
-        assert_eq!(m2.top_via().unwrap().transport, TransportToken::Sctp);
+        assert_eq!(
+            m2.top_via().unwrap().transport,
+            TransportToken::Known(TransportKind::Sctp)
+        );
         assert!(m2.top_via().unwrap().alias);
         let mut e = m2.edit();
         e.pop_via().unwrap();

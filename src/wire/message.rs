@@ -870,6 +870,7 @@ mod tests {
     use super::*;
     use crate::wire::host::Host;
     use crate::wire::transport_token::TransportToken;
+    use crate::TransportKind;
 
     const INVITE: &str = "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
 Via: SIP/2.0/TLS client.atlanta.example.com:5061;branch=z9hG4bK74bf9;rport\r\n\
@@ -924,7 +925,7 @@ v=0\n";
         assert_eq!(m.method(), Some("INVITE"));
         assert_eq!(m.request_uri(), Some("sip:bob@biloxi.example.com"));
         let v = m.top_via().unwrap();
-        assert_eq!(v.transport, TransportToken::Tls);
+        assert_eq!(v.transport, TransportToken::Known(TransportKind::Tls));
         assert_eq!(v.host, Host::Name("client.atlanta.example.com"));
         assert_eq!(v.port, Some(5061));
         assert_eq!(m.call_id(), "3848276298220188511@atlanta.example.com");

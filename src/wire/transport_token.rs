@@ -1,89 +1,76 @@
 //! The transport token of a Via header (`SIP/2.0/<token>`) and of the URI `transport`
-//! parameter.
+//! parameter: one of the six [`TransportKind`]s, or a token sipwire does not carry (`WS`,
+//! `WSS`, `DTLS`, ...) kept as written.
 
 use std::fmt;
 
+use crate::TransportKind;
+
 /// A Via transport. Tokens are case-insensitive on the wire; unknown ones are kept as
-/// written. `DTLS-SCTP` has no RFC-assigned Via token (RFC-CHECKLIST "Key facts"): it is an
-/// `Other` value that the transport layer recognises by configuration.
+/// written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TransportToken {
-    /// `UDP`.
-    Udp,
-    /// `TCP`.
-    Tcp,
-    /// `TLS` (TLS over TCP).
-    Tls,
-    /// `SCTP` (RFC 4168).
-    Sctp,
-    /// `TLS-SCTP` (RFC 4168 §4, TLS over SCTP per RFC 3436).
-    TlsSctp,
-    /// Any other token (`WS`, `WSS`, `DTLS-SCTP`, ...), as written.
+    /// One of the transports sipwire knows (`UDP`, `TCP`, `TLS`, `SCTP`, `TLS-SCTP`,
+    /// `DTLS-SCTP`).
+    Known(TransportKind),
+    /// Any other token (`WS`, `WSS`, `DTLS`, ...), as written.
     Other(Box<str>),
+}
+
+impl From<TransportKind> for TransportToken {
+    fn from(k: TransportKind) -> Self {
+        TransportToken::Known(k)
+    }
 }
 
 impl TransportToken {
     /// Parses a Via transport token (case-insensitive). Never fails: unknown tokens
     /// become `Other`.
     pub fn from_token(t: &str) -> TransportToken {
-        if t.eq_ignore_ascii_case("UDP") {
-            TransportToken::Udp
-        } else if t.eq_ignore_ascii_case("TCP") {
-            TransportToken::Tcp
-        } else if t.eq_ignore_ascii_case("TLS") {
-            TransportToken::Tls
-        } else if t.eq_ignore_ascii_case("SCTP") {
-            TransportToken::Sctp
-        } else if t.eq_ignore_ascii_case("TLS-SCTP") {
-            TransportToken::TlsSctp
-        } else {
-            TransportToken::Other(t.into())
+        match TransportKind::from_via_token(t) {
+            Some(k) => TransportToken::Known(k),
+            None => TransportToken::Other(t.into()),
+        }
+    }
+
+    /// The transport, when sipwire knows it.
+    pub fn kind(&self) -> Option<TransportKind> {
+        match self {
+            TransportToken::Known(k) => Some(*k),
+            TransportToken::Other(_) => None,
         }
     }
 
     /// The token as sent in a Via (upper case for the known ones).
     pub fn as_str(&self) -> &str {
         match self {
-            TransportToken::Udp => "UDP",
-            TransportToken::Tcp => "TCP",
-            TransportToken::Tls => "TLS",
-            TransportToken::Sctp => "SCTP",
-            TransportToken::TlsSctp => "TLS-SCTP",
+            TransportToken::Known(k) => k.via_token(),
             TransportToken::Other(t) => t,
         }
     }
 
     /// True for transports that retransmit by themselves (so SIP timers A/E/G do not
-    /// run). Only UDP and DTLS over UDP (`DTLS`) are unreliable.
+    /// run). Of the unknown tokens, only DTLS over UDP (`DTLS`) is unreliable.
     pub fn is_reliable(&self) -> bool {
         match self {
-            TransportToken::Udp => false,
+            TransportToken::Known(k) => k.is_reliable(),
             TransportToken::Other(t) => !t.eq_ignore_ascii_case("DTLS"),
-            _ => true,
         }
     }
 
-    /// True for transports secured by TLS or DTLS (`TLS`, `TLS-SCTP`, `DTLS-SCTP`, `WSS`,
-    /// `DTLS`). RFC 5923 aliases are only honoured on these (RFC 5923 §9.3).
-    pub fn is_tls_family(&self) -> bool {
+    /// True for transports secured by TLS or DTLS (`TLS`, `TLS-SCTP`, `DTLS-SCTP`, and the
+    /// unknown `WSS`, `DTLS`). RFC 5923 aliases are only honoured on these (RFC 5923 §9.3).
+    pub fn is_secure(&self) -> bool {
         match self {
-            TransportToken::Tls | TransportToken::TlsSctp => true,
-            TransportToken::Other(t) => ["DTLS-SCTP", "WSS", "DTLS"]
-                .iter()
-                .any(|k| t.eq_ignore_ascii_case(k)),
-            _ => false,
+            TransportToken::Known(k) => k.is_secure(),
+            TransportToken::Other(t) => ["WSS", "DTLS"].iter().any(|k| t.eq_ignore_ascii_case(k)),
         }
     }
 
-    /// True for stream transports framed by Content-Length (everything but UDP and DTLS).
-    pub fn is_stream(&self) -> bool {
-        self.is_reliable()
-    }
-
-    /// Default port for a sent-by without a port: 5061 for the TLS family, else 5060
-    /// (RFC 3261 §18.2.2, RFC 4168).
+    /// Default port for a sent-by without a port: 5061 for the secure transports, else
+    /// 5060 (RFC 3261 §18.2.2, RFC 4168).
     pub fn default_port(&self) -> u16 {
-        if self.is_tls_family() {
+        if self.is_secure() {
             5061
         } else {
             5060
@@ -101,40 +88,44 @@ impl fmt::Display for TransportToken {
 mod tests {
     use super::*;
 
+    fn known(k: TransportKind) -> TransportToken {
+        TransportToken::Known(k)
+    }
+
     #[test]
     fn known_tokens_case_insensitive() {
-        assert_eq!(TransportToken::from_token("udp"), TransportToken::Udp);
-        assert_eq!(TransportToken::from_token("Tcp"), TransportToken::Tcp);
-        assert_eq!(TransportToken::from_token("TLS"), TransportToken::Tls);
-        assert_eq!(TransportToken::from_token("sctp"), TransportToken::Sctp);
-        assert_eq!(
-            TransportToken::from_token("tls-SCTP"),
-            TransportToken::TlsSctp
-        );
+        let t = TransportToken::from_token;
+        assert_eq!(t("udp"), known(TransportKind::Udp));
+        assert_eq!(t("Tcp"), known(TransportKind::Tcp));
+        assert_eq!(t("TLS"), known(TransportKind::Tls));
+        assert_eq!(t("sctp"), known(TransportKind::Sctp));
+        assert_eq!(t("tls-SCTP"), known(TransportKind::TlsSctp));
+        assert_eq!(t("dtls-sctp"), known(TransportKind::DtlsSctp));
+        assert_eq!(t("dtls-sctp").as_str(), "DTLS-SCTP");
     }
 
     #[test]
     fn unknown_tokens_preserved() {
-        let t = TransportToken::from_token("DTLS-SCTP");
-        assert_eq!(t, TransportToken::Other("DTLS-SCTP".into()));
-        assert_eq!(t.as_str(), "DTLS-SCTP");
-        assert!(t.is_tls_family() && t.is_reliable());
-        assert_eq!(t.default_port(), 5061);
         let ws = TransportToken::from_token("WS");
+        assert_eq!(ws, TransportToken::Other("WS".into()));
         assert_eq!(ws.as_str(), "WS");
-        assert!(!ws.is_tls_family());
+        assert!(!ws.is_secure() && ws.kind().is_none());
         assert_eq!(ws.default_port(), 5060);
+        let wss = TransportToken::from_token("wss");
+        assert!(wss.is_secure());
+        assert_eq!(wss.default_port(), 5061);
     }
 
     #[test]
     fn properties() {
-        assert!(!TransportToken::Udp.is_reliable());
-        assert!(TransportToken::Sctp.is_reliable());
-        assert!(!TransportToken::Sctp.is_tls_family());
-        assert!(TransportToken::TlsSctp.is_tls_family());
-        assert_eq!(TransportToken::Tls.default_port(), 5061);
-        assert_eq!(TransportToken::TlsSctp.default_port(), 5061);
-        assert_eq!(TransportToken::Tcp.default_port(), 5060);
+        assert!(!known(TransportKind::Udp).is_reliable());
+        assert!(known(TransportKind::Sctp).is_reliable());
+        assert!(!known(TransportKind::Sctp).is_secure());
+        assert!(known(TransportKind::TlsSctp).is_secure());
+        assert!(known(TransportKind::DtlsSctp).is_secure());
+        assert_eq!(known(TransportKind::Tls).default_port(), 5061);
+        assert_eq!(known(TransportKind::TlsSctp).default_port(), 5061);
+        assert_eq!(known(TransportKind::Tcp).default_port(), 5060);
         assert!(!TransportToken::from_token("dtls").is_reliable());
     }
 }

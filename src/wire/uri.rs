@@ -5,8 +5,8 @@ use super::host::{host_len, Host};
 use super::lex::{hex_val, is_reserved, is_unreserved, parse_digits, to_str};
 use super::transport_token::TransportToken;
 
-/// URI scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// URI scheme (also what RFC 3263 server location starts from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Scheme {
     /// `sip:`
     Sip,
@@ -280,7 +280,7 @@ impl<'a> Uri<'a> {
     /// The port to use: the explicit one, else 5061 for `sips:` or a TLS transport, else 5060.
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or_else(|| {
-            if self.scheme == Scheme::Sips || self.transport().is_some_and(|t| t.is_tls_family()) {
+            if self.scheme == Scheme::Sips || self.transport().is_some_and(|t| t.is_secure()) {
                 5061
             } else {
                 5060
@@ -390,6 +390,7 @@ fn escaped_eq(a: &str, b: &str, ci: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TransportKind;
     use std::net::Ipv4Addr;
 
     fn uri(s: &str) -> Uri<'_> {
@@ -404,7 +405,10 @@ mod tests {
         assert_eq!(u.password, Some("secret"));
         assert_eq!(u.host, Host::Name("atlanta.com"));
         assert_eq!(u.port, Some(5061));
-        assert_eq!(u.transport(), Some(TransportToken::Tcp));
+        assert_eq!(
+            u.transport(),
+            Some(TransportToken::Known(TransportKind::Tcp))
+        );
         assert!(u.lr());
         assert_eq!(u.maddr(), Some(Host::Ipv4(Ipv4Addr::new(239, 255, 255, 1))));
         assert_eq!(u.ttl(), Some(15));
@@ -429,15 +433,18 @@ mod tests {
         assert_eq!(uri("sip:example.com").port_or_default(), 5060);
         assert_eq!(uri("sips:example.com").port_or_default(), 5061);
         let tls = uri("sip:example.com;transport=tls");
-        assert_eq!(tls.transport(), Some(TransportToken::Tls));
+        assert_eq!(
+            tls.transport(),
+            Some(TransportToken::Known(TransportKind::Tls))
+        );
         assert_eq!(tls.port_or_default(), 5061);
         assert_eq!(
             uri("sip:example.com;transport=tls-sctp").transport(),
-            Some(TransportToken::TlsSctp)
+            Some(TransportToken::Known(TransportKind::TlsSctp))
         );
         assert_eq!(
             uri("sip:example.com;transport=SCTP").transport(),
-            Some(TransportToken::Sctp)
+            Some(TransportToken::Known(TransportKind::Sctp))
         );
         assert_eq!(
             uri("sip:example.com;transport=ws").transport(),

@@ -8,6 +8,7 @@ use super::host::{host_len, Host};
 use super::lex::{is_token, parse_digits, to_str, Cursor};
 use super::param::{next_param, Params};
 use super::transport_token::TransportToken;
+use crate::TransportKind;
 
 /// The RFC 3261 branch magic cookie.
 pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
@@ -116,7 +117,7 @@ impl<'a> Via<'a> {
             raw,
             protocol: to_str(protocol).ok_or(bad("protocol"))?,
             version: to_str(version).ok_or(bad("version"))?,
-            transport: TransportToken::Udp,
+            transport: TransportToken::Known(TransportKind::Udp),
             transport_raw: to_str(transport_raw).ok_or(bad("transport"))?,
             host,
             host_raw: to_str(host_bytes).ok_or(bad("host"))?,
@@ -327,13 +328,13 @@ mod tests {
     #[test]
     fn all_transport_tokens() {
         for (tok, t) in [
-            ("UDP", TransportToken::Udp),
-            ("TCP", TransportToken::Tcp),
-            ("TLS", TransportToken::Tls),
-            ("SCTP", TransportToken::Sctp),
-            ("TLS-SCTP", TransportToken::TlsSctp),
-            ("tls-sctp", TransportToken::TlsSctp),
-            ("DTLS-SCTP", TransportToken::Other("DTLS-SCTP".into())),
+            ("UDP", TransportToken::Known(TransportKind::Udp)),
+            ("TCP", TransportToken::Known(TransportKind::Tcp)),
+            ("TLS", TransportToken::Known(TransportKind::Tls)),
+            ("SCTP", TransportToken::Known(TransportKind::Sctp)),
+            ("TLS-SCTP", TransportToken::Known(TransportKind::TlsSctp)),
+            ("tls-sctp", TransportToken::Known(TransportKind::TlsSctp)),
+            ("DTLS-SCTP", TransportToken::Known(TransportKind::DtlsSctp)),
             ("WS", TransportToken::Other("WS".into())),
         ] {
             let line = format!("SIP/2.0/{tok} host.example.com;branch=z9hG4bK1");
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(v.port, Some(5060));
         assert_eq!(v.branch, Some("z9hG4bKx"));
         let v = via("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw");
-        assert_eq!(v.transport, TransportToken::Udp);
+        assert_eq!(v.transport, TransportToken::Known(TransportKind::Udp));
         assert_eq!(v.branch, Some("390skdjuw"));
         assert_eq!(v.rfc3261_branch(), None);
     }

@@ -6,7 +6,8 @@ use super::dns::{start_dns, TestDns, Zone};
 use super::pki::Ca;
 use super::{bind, config, domain, Peer};
 use sipwire::alias::{AliasPolicy, RowDump, RowOrigin, TableDump};
-use sipwire::resolve::{Scheme, SipTarget, Transport};
+use sipwire::resolve::{Scheme, SipTarget};
+use sipwire::TransportKind;
 
 /// P1, P2, the CA that signed their certificates and the DNS server they resolve with.
 pub struct Fig {
@@ -130,7 +131,7 @@ pub fn row(ip: &str, port: u16, ids: &[&str], descriptor: String, origin: RowOri
     RowDump {
         ip: ip.parse().expect("ip"),
         port,
-        transport: Transport::Tls,
+        transport: TransportKind::Tls,
         identities: ids.iter().map(|s| s.to_string()).collect(),
         descriptor,
         origin,
