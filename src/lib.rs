@@ -11,8 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alias;
-pub mod cli;
-pub mod gateway;
+pub mod endpoint;
 mod identities;
 mod kind;
 pub mod resolve;

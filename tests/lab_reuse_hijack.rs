@@ -9,7 +9,7 @@ use bytes::Bytes;
 use lab_reuse_support::fig::{figure_with, ip, FigOptions, Lab};
 use lab_reuse_support::*;
 use sipwire::alias::{AliasDecision, IgnoreReason};
-use sipwire::gateway::reuse::LocalDomain;
+use sipwire::endpoint::LocalDomain;
 use sipwire::transport::{Target, TransportKind};
 use std::net::SocketAddr;
 use std::sync::Arc;

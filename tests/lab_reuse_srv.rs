@@ -16,7 +16,7 @@ use lab_reuse_support::*;
 use reuse_support::assert_spread_by_weight;
 use reuse_support::pki::Ca;
 use sipwire::alias::{RowOrigin, TableDump};
-use sipwire::gateway::reuse::LocalDomain;
+use sipwire::endpoint::LocalDomain;
 use sipwire_lab::{Topology, Zone};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use lab_reuse_support::fig::ip;
 use lab_reuse_support::*;
 use reuse_support::pki::Ca;
 use sipwire::alias::{AliasDecision, RowOrigin};
-use sipwire::gateway::reuse::LocalDomain;
+use sipwire::endpoint::LocalDomain;
 use sipwire_lab::{Topology, Zone};
 use std::sync::Arc;
 

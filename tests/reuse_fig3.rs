@@ -11,7 +11,7 @@ mod reuse_support;
 use reuse_support::fig::{figure, one_table, row, sips, Fig};
 use reuse_support::*;
 use sipwire::alias::{AliasDecision, RowOrigin};
-use sipwire::gateway::reuse::Sent;
+use sipwire::endpoint::Sent;
 
 /// What the dialog set-up left behind.
 struct Dialog {
@@ -237,7 +237,7 @@ async fn figure3_route_uri_not_proven_by_p1_is_not_reused() {
             .await;
     let e = r.expect_err("P1's certificate does not prove 127.0.0.1");
     assert!(
-        matches!(e, sipwire::gateway::reuse::ReuseError::Transport(_)),
+        matches!(e, sipwire::endpoint::ReuseError::Transport(_)),
         "the handshake fails: {e}"
     );
     assert_eq!(f.p1.opened(), (0, 1));

@@ -58,7 +58,9 @@ pub struct TransportConfig {
     pub udp_max_request: usize,
     /// Capacity of the channel of received messages.
     pub incoming_queue: usize,
-    /// Identity extraction for TLS peers.
+    /// Identity extraction for TLS peers: RFC 5922 identities of the verified peer
+    /// certificate by default ([`crate::tls::identity_fn`]); `None` leaves every peer without
+    /// identities, and then no RFC 5923 alias row is ever recorded.
     pub identities: Option<IdentityFn>,
     /// Source address of outbound connections (port chosen by the kernel); `None`: the
     /// kernel's choice. A multi-homed element sets its SIP address so that peers see the
@@ -87,7 +89,7 @@ impl Default for TransportConfig {
             linger: super::close::DEFAULT_LINGER,
             udp_max_request: 1300,
             incoming_queue: 4096,
-            identities: None,
+            identities: Some(crate::tls::identity_fn()),
             outbound_ip: None,
             require_alpn: false,
         }

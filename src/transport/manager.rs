@@ -36,9 +36,32 @@ pub struct Incoming {
     pub local: SocketAddr,
     /// Verified identities of the peer (empty if none).
     pub identities: PeerIdentities,
+    /// Who opened the flow.
+    pub direction: Direction,
+    /// TLS family. Inbound: the SNI the client sent (the local domain it asked for), if
+    /// any. Outbound: the name we verified the server against.
+    pub server_name: Option<Arc<str>>,
+    /// TLS family: the peer presented a certificate that verified (inbound: a client
+    /// certificate, RFC 5923 §9.2).
+    pub peer_certificate: bool,
 }
 
 impl Incoming {
+    /// A message received on the flow `info` describes: everything the layer above needs
+    /// arrives with it, with no lookup in the flow table.
+    pub(crate) fn new(message: Message, info: &FlowInfo) -> Incoming {
+        Incoming {
+            message,
+            flow: info.flow,
+            source: info.peer,
+            local: info.local,
+            identities: info.identities.clone(),
+            direction: info.direction,
+            server_name: info.server_name.clone(),
+            peer_certificate: info.peer_certificate,
+        }
+    }
+
     /// The transport it arrived over.
     pub fn transport(&self) -> TransportKind {
         self.flow.kind()

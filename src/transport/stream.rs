@@ -281,13 +281,7 @@ where
                                                 metrics::drop(kind, "request_on_closing_flow");
                                                 continue;
                                             }
-                                            let inc = Incoming {
-                                                message,
-                                                flow,
-                                                source: info.peer,
-                                                local: info.local,
-                                                identities: info.identities.clone(),
-                                            };
+                                            let inc = Incoming::new(message, &info);
                                             if !deliver(inner, inc).await {
                                                 return "receiver_gone";
                                             }

@@ -95,13 +95,7 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
                 else {
                     continue;
                 };
-                let inc = Incoming {
-                    message,
-                    flow: info.flow,
-                    source: peer,
-                    local: info.local,
-                    identities: info.identities,
-                };
+                let inc = Incoming::new(message, &info);
                 if inner.incoming.try_send(inc).is_err() {
                     metrics::drop(TransportKind::Udp, "incoming_queue_full");
                 }

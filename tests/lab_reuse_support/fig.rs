@@ -6,7 +6,7 @@
 use super::{spec, Agent, PeerSpec, SIPS_PORT};
 use crate::reuse_support::pki::Ca;
 use sipwire::alias::{RowDump, RowOrigin};
-use sipwire::gateway::reuse::LocalDomain;
+use sipwire::endpoint::LocalDomain;
 use sipwire_lab::{Host, Link, Topology, Zone};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ pub mod fig;
 use crate::reuse_support::pki::{Ca, Leaf};
 use crate::reuse_support::{self, Peer};
 use sipwire::alias::{AliasCounters, AliasDecision, AliasPolicy, TableDump};
-use sipwire::gateway::reuse::LocalDomain;
+use sipwire::endpoint::LocalDomain;
 use sipwire::resolve::{Scheme, SipTarget, Target};
 use sipwire::transport::Flow;
 use sipwire::wire::Message;

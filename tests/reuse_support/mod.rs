@@ -9,7 +9,7 @@ pub mod pki;
 
 use bytes::Bytes;
 use sipwire::alias::AliasDecision;
-use sipwire::gateway::reuse::{LocalDomain, ReuseConfig, ReuseEndpoint};
+use sipwire::endpoint::{LocalDomain, ReuseConfig, ReuseEndpoint};
 use sipwire::resolve::{DnsConfig, DnsResolver, Scheme, SipTarget};
 use sipwire::transport::{Flow, Transport, TransportConfig, TransportKind};
 use sipwire::wire::Message;

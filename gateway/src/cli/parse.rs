@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::wire::{response, Frame, Limits, Message, ParseError, Rport, StreamFramer, Via};
+use sipwire::wire::{response, Frame, Limits, Message, ParseError, Rport, StreamFramer, Via};
 
 /// Arguments of `sipwire parse`.
 #[derive(Debug, Clone, clap::Args)]

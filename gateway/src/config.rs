@@ -67,9 +67,9 @@ pub enum ConfigError {
     },
 }
 
-pub use crate::TransportKind;
+pub use sipwire::TransportKind;
 
-pub use crate::tls::{AlpnPolicy, ClientCertPolicy};
+pub use sipwire::tls::{AlpnPolicy, ClientCertPolicy};
 
 /// One listener.
 #[derive(Debug, Clone, Deserialize)]
@@ -247,18 +247,18 @@ impl Default for AliasSection {
             add_alias: true,
             accept: true,
             refuse_peers: Vec::new(),
-            max_rows_per_table: crate::alias::DEFAULT_MAX_ROWS_PER_TABLE,
+            max_rows_per_table: sipwire::alias::DEFAULT_MAX_ROWS_PER_TABLE,
         }
     }
 }
 
 impl AliasSection {
     /// The server-side policy.
-    pub fn policy(&self) -> crate::alias::AliasPolicy {
+    pub fn policy(&self) -> sipwire::alias::AliasPolicy {
         let base = if self.accept {
-            crate::alias::AliasPolicy::accept_all()
+            sipwire::alias::AliasPolicy::accept_all()
         } else {
-            crate::alias::AliasPolicy::refuse_all()
+            sipwire::alias::AliasPolicy::refuse_all()
         };
         self.refuse_peers
             .iter()
@@ -344,7 +344,7 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for d in &self.tls.domains {
             let ok =
-                crate::resolve::target::normalize_domain(&d.name).is_some_and(|n| seen.insert(n));
+                sipwire::resolve::target::normalize_domain(&d.name).is_some_and(|n| seen.insert(n));
             if !ok {
                 return Err(ConfigError::BadTlsDomain(d.name.clone()));
             }

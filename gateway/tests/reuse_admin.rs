@@ -1,15 +1,17 @@
 //! The alias-table dump: `sipwire alias-table` asks a gateway's admin socket (state dir) and
 //! prints the live RFC 5923 tables as JSON; `sipwire run` serves that socket.
 
+#[path = "../../tests/gateway_support/mod.rs"]
 mod gateway_support;
+#[path = "../../tests/reuse_support/mod.rs"]
 mod reuse_support;
 
 use reuse_support::dns::{start_dns, Zone};
 use reuse_support::pki::Ca;
 use reuse_support::*;
 use sipwire::alias::AliasDecision;
-use sipwire::gateway::admin;
 use sipwire::resolve::{Scheme, SipTarget};
+use sipwire_gateway::admin;
 use std::process::Command;
 
 fn alias_table_cli(args: &[&str]) -> serde_json::Value {

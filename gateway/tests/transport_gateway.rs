@@ -1,7 +1,9 @@
 //! The `sipwire run` binary: OPTIONS answered with 200 OK over UDP, TCP and TLS;
 //! CRLFCRLF answered with exactly CRLF over TCP and TLS; graceful stop on SIGTERM.
 
+#[path = "../../tests/gateway_support/mod.rs"]
 mod gateway_support;
+#[path = "../../tests/transport_support/mod.rs"]
 mod transport_support;
 
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@ use rustls::sign::CertifiedKey;
 
 use super::config::{Config, ListenerConfig};
 use super::dev_tls::{DevCa, DevTlsError};
-use crate::tls::{
+use sipwire::tls::{
     material, ClientCerts, ClientSettings, ClientTls, ServerCerts, ServerSettings, SniResolver,
 };
 
@@ -144,7 +144,7 @@ impl GatewayTls {
             alpn_ids: alpn_ids(&self.cfg),
             keylog: self.cfg.tls.keylog,
         };
-        Ok(crate::tls::server_config(&settings, resolver)?)
+        Ok(sipwire::tls::server_config(&settings, resolver)?)
     }
 
     /// The outbound configurations.

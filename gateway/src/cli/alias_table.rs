@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::gateway::admin;
-use crate::gateway::config::Config;
+use crate::admin;
+use crate::config::Config;
 
 /// Arguments of `sipwire alias-table`.
 #[derive(Debug, clap::Args)]

@@ -11,10 +11,10 @@ use super::admin;
 use super::config::{Config, ListenerConfig, TransportKind};
 use super::dev_tls::{self, DevCa, DevTlsError};
 use super::responder::{self, LocalNames};
-use super::reuse::{LocalDomain, ReuseConfig, ReuseEndpoint};
 use super::tls_setup::GatewayTls;
-use crate::transport::{Incoming, Transport, TransportConfig, TransportError};
-use crate::wire::Limits;
+use sipwire::endpoint::{LocalDomain, ReuseConfig, ReuseEndpoint};
+use sipwire::transport::{Incoming, Transport, TransportConfig, TransportError};
+use sipwire::wire::Limits;
 
 /// Errors that stop `sipwire run` before it serves.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +59,8 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         handshake_timeout: Duration::from_secs(l.connect_timeout_secs),
         keepalive_interval: (l.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(l.keepalive_interval_secs)),
-        identities: Some(crate::tls::identity_fn()),
-        require_alpn: cfg.tls.alpn_policy == crate::tls::AlpnPolicy::Require,
+        identities: Some(sipwire::tls::identity_fn()),
+        require_alpn: cfg.tls.alpn_policy == sipwire::tls::AlpnPolicy::Require,
         ..TransportConfig::default()
     }
 }
@@ -149,12 +149,7 @@ impl Gateway {
             .domains
             .extend(cfg.listeners.iter().filter_map(|l| l.domain.clone()));
         let reuse = ReuseEndpoint::new(transport.clone(), None, reuse_config(cfg, &bound));
-        let responder = tokio::spawn(respond(
-            transport.clone(),
-            reuse.clone(),
-            rx,
-            Arc::new(local),
-        ));
+        let responder = tokio::spawn(respond(reuse.clone(), rx, Arc::new(local)));
         Ok(Gateway {
             transport,
             bound,
@@ -216,42 +211,17 @@ pub fn reuse_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
     }
 }
 
-async fn respond(
-    transport: Transport,
-    reuse: ReuseEndpoint,
-    mut rx: mpsc::Receiver<Incoming>,
-    local: Arc<LocalNames>,
-) {
+async fn respond(reuse: ReuseEndpoint, mut rx: mpsc::Receiver<Incoming>, local: Arc<LocalNames>) {
     while let Some(inc) = rx.recv().await {
         // RFC 5923 §8.2: the request proceeds whatever the alias decision.
         reuse.on_incoming(&inc);
         let Some(resp) = responder::answer(&inc.message, &local) else {
             continue;
         };
-        let r = match udp_response_target(&inc) {
-            Some(to) => transport.send_datagram_via(inc.flow, to, &resp),
-            None => transport.send(inc.flow, resp),
-        };
-        if let Err(e) = r {
+        if let Err(e) = reuse.send_response(&inc, resp).await {
             tracing::debug!(flow = %inc.flow, error = %e, "response not sent");
         }
     }
-}
-
-/// RFC 3261 §18.2.2 / RFC 3581 §4: a UDP response goes to the source when the request
-/// asked for `rport`, else to the received address at the sent-by port. `None` means
-/// "answer on the flow" (the source address).
-fn udp_response_target(inc: &Incoming) -> Option<SocketAddr> {
-    if inc.transport() != TransportKind::Udp {
-        return None;
-    }
-    let via = inc.message.top_via().ok()?;
-    if via.rport.is_some() {
-        return None;
-    }
-    let ip = via.received.unwrap_or(inc.source.ip());
-    let to = SocketAddr::new(ip, via.port.unwrap_or(5060));
-    (to != inc.source).then_some(to)
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM; prints what it listens on to stdout.

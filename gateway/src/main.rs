@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-use sipwire::gateway::config::Config;
+use sipwire_gateway::config::Config;
 
 #[derive(Parser)]
 #[command(name = "sipwire", version, about = "SCTP-first SIP transport gateway")]
@@ -21,10 +21,10 @@ enum Command {
     },
     /// Parse one SIP message (file or stdin) and show framing, start line, top Via,
     /// Call-ID, CSeq and Content-Length, or the parse error.
-    Parse(sipwire::cli::parse::ParseArgs),
+    Parse(sipwire_gateway::cli::parse::ParseArgs),
     /// Print the RFC 5923 alias tables of a running `sipwire run` (JSON, via its admin
     /// socket).
-    AliasTable(sipwire::cli::alias_table::AliasTableArgs),
+    AliasTable(sipwire_gateway::cli::alias_table::AliasTableArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(sipwire::gateway::run::run(cfg)) {
+            match rt.block_on(sipwire_gateway::run::run(cfg)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sipwire: {e}");
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Parse(args) => sipwire::cli::parse::run(&args),
-        Command::AliasTable(args) => sipwire::cli::alias_table::run(&args),
+        Command::Parse(args) => sipwire_gateway::cli::parse::run(&args),
+        Command::AliasTable(args) => sipwire_gateway::cli::alias_table::run(&args),
     }
 }

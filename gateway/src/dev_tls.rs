@@ -29,7 +29,7 @@ pub enum DevTlsError {
     Rustls(#[from] rustls::Error),
     /// Loading the material or building a configuration failed.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] sipwire::tls::TlsError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevTlsError + '_ {
@@ -120,8 +120,8 @@ mod tests {
             before,
             "reused, not regenerated"
         );
-        let cfg = crate::gateway::config::Config::embedded_default().unwrap();
-        let tls = crate::gateway::tls_setup::GatewayTls::load(&cfg, Some(&a)).unwrap();
+        let cfg = crate::config::Config::embedded_default().unwrap();
+        let tls = crate::tls_setup::GatewayTls::load(&cfg, Some(&a)).unwrap();
         let l = cfg.listeners.iter().find(|l| l.name == "tls").unwrap();
         tls.server_config(l).unwrap();
     }

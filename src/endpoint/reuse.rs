@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::alias_metrics;
+use super::response::{response_route, ResponseRoute};
 use crate::alias::{
     our_via, route, AliasCounters, AliasDecision, AliasKey, AliasPolicy, AliasTables, Route,
     TableDump, ViaAlias, DEFAULT_MAX_ROWS_PER_TABLE,
@@ -28,6 +29,7 @@ use crate::resolve::{
 };
 use crate::transport::{self, Direction, Flow, Incoming, Transport, TransportError, TransportKind};
 use crate::wire::{EditError, Host, Message};
+use bytes::Bytes;
 
 /// One local (virtual) domain we send requests for (§9.3: each has its own alias table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,11 +380,10 @@ impl ReuseEndpoint {
         if let Some(d) = self.shared.tables().domain_of(&inc.flow) {
             return Some(d.to_owned());
         }
-        let sni = self
-            .transport
-            .flow_info(inc.flow)
-            .filter(|i| i.direction == Direction::Inbound)
-            .and_then(|i| i.server_name)
+        let sni = inc
+            .server_name
+            .as_ref()
+            .filter(|_| inc.direction == Direction::Inbound)
             .and_then(|n| {
                 self.cfg
                     .domains
@@ -406,19 +407,15 @@ impl ReuseEndpoint {
             return None;
         }
         let local = self.local_domain_of(inc)?;
-        let ids = inc.identities.clone();
+        let ids = &inc.identities;
         // A verified client certificate (§9.2); identities imply one.
-        let cert = !ids.is_empty()
-            || self
-                .transport
-                .flow_info(inc.flow)
-                .is_some_and(|i| i.peer_certificate);
+        let cert = !ids.is_empty() || inc.peer_certificate;
         let req = va.inbound(
             &local,
             inc.transport(),
             inc.source.ip(),
             cert,
-            &ids,
+            ids,
             inc.flow,
         );
         let mut t = self.shared.tables();
@@ -433,6 +430,36 @@ impl ReuseEndpoint {
             self.shared.forget(inc.flow);
         }
         Some(d)
+    }
+
+    /// Sends `response` to the request `request` carried (RFC 3261 §18.2.2, RFC 3581 §4):
+    /// on the flow the request came on (UDP: to the source, or to `received` at the sent-by
+    /// port without `rport`). When a reliable flow has closed meanwhile, a new connection
+    /// goes to the `received` address at the sent-by port (the default port of the
+    /// transport if none), over the same transport.
+    pub async fn send_response(
+        &self,
+        request: &Incoming,
+        response: Bytes,
+    ) -> Result<Flow, ReuseError> {
+        let flow = match response_route(request) {
+            ResponseRoute::Datagram { flow, to } => {
+                self.transport.send_datagram_via(flow, to, &response)?;
+                return Ok(flow);
+            }
+            ResponseRoute::Flow(flow) => flow,
+        };
+        match self.transport.send(flow, response.clone()) {
+            Err(TransportError::UnknownFlow(_)) if request.transport().is_reliable() => {
+                let via = request.message.top_via().map_err(EditError::Parse)?;
+                let ip = via.received.unwrap_or(request.source.ip());
+                let kind = request.transport();
+                let port = via.port.unwrap_or(kind.default_port());
+                let target = transport::Target::new(kind, SocketAddr::new(ip, port));
+                Ok(self.transport.send_to(&target, response).await?)
+            }
+            r => r.map(|()| flow).map_err(ReuseError::from),
+        }
     }
 
     /// Counters of every table.

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 
-use crate::wire::response::response_to;
-use crate::wire::{Host, Message};
+use sipwire::wire::response::response_to;
+use sipwire::wire::{Host, Message};
 
 /// The names and addresses this gateway answers for.
 #[derive(Debug, Clone, Default)]

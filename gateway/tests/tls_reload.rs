@@ -2,7 +2,9 @@
 //! certificates while an established connection keeps working; `sipwire run` reloads
 //! its certificate files on SIGHUP.
 
+#[path = "../../tests/gateway_support/mod.rs"]
 mod gateway_support;
+#[path = "../../tests/tls_support/mod.rs"]
 mod tls_support;
 
 use std::net::SocketAddr;

@@ -3,7 +3,9 @@
 //! table, a client without certificate does not and the refusal is counted; `sipwire
 //! alias-table` shows both.
 
+#[path = "../../tests/gateway_support/mod.rs"]
 mod gateway_support;
+#[path = "../../tests/reuse_support/mod.rs"]
 mod reuse_support;
 
 use bytes::Bytes;

@@ -8,8 +8,8 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::reuse::ReuseEndpoint;
-use crate::alias::{AliasCounters, TableDump};
+use sipwire::alias::{AliasCounters, TableDump};
+use sipwire::endpoint::ReuseEndpoint;
 
 /// File name of the socket inside the state directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
