@@ -388,7 +388,7 @@ impl ReuseEndpoint {
                 self.cfg
                     .domains
                     .iter()
-                    .find(|d| d.is_named(&n))
+                    .find(|d| d.is_named(n))
                     .map(|d| d.name.clone())
             });
         sni.or_else(|| self.cfg.listener_domains.get(&inc.local).cloned())
