@@ -321,9 +321,20 @@ impl<'m> Editor<'m> {
         Ok(out.freeze())
     }
 
-    /// Builds and re-parses the edited message.
+    /// Builds the edited message. Edits confined to the top Via value (RFC 3261 §18.2.1
+    /// `received`/`rport`, the one edit every inbound request gets) move the parsed index
+    /// instead of parsing the message again; other edits re-parse it.
     pub fn finish_message(self) -> Result<Message, EditError> {
+        let msg = self.msg;
+        let lo = self.ops.iter().map(|o| o.start).min();
+        let hi = self.ops.iter().map(|o| o.end).max();
         let b = self.finish()?;
+        let delta = b.len() as isize - msg.as_bytes().len() as isize;
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            if let Some(m) = msg.rebased_after_top_via_edit(b.clone(), lo, hi, delta) {
+                return Ok(m);
+            }
+        }
         Ok(Message::parse(b)?)
     }
 }

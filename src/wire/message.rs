@@ -365,6 +365,90 @@ fn validate_call_id(v: &[u8]) -> Result<(), ParseError> {
 }
 
 impl Message {
+    /// This message over `buf`: its own bytes with every edit inside `[lo, hi)` of the top
+    /// Via value, `delta` bytes longer in all. Spans before the value stay, spans after it
+    /// move by `delta`, spans around it (the Via line) grow; the top Via alone is read
+    /// again. `None` when the edit reaches outside the top Via value or the top Via was not
+    /// recorded at parse time (the caller then parses `buf`).
+    pub(crate) fn rebased_after_top_via_edit(
+        &self,
+        buf: Bytes,
+        lo: usize,
+        hi: usize,
+        delta: isize,
+    ) -> Option<Message> {
+        let tv = self.top_via.as_ref()?;
+        let vs = tv.start as usize;
+        let ve = vs + tv.len as usize;
+        if lo < vs || hi > ve || buf.len() > u32::MAX as usize {
+            return None;
+        }
+        let shift = |x: u32| u32::try_from(x as isize + delta).ok();
+        let span = |sp: Span| -> Option<Span> {
+            let (s, e) = (sp.start as usize, sp.end as usize);
+            if e <= vs {
+                Some(sp)
+            } else if s >= ve {
+                Some(Span {
+                    start: shift(sp.start)?,
+                    end: shift(sp.end)?,
+                })
+            } else if s <= vs && e >= ve {
+                Some(Span {
+                    start: sp.start,
+                    end: shift(sp.end)?,
+                })
+            } else {
+                None
+            }
+        };
+        let opt = |sp: Option<Span>| match sp {
+            Some(sp) => span(sp).map(Some),
+            None => Some(None),
+        };
+        let start = match self.start {
+            StartKind::Request { method, uri } => StartKind::Request {
+                method: span(method)?,
+                uri: span(uri)?,
+            },
+            StartKind::Response { code, reason } => StartKind::Response {
+                code,
+                reason: span(reason)?,
+            },
+        };
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for h in &self.headers {
+            headers.push(HeaderField {
+                kind: h.kind,
+                name: span(h.name)?,
+                value: span(h.value)?,
+                line: span(h.line)?,
+            });
+        }
+        let new_ve = usize::try_from(ve as isize + delta).ok()?;
+        let b: &[u8] = &buf;
+        let value = b.get(vs..new_ve)?;
+        let via = Via::parse(value).ok()?;
+        let top_via = Some(TopViaSpans::new(b, &via)?);
+        Some(Message {
+            start,
+            start_line: span(self.start_line)?,
+            headers,
+            head_len: shift(self.head_len)?,
+            content_length: self.content_length,
+            max_forwards: self.max_forwards,
+            cseq_seq: self.cseq_seq,
+            cseq_method: span(self.cseq_method)?,
+            call_id: span(self.call_id)?,
+            via_idx: self.via_idx,
+            from_idx: self.from_idx,
+            to_idx: self.to_idx,
+            from_tag: opt(self.from_tag)?,
+            to_tag: opt(self.to_tag)?,
+            top_via,
+            buf,
+        })
+    }
     /// Parses one message with no size limit other than 4 GiB. Leading CRLFs are skipped.
     /// The body is `Content-Length` bytes; bytes after it are dropped (RFC 3261 §18.3) and
     /// a shorter body is [`ParseError::TruncatedBody`]. Without Content-Length the body is
