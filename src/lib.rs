@@ -1,14 +1,25 @@
-//! sipwire: an SCTP-first, multi-transport SIP transport stack.
+//! sipwire: an SCTP-first, multi-transport SIP transport stack for telecom elements
+//! (P-CSCF, IBCF, SBC).
 //!
-//! The crate is split by role, lowest layer first:
-//! - [`wire`]: the SIP wire codec (zero-copy parser, URI, stream framer, editing). Pure, no I/O.
-//! - [`tls`]: TLS configuration and RFC 5922 identities from certificates.
-//! - [`transport`]: the one transport abstraction (flows, listeners, the connection manager) and the
-//!   UDP/TCP/TLS/SCTP drivers.
-//! - [`alias`]: the RFC 5923 alias table. Pure.
-//! - [`resolve`]: RFC 3263 server location (pure ordering + a hickory-resolver driver).
-//! - [`gateway`]: `sipwire run`, the relay between transports.
+//! What an element embeds is re-exported here:
+//! - [`Transport`] (with [`TransportConfig`]): listeners, flows and sending over UDP, TCP and
+//!   TLS (the SCTP family next), one [`Flow`] handle per connection, association or UDP peer;
+//!   received messages arrive as [`Incoming`], carrying the flow's transport, the peer's
+//!   authenticated [`PeerIdentities`] and the SNI it asked for.
+//! - [`ReuseEndpoint`]: RFC 3263 server location → RFC 5923 alias tables → transport for
+//!   outbound requests, and the server-side alias rules; [`response_route`] and
+//!   [`ReuseEndpoint::send_response`] for RFC 3261 §18.2.2 responses.
+//! - The shared vocabulary: [`TransportKind`], [`Target`], [`PeerIdentities`], and the
+//!   codec's [`Message`].
+//!
+//! The modules, lowest layer first: [`wire`] (the SIP codec, pure), [`tls`] (rustls
+//! configuration and RFC 5922 identities), [`transport`] (the transport layer), [`alias`]
+//! (RFC 5923 tables, pure), [`resolve`] (RFC 3263: pure ordering + a hickory-resolver
+//! driver), [`endpoint`] (the outbound and response API). The `sipwire run` gateway is a
+//! separate crate (`sipwire-gateway`) so that embedding the library pulls no configuration
+//! parser, CLI or HTTP exporter. See docs/architecture.md.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod alias;
 pub mod endpoint;
@@ -23,3 +34,13 @@ pub mod wire;
 pub use identities::PeerIdentities;
 pub use kind::{TransportKind, UnknownTransport};
 pub use target::Target;
+
+pub use endpoint::{
+    response_route, LocalDomain, ResponseRoute, ReuseConfig, ReuseEndpoint, ReuseError, Sent,
+};
+pub use resolve::{DnsConfig, DnsResolver};
+pub use transport::{
+    CloseHook, Direction, Flow, FlowInfo, IdentityFn, Incoming, Transport, TransportConfig,
+    TransportError, TransportStats,
+};
+pub use wire::Message;

@@ -3,9 +3,9 @@
 //! Pure: no I/O, no clock. Rows are {destination IP, port, transport} + the peer's certificate
 //! identities + a generic flow descriptor `D`; one table per local (virtual) domain. Only
 //! TLS-family flows (TLS over TCP, TLS over SCTP, DTLS over SCTP) are ever aliased, and a row is
-//! reused only when the URI's domain is one of the row's identities. [`route`] is the client's
+//! reused only when the URI's domain is one of the row's identities. [`route()`] is the client's
 //! per-request choice, [`via`] the `alias` Via parameter; the tokio driver that makes it live
-//! is `gateway::reuse`. See docs/alias.md.
+//! is [`crate::ReuseEndpoint`]. See docs/alias.md.
 
 pub mod decision;
 pub mod dump;

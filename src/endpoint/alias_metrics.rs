@@ -4,7 +4,7 @@ use crate::alias::{AliasCounters, IgnoreReason};
 
 /// Publishes what changed between two snapshots of one endpoint's counters (deltas, so that
 /// several endpoints in one process add up).
-pub fn publish_delta(last: &AliasCounters, now: &AliasCounters) {
+pub(crate) fn publish_delta(last: &AliasCounters, now: &AliasCounters) {
     if now.rows != last.rows {
         metrics::gauge!("sipwire_alias_rows").increment(now.rows as f64 - last.rows as f64);
     }
@@ -30,16 +30,16 @@ pub fn publish_delta(last: &AliasCounters, now: &AliasCounters) {
 }
 
 /// A request went over an aliased flow.
-pub fn reused() {
+pub(crate) fn reused() {
     metrics::counter!("sipwire_alias_reuses_total").increment(1);
 }
 
 /// A request went over a flow opened (or RFC 3261-reused) instead of an aliased one.
-pub fn connected() {
+pub(crate) fn connected() {
     metrics::counter!("sipwire_alias_new_flows_total").increment(1);
 }
 
 /// A peer's `alias` was not honoured.
-pub fn refused(reason: IgnoreReason) {
+pub(crate) fn refused(reason: IgnoreReason) {
     metrics::counter!("sipwire_alias_refusals_total", "reason" => reason.as_str()).increment(1);
 }

@@ -46,7 +46,7 @@ pub fn keepalive(kind: TransportKind, what: &'static str) {
 }
 
 /// Counts a failed TLS handshake (completed ones are counted through
-/// [`TransportMetrics::handshake_done`]).
+/// the transport's own per-direction handles).
 pub fn handshake_failed(direction: Direction, reason: &'static str) {
     counter!(TLS_HANDSHAKE_FAILURES, "direction" => direction.as_str(), "reason" => reason)
         .increment(1);
