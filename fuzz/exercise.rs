@@ -336,7 +336,7 @@ pub fn edit_roundtrip(data: &[u8]) {
     };
     let spec = ViaSpec {
         transport,
-        host: Host::Name("proxy.example.net"),
+        host: Host::Name("proxy.example.net".into()),
         port: (sel & 8 != 0).then_some(5061),
         branch: "z9hG4bKfuzz1",
         rport: sel & 16 != 0,

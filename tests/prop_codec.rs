@@ -337,7 +337,7 @@ proptest! {
         let mut e = m.edit();
         e.prepend_via(&ViaSpec {
             transport: TransportToken::Known(TransportKind::TlsSctp),
-            host: Host::Name("proxy.example.com"),
+            host: Host::Name("proxy.example.com".into()),
             port: Some(5061),
             branch: &branch,
             rport,

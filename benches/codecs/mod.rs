@@ -112,7 +112,7 @@ fn sipwire_frame(msg: &Bytes) -> Option<usize> {
 }
 
 fn host_len(via: &sipwire::wire::Via<'_>) -> usize {
-    match via.host {
+    match &via.host {
         sipwire::wire::Host::Name(n) => n.len(),
         sipwire::wire::Host::Ipv4(_) => 4,
         sipwire::wire::Host::Ipv6(_) => 16,

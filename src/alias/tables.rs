@@ -5,7 +5,7 @@ use super::dump::{RowDump, TableDump};
 use super::key::{is_alias_transport, AliasKey, DEFAULT_ALIAS_PORT};
 use super::policy::AliasPolicy;
 use super::table::{AliasTable, RowOrigin};
-use crate::resolve::target::Host;
+use crate::resolve::parse_host;
 use crate::PeerIdentities;
 use crate::TransportKind;
 use std::collections::HashMap;
@@ -156,17 +156,17 @@ impl<D: Clone + Eq + Hash> AliasTables<D> {
         if !policy.allows(ids) {
             return AliasDecision::Ignored(PolicyRefused);
         }
-        match Host::parse(req.sent_by_host) {
-            Err(_) => return AliasDecision::Ignored(InvalidSentBy),
-            // A sent-by name must be one the certificate proves.
-            Ok(Host::Name(name)) if !ids.matches(&name) => {
-                return AliasDecision::Ignored(SentByNotAuthenticated)
-            }
+        let Ok(host) = parse_host(req.sent_by_host) else {
+            return AliasDecision::Ignored(InvalidSentBy);
+        };
+        let authenticated = match host.ip() {
             // A numeric sent-by must be the address the request came from.
-            Ok(Host::Ip(ip)) if ip != req.received => {
-                return AliasDecision::Ignored(SentByNotAuthenticated)
-            }
-            Ok(_) => {}
+            Some(ip) => ip == req.received,
+            // A sent-by name must be one the certificate proves.
+            None => ids.matches(host.name().unwrap_or_default()),
+        };
+        if !authenticated {
+            return AliasDecision::Ignored(SentByNotAuthenticated);
         }
         if req.sent_by_port == Some(0) {
             return AliasDecision::Ignored(InvalidSentBy);

@@ -90,7 +90,7 @@ mod tests {
         for k in TransportKind::ALL {
             let v = our_via(
                 k,
-                Host::Name("p1.example.com"),
+                Host::Name("p1.example.com".into()),
                 None,
                 "z9hG4bKa7c8dze",
                 true,
@@ -101,7 +101,7 @@ mod tests {
         }
         let off = our_via(
             TransportKind::Tls,
-            Host::Name("p1.example.com"),
+            Host::Name("p1.example.com".into()),
             None,
             "z9hG4bKx",
             false,

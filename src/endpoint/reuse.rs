@@ -480,5 +480,5 @@ impl ReuseEndpoint {
 }
 
 fn sent_by_host(s: &str) -> Host<'_> {
-    Host::parse(s.as_bytes()).unwrap_or(Host::Name(s))
+    Host::parse(s.as_bytes()).unwrap_or(Host::Name(s.into()))
 }

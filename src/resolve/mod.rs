@@ -21,7 +21,7 @@ pub use plan::{
     ResolvedTargets, Target,
 };
 pub use srv::{order_srv, SrvRecord, SrvSelection};
-pub use target::{Host, Scheme, SipTarget, TargetError, ViaTarget};
+pub use target::{parse_host, Host, Scheme, SipTarget, TargetError, ViaTarget};
 
 #[cfg(test)]
 mod tests;

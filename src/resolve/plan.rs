@@ -3,7 +3,7 @@
 
 use super::naptr::{select_naptr, NaptrRecord};
 use super::srv::{order_srv, SrvRecord, SrvSelection};
-use super::target::{Host, Scheme, SipTarget, ViaTarget};
+use super::target::{Scheme, SipTarget, ViaTarget};
 use crate::TransportKind;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -229,36 +229,37 @@ impl Resolution {
                 return Err(PlanError::UnsupportedTransport(t));
             }
         }
-        match (&target.host, target.port, target.transport) {
+        let (ip, name) = (target.host.ip(), target.host.name().unwrap_or_default());
+        match (ip, target.port, target.transport) {
             // Numeric IP: no DNS at all. TransportKind param, else UDP for sip:, TLS for sips:.
-            (Host::Ip(ip), port, param) => {
+            (Some(ip), port, param) => {
                 let t = match param {
                     Some(t) => t,
                     None => r.default_transport(target.scheme)?,
                 };
                 r.targets.push(Target::new(
                     t,
-                    SocketAddr::new(*ip, port.unwrap_or_else(|| t.default_port())),
+                    SocketAddr::new(ip, port.unwrap_or_else(|| t.default_port())),
                 ));
                 r.phase = Phase::Done;
             }
             // Name with explicit port: A/AAAA only, never SRV (§4.2).
-            (Host::Name(name), Some(port), param) => {
+            (None, Some(port), param) => {
                 let t = match param {
                     Some(t) => t,
                     None => r.default_transport(target.scheme)?,
                 };
                 r.start_addr(vec![HostStep {
                     transport: t,
-                    name: name.clone(),
+                    name: name.to_owned(),
                     port,
                 }]);
             }
             // Name with transport param, no port: SRV for that transport, then A/AAAA (§4.2).
-            (Host::Name(name), None, Some(t)) => {
+            (None, None, Some(t)) => {
                 let fallback = HostStep {
                     transport: t,
-                    name: name.clone(),
+                    name: name.to_owned(),
                     port: t.default_port(),
                 };
                 match t.srv_name(name) {
@@ -274,13 +275,13 @@ impl Resolution {
                 }
             }
             // Name only: NAPTR first (§4.1).
-            (Host::Name(name), None, None) => {
+            (None, None, None) => {
                 r.phase = Phase::Naptr {
-                    domain: name.clone(),
+                    domain: name.to_owned(),
                     scheme: target.scheme,
                 };
                 r.queue.push_back(Query {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     kind: QueryKind::Naptr,
                 });
             }
@@ -294,9 +295,10 @@ impl Resolution {
     /// (SRV `_sip`/`_sips` for the Via transport, then A/AAAA at the default port).
     pub fn for_response(via: &ViaTarget, cfg: &ResolveConfig) -> Result<Resolution, PlanError> {
         let t = via.transport;
-        let aus = match &via.host {
-            Host::Ip(ip) => ip.to_string(),
-            Host::Name(n) => n.clone(),
+        let (ip, name) = (via.host.ip(), via.host.name().unwrap_or_default());
+        let aus = match ip {
+            Some(ip) => ip.to_string(),
+            None => name.to_owned(),
         };
         let mut r = Resolution::empty(aus, cfg);
         if !r.supported.contains(&t) {
@@ -311,20 +313,20 @@ impl Resolution {
             r.targets
                 .push(Target::new(t, SocketAddr::new(received, port)));
         }
-        match (&via.host, via.port) {
-            (Host::Ip(ip), _) => {
-                r.push_target(Target::new(t, SocketAddr::new(*ip, sent_by_port)));
+        match (ip, via.port) {
+            (Some(ip), _) => {
+                r.push_target(Target::new(t, SocketAddr::new(ip, sent_by_port)));
                 r.phase = Phase::Done;
             }
-            (Host::Name(name), Some(port)) => r.start_addr(vec![HostStep {
+            (None, Some(port)) => r.start_addr(vec![HostStep {
                 transport: t,
-                name: name.clone(),
+                name: name.to_owned(),
                 port,
             }]),
-            (Host::Name(name), None) => {
+            (None, None) => {
                 let fallback = HostStep {
                     transport: t,
-                    name: name.clone(),
+                    name: name.to_owned(),
                     port: t.default_port(),
                 };
                 match t.srv_name(name) {

@@ -3,19 +3,11 @@
 
 use crate::TransportKind;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
 pub use crate::wire::Scheme;
 
-/// The host part of a target: a numeric IP address or a lowercase domain name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Host {
-    /// A numeric IPv4 or IPv6 address.
-    Ip(IpAddr),
-    /// A domain name, lowercase, without a trailing dot.
-    Name(String),
-}
+pub use crate::wire::Host;
 
 /// Why a target could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,50 +29,22 @@ pub enum TargetError {
     SipsInsecure(TransportKind),
 }
 
-impl Host {
-    /// Parses a URI or Via host: `[v6]`, bare IPv6, IPv4, or a domain name (lowercased, trailing
-    /// dot removed).
-    pub fn parse(text: &str) -> Result<Host, TargetError> {
-        let invalid = || TargetError::InvalidHost(text.to_string());
-        if let Some(inner) = text.strip_prefix('[') {
-            let inner = inner.strip_suffix(']').ok_or_else(invalid)?;
-            return inner
-                .parse::<Ipv6Addr>()
-                .map(|a| Host::Ip(IpAddr::V6(a)))
-                .map_err(|_| invalid());
-        }
-        if let Ok(ip) = text.parse::<IpAddr>() {
-            return Ok(Host::Ip(ip));
-        }
-        let name = normalize_domain(text).ok_or_else(invalid)?;
-        Ok(Host::Name(name))
+/// Parses a URI or Via host for server location: `[v6]`, bare IPv6, IPv4, or a domain name
+/// (lowercased, trailing dot removed, owned).
+pub fn parse_host(text: &str) -> Result<Host<'static>, TargetError> {
+    let invalid = || TargetError::InvalidHost(text.to_string());
+    if let Some(inner) = text.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or_else(invalid)?;
+        return inner
+            .parse::<Ipv6Addr>()
+            .map(Host::Ipv6)
+            .map_err(|_| invalid());
     }
-
-    /// The IP address, when the host is numeric.
-    pub fn ip(&self) -> Option<IpAddr> {
-        match self {
-            Host::Ip(ip) => Some(*ip),
-            Host::Name(_) => None,
-        }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(Host::from_ip(ip));
     }
-
-    /// The domain name, when the host is not numeric.
-    pub fn name(&self) -> Option<&str> {
-        match self {
-            Host::Ip(_) => None,
-            Host::Name(n) => Some(n),
-        }
-    }
-}
-
-impl fmt::Display for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Host::Ip(IpAddr::V6(a)) => write!(f, "[{a}]"),
-            Host::Ip(IpAddr::V4(a)) => write!(f, "{a}"),
-            Host::Name(n) => f.write_str(n),
-        }
-    }
+    let name = normalize_domain(text).ok_or_else(invalid)?;
+    Ok(Host::Name(name.into()))
 }
 
 /// Validates a DNS host name (LDH labels of 1..=63 bytes, at most 253 bytes) and returns it
@@ -112,7 +76,7 @@ pub struct SipTarget {
     /// `sip:` or `sips:`.
     pub scheme: Scheme,
     /// Host (numeric or name).
-    pub host: Host,
+    pub host: Host<'static>,
     /// Explicit port, if the URI had one.
     pub port: Option<u16>,
     /// TransportKind from the `transport` URI parameter, already combined with the scheme
@@ -128,7 +92,7 @@ impl SipTarget {
         port: Option<u16>,
         transport_param: Option<&str>,
     ) -> Result<SipTarget, TargetError> {
-        let host = Host::parse(host)?;
+        let host = parse_host(host)?;
         if port == Some(0) {
             return Err(TargetError::ZeroPort);
         }
@@ -147,9 +111,9 @@ impl SipTarget {
     /// The application unique string's domain (RFC 5922 §7.3: the identity the server's
     /// certificate must match): the URI host, lowercase.
     pub fn aus(&self) -> String {
-        match &self.host {
-            Host::Ip(ip) => ip.to_string(),
-            Host::Name(n) => n.clone(),
+        match self.host.ip() {
+            Some(ip) => ip.to_string(),
+            None => self.host.name().unwrap_or_default().to_owned(),
         }
     }
 }
@@ -183,7 +147,7 @@ pub struct ViaTarget {
     /// Via transport (`TLS` means TLS over TCP).
     pub transport: TransportKind,
     /// sent-by host.
-    pub host: Host,
+    pub host: Host<'static>,
     /// sent-by port, if present.
     pub port: Option<u16>,
     /// `received` parameter (the request's source IP), if present.
@@ -206,7 +170,7 @@ impl ViaTarget {
         }
         Ok(ViaTarget {
             transport,
-            host: Host::parse(sent_by_host)?,
+            host: parse_host(sent_by_host)?,
             port: sent_by_port,
             received,
             rport,
@@ -222,19 +186,19 @@ mod tests {
     #[test]
     fn host_parsing() {
         assert_eq!(
-            Host::parse("192.0.2.1"),
-            Ok(Host::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))))
+            parse_host("192.0.2.1"),
+            Ok(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1)))
         );
         assert_eq!(
-            Host::parse("[2001:db8::1]"),
-            Ok(Host::Ip("2001:db8::1".parse().unwrap()))
+            parse_host("[2001:db8::1]"),
+            Ok(Host::Ipv6("2001:db8::1".parse().unwrap()))
         );
         assert_eq!(
-            Host::parse("2001:db8::1"),
-            Ok(Host::Ip("2001:db8::1".parse().unwrap()))
+            parse_host("2001:db8::1"),
+            Ok(Host::Ipv6("2001:db8::1".parse().unwrap()))
         );
         assert_eq!(
-            Host::parse("P2.Example.NET."),
+            parse_host("P2.Example.NET."),
             Ok(Host::Name("p2.example.net".into()))
         );
         for bad in [
@@ -248,10 +212,10 @@ mod tests {
             "[192.0.2.1]",
             "ex@mple.com",
         ] {
-            assert!(Host::parse(bad).is_err(), "{bad:?} accepted");
+            assert!(parse_host(bad).is_err(), "{bad:?} accepted");
         }
         let long = format!("{}.com", "a".repeat(64));
-        assert!(Host::parse(&long).is_err());
+        assert!(parse_host(&long).is_err());
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl ViaSpec<'_> {
         if self.branch.is_empty() || !self.branch.bytes().all(is_token) {
             return Err(EditError::BadValue("branch"));
         }
-        if let Host::Name(n) = self.host {
+        if let Host::Name(n) = &self.host {
             if Host::parse(n.as_bytes()).is_none() {
                 return Err(EditError::BadValue("host"));
             }

@@ -1,14 +1,18 @@
 //! Hosts as they appear in URIs and in Via sent-by: a name, an IPv4 address or an IPv6
 //! reference (`[2001:db8::1]`).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// A host from a URI or a Via header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// A host from a URI or a Via header: borrowed from the message when parsed, owned
+/// (`Host<'static>`) when kept, e.g. by RFC 3263 server location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Host<'a> {
     /// A domain name, as written (compare case-insensitively).
-    Name(&'a str),
+    Name(Cow<'a, str>),
     /// An IPv4 address.
     Ipv4(Ipv4Addr),
     /// An IPv6 address (written as a reference, in brackets).
@@ -40,7 +44,34 @@ impl<'a> Host<'a> {
         if !ok || s.first() == Some(&b'.') || s.first() == Some(&b'-') {
             return None;
         }
-        std::str::from_utf8(s).ok().map(Host::Name)
+        std::str::from_utf8(s)
+            .ok()
+            .map(|n| Host::Name(Cow::Borrowed(n)))
+    }
+
+    /// The host of a literal address.
+    pub fn from_ip(ip: IpAddr) -> Host<'static> {
+        match ip {
+            IpAddr::V4(a) => Host::Ipv4(a),
+            IpAddr::V6(a) => Host::Ipv6(a),
+        }
+    }
+
+    /// The name, when the host is not a literal address.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Host::Name(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The same host owning its name.
+    pub fn into_owned(self) -> Host<'static> {
+        match self {
+            Host::Name(n) => Host::Name(Cow::Owned(n.into_owned())),
+            Host::Ipv4(a) => Host::Ipv4(a),
+            Host::Ipv6(a) => Host::Ipv6(a),
+        }
     }
 
     /// The address when the host is a literal IP address.
@@ -97,7 +128,10 @@ mod tests {
 
     #[test]
     fn parses_all_host_forms() {
-        assert_eq!(Host::parse(b"example.com"), Some(Host::Name("example.com")));
+        assert_eq!(
+            Host::parse(b"example.com"),
+            Some(Host::Name("example.com".into()))
+        );
         assert_eq!(
             Host::parse(b"192.0.2.1"),
             Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1)))

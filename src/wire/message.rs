@@ -1010,7 +1010,7 @@ v=0\n";
         assert_eq!(m.request_uri(), Some("sip:bob@biloxi.example.com"));
         let v = m.top_via().unwrap();
         assert_eq!(v.transport, TransportToken::Known(TransportKind::Tls));
-        assert_eq!(v.host, Host::Name("client.atlanta.example.com"));
+        assert_eq!(v.host, Host::Name("client.atlanta.example.com".into()));
         assert_eq!(v.port, Some(5061));
         assert_eq!(m.call_id(), "3848276298220188511@atlanta.example.com");
         assert_eq!(

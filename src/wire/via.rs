@@ -210,15 +210,12 @@ impl<'a> Via<'a> {
     /// sent-by host) with the sent-by port. Ports default per transport.
     pub fn response_target(&self) -> (Host<'a>, u16) {
         let sent_by_port = self.port_or_default();
-        let received = self.received.map(|ip| match ip {
-            IpAddr::V4(a) => Host::Ipv4(a),
-            IpAddr::V6(a) => Host::Ipv6(a),
-        });
+        let received = self.received.map(Host::from_ip);
         if self.transport.is_reliable() {
-            return (received.unwrap_or(self.host), sent_by_port);
+            return (received.unwrap_or_else(|| self.host.clone()), sent_by_port);
         }
-        if let Some(m) = self.maddr {
-            return (m, sent_by_port);
+        if let Some(m) = &self.maddr {
+            return (m.clone(), sent_by_port);
         }
         match received {
             Some(r) => {
@@ -228,7 +225,7 @@ impl<'a> Via<'a> {
                 };
                 (r, port)
             }
-            None => (self.host, sent_by_port),
+            None => (self.host.clone(), sent_by_port),
         }
     }
 
@@ -360,7 +357,7 @@ mod tests {
         assert_eq!(v.port, None);
         assert_eq!(v.port_or_default(), 5061);
         let v = via("SIP/2.0/UDP pc33.atlanta.com");
-        assert_eq!(v.host, Host::Name("pc33.atlanta.com"));
+        assert_eq!(v.host, Host::Name("pc33.atlanta.com".into()));
         assert_eq!(v.port_or_default(), 5060);
         assert!(v.params_raw.is_empty());
         let v = via("SIP / 2.0 / UDP  host.example.com : 5060 ; branch = z9hG4bKx");
@@ -407,14 +404,20 @@ mod tests {
         let v = via("SIP/2.0/UDP h.example.com;maddr=224.0.1.75;received=192.0.2.1;rport=9");
         assert_eq!(v.response_target(), (v4("224.0.1.75"), 5060));
         let v = via("SIP/2.0/UDP h.example.com");
-        assert_eq!(v.response_target(), (Host::Name("h.example.com"), 5060));
+        assert_eq!(
+            v.response_target(),
+            (Host::Name("h.example.com".into()), 5060)
+        );
         let v = via("SIP/2.0/TLS h.example.com;received=[2001:db8::2];rport=40000");
         assert_eq!(
             v.response_target(),
             (Host::Ipv6("2001:db8::2".parse().unwrap()), 5061)
         );
         let v = via("SIP/2.0/SCTP h.example.com:5062");
-        assert_eq!(v.response_target(), (Host::Name("h.example.com"), 5062));
+        assert_eq!(
+            v.response_target(),
+            (Host::Name("h.example.com".into()), 5062)
+        );
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl ViaReport {
                 Rport::Requested => String::new(),
                 Rport::Port(p) => p.to_string(),
             }),
-            maddr: v.maddr.map(|m| m.to_string()),
+            maddr: v.maddr.as_ref().map(|m| m.to_string()),
             ttl: v.ttl,
             alias: v.alias,
             params: v
