@@ -257,3 +257,50 @@ async fn closed_by_peer_is_not_reused_and_local_close_sends_close_notify() {
     tls.shutdown().await.expect("close_notify back");
     eventually("server flow gone", || srv.flow_info(inc.flow).is_none()).await;
 }
+
+/// RFC 3261 §18.1.1 through the outbound API: `ReuseEndpoint` decides UDP or TCP before it
+/// writes its Via, so the request leaves with a TCP Via written once (no rewrite), and the
+/// upstream Via below it is untouched.
+#[tokio::test]
+async fn endpoint_sends_a_large_request_for_a_udp_target_over_tcp_with_a_tcp_via() {
+    let (client, _rx, me) = udp_client().await;
+    let (tcp, _udp, peer) = raw_peer().await;
+    let domain = sipwire::LocalDomain::new("example.com", "127.0.0.1")
+        .with_port(TransportKind::Udp, me.port())
+        .with_port(TransportKind::Tcp, me.port());
+    let ep = sipwire::ReuseEndpoint::new(
+        client,
+        None,
+        sipwire::ReuseConfig {
+            domains: vec![domain],
+            ..Default::default()
+        },
+    );
+    let upstream: SocketAddr = "192.0.2.7:5060".parse().expect("addr");
+    let big = parse(request("MESSAGE", "UDP", upstream, peer, "up", 1400).as_bytes());
+    let sent = ep
+        .send_to_target(
+            "example.com",
+            "127.0.0.1",
+            &Target::new(TransportKind::Udp, peer),
+            &big,
+            "z9hG4bKep1",
+        )
+        .await
+        .expect("sent");
+    assert_eq!(sent.flow.kind(), TransportKind::Tcp);
+    let (mut s, _) = tokio::time::timeout(WAIT, tcp.accept())
+        .await
+        .expect("accept in time")
+        .expect("accept");
+    let m = read_message(&mut s, &mut framer()).await;
+    let vias: Vec<String> = m
+        .vias()
+        .map(|v| v.expect("via").transport_raw.to_owned())
+        .collect();
+    assert_eq!(vias, ["TCP", "UDP"]);
+    let top = m.top_via().expect("via");
+    assert_eq!(top.branch, Some("z9hG4bKep1"));
+    assert_eq!(top.port, Some(me.port()));
+    assert_eq!(m.body().len(), 1400);
+}

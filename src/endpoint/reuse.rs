@@ -303,7 +303,7 @@ impl ReuseEndpoint {
     ) -> Result<Sent, ReuseError> {
         let domain = self.domain(local_domain)?;
         let kind = target.transport;
-        let bytes = {
+        let with_via = |kind: TransportKind| -> Result<Bytes, ReuseError> {
             let via = our_via(
                 kind,
                 sent_by_host(&domain.sent_by),
@@ -313,8 +313,9 @@ impl ReuseEndpoint {
             );
             let mut ed = request.edit();
             ed.prepend_via(&via)?;
-            ed.finish()?
+            Ok(ed.finish()?)
         };
+        let bytes = with_via(kind)?;
         let choice = {
             let mut t = self.shared.tables();
             let c = route(&mut t, &domain.name, aus, target, |f| {
@@ -351,7 +352,31 @@ impl ReuseEndpoint {
         if kind.is_secure() {
             tt = tt.with_server_name(&server_name);
         }
-        let flow = self.transport.send_to(&tt, bytes).await?;
+        let flow = if kind == TransportKind::Udp
+            && bytes.len() > self.transport.config().udp_max_request
+        {
+            // RFC 3261 §18.1.1, decided before our Via is written: a large request for a UDP
+            // target goes over TCP, with a TCP Via; over UDP after all if TCP is refused.
+            let tcp = Target::new(TransportKind::Tcp, target.addr).with_scope(&domain.name);
+            match self
+                .transport
+                .send_to(&tcp, with_via(TransportKind::Tcp)?)
+                .await
+            {
+                Ok(flow) => flow,
+                Err(TransportError::Connect { source, .. })
+                    if source.kind() == std::io::ErrorKind::ConnectionRefused =>
+                {
+                    tracing::debug!(addr = %target.addr, "TCP refused, large request over UDP");
+                    let flow = self.transport.connect(&tt).await?;
+                    self.transport.send(flow, bytes)?;
+                    flow
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            self.transport.send_to(&tt, bytes).await?
+        };
         alias_metrics::connected();
         if record && flow.kind().is_secure() {
             // The handshake verified the server against the AUS (RFC 5922 §7.3).
