@@ -12,12 +12,15 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::config::TransportConfig;
+use super::dialer::Dialer;
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo};
-use super::idhash::{FlowIdMap, SeededMap};
 use super::limits::{ConnectionLimits, WriteBudget};
 use super::metrics;
 use super::reroute;
+use super::sink::{ConnSink, PushError, Sink};
+pub(crate) use super::table::ReuseKey;
+use super::table::FlowTable;
 use crate::wire::Message;
 use crate::PeerIdentities;
 use crate::Target;
@@ -68,92 +71,19 @@ impl Incoming {
     }
 }
 
-/// Control messages to a stream flow's driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Control {
-    /// Keep going.
-    Open,
-    /// Close gracefully, draining for this long.
-    Close(Duration),
-    /// Close now; the reason is a metrics label.
-    Abort(&'static str),
-}
-
-/// Reuse key: RFC 3261 §18 indexes connections by far-end address, port and transport;
-/// TLS adds the verified server name so that one name's connection never serves another.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ReuseKey {
-    pub(crate) kind: TransportKind,
-    pub(crate) peer: SocketAddr,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) scope: Option<Arc<str>>,
-}
-
-pub(crate) struct StreamEntry {
-    pub(crate) info: FlowInfo,
-    pub(crate) tx: mpsc::UnboundedSender<Bytes>,
-    pub(crate) queued: Arc<AtomicUsize>,
-    pub(crate) ctl: watch::Sender<Control>,
-    pub(crate) reuse_key: Option<ReuseKey>,
-}
-
-pub(crate) struct UdpEntry {
-    pub(crate) info: FlowInfo,
-    pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) sock_idx: usize,
-    pub(crate) last_seen: Instant,
-}
-
-pub(crate) enum FlowEntry {
-    Stream(StreamEntry),
-    Udp(UdpEntry),
-}
-
-impl FlowEntry {
-    fn info(&self) -> &FlowInfo {
-        match self {
-            FlowEntry::Stream(s) => &s.info,
-            FlowEntry::Udp(u) => &u.info,
-        }
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Tables {
-    /// Keyed by flow id (ours, not a peer's: a cheap hasher is safe).
-    pub(crate) flows: FlowIdMap<FlowEntry>,
-    /// Keys hold peer addresses: a seeded hasher (foldhash), cheaper than SipHash.
-    pub(crate) reuse: SeededMap<ReuseKey, Flow>,
-    pub(crate) udp_index: HashMap<(usize, SocketAddr), u64>,
-    pub(crate) udp_sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
-    pub(crate) listeners: Vec<(TransportKind, SocketAddr)>,
-}
-
-impl Tables {
-    /// Removes `key` from the reuse index if it still names `flow` (one lookup).
-    fn unreuse(&mut self, key: ReuseKey, flow: Flow) {
-        if let std::collections::hash_map::Entry::Occupied(e) = self.reuse.entry(key) {
-            if *e.get() == flow {
-                e.remove();
-            }
-        }
-    }
-}
-
 /// Shared state behind every [`Transport`] clone and driver task.
 pub(crate) struct Inner {
     pub(crate) cfg: TransportConfig,
     pub(crate) budget: WriteBudget,
     next_id: AtomicU64,
-    tables: Mutex<Tables>,
+    tables: Mutex<FlowTable>,
     limits: Mutex<ConnectionLimits>,
     pub(crate) incoming: mpsc::Sender<Incoming>,
     pub(crate) tls_client: Mutex<Option<Arc<rustls::ClientConfig>>>,
     /// Client configurations per reuse scope (a local domain's own client certificate).
     tls_client_by_scope: Mutex<HashMap<Arc<str>, Arc<rustls::ClientConfig>>>,
-    /// One lock per target being connected, so that concurrent senders share one
-    /// connection instead of opening several.
-    connecting: Mutex<SeededMap<ReuseKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Connects one at a time per reuse key.
+    pub(crate) dialer: Dialer,
     pub(crate) shutdown: watch::Sender<bool>,
     live_tasks: AtomicUsize,
     tasks_done: Notify,
@@ -217,9 +147,7 @@ impl Drop for StreamGuard {
 /// The parts a stream driver needs, created when the flow is registered.
 pub(crate) struct StreamParts {
     pub(crate) info: FlowInfo,
-    pub(crate) rx: mpsc::UnboundedReceiver<Bytes>,
-    pub(crate) queued: Arc<AtomicUsize>,
-    pub(crate) ctl: watch::Receiver<Control>,
+    pub(crate) sink: Arc<ConnSink>,
 }
 
 impl Inner {
@@ -240,7 +168,7 @@ impl Inner {
         TaskGuard(Arc::clone(self))
     }
 
-    pub(crate) fn tables(&self) -> MutexGuard<'_, Tables> {
+    pub(crate) fn tables(&self) -> MutexGuard<'_, FlowTable> {
         lock(&self.tables)
     }
 
@@ -250,60 +178,26 @@ impl Inner {
         info: FlowInfo,
         reuse_key: Option<ReuseKey>,
     ) -> StreamParts {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ctl_tx, ctl_rx) = watch::channel(Control::Open);
-        let queued = Arc::new(AtomicUsize::new(0));
-        let mut t = self.tables();
-        if let Some(k) = &reuse_key {
-            t.reuse.insert(k.clone(), info.flow);
-        }
-        t.flows.insert(
-            info.flow.id(),
-            FlowEntry::Stream(StreamEntry {
-                info: info.clone(),
-                tx,
-                queued: Arc::clone(&queued),
-                ctl: ctl_tx,
-                reuse_key,
-            }),
-        );
-        drop(t);
+        let sink = ConnSink::new();
+        self.tables()
+            .insert_conn(info.clone(), Arc::clone(&sink), reuse_key, Instant::now());
         let dir = usize::from(info.direction == Direction::Outbound);
         if let Some(c) = self.opened.get(dir) {
             c.fetch_add(1, Ordering::Relaxed);
         }
         self.metrics
             .connection_opened(info.flow.kind(), info.direction);
-        StreamParts {
-            info,
-            rx,
-            queued,
-            ctl: ctl_rx,
-        }
+        StreamParts { info, sink }
     }
 
     /// Takes a flow out of the reuse index (it starts no new transaction).
     pub(crate) fn unindex(&self, flow: Flow) {
-        let mut t = self.tables();
-        let key = match t.flows.get_mut(&flow.id()) {
-            Some(FlowEntry::Stream(s)) => s.reuse_key.take(),
-            _ => None,
-        };
-        if let Some(k) = key {
-            t.unreuse(k, flow);
-        }
-        drop(t);
+        self.tables().unindex(flow);
         self.closing(flow);
     }
 
     fn remove_stream(&self, flow: Flow) {
-        let mut t = self.tables();
-        if let Some(FlowEntry::Stream(s)) = t.flows.remove(&flow.id()) {
-            if let Some(k) = s.reuse_key {
-                t.unreuse(k, flow);
-            }
-        }
-        drop(t);
+        self.tables().remove(flow);
         self.closing(flow);
     }
 
@@ -325,99 +219,46 @@ impl Inner {
         now: Instant,
     ) -> Option<FlowInfo> {
         let mut t = self.tables();
-        if let Some(id) = t.udp_index.get(&(sock_idx, peer)).copied() {
-            if let Some(FlowEntry::Udp(u)) = t.flows.get_mut(&id) {
-                u.last_seen = now;
-                return Some(u.info.clone());
-            }
+        let u = t.udp_flow(sock_idx, peer, direction, now, self.cfg.max_udp_flows, || {
+            self.next_flow(TransportKind::Udp)
+        })?;
+        if u.evicted {
+            metrics::drop(TransportKind::Udp, "udp_flow_evicted");
         }
-        let (socket, local) = t.udp_sockets.get(sock_idx).cloned()?;
-        if t.udp_index.len() >= self.cfg.max_udp_flows {
-            let oldest = t
-                .flows
-                .iter()
-                .filter_map(|(id, e)| match e {
-                    FlowEntry::Udp(u) => Some((u.last_seen, *id)),
-                    FlowEntry::Stream(_) => None,
-                })
-                .min();
-            if let Some((_, id)) = oldest {
-                if let Some(FlowEntry::Udp(u)) = t.flows.remove(&id) {
-                    t.udp_index.remove(&(u.sock_idx, u.info.peer));
-                    metrics::drop(TransportKind::Udp, "udp_flow_evicted");
-                }
-            }
-        }
-        let flow = self.next_flow(TransportKind::Udp);
-        let info = FlowInfo {
-            flow,
-            direction,
-            local,
-            peer,
-            identities: PeerIdentities::none(),
-            server_name: None,
-            peer_certificate: false,
-            alpn: None,
-        };
-        t.udp_index.insert((sock_idx, peer), flow.id());
-        t.flows.insert(
-            flow.id(),
-            FlowEntry::Udp(UdpEntry {
-                info: info.clone(),
-                socket,
-                sock_idx,
-                last_seen: now,
-            }),
-        );
-        metrics::udp_flows(t.udp_index.len());
-        Some(info)
+        metrics::udp_flows(t.counts().udp_flows);
+        Some(u.info)
     }
 
     /// Forgets UDP flows idle since before `now - idle_timeout`.
     pub(crate) fn sweep_udp(&self, now: Instant) {
-        let mut t = self.tables();
         let Some(cutoff) = now.checked_sub(self.cfg.idle_timeout) else {
             return;
         };
-        let stale: Vec<(u64, usize, SocketAddr)> = t
-            .flows
-            .iter()
-            .filter_map(|(id, e)| match e {
-                FlowEntry::Udp(u) if u.last_seen < cutoff => Some((*id, u.sock_idx, u.info.peer)),
-                _ => None,
-            })
-            .collect();
-        for (id, idx, peer) in stale {
-            t.flows.remove(&id);
-            t.udp_index.remove(&(idx, peer));
-        }
-        metrics::udp_flows(t.udp_index.len());
+        let mut t = self.tables();
+        t.sweep_udp(cutoff);
+        metrics::udp_flows(t.counts().udp_flows);
     }
 
     /// Queues bytes on a flow without waiting.
     pub(crate) fn send(&self, flow: Flow, bytes: Bytes) -> Result<(), TransportError> {
         let t = self.tables();
-        match t.flows.get(&flow.id()) {
-            None => Err(TransportError::UnknownFlow(flow)),
-            Some(FlowEntry::Udp(u)) => {
-                let (socket, peer) = (Arc::clone(&u.socket), u.info.peer);
-                drop(t);
+        let sink = match t.get(flow) {
+            None => return Err(TransportError::UnknownFlow(flow)),
+            Some(e) => e.sink.clone(),
+        };
+        drop(t);
+        match sink {
+            Sink::Datagram { socket, peer, .. } => {
                 send_datagram(&socket, peer, &bytes, self.metrics.flow(TransportKind::Udp))
             }
-            Some(FlowEntry::Stream(s)) => {
-                let len = bytes.len();
-                let prev = s.queued.fetch_add(len, Ordering::AcqRel);
-                if let Err(overflow) = self.budget.check(prev, len) {
-                    s.queued.fetch_sub(len, Ordering::AcqRel);
-                    s.ctl.send_replace(Control::Abort("write_queue_full"));
+            Sink::Conn(c) => match c.push(bytes, self.budget) {
+                Ok(()) => Ok(()),
+                Err(PushError::Gone) => Err(TransportError::UnknownFlow(flow)),
+                Err(PushError::Overflow(overflow)) => {
                     metrics::drop(flow.kind(), "write_queue_full");
-                    return Err(TransportError::Overflow { flow, overflow });
+                    Err(TransportError::Overflow { flow, overflow })
                 }
-                s.tx.send(bytes).map_err(|_| {
-                    s.queued.fetch_sub(len, Ordering::AcqRel);
-                    TransportError::UnknownFlow(flow)
-                })
-            }
+            },
         }
     }
 
@@ -440,7 +281,7 @@ impl Inner {
     }
 
     pub(crate) fn reusable(&self, key: &ReuseKey) -> Option<Flow> {
-        self.tables().reuse.get(key).copied()
+        self.tables().reusable(key)
     }
 }
 
@@ -514,11 +355,11 @@ impl Transport {
             )),
             cfg,
             next_id: AtomicU64::new(1),
-            tables: Mutex::new(Tables::default()),
+            tables: Mutex::new(FlowTable::default()),
             incoming: tx,
             tls_client: Mutex::new(None),
             tls_client_by_scope: Mutex::new(HashMap::new()),
-            connecting: Mutex::new(SeededMap::default()),
+            dialer: Dialer::default(),
             shutdown,
             live_tasks: AtomicUsize::new(0),
             tasks_done: Notify::new(),
@@ -612,8 +453,8 @@ impl Transport {
         to: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), TransportError> {
-        let socket = match self.inner.tables().flows.get(&flow.id()) {
-            Some(FlowEntry::Udp(u)) => Arc::clone(&u.socket),
+        let socket = match self.inner.tables().get(flow).map(|e| &e.sink) {
+            Some(Sink::Datagram { socket, .. }) => Arc::clone(socket),
             _ => return Err(TransportError::UnknownFlow(flow)),
         };
         send_datagram(
@@ -639,37 +480,7 @@ impl Transport {
                     .ok_or(TransportError::NoUdpSocket(target.addr))
             }
             TransportKind::Tcp | TransportKind::Tls => {
-                let key = ReuseKey {
-                    kind: target.transport,
-                    peer: target.addr,
-                    name: if target.transport == TransportKind::Tls {
-                        Some(
-                            target
-                                .server_name
-                                .clone()
-                                .unwrap_or_else(|| target.addr.ip().to_string().into()),
-                        )
-                    } else {
-                        None
-                    },
-                    scope: target.scope.clone(),
-                };
-                if let Some(f) = self.inner.reusable(&key) {
-                    return Ok(f);
-                }
-                let gate = Arc::clone(lock(&self.inner.connecting).entry(key.clone()).or_default());
-                let held = gate.lock().await;
-                let r = match self.inner.reusable(&key) {
-                    Some(f) => Ok(f),
-                    None => super::tcp::connect(&self.inner, target, key.clone()).await,
-                };
-                drop(held);
-                let mut m = lock(&self.inner.connecting);
-                // The map and this function hold the only references: nobody waits.
-                if Arc::strong_count(&gate) <= 2 {
-                    m.remove(&key);
-                }
-                r
+                super::dialer::connect(&self.inner, target).await
             }
             k => Err(TransportError::Unsupported(k)),
         }
@@ -720,11 +531,7 @@ impl Transport {
 
     /// What is known about a flow (`None` once closed).
     pub fn flow_info(&self, flow: Flow) -> Option<FlowInfo> {
-        self.inner
-            .tables()
-            .flows
-            .get(&flow.id())
-            .map(|e| e.info().clone())
+        self.inner.tables().get(flow).map(|e| e.info.clone())
     }
 
     /// Closes a stream flow gracefully: it is no longer offered for new transactions,
@@ -732,14 +539,10 @@ impl Transport {
     /// A UDP flow is simply forgotten.
     pub fn close(&self, flow: Flow, drain: Duration) {
         let mut t = self.inner.tables();
-        match t.flows.get(&flow.id()) {
-            Some(FlowEntry::Stream(s)) => {
-                s.ctl.send_replace(Control::Close(drain));
-            }
-            Some(FlowEntry::Udp(u)) => {
-                let key = (u.sock_idx, u.info.peer);
-                t.udp_index.remove(&key);
-                t.flows.remove(&flow.id());
+        match t.get(flow).map(|e| &e.sink) {
+            Some(Sink::Conn(c)) => c.close(drain),
+            Some(Sink::Datagram { .. }) => {
+                t.remove(flow);
             }
             None => {}
         }
@@ -747,25 +550,21 @@ impl Transport {
 
     /// Closes a stream flow at once (no drain, no flush).
     pub fn abort(&self, flow: Flow) {
-        if let Some(FlowEntry::Stream(s)) = self.inner.tables().flows.get(&flow.id()) {
-            s.ctl.send_replace(Control::Abort("aborted"));
+        if let Some(Sink::Conn(c)) = self.inner.tables().get(flow).map(|e| &e.sink) {
+            c.abort("aborted");
         }
     }
 
     /// Counts of what the transport holds.
     pub fn stats(&self) -> TransportStats {
-        let t = self.inner.tables();
+        let c = self.inner.tables().counts();
         let l = lock(&self.inner.limits);
         TransportStats {
-            stream_flows: t
-                .flows
-                .values()
-                .filter(|e| matches!(e, FlowEntry::Stream(_)))
-                .count(),
-            udp_flows: t.udp_index.len(),
+            stream_flows: c.stream_flows,
+            udp_flows: c.udp_flows,
             admitted: l.total(),
             tracked_ips: l.tracked_ips(),
-            reuse_entries: t.reuse.len(),
+            reuse_entries: c.reuse_entries,
             tasks: self.inner.live_tasks.load(Ordering::Acquire),
             opened_inbound: self.inner.opened[0].load(Ordering::Relaxed),
             opened_outbound: self.inner.opened[1].load(Ordering::Relaxed),
@@ -783,18 +582,8 @@ impl Transport {
     /// what is left is aborted.
     pub async fn shutdown(&self, drain: Duration) {
         self.inner.shutdown.send_replace(true);
-        let flows: Vec<watch::Sender<Control>> = self
-            .inner
-            .tables()
-            .flows
-            .values()
-            .filter_map(|e| match e {
-                FlowEntry::Stream(s) => Some(s.ctl.clone()),
-                FlowEntry::Udp(_) => None,
-            })
-            .collect();
-        for c in &flows {
-            c.send_replace(Control::Close(drain));
+        for c in self.inner.tables().conn_sinks() {
+            c.close(drain);
         }
         let deadline = tokio::time::Instant::now() + drain + self.inner.cfg.linger;
         loop {
@@ -806,21 +595,9 @@ impl Transport {
                 break;
             }
         }
-        let left: Vec<watch::Sender<Control>> = self
-            .inner
-            .tables()
-            .flows
-            .values()
-            .filter_map(|e| match e {
-                FlowEntry::Stream(s) => Some(s.ctl.clone()),
-                FlowEntry::Udp(_) => None,
-            })
-            .collect();
-        for c in left {
-            c.send_replace(Control::Abort("shutdown"));
+        for c in self.inner.tables().conn_sinks() {
+            c.abort("shutdown");
         }
-        let mut t = self.inner.tables();
-        t.udp_index.clear();
-        t.flows.retain(|_, e| matches!(e, FlowEntry::Stream(_)));
+        self.inner.tables().clear_udp();
     }
 }

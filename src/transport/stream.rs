@@ -1,70 +1,19 @@
-//! The driver of one stream flow (TCP or TLS today; the SCTP family later): one task
-//! that reads, frames, delivers, writes the queue, answers pings and runs the timers.
-//! Decisions come from the pure state machines ([`super::idle`], [`super::keepalive`],
-//! [`super::close`]); this file only moves bytes.
+//! The driver of one stream flow (TCP or TLS today; the SCTP family later): one task that
+//! moves bytes between the socket, the flow's sink and its [`FlowCore`], and sleeps until
+//! the core's next deadline. Every decision is the core's.
 
-use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
 
-use super::close::{CloseAction, CloseMachine};
-use super::idle::{FlowTimers, HeaderWatch};
-use super::keepalive::{KeepAlive, KeepAliveAction, PING};
-use super::manager::{Control, Incoming, Inner, StreamGuard, StreamParts};
+use super::flow_core::{FlowCore, FlowEvent};
+use super::manager::{Incoming, Inner, StreamGuard, StreamParts};
 use super::metrics;
-use super::receive::{self, Inbound};
-use crate::wire::response::framing_error_response;
-use crate::wire::{Frame, StreamFramer};
+use super::sink::Control;
 
-const READ_CHUNK: usize = 8 * 1024;
-/// What a read into an empty buffer reserves: most SIP messages fit, and an idle flow
-/// (thousands of them, waiting in that read) holds no more than this.
-const IDLE_READ_CHUNK: usize = 2 * 1024;
 const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
-async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
-    if buf.is_empty() && buf.capacity() == 0 {
-        buf.reserve(IDLE_READ_CHUNK);
-    } else if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-        buf.reserve(READ_CHUNK);
-    }
-    rd.read_buf(buf).await
-}
-
-/// Queued messages are joined up to about this many bytes (one TLS record's worth).
-const COALESCE_MAX: usize = 16 * 1024;
-
-/// Joins the messages already waiting in the queue to `first` (up to about
-/// [`COALESCE_MAX`] bytes): a burst then goes out in one write (one TLS record, one
-/// system call) instead of one per message. A lone message is passed through as it is.
-/// Returns the bytes and how many messages they hold.
-fn coalesce(first: Bytes, rx: &mut mpsc::UnboundedReceiver<Bytes>) -> (Bytes, u64) {
-    if first.is_empty() || first.len() >= COALESCE_MAX {
-        return (first, 1);
-    }
-    let Ok(second) = rx.try_recv() else {
-        return (first, 1);
-    };
-    let mut joined = BytesMut::with_capacity(COALESCE_MAX.max(first.len() + second.len()));
-    joined.extend_from_slice(&first);
-    joined.extend_from_slice(&second);
-    let mut msgs = 2;
-    while joined.len() < COALESCE_MAX {
-        match rx.try_recv() {
-            Ok(b) => {
-                joined.extend_from_slice(&b);
-                msgs += 1;
-            }
-            Err(_) => break,
-        }
-    }
-    (joined.freeze(), msgs)
-}
 
 /// Hands a message to the upper layer, waiting while its channel is full (TCP
 /// back-pressure). The waiting future is boxed: it is rarely needed, and inline it would
@@ -80,29 +29,23 @@ async fn deliver(inner: &Inner, inc: Incoming) -> bool {
     }
 }
 
-enum WriteStep {
-    Wrote(usize),
-    Flushed,
-}
-
-/// Writes some of `pending`, or flushes when nothing is pending. Cancel-safe: one
-/// `write` call either happened (and its count is returned) or did not.
-async fn write_step<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    pending: &[u8],
-) -> std::io::Result<WriteStep> {
+/// Writes some of `pending`, or flushes when it is empty. Cancel-safe: one `write` call
+/// either happened (and its count is returned, 0 for a flush) or did not.
+async fn write_step<W: AsyncWrite + Unpin>(wr: &mut W, pending: &[u8]) -> std::io::Result<usize> {
     if pending.is_empty() {
-        wr.flush().await.map(|()| WriteStep::Flushed)
+        wr.flush().await.map(|()| 0)
     } else {
-        wr.write(pending).await.map(WriteStep::Wrote)
+        match wr.write(pending).await? {
+            0 => Err(std::io::ErrorKind::WriteZero.into()),
+            n => Ok(n),
+        }
     }
 }
 
-/// Runs a registered stream flow until it closes. `expect_header` starts the header
-/// timer at once (inbound connections).
-/// The stream comes split (`tokio::io::split`, done by the caller before the task is
-/// spawned) so that the task's future holds two pointers instead of copies of the TLS
-/// state (about 1.2 KiB for a rustls connection).
+/// Runs a registered stream flow until it closes. `expect_header` starts the header timer at
+/// once (inbound connections). The stream comes split (`tokio::io::split`, done by the caller
+/// before the task is spawned) so that the task's future holds two pointers instead of
+/// copies of the TLS state (about 1.2 KiB for a rustls connection).
 pub(crate) async fn drive<S>(
     inner: Arc<Inner>,
     stream: (ReadHalf<S>, WriteHalf<S>),
@@ -112,12 +55,14 @@ pub(crate) async fn drive<S>(
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let flow = parts.info.flow;
+    let sink = Arc::clone(&parts.sink);
     let mut guard = StreamGuard {
         inner: Arc::clone(&inner),
         flow,
         reason: "closed",
     };
     guard.reason = run(&inner, stream, parts, expect_header).await;
+    sink.set_gone();
     tracing::debug!(reason = guard.reason, "flow closed");
 }
 
@@ -130,219 +75,71 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let StreamParts {
-        info,
-        mut rx,
-        queued,
-        mut ctl,
-    } = parts;
-    let flow = info.flow;
-    let kind = flow.kind();
-    let cfg = &inner.cfg;
+    let StreamParts { info, sink } = parts;
+    let kind = info.flow.kind();
     let counters = inner.metrics.flow(kind);
-    let now = Instant::now();
-    let mut framer = StreamFramer::new(cfg.limits);
-    let mut watch = HeaderWatch::default();
-    let mut timers = FlowTimers::new(cfg.idle_timeout, cfg.header_timeout, now, expect_header);
-    let mut keepalive = KeepAlive::new(cfg.keepalive_interval, cfg.pong_timeout, now);
-    let mut close = CloseMachine::new(cfg.linger);
-    // Bytes being written, and how many of them count against the queue bound.
-    let mut pending = Bytes::new();
-    let mut pending_counted = 0usize;
-    let mut pending_msgs = 0u64;
-    // Pongs, pings and error responses made here: written between queued messages.
-    let mut urgent: VecDeque<Bytes> = VecDeque::new();
-    let mut need_flush = false;
-    let mut read_open = true;
-    let mut write_open = true;
-    let mut ctl_open = true;
+    let mut core = FlowCore::new(&inner.cfg, info.peer, Instant::now(), expect_header);
     // One timer for the flow's life, moved when the next deadline changes: a fresh
     // `sleep_until` per loop turn registers and deregisters a timer entry each time.
-    let mut armed = now + cfg.idle_timeout;
+    let mut armed = core.poll_timeout();
     let timer = tokio::time::sleep_until(armed.into());
     tokio::pin!(timer);
 
     loop {
         let now = Instant::now();
-        if pending.is_empty() {
-            if let Some(u) = urgent.pop_front() {
-                pending = u;
-                pending_counted = 0;
-            }
+        match sink.take(core.queued()) {
+            Control::Open => {}
+            Control::Close(drain) => core.close(now, drain),
+            Control::Abort(reason) => core.abort(reason),
         }
-        let writes_idle = pending.is_empty()
-            && urgent.is_empty()
-            && queued.load(Ordering::Acquire) == 0
-            && !need_flush;
-        match close.poll(now, writes_idle || !write_open) {
-            Some(CloseAction::SendClose) => {
-                if write_open {
-                    let _ = tokio::time::timeout(SHUTDOWN_WRITE_TIMEOUT, wr.shutdown()).await;
-                    write_open = false;
+        while let Some(ev) = core.poll_event(now) {
+            match ev {
+                FlowEvent::Deliver(message) => {
+                    counters.msgs_in.increment(1);
+                    if !deliver(inner, Incoming::new(message, &info)).await {
+                        return "receiver_gone";
+                    }
                 }
-                continue;
+                FlowEvent::Unindex => inner.unindex(info.flow),
+                FlowEvent::Drop(reason) => metrics::drop(kind, reason),
+                FlowEvent::KeepAlive(what) => metrics::keepalive(kind, what),
+                FlowEvent::SendClose => {
+                    let _ = tokio::time::timeout(SHUTDOWN_WRITE_TIMEOUT, wr.shutdown()).await;
+                    core.on_write_shutdown();
+                }
+                FlowEvent::Closed(reason) => return reason,
             }
-            Some(CloseAction::Finish) => return "closed",
-            None => {}
         }
-        let deadline = [
-            Some(timers.deadline()),
-            keepalive.deadline(),
-            close.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now + cfg.idle_timeout);
+        let deadline = core.poll_timeout();
         if deadline != armed || timer.is_elapsed() {
             timer.as_mut().reset(deadline.into());
             armed = deadline;
         }
-
+        let writing = core.wants_write();
+        let reading = core.wants_read();
+        let out = if writing { core.transmit() } else { Bytes::new() };
         tokio::select! {
             biased;
-            changed = ctl.changed(), if ctl_open => {
-                if changed.is_err() {
-                    ctl_open = false;
-                    continue;
-                }
-                let c = *ctl.borrow_and_update();
-                match c {
-                    Control::Open => {}
-                    Control::Close(drain) => {
-                        inner.unindex(flow);
-                        close.close(now, drain);
-                    }
-                    Control::Abort(reason) => return reason,
-                }
-            }
-            r = write_step(&mut wr, &pending), if write_open && (!pending.is_empty() || need_flush) => {
-                match r {
-                    Err(_) | Ok(WriteStep::Wrote(0)) => return "write_error",
-                    Ok(WriteStep::Flushed) => need_flush = false,
-                    Ok(WriteStep::Wrote(n)) => {
-                        pending.advance(n);
-                        counters.bytes_out.increment(n as u64);
-                        timers.on_activity(Instant::now());
-                        if pending.is_empty() {
-                            if pending_counted > 0 {
-                                queued.fetch_sub(pending_counted, Ordering::AcqRel);
-                                counters.msgs_out.increment(pending_msgs);
-                                pending_counted = 0;
-                            }
-                            need_flush = true;
-                        }
+            () = sink.wait() => {}
+            r = write_step(&mut wr, &out), if writing => match r {
+                Err(_) => return "write_error",
+                Ok(n) => {
+                    let done = core.on_written(Instant::now(), n);
+                    counters.bytes_out.increment(n as u64);
+                    if done.messages > 0 {
+                        counters.msgs_out.increment(done.messages);
+                        sink.written(done.app_bytes);
                     }
                 }
-            }
-            m = rx.recv(), if write_open && pending.is_empty() && urgent.is_empty() => {
-                match m {
-                    Some(b) => {
-                        let (b, msgs) = coalesce(b, &mut rx);
-                        pending_counted = b.len();
-                        pending_msgs = msgs;
-                        pending = b;
-                        if pending_counted == 0 {
-                            continue;
-                        }
-                    }
-                    None => return "transport_dropped",
+            },
+            r = rd.read_buf(core.read_buffer()), if reading => match r {
+                Err(_) => return "read_error",
+                Ok(n) => {
+                    counters.bytes_in.increment(n as u64);
+                    core.handle_read(Instant::now(), n);
                 }
-            }
-            r = read_some(&mut rd, framer.buffer_mut()), if read_open => {
-                let now = Instant::now();
-                match r {
-                    Ok(0) => {
-                        read_open = false;
-                        if !framer.is_at_boundary() {
-                            metrics::drop(kind, "truncated_at_close");
-                        }
-                        inner.unindex(flow);
-                        close.peer_closed();
-                    }
-                    Err(_) => return "read_error",
-                    Ok(n) => {
-                        counters.bytes_in.increment(n as u64);
-                        timers.on_activity(now);
-                        keepalive.on_inbound(now);
-                        let mut taken = false;
-                        loop {
-                            match framer.next_frame() {
-                                Ok(None) => break,
-                                Ok(Some(Frame::Message(raw))) => {
-                                    taken = true;
-                                    if !close.delivers() {
-                                        continue;
-                                    }
-                                    counters.msgs_in.increment(1);
-                                    match receive::stream_message(raw, info.peer, &cfg.limits) {
-                                        Inbound::Deliver(message) => {
-                                            if message.is_request() && !close.accepts_requests() {
-                                                metrics::drop(kind, "request_on_closing_flow");
-                                                continue;
-                                            }
-                                            let inc = Incoming::new(message, &info);
-                                            if !deliver(inner, inc).await {
-                                                return "receiver_gone";
-                                            }
-                                        }
-                                        Inbound::Reply(r) => urgent.push_back(r),
-                                        Inbound::Discard(reason) => metrics::drop(kind, reason),
-                                        Inbound::Stun(_) | Inbound::KeepAlive => {}
-                                    }
-                                }
-                                Ok(Some(Frame::Ping)) => {
-                                    taken = true;
-                                    metrics::keepalive(kind, "ping_in");
-                                    if close.writable() {
-                                        urgent.push_back(Bytes::from_static(keepalive.on_ping()));
-                                        metrics::keepalive(kind, "pong_out");
-                                    }
-                                }
-                                Ok(Some(Frame::Pong)) => {
-                                    taken = true;
-                                    metrics::keepalive(kind, "pong_in");
-                                    keepalive.on_pong(now);
-                                }
-                                Err(e) => {
-                                    metrics::drop(kind, "framing_error");
-                                    tracing::debug!(error = %e, "framing error, closing");
-                                    if let Some(r) = framing_error_response(framer.buffered(), &e) {
-                                        urgent.push_back(r);
-                                    }
-                                    read_open = false;
-                                    inner.unindex(flow);
-                                    close.close(now, Duration::ZERO);
-                                    break;
-                                }
-                            }
-                        }
-                        if framer.buffered().is_empty() && framer.buffer_mut().capacity() > 0 {
-                            // Nothing partial: give the read buffer back, so that an idle
-                            // flow does not keep a full chunk (the next read takes a small one).
-                            *framer.buffer_mut() = BytesMut::new();
-                        }
-                        let pending_header = read_open && watch.update(framer.buffered(), taken);
-                        timers.set_header_pending(pending_header, now);
-                    }
-                }
-            }
-            () = &mut timer => {
-                let now = Instant::now();
-                if let Some(expiry) = timers.check(now) {
-                    metrics::drop(kind, expiry.reason());
-                    return expiry.reason();
-                }
-                match keepalive.poll(now) {
-                    Some(KeepAliveAction::SendPing) => {
-                        metrics::keepalive(kind, "ping_out");
-                        framer.set_awaiting_pong(true);
-                        urgent.push_back(Bytes::from_static(PING));
-                    }
-                    Some(KeepAliveAction::Failed) => return "keepalive_timeout",
-                    None => {}
-                }
-            }
+            },
+            () = &mut timer => core.handle_timeout(Instant::now()),
         }
     }
 }

@@ -10,7 +10,8 @@ use tracing::Instrument;
 
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo};
-use super::manager::{Admission, Inner, ReuseKey};
+use super::manager::{Admission, Inner};
+use super::table::ReuseKey;
 use super::metrics;
 use super::stream;
 use crate::PeerIdentities;
