@@ -5,7 +5,7 @@
 mod transport_support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
@@ -165,25 +165,26 @@ async fn streams_need_content_length_and_skip_leading_crlf() {
     closed_within(&mut s, Duration::from_secs(5)).await;
 }
 
+/// End to end, the driver wires the flow core's keep-alive timer to the socket: a ping after
+/// the interval, a pong keeps the flow. The timings themselves (interval, RFC 5626's 10 s pong
+/// timeout, failure without a pong) are the flow core's simulated-time tests
+/// (`transport::flow_core::tests::our_keepalive_pings_and_the_pong_timeout`).
 #[tokio::test]
-async fn our_keepalive_pings_and_the_pong_timeout() {
+async fn our_keepalive_pings_reach_the_peer() {
     let (srv, _rx) = Transport::new(TransportConfig {
-        keepalive_interval: Some(Duration::from_millis(200)),
-        pong_timeout: Duration::from_millis(600),
+        keepalive_interval: Some(Duration::from_millis(50)),
         ..TransportConfig::default()
     });
     let addr = srv
         .bind_tcp("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");
-
-    // A peer that answers pings stays connected.
     let mut good = TcpStream::connect(addr).await.expect("connect");
     let me = good.local_addr().expect("addr");
     good.write_all(options("TCP", me, addr, "ka").as_bytes())
         .await
         .expect("send");
-    for _ in 0..3 {
+    for _ in 0..2 {
         let mut buf = [0u8; 4];
         tokio::time::timeout(WAIT, good.read_exact(&mut buf))
             .await
@@ -193,22 +194,6 @@ async fn our_keepalive_pings_and_the_pong_timeout() {
         good.write_all(b"\r\n").await.expect("pong");
     }
     assert_eq!(srv.stats().stream_flows, 1);
-
-    // A peer that does not answer is cut after the pong timeout.
-    let mut mute = TcpStream::connect(addr).await.expect("connect");
-    let me = mute.local_addr().expect("addr");
-    mute.write_all(options("TCP", me, addr, "mute").as_bytes())
-        .await
-        .expect("send");
-    let start = Instant::now();
-    let mut buf = [0u8; 4];
-    tokio::time::timeout(WAIT, mute.read_exact(&mut buf))
-        .await
-        .expect("ping in time")
-        .expect("read");
-    closed_within(&mut mute, Duration::from_secs(5)).await;
-    let took = start.elapsed();
-    assert!(took >= Duration::from_millis(500), "cut after {took:?}");
 }
 
 #[tokio::test]

@@ -114,47 +114,24 @@ async fn a_peer_that_stops_reading_does_not_stall_others() {
     ));
 }
 
+/// End to end, the driver cuts a connection that sends nothing once the header timeout runs
+/// out. The slowloris rules themselves (a header dripped byte by byte, a complete header
+/// stopping the timer, a pending body not restarting it) are the flow core's simulated-time
+/// tests (`transport::flow_core::tests::slowloris_and_silent_connections_are_cut_after_the_header_timeout`).
 #[tokio::test]
-async fn slowloris_is_cut_after_the_header_timeout() {
+async fn a_silent_connection_is_cut_after_the_header_timeout() {
     let (_srv, addr, _flows) = server(TransportConfig {
-        header_timeout: Duration::from_secs(1),
+        header_timeout: Duration::from_millis(200),
         ..TransportConfig::default()
     })
     .await;
-
-    // Drips a header one byte every 100 ms: cut after about 1 s.
-    let mut drip = TcpStream::connect(addr).await.expect("connect");
-    let start = Instant::now();
-    let header = options("TCP", drip.local_addr().expect("local"), addr, "drip");
-    let (mut rd, mut wr) = drip.split();
-    let writer = async {
-        for b in header.as_bytes().iter().take(60) {
-            if wr.write_all(std::slice::from_ref(b)).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let closed = async { closed_within(&mut rd, Duration::from_secs(5)).await };
-    let (_, _) = tokio::join!(writer, closed);
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
-        "cut after {took:?}"
-    );
-
-    // Connects and sends nothing: cut too.
     let mut silent = TcpStream::connect(addr).await.expect("connect");
     let took = closed_within(&mut silent, Duration::from_secs(5)).await;
-    assert!(took >= Duration::from_millis(900), "cut after {took:?}");
+    assert!(took >= Duration::from_millis(150), "cut after {took:?}");
 
-    // Complete messages well spaced in time: never cut.
+    // A peer that completes its message in time is served.
     let mut ok = TcpStream::connect(addr).await.expect("connect");
-    for i in 0..5 {
-        options_round_trip(&mut ok, addr, &format!("ok{i}")).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    options_round_trip(&mut ok, addr, "last").await;
+    options_round_trip(&mut ok, addr, "ok").await;
 }
 
 async fn connect_from(src: &str, to: SocketAddr) -> TcpStream {

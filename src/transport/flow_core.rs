@@ -682,7 +682,11 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(s.unindexed, 1, "out of the reuse index at once");
         s.recv(&resp("r"));
         s.recv(&req("q"));
-        assert_eq!(s.delivered.len(), 1, "the response finishes its transaction");
+        assert_eq!(
+            s.delivered.len(),
+            1,
+            "the response finishes its transaction"
+        );
         assert_eq!(s.drops, ["request_on_closing_flow"]);
         s.core.queue(Bytes::from(resp("late")));
         s.advance_to(t0 + 5 * S);
@@ -749,6 +753,9 @@ Content-Length: 0\r\n\r\n"
         s.recv(&req("a").replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS"));
         assert!(s.delivered.is_empty());
         assert!(s.wire_text().starts_with("SIP/2.0 400 "));
-        assert!(s.closed.is_none(), "a parse error does not close a framed stream");
+        assert!(
+            s.closed.is_none(),
+            "a parse error does not close a framed stream"
+        );
     }
 }

@@ -19,8 +19,8 @@ use super::limits::{ConnectionLimits, WriteBudget};
 use super::metrics;
 use super::reroute;
 use super::sink::{ConnSink, PushError, Sink};
-pub(crate) use super::table::ReuseKey;
 use super::table::FlowTable;
+pub(crate) use super::table::ReuseKey;
 use crate::wire::Message;
 use crate::PeerIdentities;
 use crate::Target;
@@ -219,9 +219,14 @@ impl Inner {
         now: Instant,
     ) -> Option<FlowInfo> {
         let mut t = self.tables();
-        let u = t.udp_flow(sock_idx, peer, direction, now, self.cfg.max_udp_flows, || {
-            self.next_flow(TransportKind::Udp)
-        })?;
+        let u = t.udp_flow(
+            sock_idx,
+            peer,
+            direction,
+            now,
+            self.cfg.max_udp_flows,
+            || self.next_flow(TransportKind::Udp),
+        )?;
         if u.evicted {
             metrics::drop(TransportKind::Udp, "udp_flow_evicted");
         }

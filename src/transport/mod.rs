@@ -17,9 +17,9 @@
 
 pub mod close;
 pub mod config;
+mod dialer;
 pub mod error;
 pub mod flow;
-mod dialer;
 mod flow_core;
 mod idhash;
 pub mod idle;
@@ -31,8 +31,8 @@ pub mod receive;
 pub mod reroute;
 mod sink;
 mod stream;
-mod table;
 pub mod stun;
+mod table;
 mod tcp;
 pub mod tls;
 mod udp;

@@ -117,7 +117,11 @@ where
         }
         let writing = core.wants_write();
         let reading = core.wants_read();
-        let out = if writing { core.transmit() } else { Bytes::new() };
+        let out = if writing {
+            core.transmit()
+        } else {
+            Bytes::new()
+        };
         tokio::select! {
             biased;
             () = sink.wait() => {}

@@ -299,19 +299,29 @@ mod tests {
         };
         let p = |n: u16| SocketAddr::new("192.0.2.1".parse().unwrap(), n);
         let s = Duration::from_secs(1);
-        let a = t.udp_flow(0, p(1), Direction::Inbound, t0, 2, &mut id).unwrap();
-        let b = t.udp_flow(0, p(2), Direction::Inbound, t0 + s, 2, &mut id).unwrap();
+        let a = t
+            .udp_flow(0, p(1), Direction::Inbound, t0, 2, &mut id)
+            .unwrap();
+        let b = t
+            .udp_flow(0, p(2), Direction::Inbound, t0 + s, 2, &mut id)
+            .unwrap();
         // Seen again: same flow, fresher.
-        let a2 = t.udp_flow(0, p(1), Direction::Inbound, t0 + 2 * s, 2, &mut id).unwrap();
+        let a2 = t
+            .udp_flow(0, p(1), Direction::Inbound, t0 + 2 * s, 2, &mut id)
+            .unwrap();
         assert_eq!(a.info.flow, a2.info.flow);
         // Full: the least recently used (b) is forgotten.
-        let c = t.udp_flow(0, p(3), Direction::Inbound, t0 + 3 * s, 2, &mut id).unwrap();
+        let c = t
+            .udp_flow(0, p(3), Direction::Inbound, t0 + 3 * s, 2, &mut id)
+            .unwrap();
         assert!(c.evicted);
         assert!(t.get(b.info.flow).is_none());
         assert_eq!(t.counts().udp_flows, 2);
         t.sweep_udp(t0 + 3 * s);
         assert!(t.get(a.info.flow).is_none(), "not seen since 2 s");
         assert!(t.get(c.info.flow).is_some());
-        assert!(t.udp_flow(9, p(4), Direction::Inbound, t0, 2, &mut id).is_none());
+        assert!(t
+            .udp_flow(9, p(4), Direction::Inbound, t0, 2, &mut id)
+            .is_none());
     }
 }
