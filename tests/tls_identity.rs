@@ -212,9 +212,8 @@ async fn identity_mismatch_closes_the_connection_and_is_labelled() {
             identities: vec!["example.net".into()],
         })),
     ));
-    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
     assert_eq!(
-        sipwire::transport::tls::failure_reason(&io),
+        sipwire::transport::HandshakeError::Tls(inner).reason(),
         "identity_mismatch"
     );
 }

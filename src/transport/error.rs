@@ -47,6 +47,8 @@ pub enum TransportError {
         addr: SocketAddr,
         /// Short reason (also the metrics label).
         reason: &'static str,
+        /// What failed.
+        source: super::session::HandshakeError,
     },
     /// RFC 5922 §7.3: the server's certificate does not assert the domain we connected
     /// for; the handshake was aborted and the connection closed.

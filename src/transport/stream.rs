@@ -1,59 +1,70 @@
 //! The driver of one stream flow (TCP or TLS today; the SCTP family later): one task that
-//! moves bytes between the socket, the flow's sink and its [`FlowCore`], and sleeps until
-//! the core's next deadline. Every decision is the core's.
+//! moves bytes between the socket, the flow's [`Session`] (plain, or TLS records), its sink and
+//! its [`FlowCore`], and sleeps until the socket is ready or the core's next deadline. Every
+//! decision is the core's; the session never touches the socket itself.
 
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
 
 use super::flow_core::{FlowCore, FlowEvent};
 use super::manager::{Incoming, Inner, StreamGuard, StreamParts};
 use super::metrics;
+use super::session::{Received, Session};
 use super::sink::Control;
 
+/// How long our close (TLS close_notify, then FIN) may wait for the socket.
 const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Hands a message to the upper layer, waiting while its channel is full (TCP
-/// back-pressure). The waiting future is boxed: it is rarely needed, and inline it would
-/// make every flow's task larger by its size (an idle flow's memory). False when the
-/// receiver is gone.
-async fn deliver(inner: &Inner, inc: Incoming) -> bool {
+/// Hands a message to the upper layer at once, or gives back the future that waits while
+/// its channel is full (TCP back-pressure). That future is boxed: it is rarely needed, and
+/// inline it would make every flow's task larger by its size (an idle flow's memory).
+/// `Err` when the receiver is gone.
+#[allow(clippy::type_complexity)]
+fn deliver(
+    inner: &Inner,
+    inc: Incoming,
+) -> Result<Option<std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>>, ()> {
     match inner.incoming.try_send(inc) {
-        Ok(()) => true,
-        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
-        Err(tokio::sync::mpsc::error::TrySendError::Full(inc)) => {
-            Box::pin(inner.incoming.send(inc)).await.is_ok()
-        }
+        Ok(()) => Ok(None),
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(()),
+        Err(tokio::sync::mpsc::error::TrySendError::Full(inc)) => Ok(Some(Box::pin(async move {
+            inner.incoming.send(inc).await.is_ok()
+        }))),
     }
 }
 
-/// Writes some of `pending`, or flushes when it is empty. Cancel-safe: one `write` call
-/// either happened (and its count is returned, 0 for a flush) or did not.
-async fn write_step<W: AsyncWrite + Unpin>(wr: &mut W, pending: &[u8]) -> std::io::Result<usize> {
-    if pending.is_empty() {
-        wr.flush().await.map(|()| 0)
-    } else {
-        match wr.write(pending).await? {
-            0 => Err(std::io::ErrorKind::WriteZero.into()),
-            n => Ok(n),
+/// Our close: TLS close_notify, the records out, then FIN. Bounded in time; boxed (rare, and
+/// inline it would grow every flow's task).
+async fn send_close(tcp: &TcpStream, session: &mut Session) {
+    session.send_close();
+    let flush = async {
+        loop {
+            match session.write_records(tcp) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if tcp.writable().await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(SHUTDOWN_WRITE_TIMEOUT, flush).await;
+    let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
 }
 
 /// Runs a registered stream flow until it closes. `expect_header` starts the header timer at
-/// once (inbound connections). The stream comes split (`tokio::io::split`, done by the caller
-/// before the task is spawned) so that the task's future holds two pointers instead of
-/// copies of the TLS state (about 1.2 KiB for a rustls connection).
-pub(crate) async fn drive<S>(
+/// once (inbound connections).
+pub(crate) async fn drive(
     inner: Arc<Inner>,
-    stream: (ReadHalf<S>, WriteHalf<S>),
+    tcp: TcpStream,
+    session: Session,
     parts: StreamParts,
     expect_header: bool,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+) {
     let flow = parts.info.flow;
     let sink = Arc::clone(&parts.sink);
     let mut guard = StreamGuard {
@@ -61,20 +72,68 @@ pub(crate) async fn drive<S>(
         flow,
         reason: "closed",
     };
-    guard.reason = run(&inner, stream, parts, expect_header).await;
+    guard.reason = run(&inner, tcp, session, parts, expect_header).await;
     sink.set_gone();
     tracing::debug!(reason = guard.reason, "flow closed");
 }
 
-async fn run<S>(
+/// What one pass of writing left.
+enum WriteState {
+    /// Nothing more to write now.
+    Idle,
+    /// The socket is full: wait until it is writable.
+    Blocked,
+}
+
+/// Writes what the core and the session have until done or the socket is full.
+fn write_out(
+    tcp: &TcpStream,
+    session: &mut Session,
+    core: &mut FlowCore,
+    inner: &Inner,
+    sink: &super::sink::ConnSink,
+    kind: crate::TransportKind,
+) -> io::Result<WriteState> {
+    let counters = inner.metrics.flow(kind);
+    loop {
+        if session.has_records() {
+            match session.write_records(tcp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(WriteState::Blocked),
+                Err(e) => return Err(e),
+            }
+        }
+        if !core.wants_write() {
+            return Ok(WriteState::Idle);
+        }
+        let out = core.transmit();
+        if out.is_empty() {
+            // Everything was handed to the socket: nothing to flush on TCP.
+            core.on_written(Instant::now(), 0);
+            continue;
+        }
+        match session.write(tcp, &out) {
+            Ok(n) => {
+                let done = core.on_written(Instant::now(), n);
+                counters.bytes_out.increment(n as u64);
+                if done.messages > 0 {
+                    counters.msgs_out.increment(done.messages);
+                    sink.written(done.app_bytes);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(WriteState::Blocked),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn run(
     inner: &Arc<Inner>,
-    (mut rd, mut wr): (ReadHalf<S>, WriteHalf<S>),
+    tcp: TcpStream,
+    mut session: Session,
     parts: StreamParts,
     expect_header: bool,
-) -> &'static str
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+) -> &'static str {
     let StreamParts { info, sink } = parts;
     let kind = info.flow.kind();
     let counters = inner.metrics.flow(kind);
@@ -84,6 +143,11 @@ where
     let mut armed = core.poll_timeout();
     let timer = tokio::time::sleep_until(armed.into());
     tokio::pin!(timer);
+    // Application data that came with the last handshake flight.
+    let n = session.buffered(core.read_buffer());
+    if n > 0 {
+        core.handle_read(Instant::now(), n);
+    }
 
     loop {
         let now = Instant::now();
@@ -92,57 +156,68 @@ where
             Control::Close(drain) => core.close(now, drain),
             Control::Abort(reason) => core.abort(reason),
         }
+        let blocked = match write_out(&tcp, &mut session, &mut core, inner, &sink, kind) {
+            Ok(WriteState::Idle) => false,
+            Ok(WriteState::Blocked) => true,
+            Err(_) => return "write_error",
+        };
         while let Some(ev) = core.poll_event(now) {
             match ev {
                 FlowEvent::Deliver(message) => {
                     counters.msgs_in.increment(1);
-                    if !deliver(inner, Incoming::new(message, &info)).await {
-                        return "receiver_gone";
+                    match deliver(inner, Incoming::new(message, &info)) {
+                        Ok(None) => {}
+                        Ok(Some(wait)) => {
+                            if !wait.await {
+                                return "receiver_gone";
+                            }
+                        }
+                        Err(()) => return "receiver_gone",
                     }
                 }
                 FlowEvent::Unindex => inner.unindex(info.flow),
                 FlowEvent::Drop(reason) => metrics::drop(kind, reason),
                 FlowEvent::KeepAlive(what) => metrics::keepalive(kind, what),
                 FlowEvent::SendClose => {
-                    let _ = tokio::time::timeout(SHUTDOWN_WRITE_TIMEOUT, wr.shutdown()).await;
+                    Box::pin(send_close(&tcp, &mut session)).await;
                     core.on_write_shutdown();
                 }
                 FlowEvent::Closed(reason) => return reason,
             }
+        }
+        if !blocked && (core.wants_write() || session.has_records()) {
+            // Events queued more to write (a pong, an error response).
+            continue;
         }
         let deadline = core.poll_timeout();
         if deadline != armed || timer.is_elapsed() {
             timer.as_mut().reset(deadline.into());
             armed = deadline;
         }
-        let writing = core.wants_write();
         let reading = core.wants_read();
-        let out = if writing {
-            core.transmit()
-        } else {
-            Bytes::new()
-        };
         tokio::select! {
             biased;
             () = sink.wait() => {}
-            r = write_step(&mut wr, &out), if writing => match r {
-                Err(_) => return "write_error",
-                Ok(n) => {
-                    let done = core.on_written(Instant::now(), n);
-                    counters.bytes_out.increment(n as u64);
-                    if done.messages > 0 {
-                        counters.msgs_out.increment(done.messages);
-                        sink.written(done.app_bytes);
+            r = tcp.writable(), if blocked => {
+                if r.is_err() {
+                    return "write_error";
+                }
+            }
+            r = tcp.readable(), if reading => {
+                if r.is_err() {
+                    return "read_error";
+                }
+                match session.read(&tcp, core.read_buffer()) {
+                    Ok(Received::Closed) => core.handle_read(Instant::now(), 0),
+                    Ok(Received::Plain(0)) => {}
+                    Ok(Received::Plain(n)) => {
+                        counters.bytes_in.increment(n as u64);
+                        core.handle_read(Instant::now(), n);
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return "read_error",
                 }
-            },
-            r = rd.read_buf(core.read_buffer()), if reading => match r {
-                Err(_) => return "read_error",
-                Ok(n) => {
-                    counters.bytes_in.increment(n as u64);
-                    core.handle_read(Instant::now(), n);
-                }
-            },
+            }
             () = &mut timer => core.handle_timeout(Instant::now()),
         }
     }
@@ -157,11 +232,10 @@ mod tests {
     }
 
     /// Every idle flow is one parked task: its future's size is memory per connection
-    /// (benches/tls_memory.sh). The stream is held split (two pointers) and the rare
-    /// back-pressure wait is boxed; this keeps it that way.
+    /// (benches/tls_memory.sh). The TLS state is boxed in the session and the rare
+    /// back-pressure wait and close are boxed; this keeps it that way.
     #[test]
     fn flow_task_stays_small() {
-        type S = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -169,7 +243,9 @@ mod tests {
         rt.block_on(async {
             let (t, _rx) = crate::transport::Transport::new(Default::default());
             let inner = Arc::clone(&t.inner);
-            let f = |s: S, p: StreamParts| drive(Arc::clone(&inner), tokio::io::split(s), p, true);
+            let f = |(t, s): (TcpStream, Session), p: StreamParts| {
+                drive(Arc::clone(&inner), t, s, p, true)
+            };
             let size = output_size(&f);
             println!("TLS flow task future: {size} bytes");
             assert!(size <= 2560, "TLS flow task future grew to {size} bytes");

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo};
 use super::manager::{Admission, Inner};
 use super::metrics;
+use super::session::Session;
 use super::stream;
 use super::table::ReuseKey;
 use crate::PeerIdentities;
@@ -46,14 +46,13 @@ pub(crate) async fn bind(
         .local_addr()
         .map_err(|source| TransportError::Bind { kind, addr, source })?;
     inner.tables().listeners.push((kind, local));
-    let acceptor = tls.map(TlsAcceptor::from);
     let task = inner.task();
     let inner2 = Arc::clone(inner);
     let span = tracing::info_span!("listener", transport = %kind, addr = %local);
     tokio::spawn(
         async move {
             let _task = task;
-            accept_loop(inner2, listener, local, acceptor).await;
+            accept_loop(inner2, listener, local, tls).await;
         }
         .instrument(span),
     );
@@ -64,9 +63,9 @@ async fn accept_loop(
     inner: Arc<Inner>,
     listener: TcpListener,
     local: SocketAddr,
-    acceptor: Option<TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let kind = if acceptor.is_some() {
+    let kind = if tls.is_some() {
         TransportKind::Tls
     } else {
         TransportKind::Tcp
@@ -103,7 +102,7 @@ async fn accept_loop(
         };
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().unwrap_or(local);
-        match &acceptor {
+        match &tls {
             None => {
                 let info = FlowInfo {
                     flow: inner.next_flow(TransportKind::Tcp),
@@ -121,10 +120,18 @@ async fn accept_loop(
                     name: None,
                     scope: None,
                 };
-                spawn_flow(&inner, tcp, info, Some(key), admission, true);
+                spawn_flow(
+                    &inner,
+                    tcp,
+                    Session::Plain,
+                    info,
+                    Some(key),
+                    admission,
+                    true,
+                );
             }
-            Some(acc) => {
-                let acc = acc.clone();
+            Some(config) => {
+                let config = Arc::clone(config);
                 let inner2 = Arc::clone(&inner);
                 let task = inner.task();
                 let span = tracing::debug_span!("tls_accept", %peer);
@@ -132,10 +139,10 @@ async fn accept_loop(
                 tokio::spawn(Box::pin(
                     async move {
                         let _task = task;
-                        let r = super::tls::accept(acc, tcp, &inner2).await;
+                        let r = super::tls::accept(config, &tcp, &inner2).await;
                         match r {
-                            Err(reason) => {
-                                tracing::debug!(reason, "TLS handshake failed");
+                            Err(e) => {
+                                tracing::debug!(reason = e.reason(), error = %e, "TLS handshake failed");
                                 drop(admission);
                             }
                             Ok(h) => {
@@ -147,14 +154,14 @@ async fn accept_loop(
                                     identities: h.identities,
                                     // The SNI the client sent: the local (virtual)
                                     // domain the connection was opened for.
-                                    server_name: h.stream.get_ref().1.server_name().map(Arc::from),
+                                    server_name: h.sni,
                                     alpn: h.alpn,
                                     peer_certificate: h.peer_certificate,
                                 };
                                 // Inbound TLS connections are not reused by address:
                                 // only an RFC 5923 alias bound to the client's verified
                                 // identity may make them carry our requests.
-                                spawn_flow(&inner2, h.stream, info, None, admission, true);
+                                spawn_flow(&inner2, tcp, h.session, info, None, admission, true);
                             }
                         }
                     }
@@ -166,32 +173,28 @@ async fn accept_loop(
 }
 
 /// Registers a stream flow and spawns its driver.
-pub(crate) fn spawn_flow<S>(
+pub(crate) fn spawn_flow(
     inner: &Arc<Inner>,
-    stream: S,
+    tcp: TcpStream,
+    session: Session,
     info: FlowInfo,
     key: Option<ReuseKey>,
     admission: Admission,
     expect_header: bool,
-) -> Flow
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
-{
+) -> Flow {
     let flow = info.flow;
     let span = tracing::debug_span!("flow", id = flow.id(), transport = %flow.kind(),
         peer = %info.peer, direction = info.direction.as_str());
     let parts = inner.register_stream(info, key);
     let task = inner.task();
     let inner2 = Arc::clone(inner);
-    // Split before spawning: the task then holds two pointers, not the stream itself.
-    let stream = tokio::io::split(stream);
     // Boxed: the driver's state is a few KiB, and the runtime would otherwise copy it whole on
     // spawn, into the task cell and on completion.
     tokio::spawn(Box::pin(
         async move {
             let _task = task;
             let _admission = admission;
-            stream::drive(inner2, stream, parts, expect_header).await;
+            stream::drive(inner2, tcp, session, parts, expect_header).await;
         }
         .instrument(span),
     ));
@@ -246,7 +249,15 @@ pub(crate) async fn connect(
                 alpn: None,
                 peer_certificate: false,
             };
-            Ok(spawn_flow(inner, tcp, info, Some(key), admission, false))
+            Ok(spawn_flow(
+                inner,
+                tcp,
+                Session::Plain,
+                info,
+                Some(key),
+                admission,
+                false,
+            ))
         }
         TransportKind::Tls => {
             let config = inner
@@ -256,7 +267,7 @@ pub(crate) async fn connect(
                 .name
                 .clone()
                 .unwrap_or_else(|| addr.ip().to_string().into());
-            let h = super::tls::connect(config, tcp, &name, addr, inner).await?;
+            let h = super::tls::connect(config, &tcp, &name, addr, inner).await?;
             let info = FlowInfo {
                 flow: inner.next_flow(TransportKind::Tls),
                 direction: Direction::Outbound,
@@ -269,7 +280,8 @@ pub(crate) async fn connect(
             };
             Ok(spawn_flow(
                 inner,
-                h.stream,
+                tcp,
+                h.session,
                 info,
                 Some(key),
                 admission,

@@ -1,0 +1,358 @@
+//! The secure session of a stream flow, fed like rustls's `ConnectionCommon`: records in,
+//! plaintext out, records to send; it never owns the socket. Plain TCP is the session that
+//! adds nothing (the driver reads into and writes from the flow core directly). TLS is one
+//! rustls connection (TLS over TCP now; one per SCTP stream pair next). An OpenSSL DTLS
+//! session over a memory BIO (DTLS over SCTP) is a further variant of the same shape.
+//!
+//! The handshake runs before the flow is registered ([`accept`], [`connect`]); its failures
+//! are a [`HandshakeError`] that keeps rustls's error as its source and names a metrics label.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rustls::server::Acceptor;
+use tokio::net::TcpStream;
+
+use super::config::IdentityFn;
+use crate::PeerIdentities;
+
+/// Why a TLS handshake failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The handshake did not finish in time.
+    #[error("TLS handshake timed out")]
+    Timeout,
+    /// The peer closed the connection during the handshake.
+    #[error("peer closed the connection during the TLS handshake")]
+    Eof,
+    /// The socket failed.
+    #[error("I/O error during the TLS handshake: {0}")]
+    Io(#[source] io::Error),
+    /// rustls refused the handshake (the alert it sent, if any, was written).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] rustls::Error),
+    /// Server side, `alpn_policy = require`: the client offered no ALPN protocol.
+    #[error("client offered no ALPN protocol (alpn_policy = require): {0}")]
+    NoAlpnOffered(#[source] rustls::Error),
+    /// Client side, `require_alpn`: the server selected none of our protocols.
+    #[error("server selected no application protocol (ALPN required)")]
+    NoApplicationProtocol,
+}
+
+impl HandshakeError {
+    /// A short, bounded label (`sipwire_transport_tls_handshake_failures_total{reason}`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HandshakeError::Timeout => "timeout",
+            HandshakeError::Eof => "eof",
+            HandshakeError::Io(_) => "io",
+            HandshakeError::NoAlpnOffered(_) => "no_alpn_offered",
+            HandshakeError::NoApplicationProtocol => "no_application_protocol",
+            HandshakeError::Tls(e) => match e {
+                e if crate::tls::IdentityMismatch::is(e) => "identity_mismatch",
+                rustls::Error::InvalidCertificate(_) => "bad_certificate",
+                rustls::Error::NoCertificatesPresented => "no_certificate",
+                rustls::Error::AlertReceived(_) => "alert_received",
+                rustls::Error::NoApplicationProtocol => "no_application_protocol",
+                rustls::Error::PeerIncompatible(_) => "incompatible",
+                rustls::Error::PeerMisbehaved(_) => "misbehaved",
+                rustls::Error::InappropriateMessage { .. }
+                | rustls::Error::InappropriateHandshakeMessage { .. }
+                | rustls::Error::InvalidMessage(_) => "protocol",
+                _ => "other",
+            },
+        }
+    }
+
+    /// True for an RFC 5922 §7.3 identity mismatch (the server does not prove the domain).
+    pub fn is_identity_mismatch(&self) -> bool {
+        matches!(self, HandshakeError::Tls(e) if crate::tls::IdentityMismatch::is(e))
+    }
+}
+
+/// A `Read`/`Write` over a tokio socket's non-blocking calls, for rustls's record I/O.
+struct SyncIo<'a>(&'a TcpStream);
+
+impl Read for SyncIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for SyncIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What one read from the socket gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// This many plaintext bytes were appended (0: records that held no application data).
+    Plain(usize),
+    /// The peer closed (FIN, or TLS close_notify).
+    Closed,
+}
+
+/// The session of one stream flow.
+#[derive(Debug)]
+pub(crate) enum Session {
+    /// Plain TCP.
+    Plain,
+    /// TLS (rustls, client or server).
+    Tls(Box<rustls::Connection>),
+}
+
+impl Session {
+    /// Reads what the socket has: plaintext is appended to `plain`. `Err(WouldBlock)` when
+    /// nothing was ready.
+    pub(crate) fn read(&mut self, tcp: &TcpStream, plain: &mut BytesMut) -> io::Result<Received> {
+        match self {
+            Session::Plain => match tcp.try_read_buf(plain)? {
+                0 => Ok(Received::Closed),
+                n => Ok(Received::Plain(n)),
+            },
+            Session::Tls(conn) => {
+                if conn.read_tls(&mut SyncIo(tcp))? == 0 {
+                    return Ok(Received::Closed);
+                }
+                let state = conn.process_new_packets().map_err(|e| {
+                    // Send the alert rustls queued, best effort.
+                    let _ = conn.write_tls(&mut SyncIo(tcp));
+                    io::Error::new(io::ErrorKind::InvalidData, e)
+                })?;
+                let (avail, closed) = (state.plaintext_bytes_to_read(), state.peer_has_closed());
+                let n = take_plaintext(conn, avail, plain);
+                if closed && n == 0 {
+                    Ok(Received::Closed)
+                } else {
+                    Ok(Received::Plain(n))
+                }
+            }
+        }
+    }
+
+    /// Plaintext the session decrypted already (e.g. application data that came with the
+    /// last handshake flight), appended to `plain`; no socket I/O.
+    pub(crate) fn buffered(&mut self, plain: &mut BytesMut) -> usize {
+        match self {
+            Session::Plain => 0,
+            Session::Tls(conn) => match conn.process_new_packets() {
+                Ok(state) => take_plaintext(conn, state.plaintext_bytes_to_read(), plain),
+                Err(_) => 0,
+            },
+        }
+    }
+
+    /// Writes plaintext: straight to the socket (plain), or into TLS records. Returns the
+    /// plaintext bytes taken; `Err(WouldBlock)` when the socket takes nothing now.
+    pub(crate) fn write(&mut self, tcp: &TcpStream, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Session::Plain => tcp.try_write(data),
+            Session::Tls(conn) => {
+                // Earlier records first; `WouldBlock` when the socket is still full.
+                while conn.wants_write() {
+                    conn.write_tls(&mut SyncIo(tcp))?;
+                }
+                let n = conn.writer().write(data)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                // Records that do not fit in the socket now stay queued in rustls.
+                match conn.write_tls(&mut SyncIo(tcp)) {
+                    Ok(_) => Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// True while encrypted bytes wait for the socket.
+    pub(crate) fn has_records(&self) -> bool {
+        matches!(self, Session::Tls(c) if c.wants_write())
+    }
+
+    /// Writes waiting records; `Err(WouldBlock)` when the socket takes nothing now.
+    pub(crate) fn write_records(&mut self, tcp: &TcpStream) -> io::Result<()> {
+        if let Session::Tls(conn) = self {
+            while conn.wants_write() {
+                conn.write_tls(&mut SyncIo(tcp))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes our side: TLS close_notify (queued as a record), then the caller shuts the
+    /// write side of the socket once the records are out.
+    pub(crate) fn send_close(&mut self) {
+        if let Session::Tls(conn) = self {
+            conn.send_close_notify();
+        }
+    }
+}
+
+/// Moves `avail` decrypted bytes from `conn` to the end of `plain`.
+fn take_plaintext(conn: &mut rustls::Connection, avail: usize, plain: &mut BytesMut) -> usize {
+    if avail == 0 {
+        return 0;
+    }
+    let start = plain.len();
+    plain.resize(start + avail, 0);
+    let got = conn
+        .reader()
+        .read(plain.get_mut(start..).unwrap_or(&mut []))
+        .unwrap_or(0);
+    plain.truncate(start + got);
+    got
+}
+
+/// The outcome of a TLS handshake: the session and what it proved.
+#[derive(Debug)]
+pub(crate) struct Established {
+    pub(crate) session: Session,
+    pub(crate) identities: PeerIdentities,
+    pub(crate) alpn: Option<Arc<[u8]>>,
+    /// The peer presented a (verified) certificate.
+    pub(crate) peer_certificate: bool,
+    /// Server side: the SNI the client sent.
+    pub(crate) sni: Option<Arc<str>>,
+}
+
+fn established(conn: rustls::Connection, ids: Option<&IdentityFn>) -> Established {
+    let certs = conn.peer_certificates();
+    let identities = match (certs.and_then(|c| c.first()), ids) {
+        (Some(ee), Some(f)) => PeerIdentities::from_names((f.0)(ee)),
+        _ => PeerIdentities::none(),
+    };
+    let peer_certificate = certs.is_some_and(|c| !c.is_empty());
+    let alpn = conn.alpn_protocol().map(Arc::from);
+    let sni = match &conn {
+        rustls::Connection::Server(s) => s.server_name().map(Arc::from),
+        rustls::Connection::Client(_) => None,
+    };
+    Established {
+        session: Session::Tls(Box::new(conn)),
+        identities,
+        alpn,
+        peer_certificate,
+        sni,
+    }
+}
+
+/// Runs `conn`'s handshake over `tcp` to its end.
+async fn complete(tcp: &TcpStream, conn: &mut rustls::Connection) -> Result<(), HandshakeError> {
+    loop {
+        while conn.wants_write() {
+            match conn.write_tls(&mut SyncIo(tcp)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tcp.writable().await.map_err(HandshakeError::Io)?;
+                }
+                Err(e) => return Err(HandshakeError::Io(e)),
+            }
+        }
+        if !conn.is_handshaking() {
+            return Ok(());
+        }
+        tcp.readable().await.map_err(HandshakeError::Io)?;
+        match conn.read_tls(&mut SyncIo(tcp)) {
+            Ok(0) => return Err(HandshakeError::Eof),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(HandshakeError::Io(e)),
+        }
+        if let Err(e) = conn.process_new_packets() {
+            // The alert rustls queued goes out before we give up, best effort.
+            while conn.wants_write() {
+                if conn.write_tls(&mut SyncIo(tcp)).is_err() {
+                    break;
+                }
+            }
+            return Err(HandshakeError::Tls(e));
+        }
+    }
+}
+
+/// Server side: reads the ClientHello, chooses nothing itself (the configuration's SNI
+/// resolver picks the certificate of the local domain asked for), completes the handshake.
+pub(crate) async fn accept(
+    tcp: &TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    ids: Option<&IdentityFn>,
+    timeout: Duration,
+) -> Result<Established, HandshakeError> {
+    let run = async {
+        let mut acceptor = Acceptor::default();
+        let accepted = loop {
+            tcp.readable().await.map_err(HandshakeError::Io)?;
+            match acceptor.read_tls(&mut SyncIo(tcp)) {
+                Ok(0) => return Err(HandshakeError::Eof),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(HandshakeError::Io(e)),
+            }
+            match acceptor.accept() {
+                Ok(Some(a)) => break a,
+                Ok(None) => {}
+                Err((e, mut alert)) => {
+                    let _ = alert.write_all(&mut SyncIo(tcp));
+                    return Err(HandshakeError::Tls(e));
+                }
+            }
+        };
+        let offered_alpn = accepted.client_hello().alpn().is_some();
+        let mut conn = match accepted.into_connection(config) {
+            Ok(c) => rustls::Connection::Server(c),
+            Err((e, mut alert)) => {
+                let _ = alert.write_all(&mut SyncIo(tcp));
+                // Our SNI resolver always has a certificate; it declines only a client that
+                // offers no ALPN under `alpn_policy = require` (tls::SniResolver).
+                return Err(match e {
+                    rustls::Error::General(_) if !offered_alpn => HandshakeError::NoAlpnOffered(e),
+                    e => HandshakeError::Tls(e),
+                });
+            }
+        };
+        complete(tcp, &mut conn).await?;
+        Ok(established(conn, ids))
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or(Err(HandshakeError::Timeout))
+}
+
+/// Client side: verifies the server against `name` (also sent as SNI when it is a DNS name).
+pub(crate) async fn connect(
+    tcp: &TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    name: rustls_pki_types::ServerName<'static>,
+    ids: Option<&IdentityFn>,
+    require_alpn: bool,
+    timeout: Duration,
+) -> Result<Established, HandshakeError> {
+    let run = async {
+        let mut conn = rustls::ClientConnection::new(config, name)
+            .map(rustls::Connection::Client)
+            .map_err(HandshakeError::Tls)?;
+        complete(tcp, &mut conn).await?;
+        if require_alpn && conn.alpn_protocol().is_none() {
+            // The server ignored our offer (RFC 7301 §3.2 lets it; our policy does not):
+            // close politely.
+            conn.send_close_notify();
+            let _ = conn.write_tls(&mut SyncIo(tcp));
+            return Err(HandshakeError::NoApplicationProtocol);
+        }
+        Ok(established(conn, ids))
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or(Err(HandshakeError::Timeout))
+}
