@@ -2,12 +2,11 @@
 //! (example.com) 192.0.2.1, P2 (example.net) 192.0.2.128, TLS on 5061, a real DNS server
 //! (dnsmasq) serving the SRV records. Needs root (lab VM).
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use lab_reuse_support::fig::{figure, row};
-use reuse_support::fig::one_table;
 use sipwire::alias::{AliasDecision, RowOrigin};
+use support::fig::one_table;
+use support::lab::fig::{figure, row};
 
 #[tokio::test]
 async fn lab_figure2_without_alias_two_connections() {

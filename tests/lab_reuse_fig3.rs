@@ -6,15 +6,14 @@
 //! 5061) and verifies against its host, p1.example.com. Without `alias` the BYE opens
 //! connection 2; with it, connection 1 carries it. Needs root (lab VM).
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use lab_reuse_support::fig::{figure, ip, row, Lab};
-use lab_reuse_support::{SeenInfo, SentInfo};
-use reuse_support::fig::{one_table, sips};
-use reuse_support::{in_dialog, next_hop, request, uas_route_set, with_record_route};
 use sipwire::alias::{AliasDecision, RowOrigin};
 use std::net::SocketAddr;
+use support::fig::one_table;
+use support::lab::fig::{figure, ip, row, Lab};
+use support::lab::{SeenInfo, SentInfo};
+use support::sip::{forwarded, in_dialog, next_hop, sips, uas_route_set, with_record_route};
 
 /// What P1 puts in Record-Route: the name its certificate proves, default port 5061.
 const P1_RECORD_ROUTE: &str = "sips:p1.example.com;lr";
@@ -22,7 +21,7 @@ const P1_RECORD_ROUTE: &str = "sips:p1.example.com;lr";
 /// INVITE (record-routed by P1) → 200 → ACK over connection 1. Returns the INVITE as sent,
 /// the INVITE as P2 saw it, and the UAS route set.
 async fn set_up_dialog(l: &Lab, call: &str) -> (SentInfo, SeenInfo, Vec<String>) {
-    let invite = request("INVITE", "sips:bob@example.net", "example.com", call, 1);
+    let invite = forwarded("INVITE", "sips:bob@example.net", "example.com", call, 1);
     let invite = with_record_route(&invite, P1_RECORD_ROUTE);
     let sent =
         l.p1.send_message(
@@ -39,7 +38,7 @@ async fn set_up_dialog(l: &Lab, call: &str) -> (SentInfo, SeenInfo, Vec<String>)
     let route_set = uas_route_set(&at_p2.message);
     assert_eq!(route_set, [P1_RECORD_ROUTE]);
 
-    let ack = request("ACK", "sips:bob@example.net", "example.com", call, 1);
+    let ack = forwarded("ACK", "sips:bob@example.net", "example.com", call, 1);
     let a =
         l.p1.send_message(
             "example.com",

@@ -6,12 +6,13 @@
 //! connection for the BYE (the figure's "Create connection 2"); with it, the BYE goes over
 //! connection 1 and the alias tables hold exactly the RFC 5923 §5 rows.
 
-mod reuse_support;
+mod support;
 
-use reuse_support::fig::{figure, one_table, row, sips, Fig};
-use reuse_support::*;
 use sipwire::alias::{AliasDecision, RowOrigin};
 use sipwire::gateway::reuse::Sent;
+use support::fig::{figure, one_table, row, Fig};
+use support::reuse::*;
+use support::sip::*;
 
 /// What the dialog set-up left behind.
 struct Dialog {
@@ -31,7 +32,7 @@ fn p1_record_route(f: &Fig) -> String {
 
 /// INVITE (record-routed by P1) → 200 → ACK, all over connection 1.
 async fn set_up_dialog(f: &mut Fig, call: &str) -> Dialog {
-    let invite = request("INVITE", "sips:bob@example.net", "example.com", call, 1);
+    let invite = forwarded("INVITE", "sips:bob@example.net", "example.com", call, 1);
     let invite = with_record_route(&invite, &p1_record_route(f));
     let sent =
         f.p1.endpoint
@@ -52,7 +53,7 @@ async fn set_up_dialog(f: &mut Fig, call: &str) -> Dialog {
     assert_eq!(ok.message.status_code(), Some(200));
     assert_eq!(ok.flow, sent.flow, "the 200 comes back over connection 1");
 
-    let ack = request("ACK", "sips:bob@example.net", "example.com", call, 1);
+    let ack = forwarded("ACK", "sips:bob@example.net", "example.com", call, 1);
     let a =
         f.p1.endpoint
             .send_request(

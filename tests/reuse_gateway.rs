@@ -3,18 +3,18 @@
 //! table, a client without certificate does not and the refusal is counted; `sipwire
 //! alias-table` shows both.
 
-mod gateway_support;
-mod reuse_support;
+mod support;
 
 use bytes::Bytes;
-use reuse_support::pki::Ca;
-use reuse_support::*;
 use sipwire::transport::{Target, TransportKind};
 use std::net::SocketAddr;
 use std::process::Command;
+use support::pki::{client_config, Ca};
+use support::reuse::*;
+use support::sip::*;
 
 struct Gateway {
-    _run: gateway_support::Running,
+    _run: support::gateway::Running,
     tls: SocketAddr,
     config: std::path::PathBuf,
     state: tempfile::TempDir,
@@ -31,7 +31,7 @@ fn start(ca_pem: &str) -> Gateway {
         ca_path.display(),
         state.path().display()
     );
-    let run = gateway_support::start(state.path(), &cfg);
+    let run = support::gateway::start(state.path(), &cfg);
     Gateway {
         tls: run.listener("tls"),
         _run: run,
@@ -41,12 +41,13 @@ fn start(ca_pem: &str) -> Gateway {
 }
 
 fn options(sent_by: &str, call: &str) -> Bytes {
-    Bytes::from(format!(
-        "OPTIONS sip:localhost SIP/2.0\r\n\
-Via: SIP/2.0/TLS {sent_by};branch=z9hG4bK{call};alias\r\n\
-Max-Forwards: 70\r\nFrom: <sip:a@client.example.com>;tag={call}\r\nTo: <sip:localhost>\r\n\
-Call-ID: {call}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ))
+    alias_options(
+        "TLS",
+        sent_by,
+        "sip:localhost",
+        "sip:a@client.example.com",
+        call,
+    )
 }
 
 fn alias_table(gw: &Gateway) -> serde_json::Value {
@@ -65,20 +66,17 @@ fn alias_table(gw: &Gateway) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipwire_run_records_authenticated_aliases_only() {
-    let ca = Ca::new();
+    let ca = Ca::new("reuse CA");
     let gw = start(&ca.pem());
-    let dev_ca_pem = std::fs::read(gw.state.path().join("dev-ca/ca.pem")).expect("dev CA");
-    let dev_roots: Vec<_> = rustls_pemfile::certs(&mut dev_ca_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .expect("dev CA PEM");
-    let leaf = ca.leaf(&["client.example.com"], &[]);
+    let dev_roots = support::gateway::dev_ca_roots(gw.state.path());
+    let leaf = ca.sip_leaf(&["client.example.com"]);
     let target = Target::new(TransportKind::Tls, gw.tls).with_server_name("localhost");
 
     // With a certificate: recorded.
     let with = bind(
         "127.0.0.1",
         ca.server_config(&leaf, &[], TLS13),
-        ca.client_config_trusting(dev_roots.clone(), Some(&leaf)),
+        client_config(dev_roots.clone(), Some(&leaf), rustls::DEFAULT_VERSIONS),
         false,
     )
     .await
@@ -101,7 +99,7 @@ async fn sipwire_run_records_authenticated_aliases_only() {
     let mut without = bind(
         "127.0.0.1",
         ca.server_config(&leaf, &[], TLS13),
-        ca.client_config_trusting(dev_roots, None),
+        client_config(dev_roots, None, rustls::DEFAULT_VERSIONS),
         false,
     )
     .await

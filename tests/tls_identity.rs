@@ -3,14 +3,18 @@
 //! sipwire client connects for the SIP domain `example.com` (§7.3) or a sipwire server
 //! authenticates a client (§7.4).
 
-mod tls_support;
+mod support;
 
 use bytes::Bytes;
 use sipwire::tls::{
     AlpnPolicy, ClientCertPolicy, ClientCerts, IdentitySource, ServerCerts, SipIdentities,
 };
 use sipwire::transport::{Target, TransportError, TransportKind};
-use tls_support::*;
+use support::pki::{Ca, Leaf, Spec};
+use support::poll::{eventually, WAIT};
+use support::sip::options;
+use support::tls::*;
+use support::transport::{any, next, transport};
 
 /// One row: the certificate, the identities expected, whether a client connecting for
 /// `domain` accepts the server.
@@ -149,7 +153,7 @@ async fn client_connects(
     };
     // The server never keeps a connection whose handshake failed.
     if out.is_err() {
-        eventually("server drops the failed connection", || {
+        eventually(WAIT, "server drops the failed connection", || {
             srv.stats().stream_flows == 0
         })
         .await;
@@ -241,7 +245,7 @@ async fn server_sees(
     use tokio::io::AsyncWriteExt;
     let local = p.stream.get_ref().0.local_addr().expect("local");
     p.stream
-        .write_all(options(local, addr, "srv").as_bytes())
+        .write_all(options("TLS", local, addr, "srv").as_bytes())
         .await
         .map_err(|e| format!("{e}"))?;
     let inc = next(&mut srx).await;
@@ -304,7 +308,7 @@ async fn sni_is_the_aus_domain_not_the_address() {
     );
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let flow = cli
-        .send_to(&t, Bytes::from(options(any(), addr, "sni")))
+        .send_to(&t, Bytes::from(options("TLS", any(), addr, "sni")))
         .await
         .expect("send");
     let inc = next(&mut srx).await;

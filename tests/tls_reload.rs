@@ -2,8 +2,7 @@
 //! certificates while an established connection keeps working; `sipwire run` reloads
 //! its certificate files on SIGHUP.
 
-mod gateway_support;
-mod tls_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -13,7 +12,11 @@ use bytes::Bytes;
 use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ClientCerts, ServerCerts};
 use sipwire::transport::{Target, TransportKind};
 use sipwire::wire::response::response_to;
-use tls_support::*;
+use support::pki::{Ca, Spec};
+use support::poll::WAIT;
+use support::sip::options;
+use support::tls::*;
+use support::transport::{any, next, transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -42,7 +45,7 @@ async fn reload_keeps_established_connections_and_new_handshakes_get_new_certifi
     tls.install(&cli);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let flow = cli
-        .send_to(&t, Bytes::from(options(any(), addr, "r1")))
+        .send_to(&t, Bytes::from(options("TLS", any(), addr, "r1")))
         .await
         .expect("first request");
     let inc = next(&mut srx).await;
@@ -54,7 +57,7 @@ async fn reload_keeps_established_connections_and_new_handshakes_get_new_certifi
     tls.replace(ClientCerts::new(Some(client_b.certified())));
 
     // The established connection keeps working, both ways, with its old identities.
-    cli.send(flow, Bytes::from(options(any(), addr, "r2")))
+    cli.send(flow, Bytes::from(options("TLS", any(), addr, "r2")))
         .expect("send on the old flow");
     let inc = next(&mut srx).await;
     assert_eq!(inc.flow, server_flow, "same connection");
@@ -73,7 +76,7 @@ async fn reload_keeps_established_connections_and_new_handshakes_get_new_certifi
     assert_eq!(p.cert, server_b.der());
     // ...and a new outbound connection presents the new client certificate.
     let t2 = t.clone().with_scope("another-scope");
-    cli.send_to(&t2, Bytes::from(options(any(), addr, "r3")))
+    cli.send_to(&t2, Bytes::from(options("TLS", any(), addr, "r3")))
         .await
         .expect("new connection");
     let inc = next(&mut srx).await;
@@ -82,7 +85,7 @@ async fn reload_keeps_established_connections_and_new_handshakes_get_new_certifi
 }
 
 struct Run {
-    gw: gateway_support::Running,
+    gw: support::gateway::Running,
     tls: SocketAddr,
 }
 
@@ -104,7 +107,7 @@ impl Run {
 }
 
 fn start(dir: &std::path::Path, config: &str) -> Run {
-    let gw = gateway_support::start(dir, config);
+    let gw = support::gateway::start(dir, config);
     Run {
         tls: gw.listener("tls"),
         gw,
@@ -188,7 +191,7 @@ async fn sipwire_run_reloads_certificates_on_sighup() {
     // The connection opened before the reload still gets answers.
     let local = old.stream.get_ref().0.local_addr().expect("local");
     old.stream
-        .write_all(options(local, addr, "old").as_bytes())
+        .write_all(options("TLS", local, addr, "old").as_bytes())
         .await
         .expect("write");
     let resp = read_response(&mut old.stream).await;

@@ -3,7 +3,7 @@
 //! TLS 1.2/1.3 only (`openssl s_client -tls1_1` refused), and per-domain client
 //! certificates on outbound connections.
 
-mod tls_support;
+mod support;
 
 use tokio::process::Command;
 
@@ -11,7 +11,11 @@ use bytes::Bytes;
 use rustls::AlertDescription;
 use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ClientCerts, ServerCerts, SipIdentities, SIP_2};
 use sipwire::transport::{Target, TransportKind};
-use tls_support::*;
+use support::pki::{Ca, Spec};
+use support::poll::WAIT;
+use support::sip::options;
+use support::tls::*;
+use support::transport::{any, next, transport};
 
 fn ids(der: &[u8]) -> Vec<String> {
     SipIdentities::from_der(der)
@@ -244,7 +248,7 @@ async fn client_certificate_chosen_by_local_domain() {
         if let Some(s) = scope {
             t = t.with_scope(s);
         }
-        cli.send_to(&t, Bytes::from(options(any(), addr, "scope")))
+        cli.send_to(&t, Bytes::from(options("TLS", any(), addr, "scope")))
             .await
             .expect("send");
         let inc = next(&mut srx).await;
@@ -260,7 +264,7 @@ async fn client_certificate_chosen_by_local_domain() {
     )
     .install(&cli2);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("peer.example");
-    cli2.send_to(&t, Bytes::from(options(any(), addr, "none")))
+    cli2.send_to(&t, Bytes::from(options("TLS", any(), addr, "none")))
         .await
         .expect("send");
     let inc = next(&mut srx).await;

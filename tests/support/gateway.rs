@@ -1,12 +1,12 @@
 //! Runs the `sipwire run` binary on a configuration file and reads what it prints: the start-up
 //! lines up to `sipwire: ready`, then the rest through a channel. The process is killed on drop.
-#![allow(dead_code)]
 
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long `sipwire run` may take to print `ready`.
@@ -72,6 +72,17 @@ pub fn start_file(path: &Path) -> Running {
         lines,
         startup,
     }
+}
+
+/// The development CA `sipwire run` writes into its state directory (`[tls] dev_ca`), as
+/// trust roots.
+pub fn dev_ca_roots(state: &Path) -> Arc<rustls::RootCertStore> {
+    let pem = std::fs::read(state.join("dev-ca/ca.pem")).expect("dev CA written");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.expect("dev CA PEM")).expect("dev CA");
+    }
+    Arc::new(roots)
 }
 
 impl Running {

@@ -4,9 +4,8 @@
 
 use super::dns::{start_dns, TestDns, Zone};
 use super::pki::Ca;
-use super::{bind, config, domain, Peer};
+use super::reuse::{bind, config, domain, Peer};
 use sipwire::alias::{AliasPolicy, RowDump, RowOrigin, TableDump};
-use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::TransportKind;
 
 /// P1, P2, the CA that signed their certificates and the DNS server they resolve with.
@@ -54,9 +53,9 @@ pub async fn figure(
 /// Starts P1 and P2 as `spec` says.
 pub async fn figure_with(spec: FigSpec) -> Fig {
     let versions = spec.versions;
-    let ca = Ca::new();
-    let p1_cert = ca.leaf(&["example.com", "p1.example.com"], &[]);
-    let p2_cert = ca.leaf(&["example.net", "p2.example.net"], &[]);
+    let ca = Ca::new("reuse CA");
+    let p1_cert = ca.sip_leaf(&["example.com", "p1.example.com"]);
+    let p2_cert = ca.sip_leaf(&["example.net", "p2.example.net"]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], versions),
@@ -119,11 +118,6 @@ pub async fn figure_with(spec: FigSpec) -> Fig {
         p2,
         _dns: dns,
     }
-}
-
-/// `sips:<domain>`.
-pub fn sips(domain: &str) -> SipTarget {
-    SipTarget::new(Scheme::Sips, domain, None, None).expect("target")
 }
 
 /// An alias table row over TLS, as the dump shows it.
