@@ -232,10 +232,7 @@ impl Resolution {
         match (&target.host, target.port, target.transport) {
             // Numeric IP: no DNS at all. TransportKind param, else UDP for sip:, TLS for sips:.
             (Host::Ip(ip), port, param) => {
-                let t = match param {
-                    Some(t) => t,
-                    None => r.default_transport(target.scheme)?,
-                };
+                let t = param.map_or_else(|| r.default_transport(target.scheme), Ok)?;
                 r.targets.push(Target::new(
                     t,
                     SocketAddr::new(*ip, port.unwrap_or_else(|| t.default_port())),
@@ -244,10 +241,7 @@ impl Resolution {
             }
             // Name with explicit port: A/AAAA only, never SRV (§4.2).
             (Host::Name(name), Some(port), param) => {
-                let t = match param {
-                    Some(t) => t,
-                    None => r.default_transport(target.scheme)?,
-                };
+                let t = param.map_or_else(|| r.default_transport(target.scheme), Ok)?;
                 r.start_addr(vec![HostStep {
                     transport: t,
                     name: name.clone(),
@@ -255,24 +249,7 @@ impl Resolution {
                 }]);
             }
             // Name with transport param, no port: SRV for that transport, then A/AAAA (§4.2).
-            (Host::Name(name), None, Some(t)) => {
-                let fallback = HostStep {
-                    transport: t,
-                    name: name.clone(),
-                    port: t.default_port(),
-                };
-                match t.srv_name(name) {
-                    Some(srv) => r.start_srv(
-                        vec![SrvStep {
-                            transport: t,
-                            name: srv,
-                            answer: None,
-                        }],
-                        Some(fallback),
-                    ),
-                    None => r.start_addr(vec![fallback]),
-                }
-            }
+            (Host::Name(name), None, Some(t)) => r.start_srv_or_addr(t, name),
             // Name only: NAPTR first (§4.1).
             (Host::Name(name), None, None) => {
                 r.phase = Phase::Naptr {
@@ -321,26 +298,31 @@ impl Resolution {
                 name: name.clone(),
                 port,
             }]),
-            (Host::Name(name), None) => {
-                let fallback = HostStep {
-                    transport: t,
-                    name: name.clone(),
-                    port: t.default_port(),
-                };
-                match t.srv_name(name) {
-                    Some(srv) => r.start_srv(
-                        vec![SrvStep {
-                            transport: t,
-                            name: srv,
-                            answer: None,
-                        }],
-                        Some(fallback),
-                    ),
-                    None => r.start_addr(vec![fallback]),
-                }
-            }
+            (Host::Name(name), None) => r.start_srv_or_addr(t, name),
         }
         Ok(r)
+    }
+
+    /// One transport, a name and no port (§4.2 with a `transport` parameter, §5 for a Via):
+    /// the SRV records of that transport's service, else the name's addresses at the
+    /// transport's default port (also when the transport has no SRV service).
+    fn start_srv_or_addr(&mut self, transport: TransportKind, name: &str) {
+        let fallback = HostStep {
+            transport,
+            name: name.to_owned(),
+            port: transport.default_port(),
+        };
+        match transport.srv_name(name) {
+            Some(srv) => self.start_srv(
+                vec![SrvStep {
+                    transport,
+                    name: srv,
+                    answer: None,
+                }],
+                Some(fallback),
+            ),
+            None => self.start_addr(vec![fallback]),
+        }
     }
 
     /// The next query to send, if any. Every query returned must be answered with
