@@ -10,8 +10,8 @@ mod support;
 
 use sipwire::alias::{AliasDecision, RowOrigin};
 use std::net::SocketAddr;
-use support::fig::one_table;
-use support::lab::fig::{figure, ip, row, Lab};
+use support::fig::{p1_tables, p2_tables};
+use support::lab::fig::{figure, ip, Lab, P1, P2};
 use support::lab::{SeenInfo, SentInfo};
 use support::sip::{forwarded, in_dialog, next_hop, sips, uas_route_set, with_record_route};
 
@@ -102,30 +102,8 @@ async fn lab_figure3_without_alias_bye_opens_a_second_connection() {
     assert_eq!(s1.stream_flows, 2);
     assert_eq!(s2.stream_flows, 2);
     // Only the rows of the connections each side opened; nobody offered an alias.
-    assert_eq!(
-        s1.dump,
-        one_table(
-            "example.com",
-            row(
-                "192.0.2.128",
-                &["example.net", "p2.example.net"],
-                invite.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
-    assert_eq!(
-        s2.dump,
-        one_table(
-            "example.net",
-            row(
-                "192.0.2.1",
-                &["example.com", "p1.example.com"],
-                b.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
+    assert_eq!(s1.dump, p1_tables(P2, invite.flow, RowOrigin::Outbound));
+    assert_eq!(s2.dump, p2_tables(P1, b.flow, RowOrigin::Outbound));
     l.p1.stop().await;
     l.p2.stop().await;
 }
@@ -146,30 +124,8 @@ async fn lab_figure3_with_alias_bye_reuses_connection_one() {
     assert_eq!(s1.stream_flows, 1);
     assert_eq!(s2.stream_flows, 1);
     // RFC 5923 §5, exactly: P1's row for P2, P2's row for P1.
-    assert_eq!(
-        s1.dump,
-        one_table(
-            "example.com",
-            row(
-                "192.0.2.128",
-                &["example.net", "p2.example.net"],
-                invite.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
-    assert_eq!(
-        s2.dump,
-        one_table(
-            "example.net",
-            row(
-                "192.0.2.1",
-                &["example.com", "p1.example.com"],
-                at_p2.flow.to_string(),
-                RowOrigin::Inbound
-            )
-        )
-    );
+    assert_eq!(s1.dump, p1_tables(P2, invite.flow, RowOrigin::Outbound));
+    assert_eq!(s2.dump, p2_tables(P1, at_p2.flow, RowOrigin::Inbound));
     assert_eq!(s2.counters.reuses, 1, "the BYE was P2's one reuse");
     l.p1.stop().await;
     l.p2.stop().await;

@@ -4,15 +4,14 @@
 
 mod support;
 
-use bytes::Bytes;
 use sipwire::alias::{AliasDecision, IgnoreReason};
 use sipwire::gateway::reuse::LocalDomain;
 use sipwire::transport::{Target, TransportKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use support::fig::forged;
 use support::lab::fig::{figure_with, ip, FigOptions, Lab};
 use support::lab::*;
-use support::sip::alias_options;
 
 /// The figure with alias on both sides and P2 also on plain TCP.
 fn lab() -> Lab {
@@ -37,17 +36,6 @@ fn attacker(l: &Lab, port: u16, cert: Option<&[&str]>) -> Agent {
     s.client_cert = cert.map(|names| l.ca.sip_leaf(names));
     s.add_alias = false;
     Agent::start(&l.h1, Arc::clone(&l.ca), s)
-}
-
-/// A request to P2 whose top Via claims `sent_by` with `alias` over `transport`.
-fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
-    alias_options(
-        transport,
-        sent_by,
-        "sips:example.net",
-        "sip:mallory@example.com",
-        call,
-    )
 }
 
 fn p2_tls() -> Target {

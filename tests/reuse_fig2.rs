@@ -8,7 +8,7 @@ mod support;
 
 use sipwire::alias::{AliasDecision, RowOrigin};
 use std::time::Duration;
-use support::fig::{figure, one_table, row};
+use support::fig::{figure, p1_tables, p2_tables};
 use support::poll::{eventually, WAIT};
 use support::reuse::*;
 use support::sip::*;
@@ -92,29 +92,11 @@ async fn figure2_with_alias_one_connection_and_figure4_rows() {
     // in the netns version).
     assert_eq!(
         f.p1.endpoint.dump(),
-        one_table(
-            "example.com",
-            row(
-                "127.0.0.2",
-                f.p2.tls.port(),
-                &["example.net", "p2.example.net"],
-                s1.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p1_tables(f.p2.tls, s1.flow, RowOrigin::Outbound)
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        one_table(
-            "example.net",
-            row(
-                "127.0.0.1",
-                f.p1.tls.port(),
-                &["example.com", "p1.example.com"],
-                at_p2.flow.to_string(),
-                RowOrigin::Inbound,
-            )
-        )
+        p2_tables(f.p1.tls, at_p2.flow, RowOrigin::Inbound)
     );
 
     // More requests both ways: still one connection.

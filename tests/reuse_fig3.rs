@@ -10,7 +10,7 @@ mod support;
 
 use sipwire::alias::{AliasDecision, RowOrigin};
 use sipwire::gateway::reuse::Sent;
-use support::fig::{figure, one_table, row, Fig};
+use support::fig::{figure, p1_tables, p2_tables, Fig};
 use support::reuse::*;
 use support::sip::*;
 
@@ -128,29 +128,11 @@ async fn figure3_without_alias_bye_opens_a_second_connection() {
     // rows, since nobody offered an alias.
     assert_eq!(
         f.p1.endpoint.dump(),
-        one_table(
-            "example.com",
-            row(
-                "127.0.0.2",
-                f.p2.tls.port(),
-                &["example.net", "p2.example.net"],
-                d.invite.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p1_tables(f.p2.tls, d.invite.flow, RowOrigin::Outbound)
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        one_table(
-            "example.net",
-            row(
-                "127.0.0.1",
-                f.p1.tls.port(),
-                &["example.com", "p1.example.com"],
-                bye.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p2_tables(f.p1.tls, bye.flow, RowOrigin::Outbound)
     );
 }
 
@@ -171,29 +153,11 @@ async fn figure3_with_alias_bye_reuses_connection_one() {
     // RFC 5923 §5: P1's row for P2 (outbound), P2's row for P1 (inbound, port from the Via).
     assert_eq!(
         f.p1.endpoint.dump(),
-        one_table(
-            "example.com",
-            row(
-                "127.0.0.2",
-                f.p2.tls.port(),
-                &["example.net", "p2.example.net"],
-                d.invite.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p1_tables(f.p2.tls, d.invite.flow, RowOrigin::Outbound)
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        one_table(
-            "example.net",
-            row(
-                "127.0.0.1",
-                f.p1.tls.port(),
-                &["example.com", "p1.example.com"],
-                d.at_p2.flow.to_string(),
-                RowOrigin::Inbound,
-            )
-        )
+        p2_tables(f.p1.tls, d.at_p2.flow, RowOrigin::Inbound)
     );
     let c = f.p2.endpoint.counters();
     assert_eq!(c.rows, 1);

@@ -6,10 +6,12 @@
 mod support;
 
 use bytes::Bytes;
+use rustls::RootCertStore;
 use sipwire::transport::{Target, TransportKind};
 use std::net::SocketAddr;
 use std::process::Command;
-use support::pki::{client_config, Ca};
+use std::sync::Arc;
+use support::pki::{client_config, Ca, Leaf};
 use support::reuse::*;
 use support::sip::*;
 
@@ -50,6 +52,20 @@ fn options(sent_by: &str, call: &str) -> Bytes {
     )
 }
 
+/// A client of the gateway as client.example.com (certificate `leaf` from `ca`), trusting
+/// `roots`, presenting its certificate or not.
+async fn client(ca: &Ca, leaf: &Leaf, roots: Arc<RootCertStore>, present: bool) -> Peer {
+    let peer = bind(
+        "127.0.0.1",
+        ca.server_config(leaf, &[], TLS13),
+        client_config(roots, present.then_some(leaf), rustls::DEFAULT_VERSIONS),
+        false,
+    )
+    .await;
+    let domains = vec![domain("client.example.com", "client.example.com")];
+    peer.start(None, config(domains, true))
+}
+
 fn alias_table(gw: &Gateway) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sipwire"))
         .args(["alias-table", "--config"])
@@ -73,20 +89,7 @@ async fn sipwire_run_records_authenticated_aliases_only() {
     let target = Target::new(TransportKind::Tls, gw.tls).with_server_name("localhost");
 
     // With a certificate: recorded.
-    let with = bind(
-        "127.0.0.1",
-        ca.server_config(&leaf, &[], TLS13),
-        client_config(dev_roots.clone(), Some(&leaf), rustls::DEFAULT_VERSIONS),
-        false,
-    )
-    .await
-    .start(
-        None,
-        config(
-            vec![domain("client.example.com", "client.example.com")],
-            true,
-        ),
-    );
+    let with = client(&ca, &leaf, dev_roots.clone(), true).await;
     let sent_by = format!("client.example.com:{}", with.tls.port());
     with.transport
         .send_to(&target, options(&sent_by, "gw1"))
@@ -96,20 +99,7 @@ async fn sipwire_run_records_authenticated_aliases_only() {
     assert_eq!(with.next_response().await.message.status_code(), Some(200));
 
     // Without: ignored, counted.
-    let mut without = bind(
-        "127.0.0.1",
-        ca.server_config(&leaf, &[], TLS13),
-        client_config(dev_roots, None, rustls::DEFAULT_VERSIONS),
-        false,
-    )
-    .await
-    .start(
-        None,
-        config(
-            vec![domain("client.example.com", "client.example.com")],
-            true,
-        ),
-    );
+    let mut without = client(&ca, &leaf, dev_roots, false).await;
     without
         .transport
         .send_to(&target, options("client.example.com:5999", "gw2"))

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use sipwire::alias::{AliasDecision, AliasPolicy, IgnoreReason};
 use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::transport::{Target, TransportKind};
-use support::fig::{figure_with, Fig, FigSpec};
+use support::fig::{figure_with, forged, Fig, FigSpec};
 use support::pki::{Leaf, Spec};
 use support::reuse::*;
 use support::sip::*;
@@ -38,17 +38,6 @@ async fn attacker(l: &Fig, cert: Option<&Leaf>) -> Peer {
     .start(
         None,
         config(vec![domain("example.org", "attacker.example.org")], false),
-    )
-}
-
-/// A request to P2 whose top Via claims `sent_by` with `alias` over `transport`.
-fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
-    alias_options(
-        transport,
-        sent_by,
-        "sips:example.net",
-        "sip:mallory@example.com",
-        call,
     )
 }
 

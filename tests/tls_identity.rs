@@ -6,9 +6,7 @@
 mod support;
 
 use bytes::Bytes;
-use sipwire::tls::{
-    AlpnPolicy, ClientCertPolicy, ClientCerts, IdentitySource, ServerCerts, SipIdentities,
-};
+use sipwire::tls::{AlpnPolicy, ClientCertPolicy, IdentitySource, ServerCerts, SipIdentities};
 use sipwire::transport::{Target, TransportError, TransportKind};
 use support::pki::{Ca, Leaf, Spec};
 use support::poll::{eventually, WAIT};
@@ -126,18 +124,8 @@ async fn client_connects(
     leaf: &Leaf,
     domain: &str,
 ) -> Result<Vec<String>, TransportError> {
-    let (srv, _srx) = transport();
-    let (sc, _) = server(
-        server_ca,
-        ServerCerts::new(leaf.certified()),
-        ClientCertPolicy::Optional,
-        AlpnPolicy::Offer,
-    );
-    let addr = srv.bind_tls(any(), sc).await.expect("bind");
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(client_ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (srv, _srx, addr) = tls_server(server_ca, leaf).await;
+    let (cli, _crx) = tls_client(client_ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name(domain);
     let r = cli.connect(&t).await;
     let out = match r {
@@ -294,18 +282,8 @@ async fn sni_is_the_aus_domain_not_the_address() {
     // §7.8: the client sends SNI = the domain it connects for; the server sees it.
     let ca = Ca::new("sni CA");
     let leaf = ca.leaf(&Spec::uris(&["sip:example.com"]));
-    let (srv, mut srx) = transport();
-    let (sc, _) = server(
-        &ca,
-        ServerCerts::new(leaf.certified()),
-        ClientCertPolicy::Optional,
-        AlpnPolicy::Offer,
-    );
-    let addr = srv.bind_tls(any(), sc).await.expect("bind");
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (srv, mut srx, addr) = tls_server(&ca, &leaf).await;
+    let (cli, _crx) = tls_client(&ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let flow = cli
         .send_to(&t, Bytes::from(options("TLS", any(), addr, "sni")))

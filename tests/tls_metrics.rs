@@ -4,7 +4,7 @@
 
 mod support;
 
-use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ClientCerts, ServerCerts};
+use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ServerCerts};
 use sipwire::transport::{Target, TransportError, TransportKind};
 use support::pki::{Ca, Spec};
 use support::poll::{eventually, WAIT};
@@ -27,10 +27,7 @@ async fn handshake_failures_are_counted_by_reason() {
     );
     let addr = srv.bind_tls(any(), sc).await.expect("bind");
 
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (cli, _crx) = tls_client(&ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let err = cli.connect(&t).await.expect_err("mismatch");
     assert!(

@@ -90,6 +90,15 @@ struct Run {
 }
 
 impl Run {
+    /// Asks `sipwire run` to reload its certificate files.
+    fn sighup(&self) {
+        let kill = Command::new("kill")
+            .args(["-HUP", &self.gw.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+    }
+
     fn wait_line(&self, want: &str) {
         let end = std::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -112,6 +121,11 @@ fn start(dir: &std::path::Path, config: &str) -> Run {
         tls: gw.listener("tls"),
         gw,
     }
+}
+
+/// The certificate a server presents for this SNI.
+async fn presented(addr: SocketAddr, sni: Option<&str>) -> Vec<u8> {
+    peek(addr, sni, &[], None).await.expect("peek").cert
 }
 
 async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
@@ -157,10 +171,7 @@ async fn sipwire_run_reloads_certificates_on_sighup() {
         ),
     );
     let addr = run.tls;
-    assert_eq!(
-        peek(addr, None, &[], None).await.expect("peek").cert,
-        v1.der()
-    );
+    assert_eq!(presented(addr, None).await, v1.der());
     let mut old = peek(addr, Some("example.net"), &[], None)
         .await
         .expect("peek");
@@ -170,24 +181,11 @@ async fn sipwire_run_reloads_certificates_on_sighup() {
     let n2 = ca.leaf(&Spec::uris(&["sip:example.net"]));
     v2.write_pem(dir.path(), "server");
     n2.write_pem(dir.path(), "net");
-    let kill = Command::new("kill")
-        .args(["-HUP", &run.gw.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    run.sighup();
     run.wait_line("sipwire: TLS certificates reloaded");
 
-    assert_eq!(
-        peek(addr, None, &[], None).await.expect("peek").cert,
-        v2.der()
-    );
-    assert_eq!(
-        peek(addr, Some("example.net"), &[], None)
-            .await
-            .expect("peek")
-            .cert,
-        n2.der()
-    );
+    assert_eq!(presented(addr, None).await, v2.der());
+    assert_eq!(presented(addr, Some("example.net")).await, n2.der());
     // The connection opened before the reload still gets answers.
     let local = old.stream.get_ref().0.local_addr().expect("local");
     old.stream
@@ -199,17 +197,7 @@ async fn sipwire_run_reloads_certificates_on_sighup() {
 
     // A broken file: the reload fails, the old certificates stay.
     std::fs::write(dir.path().join("net.pem"), "garbage").expect("write");
-    let kill = Command::new("kill")
-        .args(["-HUP", &run.gw.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    run.sighup();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        peek(addr, Some("example.net"), &[], None)
-            .await
-            .expect("peek")
-            .cert,
-        n2.der()
-    );
+    assert_eq!(presented(addr, Some("example.net")).await, n2.der());
 }

@@ -5,8 +5,12 @@
 use super::dns::{start_dns, TestDns, Zone};
 use super::pki::Ca;
 use super::reuse::{bind, config, domain, Peer};
+use super::sip::alias_options;
+use bytes::Bytes;
 use sipwire::alias::{AliasPolicy, RowDump, RowOrigin, TableDump};
 use sipwire::TransportKind;
+use std::fmt::Display;
+use std::net::SocketAddr;
 
 /// P1, P2, the CA that signed their certificates and the DNS server they resolve with.
 pub struct Fig {
@@ -118,6 +122,39 @@ pub async fn figure_with(spec: FigSpec) -> Fig {
         p2,
         _dns: dns,
     }
+}
+
+/// A request to P2 (sips:example.net) whose top Via claims `sent_by` with `alias` over
+/// `transport`: what an attacker posing as P1 sends.
+pub fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
+    alias_options(
+        transport,
+        sent_by,
+        "sips:example.net",
+        "sip:mallory@example.com",
+        call,
+    )
+}
+
+/// P1's alias tables as RFC 5923 Figure 4 draws them: one row, for P2 at `p2` (its TLS
+/// listener) proven by P2's certificate names, carried by `flow`.
+pub fn p1_tables(p2: SocketAddr, flow: impl Display, origin: RowOrigin) -> Vec<TableDump> {
+    let names = ["example.net", "p2.example.net"];
+    let ip = p2.ip().to_string();
+    one_table(
+        "example.com",
+        row(&ip, p2.port(), &names, flow.to_string(), origin),
+    )
+}
+
+/// P2's alias tables as RFC 5923 Figure 4 draws them: one row, for P1 at `p1`.
+pub fn p2_tables(p1: SocketAddr, flow: impl Display, origin: RowOrigin) -> Vec<TableDump> {
+    let names = ["example.com", "p1.example.com"];
+    let ip = p1.ip().to_string();
+    one_table(
+        "example.net",
+        row(&ip, p1.port(), &names, flow.to_string(), origin),
+    )
 }
 
 /// An alias table row over TLS, as the dump shows it.

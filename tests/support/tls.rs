@@ -3,6 +3,7 @@
 
 use super::pki::{Ca, Leaf};
 use super::poll::WAIT;
+use super::transport::{any, transport};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -10,10 +11,12 @@ use sipwire::tls::{
     material, AlpnPolicy, ClientCertPolicy, ClientCerts, ClientSettings, ClientTls, ServerCerts,
     ServerSettings, SniResolver, SIP_2,
 };
+use sipwire::transport::{Incoming, Transport};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 pub fn sip2() -> Vec<Vec<u8>> {
     vec![SIP_2.to_vec()]
@@ -50,6 +53,28 @@ pub fn client(ca: &Ca, certs: ClientCerts, domains: &[&str], alpn: AlpnPolicy) -
     ClientTls::new(&settings, certs, &domains).expect("client tls")
 }
 
+/// A sipwire TLS server on 127.0.0.1 presenting `leaf` whatever the SNI; client
+/// certificates from `ca` optional, ALPN offered.
+pub async fn tls_server(ca: &Ca, leaf: &Leaf) -> (Transport, mpsc::Receiver<Incoming>, SocketAddr) {
+    let (srv, rx) = transport();
+    let (sc, _) = server(
+        ca,
+        ServerCerts::new(leaf.certified()),
+        ClientCertPolicy::Optional,
+        AlpnPolicy::Offer,
+    );
+    let addr = srv.bind_tls(any(), sc).await.expect("bind");
+    (srv, rx, addr)
+}
+
+/// A sipwire transport whose outbound TLS trusts `ca`, presents no certificate and offers
+/// ALPN.
+pub fn tls_client(ca: &Ca) -> (Transport, mpsc::Receiver<Incoming>) {
+    let (cli, rx) = transport();
+    cli.set_tls_client(client(ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config());
+    (cli, rx)
+}
+
 /// Accepts any server certificate and remembers it (to look at what a server presents).
 #[derive(Debug, Default)]
 pub struct Recorder(pub Mutex<Option<Vec<u8>>>);
@@ -78,11 +103,11 @@ impl ServerCertVerifier for Recorder {
 
     fn verify_tls13_signature(
         &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
+        self.verify_tls12_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -8,7 +8,7 @@ use super::{spec, Agent, PeerSpec, SIPS_PORT};
 use sipwire::alias::{RowDump, RowOrigin};
 use sipwire::gateway::reuse::LocalDomain;
 use sipwire_lab::{Host, Link, Topology, Zone};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 /// The namespaces and the two proxies.
@@ -22,6 +22,10 @@ pub struct Lab {
     pub p1: Agent,
     pub p2: Agent,
 }
+
+/// P1's and P2's TLS listeners (RFC 5923 §5's addresses).
+pub const P1: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), SIPS_PORT);
+pub const P2: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 128)), SIPS_PORT);
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")
