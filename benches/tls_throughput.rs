@@ -38,6 +38,7 @@ use rustls::pki_types::ServerName;
 use sipwire::transport::receive::stream_message;
 use sipwire::transport::{Incoming, Target, Transport, TransportConfig, TransportKind};
 use sipwire::wire::{Frame, Limits, StreamFramer};
+use tls_common::poll::eventually;
 use tls_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -183,12 +184,15 @@ async fn sip_handshakes(p: &mut SipPair, req: &Bytes, n: usize, conc: usize) -> 
         r.expect("connect task");
     }
     let (server, client) = (p.server.clone(), p.client.clone());
-    let ok = wait_until(LIMIT, || {
-        let s = server.stats();
-        s.opened_inbound >= base + n && s.stream_flows == 0 && client.stats().stream_flows == 0
-    })
+    eventually(
+        LIMIT,
+        "the sipwire server finishing the connections",
+        || {
+            let s = server.stats();
+            s.opened_inbound >= base + n && s.stream_flows == 0 && client.stats().stream_flows == 0
+        },
+    )
     .await;
-    assert!(ok, "sipwire server did not finish the connections");
     n as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -253,8 +257,10 @@ async fn bare_handshakes(
         .await
         .expect("bare handshakes stalled");
     let done = Arc::clone(&server.done);
-    let ok = wait_until(LIMIT, || done.load(Ordering::Relaxed) >= base + n).await;
-    assert!(ok, "bare server did not finish the connections");
+    eventually(LIMIT, "the bare server finishing the connections", || {
+        done.load(Ordering::Relaxed) >= base + n
+    })
+    .await;
     n as f64 / start.elapsed().as_secs_f64()
 }
 

@@ -7,13 +7,32 @@
 //! costs independently of CPU speed (the lab VM emulates the CPU), where RTT is measured the same
 //! way on a request over an already open connection.
 
-#[path = "../tests/lab_reuse_support/mod.rs"]
-mod lab_reuse_support;
-#[path = "../tests/reuse_support/mod.rs"]
-mod reuse_support;
+// The parts of tests/support the lab peers need (tests/support/mod.rs as a whole names the
+// test-only `CARGO_BIN_EXE_sipwire`); they find each other through `super::`.
+#[allow(dead_code)]
+#[path = "../tests/support/dns.rs"]
+mod dns;
+#[allow(dead_code)]
+#[path = "../tests/support/fig.rs"]
+mod fig;
+#[allow(dead_code)]
+#[path = "../tests/support/lab/mod.rs"]
+mod lab;
+#[allow(dead_code)]
+#[path = "../tests/support/pki.rs"]
+mod pki;
+#[allow(dead_code)]
+#[path = "../tests/support/poll.rs"]
+mod poll;
+#[allow(dead_code)]
+#[path = "../tests/support/reuse.rs"]
+mod reuse;
+#[allow(dead_code)]
+#[path = "../tests/support/sip.rs"]
+mod sip;
 
-use lab_reuse_support::fig::{figure_with, FigOptions};
-use lab_reuse_support::*;
+use lab::fig::{figure_with, FigOptions};
+use lab::*;
 use sipwire_lab::Impairment;
 use std::time::Duration;
 

@@ -2,12 +2,11 @@
 //! (example.com) 192.0.2.1, P2 (example.net) 192.0.2.128, TLS on 5061, a real DNS server
 //! (dnsmasq) serving the SRV records. Needs root (lab VM).
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use lab_reuse_support::fig::{figure, row};
-use reuse_support::fig::one_table;
 use sipwire::alias::{AliasDecision, RowOrigin};
+use support::fig::{p1_tables, p2_tables};
+use support::lab::fig::{figure, P1, P2};
 
 #[tokio::test]
 async fn lab_figure2_without_alias_two_connections() {
@@ -41,30 +40,8 @@ async fn lab_figure2_with_alias_one_connection_and_figure4_rows() {
     assert_eq!(s1.opened, (0, 1));
     assert_eq!(s2.opened, (1, 0));
     // RFC 5923 Figure 4, exactly.
-    assert_eq!(
-        s1.dump,
-        one_table(
-            "example.com",
-            row(
-                "192.0.2.128",
-                &["example.net", "p2.example.net"],
-                a.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
-    assert_eq!(
-        s2.dump,
-        one_table(
-            "example.net",
-            row(
-                "192.0.2.1",
-                &["example.com", "p1.example.com"],
-                at_p2.flow.to_string(),
-                RowOrigin::Inbound
-            )
-        )
-    );
+    assert_eq!(s1.dump, p1_tables(P2, a.flow, RowOrigin::Outbound));
+    assert_eq!(s2.dump, p2_tables(P1, at_p2.flow, RowOrigin::Inbound));
     l.p1.stop().await;
     l.p2.stop().await;
 }

@@ -6,15 +6,14 @@
 //! 5061) and verifies against its host, p1.example.com. Without `alias` the BYE opens
 //! connection 2; with it, connection 1 carries it. Needs root (lab VM).
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use lab_reuse_support::fig::{figure, ip, row, Lab};
-use lab_reuse_support::{SeenInfo, SentInfo};
-use reuse_support::fig::{one_table, sips};
-use reuse_support::{in_dialog, next_hop, request, uas_route_set, with_record_route};
 use sipwire::alias::{AliasDecision, RowOrigin};
 use std::net::SocketAddr;
+use support::fig::{p1_tables, p2_tables};
+use support::lab::fig::{figure, ip, Lab, P1, P2};
+use support::lab::{SeenInfo, SentInfo};
+use support::sip::{forwarded, in_dialog, next_hop, sips, uas_route_set, with_record_route};
 
 /// What P1 puts in Record-Route: the name its certificate proves, default port 5061.
 const P1_RECORD_ROUTE: &str = "sips:p1.example.com;lr";
@@ -22,7 +21,7 @@ const P1_RECORD_ROUTE: &str = "sips:p1.example.com;lr";
 /// INVITE (record-routed by P1) → 200 → ACK over connection 1. Returns the INVITE as sent,
 /// the INVITE as P2 saw it, and the UAS route set.
 async fn set_up_dialog(l: &Lab, call: &str) -> (SentInfo, SeenInfo, Vec<String>) {
-    let invite = request("INVITE", "sips:bob@example.net", "example.com", call, 1);
+    let invite = forwarded("INVITE", "sips:bob@example.net", "example.com", call, 1);
     let invite = with_record_route(&invite, P1_RECORD_ROUTE);
     let sent =
         l.p1.send_message(
@@ -39,7 +38,7 @@ async fn set_up_dialog(l: &Lab, call: &str) -> (SentInfo, SeenInfo, Vec<String>)
     let route_set = uas_route_set(&at_p2.message);
     assert_eq!(route_set, [P1_RECORD_ROUTE]);
 
-    let ack = request("ACK", "sips:bob@example.net", "example.com", call, 1);
+    let ack = forwarded("ACK", "sips:bob@example.net", "example.com", call, 1);
     let a =
         l.p1.send_message(
             "example.com",
@@ -103,30 +102,8 @@ async fn lab_figure3_without_alias_bye_opens_a_second_connection() {
     assert_eq!(s1.stream_flows, 2);
     assert_eq!(s2.stream_flows, 2);
     // Only the rows of the connections each side opened; nobody offered an alias.
-    assert_eq!(
-        s1.dump,
-        one_table(
-            "example.com",
-            row(
-                "192.0.2.128",
-                &["example.net", "p2.example.net"],
-                invite.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
-    assert_eq!(
-        s2.dump,
-        one_table(
-            "example.net",
-            row(
-                "192.0.2.1",
-                &["example.com", "p1.example.com"],
-                b.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
+    assert_eq!(s1.dump, p1_tables(P2, invite.flow, RowOrigin::Outbound));
+    assert_eq!(s2.dump, p2_tables(P1, b.flow, RowOrigin::Outbound));
     l.p1.stop().await;
     l.p2.stop().await;
 }
@@ -147,30 +124,8 @@ async fn lab_figure3_with_alias_bye_reuses_connection_one() {
     assert_eq!(s1.stream_flows, 1);
     assert_eq!(s2.stream_flows, 1);
     // RFC 5923 §5, exactly: P1's row for P2, P2's row for P1.
-    assert_eq!(
-        s1.dump,
-        one_table(
-            "example.com",
-            row(
-                "192.0.2.128",
-                &["example.net", "p2.example.net"],
-                invite.flow.to_string(),
-                RowOrigin::Outbound
-            )
-        )
-    );
-    assert_eq!(
-        s2.dump,
-        one_table(
-            "example.net",
-            row(
-                "192.0.2.1",
-                &["example.com", "p1.example.com"],
-                at_p2.flow.to_string(),
-                RowOrigin::Inbound
-            )
-        )
-    );
+    assert_eq!(s1.dump, p1_tables(P2, invite.flow, RowOrigin::Outbound));
+    assert_eq!(s2.dump, p2_tables(P1, at_p2.flow, RowOrigin::Inbound));
     assert_eq!(s2.counters.reuses, 1, "the BYE was P2's one reuse");
     l.p1.stop().await;
     l.p2.stop().await;

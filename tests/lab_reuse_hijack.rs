@@ -2,17 +2,16 @@
 //! 192.0.2.1, other ports) claim P1's alias at P2 (192.0.2.128). None gets a row that carries
 //! example.com's requests; P2's requests to example.com reach the real P1. Needs root (lab VM).
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use bytes::Bytes;
-use lab_reuse_support::fig::{figure_with, ip, FigOptions, Lab};
-use lab_reuse_support::*;
 use sipwire::alias::{AliasDecision, IgnoreReason};
 use sipwire::endpoint::LocalDomain;
 use sipwire::transport::{Target, TransportKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use support::fig::forged;
+use support::lab::fig::{figure_with, ip, FigOptions, Lab};
+use support::lab::*;
 
 /// The figure with alias on both sides and P2 also on plain TCP.
 fn lab() -> Lab {
@@ -27,25 +26,16 @@ fn lab() -> Lab {
 
 /// An attacker on P1's host and address, listening on `port`, with this client certificate.
 fn attacker(l: &Lab, port: u16, cert: Option<&[&str]>) -> Agent {
-    let own = l.ca.leaf(&["attacker.example.org"], &[]);
+    let own = l.ca.sip_leaf(&["attacker.example.org"]);
     let mut s = spec(
         "192.0.2.1",
         &own,
         vec![LocalDomain::new("example.org", "attacker.example.org")],
     );
     s.port = port;
-    s.client_cert = cert.map(|names| l.ca.leaf(names, &[]));
+    s.client_cert = cert.map(|names| l.ca.sip_leaf(names));
     s.add_alias = false;
     Agent::start(&l.h1, Arc::clone(&l.ca), s)
-}
-
-fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
-    Bytes::from(format!(
-        "OPTIONS sips:example.net SIP/2.0\r\n\
-Via: SIP/2.0/{transport} {sent_by};branch=z9hG4bK{call};alias\r\n\
-Max-Forwards: 70\r\nFrom: <sip:mallory@example.com>;tag=m{call}\r\n\
-To: <sips:example.net>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ))
 }
 
 fn p2_tls() -> Target {

@@ -8,18 +8,17 @@
 //! Wiring: a veth link from P1 to each server, 192.0.2.1/32 on P1's ends and a host route per
 //! server (the lab has point-to-point links only); the DNS host on 198.51.100.0/24.
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use lab_reuse_support::fig::{ip, row};
-use lab_reuse_support::*;
-use reuse_support::assert_spread_by_weight;
-use reuse_support::pki::Ca;
 use sipwire::alias::{RowOrigin, TableDump};
 use sipwire::endpoint::LocalDomain;
 use sipwire_lab::{Topology, Zone};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use support::lab::fig::{ip, row};
+use support::lab::*;
+use support::pki::Ca;
+use support::reuse::assert_spread_by_weight;
 
 /// Enough requests for every server to get several (P(a server gets none) = 0.8^300).
 const REQUESTS: usize = 300;
@@ -55,8 +54,8 @@ async fn lab_section_10_srv_one_aliased_connection_per_server_spread_by_weight()
     }
     let dns = lab.dns(&hdns, ip("198.51.100.53"), &zone).expect("dnsmasq");
 
-    let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let ca = Arc::new(Ca::new("lab CA"));
+    let c1 = ca.sip_leaf(&["example.com", "p1.example.com"]);
     let mut s1 = spec(
         "192.0.2.1",
         &c1,
@@ -69,7 +68,7 @@ async fn lab_section_10_srv_one_aliased_connection_per_server_spread_by_weight()
         .iter()
         .zip(&hosts)
         .map(|((name, addr, _), h)| {
-            let cert = ca.leaf(&["example.net"], &[]);
+            let cert = ca.sip_leaf(&["example.net"]);
             let s = spec(
                 addr,
                 &cert,

@@ -3,16 +3,15 @@
 //! connection for example.com only; its request to example.net opens a second connection to
 //! the same {IP, port, TLS}: two rows, two connections. Needs root (lab VM).
 
-mod lab_reuse_support;
-mod reuse_support;
+mod support;
 
-use lab_reuse_support::fig::ip;
-use lab_reuse_support::*;
-use reuse_support::pki::Ca;
 use sipwire::alias::{AliasDecision, RowOrigin};
 use sipwire::endpoint::LocalDomain;
 use sipwire_lab::{Topology, Zone};
 use std::sync::Arc;
+use support::lab::fig::ip;
+use support::lab::*;
+use support::pki::Ca;
 
 #[tokio::test]
 async fn lab_section_9_3_virtual_domains_on_one_address() {
@@ -29,10 +28,10 @@ async fn lab_section_9_3_virtual_domains_on_one_address() {
         .srv("_sips._tcp.example.org", "p2.example.org", SIPS_PORT, 0, 0)
         .host("p2.example.org", &[ip("192.0.2.128")]);
     let dns = lab.dns(&h2, ip("192.0.2.128"), &zone).expect("dnsmasq");
-    let ca = Arc::new(Ca::new());
-    let com = ca.leaf(&["example.com", "p1.example.com"], &[]);
-    let net = ca.leaf(&["example.net", "p1.example.net"], &[]);
-    let org = ca.leaf(&["example.org", "p2.example.org"], &[]);
+    let ca = Arc::new(Ca::new("lab CA"));
+    let com = ca.sip_leaf(&["example.com", "p1.example.com"]);
+    let net = ca.sip_leaf(&["example.net", "p1.example.net"]);
+    let org = ca.sip_leaf(&["example.org", "p2.example.org"]);
     let mut s1 = spec(
         "192.0.2.1",
         &com,

@@ -2,10 +2,8 @@
 //! zones with NAPTR, SRV, A and AAAA records. Addresses in the zones are documentation addresses
 //! and are never contacted; only the DNS server on loopback is.
 
-#[path = "reuse_support/dns.rs"]
-mod dns;
+mod support;
 
-use dns::{start_dns, TestDns, Zone};
 use sipwire::resolve::{
     DnsConfig, DnsError, DnsResolver, NameServerProtocol, PlanError, ResolveConfig,
     ResolvedTargets, Scheme, SipTarget, SrvSelection, Target, ViaTarget,
@@ -14,6 +12,8 @@ use sipwire::TransportKind;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+use support::dns::{start_dns, TestDns, Zone};
+use support::sip::sips;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -93,7 +93,7 @@ async fn resolve(r: &DnsResolver, target: SipTarget) -> Result<ResolvedTargets, 
 async fn rfc5923_section10_three_servers_behind_one_srv() {
     let dns = start_dns(zones()).await;
     let r = resolver(&dns, NameServerProtocol::Udp, ResolveConfig::default());
-    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let target = sips("example.net");
     let mut first: HashMap<SocketAddr, u32> = HashMap::new();
     let rounds = 200;
     for _ in 0..rounds {
@@ -144,12 +144,7 @@ async fn naptr_sips_d2t_chain() {
     let dns = start_dns(zones()).await;
     for protocol in [NameServerProtocol::Udp, NameServerProtocol::Tcp] {
         let r = resolver(&dns, protocol, ResolveConfig::default());
-        let res = resolve(
-            &r,
-            SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target"),
-        )
-        .await
-        .expect("resolved");
+        let res = resolve(&r, sips("example.com")).await.expect("resolved");
         assert_eq!(res.aus, "example.com");
         assert_eq!(
             res.targets,
@@ -196,12 +191,9 @@ async fn no_naptr_falls_back_to_srv_then_addresses() {
     .await
     .expect("resolved");
     assert_eq!(res.targets, vec![tg(TransportKind::Udp, "192.0.2.31:5060")]);
-    let res = resolve(
-        &r,
-        SipTarget::new(Scheme::Sips, "plain.example.org", None, None).expect("target"),
-    )
-    .await
-    .expect("resolved");
+    let res = resolve(&r, sips("plain.example.org"))
+        .await
+        .expect("resolved");
     assert_eq!(res.targets, vec![tg(TransportKind::Tls, "192.0.2.31:5061")]);
 }
 
@@ -271,12 +263,9 @@ async fn dead_name_server_is_a_typed_query_error() {
     cfg.timeout = Duration::from_millis(300);
     cfg.attempts = 1;
     let r = DnsResolver::new(cfg).expect("build");
-    let err = resolve(
-        &r,
-        SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target"),
-    )
-    .await
-    .expect_err("no server");
+    let err = resolve(&r, sips("example.net"))
+        .await
+        .expect_err("no server");
     assert!(matches!(err, DnsError::Query { .. }), "{err:?}");
 }
 
@@ -287,7 +276,7 @@ async fn answers_are_served_from_the_cache_within_their_ttl() {
     cfg.timeout = Duration::from_millis(500);
     cfg.attempts = 1;
     let r = DnsResolver::new(cfg).expect("build resolver");
-    let target = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
+    let target = sips("example.com");
     let first = resolve(&r, target.clone()).await.expect("resolved");
     // Stop the server: the records (TTL 300 s) and the negative answers must come from the cache.
     drop(dns);

@@ -4,17 +4,19 @@
 //! Also §8.1/§8.2 (checklist 40): a dead connection is replaced and the row updated; a CANCEL
 //! after the connection died goes over a new connection.
 
-mod reuse_support;
+mod support;
 
-use reuse_support::fig::{figure, one_table, row, sips};
-use reuse_support::*;
 use sipwire::alias::{AliasDecision, RowOrigin};
 use std::time::Duration;
+use support::fig::{figure, p1_tables, p2_tables};
+use support::poll::{eventually, WAIT};
+use support::reuse::*;
+use support::sip::*;
 
 #[tokio::test]
 async fn figure2_without_alias_two_connections() {
     let mut f = figure(false, TLS13).await;
-    let r = request("OPTIONS", "sips:example.net", "example.com", "f2a", 1);
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "f2a", 1);
     let s1 =
         f.p1.endpoint
             .send_request("example.com", &sips("example.net"), &r, "z9hG4bKp1a")
@@ -27,7 +29,7 @@ async fn figure2_without_alias_two_connections() {
     assert_eq!(at_p2.decision, None);
     f.p1.next_response().await;
 
-    let r = request("OPTIONS", "sips:example.com", "example.net", "f2b", 1);
+    let r = forwarded("OPTIONS", "sips:example.com", "example.net", "f2b", 1);
     let s2 =
         f.p2.endpoint
             .send_request("example.net", &sips("example.com"), &r, "z9hG4bKp2a")
@@ -46,7 +48,7 @@ async fn figure2_without_alias_two_connections() {
 #[tokio::test]
 async fn figure2_with_alias_one_connection_and_figure4_rows() {
     let mut f = figure(true, TLS13).await;
-    let r = request("OPTIONS", "sips:example.net", "example.com", "f4a", 1);
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "f4a", 1);
     let s1 =
         f.p1.endpoint
             .send_request("example.com", &sips("example.net"), &r, "z9hG4bKa7c8dze")
@@ -65,7 +67,7 @@ async fn figure2_with_alias_one_connection_and_figure4_rows() {
     f.p1.next_response().await;
 
     // Backwards direction: P2 reuses the connection P1 opened.
-    let r = request("OPTIONS", "sips:example.com", "example.net", "f4b", 1);
+    let r = forwarded("OPTIONS", "sips:example.com", "example.net", "f4b", 1);
     let s2 =
         f.p2.endpoint
             .send_request("example.net", &sips("example.com"), &r, "z9hG4bKp2b")
@@ -90,34 +92,16 @@ async fn figure2_with_alias_one_connection_and_figure4_rows() {
     // in the netns version).
     assert_eq!(
         f.p1.endpoint.dump(),
-        one_table(
-            "example.com",
-            row(
-                "127.0.0.2",
-                f.p2.tls.port(),
-                &["example.net", "p2.example.net"],
-                s1.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p1_tables(f.p2.tls, s1.flow, RowOrigin::Outbound)
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        one_table(
-            "example.net",
-            row(
-                "127.0.0.1",
-                f.p1.tls.port(),
-                &["example.com", "p1.example.com"],
-                at_p2.flow.to_string(),
-                RowOrigin::Inbound,
-            )
-        )
+        p2_tables(f.p1.tls, at_p2.flow, RowOrigin::Inbound)
     );
 
     // More requests both ways: still one connection.
     for i in 0..5u32 {
-        let r = request(
+        let r = forwarded(
             "OPTIONS",
             "sips:example.com",
             "example.net",
@@ -135,7 +119,7 @@ async fn figure2_with_alias_one_connection_and_figure4_rows() {
                 .await
                 .expect("P2 -> P1");
         assert!(s.reused);
-        let r = request(
+        let r = forwarded(
             "OPTIONS",
             "sips:example.net",
             "example.com",
@@ -161,7 +145,7 @@ async fn figure2_with_alias_one_connection_and_figure4_rows() {
 #[tokio::test]
 async fn figure2_with_alias_over_tls12() {
     let mut f = figure(true, TLS12).await;
-    let r = request("OPTIONS", "sips:example.net", "example.com", "t12a", 1);
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "t12a", 1);
     f.p1.endpoint
         .send_request("example.com", &sips("example.net"), &r, "z9hG4bKt12a")
         .await
@@ -170,7 +154,7 @@ async fn figure2_with_alias_over_tls12() {
         f.p2.next_request().await.decision,
         Some(AliasDecision::Added)
     );
-    let r = request("OPTIONS", "sips:example.com", "example.net", "t12b", 1);
+    let r = forwarded("OPTIONS", "sips:example.com", "example.net", "t12b", 1);
     let s =
         f.p2.endpoint
             .send_request("example.net", &sips("example.com"), &r, "z9hG4bKt12b")
@@ -187,7 +171,7 @@ async fn figure2_with_alias_over_tls12() {
 #[tokio::test]
 async fn dead_connection_is_replaced_and_rows_updated() {
     let mut f = figure(true, TLS13).await;
-    let r = request("OPTIONS", "sips:example.net", "example.com", "d1", 1);
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "d1", 1);
     let s1 =
         f.p1.endpoint
             .send_request("example.com", &sips("example.net"), &r, "z9hG4bKd1")
@@ -199,17 +183,17 @@ async fn dead_connection_is_replaced_and_rows_updated() {
 
     // P2 closes it (RFC 5923 §8.3).
     f.p2.transport.close(at_p2.flow, Duration::from_millis(50));
-    eventually("P2 forgets the closed flow", || {
+    eventually(WAIT, "P2 forgets the closed flow", || {
         f.p2.endpoint.counters().rows == 0
     })
     .await;
-    eventually("P1 forgets the closed flow", || {
+    eventually(WAIT, "P1 forgets the closed flow", || {
         f.p1.endpoint.counters().rows == 0
     })
     .await;
 
     // P2 -> P1 now needs a connection of its own.
-    let r = request("OPTIONS", "sips:example.com", "example.net", "d2", 1);
+    let r = forwarded("OPTIONS", "sips:example.com", "example.net", "d2", 1);
     let s2 =
         f.p2.endpoint
             .send_request("example.net", &sips("example.com"), &r, "z9hG4bKd2")
@@ -222,7 +206,7 @@ async fn dead_connection_is_replaced_and_rows_updated() {
     f.p2.next_response().await;
 
     // P1 -> P2 reuses P2's new connection (its inbound alias), not the dead one.
-    let r = request("OPTIONS", "sips:example.net", "example.com", "d3", 2);
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "d3", 2);
     let s3 =
         f.p1.endpoint
             .send_request("example.com", &sips("example.net"), &r, "z9hG4bKd3")
@@ -242,7 +226,7 @@ async fn dead_connection_is_replaced_and_rows_updated() {
 #[tokio::test]
 async fn cancel_after_connection_died_uses_a_new_connection() {
     let mut f = figure(true, TLS13).await;
-    let invite = request("INVITE", "sips:bob@example.net", "example.com", "c1", 1);
+    let invite = forwarded("INVITE", "sips:bob@example.net", "example.com", "c1", 1);
     let sent =
         f.p1.endpoint
             .send_request("example.com", &sips("example.net"), &invite, "z9hG4bKc1")
@@ -251,16 +235,16 @@ async fn cancel_after_connection_died_uses_a_new_connection() {
     let at_p2 = f.p2.next_request().await;
     f.p1.next_response().await;
     f.p1.transport.abort(sent.flow);
-    eventually("P1 forgets the aborted flow", || {
+    eventually(WAIT, "P1 forgets the aborted flow", || {
         f.p1.endpoint.counters().rows == 0
     })
     .await;
-    eventually("P2 sees the connection gone", || {
+    eventually(WAIT, "P2 sees the connection gone", || {
         f.p2.transport.flow_info(at_p2.flow).is_none()
     })
     .await;
 
-    let cancel = request("CANCEL", "sips:bob@example.net", "example.com", "c1", 1);
+    let cancel = forwarded("CANCEL", "sips:bob@example.net", "example.com", "c1", 1);
     let c =
         f.p1.endpoint
             .send_to_target("example.com", &sent.aus, &sent.target, &cancel, "z9hG4bKc1")
@@ -291,7 +275,7 @@ async fn concurrent_first_requests_share_one_connection() {
     for i in 0..20u32 {
         let ep = f.p1.endpoint.clone();
         tasks.push(tokio::spawn(async move {
-            let r = request(
+            let r = forwarded(
                 "OPTIONS",
                 "sips:example.net",
                 "example.com",

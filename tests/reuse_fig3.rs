@@ -6,12 +6,13 @@
 //! connection for the BYE (the figure's "Create connection 2"); with it, the BYE goes over
 //! connection 1 and the alias tables hold exactly the RFC 5923 §5 rows.
 
-mod reuse_support;
+mod support;
 
-use reuse_support::fig::{figure, one_table, row, sips, Fig};
-use reuse_support::*;
 use sipwire::alias::{AliasDecision, RowOrigin};
 use sipwire::endpoint::Sent;
+use support::fig::{figure, p1_tables, p2_tables, Fig};
+use support::reuse::*;
+use support::sip::*;
 
 /// What the dialog set-up left behind.
 struct Dialog {
@@ -31,7 +32,7 @@ fn p1_record_route(f: &Fig) -> String {
 
 /// INVITE (record-routed by P1) → 200 → ACK, all over connection 1.
 async fn set_up_dialog(f: &mut Fig, call: &str) -> Dialog {
-    let invite = request("INVITE", "sips:bob@example.net", "example.com", call, 1);
+    let invite = forwarded("INVITE", "sips:bob@example.net", "example.com", call, 1);
     let invite = with_record_route(&invite, &p1_record_route(f));
     let sent =
         f.p1.endpoint
@@ -52,7 +53,7 @@ async fn set_up_dialog(f: &mut Fig, call: &str) -> Dialog {
     assert_eq!(ok.message.status_code(), Some(200));
     assert_eq!(ok.flow, sent.flow, "the 200 comes back over connection 1");
 
-    let ack = request("ACK", "sips:bob@example.net", "example.com", call, 1);
+    let ack = forwarded("ACK", "sips:bob@example.net", "example.com", call, 1);
     let a =
         f.p1.endpoint
             .send_request(
@@ -127,29 +128,11 @@ async fn figure3_without_alias_bye_opens_a_second_connection() {
     // rows, since nobody offered an alias.
     assert_eq!(
         f.p1.endpoint.dump(),
-        one_table(
-            "example.com",
-            row(
-                "127.0.0.2",
-                f.p2.tls.port(),
-                &["example.net", "p2.example.net"],
-                d.invite.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p1_tables(f.p2.tls, d.invite.flow, RowOrigin::Outbound)
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        one_table(
-            "example.net",
-            row(
-                "127.0.0.1",
-                f.p1.tls.port(),
-                &["example.com", "p1.example.com"],
-                bye.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p2_tables(f.p1.tls, bye.flow, RowOrigin::Outbound)
     );
 }
 
@@ -170,29 +153,11 @@ async fn figure3_with_alias_bye_reuses_connection_one() {
     // RFC 5923 §5: P1's row for P2 (outbound), P2's row for P1 (inbound, port from the Via).
     assert_eq!(
         f.p1.endpoint.dump(),
-        one_table(
-            "example.com",
-            row(
-                "127.0.0.2",
-                f.p2.tls.port(),
-                &["example.net", "p2.example.net"],
-                d.invite.flow.to_string(),
-                RowOrigin::Outbound,
-            )
-        )
+        p1_tables(f.p2.tls, d.invite.flow, RowOrigin::Outbound)
     );
     assert_eq!(
         f.p2.endpoint.dump(),
-        one_table(
-            "example.net",
-            row(
-                "127.0.0.1",
-                f.p1.tls.port(),
-                &["example.com", "p1.example.com"],
-                d.at_p2.flow.to_string(),
-                RowOrigin::Inbound,
-            )
-        )
+        p2_tables(f.p1.tls, d.at_p2.flow, RowOrigin::Inbound)
     );
     let c = f.p2.endpoint.counters();
     assert_eq!(c.rows, 1);

@@ -4,15 +4,16 @@
 //! carry example.com's requests, the refusal is counted by reason, and P2's next request to
 //! sips:example.com reaches the real P1, never the attacker.
 
-mod reuse_support;
+mod support;
 
 use bytes::Bytes;
-use reuse_support::fig::{figure_with, Fig, FigSpec};
-use reuse_support::pki::Leaf;
-use reuse_support::*;
 use sipwire::alias::{AliasDecision, AliasPolicy, IgnoreReason};
 use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::transport::{Target, TransportKind};
+use support::fig::{figure_with, forged, Fig, FigSpec};
+use support::pki::{Leaf, Spec};
+use support::reuse::*;
+use support::sip::*;
 
 /// The figure with alias on both sides, P2 also on plain TCP and deciding with `policy`.
 async fn lab(policy: AliasPolicy) -> Fig {
@@ -26,7 +27,7 @@ async fn lab(policy: AliasPolicy) -> Fig {
 
 /// An attacker on P1's IP address presenting `cert` (or none) as a TLS client.
 async fn attacker(l: &Fig, cert: Option<&Leaf>) -> Peer {
-    let own = l.ca.leaf(&["attacker.example.org"], &[]);
+    let own = l.ca.sip_leaf(&["attacker.example.org"]);
     bind(
         "127.0.0.1",
         l.ca.server_config(&own, &[], TLS13),
@@ -38,20 +39,6 @@ async fn attacker(l: &Fig, cert: Option<&Leaf>) -> Peer {
         None,
         config(vec![domain("example.org", "attacker.example.org")], false),
     )
-}
-
-/// A request whose top Via claims `sent_by` with `alias` over `transport`.
-fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
-    Bytes::from(format!(
-        "OPTIONS sips:example.net SIP/2.0\r\n\
-Via: SIP/2.0/{transport} {sent_by};branch=z9hG4bK{call};alias\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:mallory@example.com>;tag=m{call}\r\n\
-To: <sips:example.net>\r\n\
-Call-ID: {call}\r\n\
-CSeq: 1 OPTIONS\r\n\
-Content-Length: 0\r\n\r\n"
-    ))
 }
 
 async fn send_forged(att: &Peer, to: Target, bytes: Bytes) {
@@ -67,8 +54,8 @@ fn tls_to(l: &Fig) -> Target {
 
 /// P2 sends to sips:example.com; asserts it reaches the real P1 and not the attacker.
 async fn p2_reaches_real_p1(l: &mut Fig, att: &mut Peer, call: &str) -> bool {
-    let r = request("OPTIONS", "sips:example.com", "example.net", call, 1);
-    let target = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
+    let r = forwarded("OPTIONS", "sips:example.com", "example.net", call, 1);
+    let target = sips("example.com");
     let s =
         l.p2.endpoint
             .send_request("example.net", &target, &r, &format!("z9hG4bK{call}"))
@@ -139,7 +126,7 @@ async fn hijack_alias_over_plain_tcp_is_ignored() {
 #[tokio::test]
 async fn hijack_certificate_for_example_org_claiming_p1_example_com_is_ignored() {
     let mut l = lab(AliasPolicy::accept_all()).await;
-    let org = l.ca.leaf(&["example.org"], &[]);
+    let org = l.ca.sip_leaf(&["example.org"]);
     let mut att = attacker(&l, Some(&org)).await;
     send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "o1")).await;
     let seen = l.p2.next_request().await;
@@ -162,8 +149,8 @@ async fn hijack_certificate_for_example_org_claiming_p1_example_com_is_ignored()
 async fn hijack_second_connection_from_same_ip_claiming_same_alias_is_ignored() {
     let mut l = lab(AliasPolicy::accept_all()).await;
     // The real P1 connects first and is aliased.
-    let r = request("OPTIONS", "sips:example.net", "example.com", "s1", 1);
-    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "s1", 1);
+    let target = sips("example.net");
     l.p1.endpoint
         .send_request("example.com", &target, &r, "z9hG4bKs1")
         .await
@@ -174,7 +161,7 @@ async fn hijack_second_connection_from_same_ip_claiming_same_alias_is_ignored() 
 
     // A second connection from the same IP, with a certificate proving p1.example.com only
     // (overlapping, not the same peer): the authenticated row is kept.
-    let partial = l.ca.leaf(&["p1.example.com"], &[]);
+    let partial = l.ca.sip_leaf(&["p1.example.com"]);
     let mut att = attacker(&l, Some(&partial)).await;
     send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "s2")).await;
     let seen = l.p2.next_request().await;
@@ -198,7 +185,7 @@ async fn hijack_second_connection_from_same_ip_claiming_same_alias_is_ignored() 
 #[tokio::test]
 async fn hijack_connection_not_authenticated_for_the_domain_is_never_used() {
     let mut l = lab(AliasPolicy::accept_all()).await;
-    let org = l.ca.leaf(&["example.org"], &[]);
+    let org = l.ca.sip_leaf(&["example.org"]);
     let mut att = attacker(&l, Some(&org)).await;
     // Numeric sent-by = its real source IP, P1's port: accepted, under example.org's name.
     let sent_by = format!("127.0.0.1:{}", l.p1.tls.port());
@@ -220,8 +207,8 @@ async fn hijack_connection_not_authenticated_for_the_domain_is_never_used() {
 #[tokio::test]
 async fn policy_off_proceeds_as_if_alias_were_absent() {
     let mut l = lab(AliasPolicy::refuse_all()).await;
-    let r = request("OPTIONS", "sips:example.net", "example.com", "p1", 1);
-    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "p1", 1);
+    let target = sips("example.net");
     l.p1.endpoint
         .send_request("example.com", &target, &r, "z9hG4bKp1")
         .await
@@ -251,7 +238,7 @@ async fn plain_tcp_requests_carry_no_alias_and_are_never_aliased() {
     let mut l = lab(AliasPolicy::accept_all()).await;
     let target = SipTarget::new(Scheme::Sip, "example.net", None, Some("tcp")).expect("target");
     for i in 0..2 {
-        let r = request(
+        let r = forwarded(
             "OPTIONS",
             "sip:example.net;transport=tcp",
             "example.com",
@@ -285,7 +272,7 @@ async fn plain_tcp_requests_carry_no_alias_and_are_never_aliased() {
 #[tokio::test]
 async fn certificate_without_usable_identity_is_ignored() {
     let mut l = lab(AliasPolicy::accept_all()).await;
-    let wild = l.ca.leaf_exact(&["*.example.com"]);
+    let wild = l.ca.leaf(&Spec::dns(&["*.example.com"]));
     let mut att = attacker(&l, Some(&wild)).await;
     send_forged(&att, tls_to(&l), forged("TLS", &sent_by_p1(&l), "w1")).await;
     assert_eq!(

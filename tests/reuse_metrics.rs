@@ -1,14 +1,13 @@
 //! RFC 5923 reuse metrics through a real Prometheus recorder: rows gauge, reuses, new flows and
 //! refusals by reason.
 
-mod reuse_support;
+mod support;
 
-use bytes::Bytes;
-use reuse_support::fig::figure;
-use reuse_support::*;
 use sipwire::alias::{AliasDecision, IgnoreReason};
-use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::transport::{Target, TransportKind};
+use support::fig::figure;
+use support::reuse::*;
+use support::sip::*;
 
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -26,16 +25,16 @@ async fn alias_metrics_are_published() {
     let (ca, p1, mut p2) = (f.ca, f.p1, f.p2);
     let p2_tls = p2.tls;
     // P1 -> P2 (new flow, row on both sides), P2 -> P1 twice (reuses).
-    let r = request("OPTIONS", "sips:example.net", "example.com", "m1", 1);
-    let to_net = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "m1", 1);
+    let to_net = sips("example.net");
     p1.endpoint
         .send_request("example.com", &to_net, &r, "z9hG4bKm1")
         .await
         .expect("P1 -> P2");
     assert_eq!(p2.next_request().await.decision, Some(AliasDecision::Added));
-    let to_com = SipTarget::new(Scheme::Sips, "example.com", None, None).expect("target");
+    let to_com = sips("example.com");
     for i in 0..2 {
-        let r = request(
+        let r = forwarded(
             "OPTIONS",
             "sips:example.com",
             "example.net",
@@ -50,7 +49,7 @@ async fn alias_metrics_are_published() {
         assert!(s.reused);
     }
     // An alias without a client certificate, refused and counted.
-    let own = ca.leaf(&["attacker.example.org"], &[]);
+    let own = ca.sip_leaf(&["attacker.example.org"]);
     let att = bind(
         "127.0.0.1",
         ca.server_config(&own, &[], TLS13),
@@ -58,15 +57,17 @@ async fn alias_metrics_are_published() {
         false,
     )
     .await;
-    let forged = String::from(
-        "OPTIONS sips:example.net SIP/2.0\r\nVia: SIP/2.0/TLS p1.example.com;branch=z9hG4bKx;alias\r\n\
-Max-Forwards: 70\r\nFrom: <sip:m@example.com>;tag=x\r\nTo: <sips:example.net>\r\nCall-ID: x\r\n\
-CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    let forged = alias_options(
+        "TLS",
+        "p1.example.com",
+        "sips:example.net",
+        "sip:m@example.com",
+        "x",
     );
     att.transport
         .send_to(
             &Target::new(TransportKind::Tls, p2_tls).with_server_name("example.net"),
-            Bytes::from(forged),
+            forged,
         )
         .await
         .expect("attacker connects");

@@ -3,22 +3,22 @@
 //! and the traffic is still spread by weight: the RFC 3263 order decides the target of each
 //! request, the alias table only which connection carries it.
 
-mod reuse_support;
+mod support;
 
-use reuse_support::dns::{start_dns, Zone};
-use reuse_support::pki::Ca;
-use reuse_support::*;
 use sipwire::alias::AliasKey;
-use sipwire::resolve::{Scheme, SipTarget};
 use std::collections::{HashMap, HashSet};
+use support::dns::{start_dns, Zone};
+use support::pki::Ca;
+use support::reuse::*;
+use support::sip::*;
 
 const REQUESTS: usize = 400;
 const WEIGHTS: [u16; 3] = [20, 30, 50];
 
 #[tokio::test]
 async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
-    let ca = Ca::new();
-    let p1_cert = ca.leaf(&["example.com", "p1.example.com"], &[]);
+    let ca = Ca::new("reuse CA");
+    let p1_cert = ca.sip_leaf(&["example.com", "p1.example.com"]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], TLS13),
@@ -32,7 +32,7 @@ async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
         .enumerate()
     {
         let host = format!("s{}.example.net", i + 1);
-        let cert = ca.leaf(&["example.net", &host], &["sip:example.net"]);
+        let cert = ca.sip_leaf(&["example.net", &host]);
         let b = bind(
             ip,
             ca.server_config(&cert, &[], TLS13),
@@ -64,11 +64,11 @@ async fn section_10_srv_load_balancing_one_aliased_connection_per_target() {
         .map(|(host, b)| b.start(None, config(vec![domain("example.net", &host)], true)))
         .collect();
 
-    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let target = sips("example.net");
     let mut per_target: HashMap<AliasKey, usize> = HashMap::new();
     let mut flows = HashSet::new();
     for i in 0..REQUESTS {
-        let r = request(
+        let r = forwarded(
             "OPTIONS",
             "sips:example.net",
             "example.com",

@@ -5,28 +5,24 @@
 //! P1 keeps one alias table per local domain and never sends for one domain over the other's
 //! connection.
 
-mod reuse_support;
+mod support;
 
-use reuse_support::dns::{start_dns, TestDns, Zone};
-use reuse_support::pki::Ca;
-use reuse_support::*;
 use sipwire::alias::{AliasDecision, AliasKey, RowOrigin};
-use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::TransportKind;
-
-fn sips(domain: &str) -> SipTarget {
-    SipTarget::new(Scheme::Sips, domain, None, None).expect("target")
-}
+use support::dns::{start_dns, TestDns, Zone};
+use support::pki::Ca;
+use support::reuse::*;
+use support::sip::*;
 
 /// P1 serving example.com and example.net on 127.0.0.1 (server certificate chosen by SNI), P2
 /// serving example.org on 127.0.0.2, and the DNS server publishing the three domains. With
 /// `per_domain_client`, P1 presents each local domain's own certificate when it connects;
 /// otherwise example.com's for both.
 async fn virtual_pair(per_domain_client: bool) -> (Peer, Peer, TestDns) {
-    let ca = Ca::new();
-    let com = ca.leaf(&["example.com", "p1.example.com"], &[]);
-    let net = ca.leaf(&["example.net", "p1.example.net"], &[]);
-    let org = ca.leaf(&["example.org", "p2.example.org"], &[]);
+    let ca = Ca::new("reuse CA");
+    let com = ca.sip_leaf(&["example.com", "p1.example.com"]);
+    let net = ca.sip_leaf(&["example.net", "p1.example.net"]);
+    let org = ca.sip_leaf(&["example.org", "p2.example.org"]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&com, &[("example.com", &com), ("example.net", &net)], TLS13),
@@ -89,7 +85,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     let p1_port = p1.tls.port();
 
     // A UA of example.com sends through P1 to example.org: P2 aliases P1's connection.
-    let r = request("OPTIONS", "sips:example.org", "example.com", "v1", 1);
+    let r = forwarded("OPTIONS", "sips:example.org", "example.com", "v1", 1);
     let s_com = p1
         .endpoint
         .send_request("example.com", &sips("example.org"), &r, "z9hG4bKv1")
@@ -100,7 +96,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     p1.next_response().await;
 
     // P2 -> example.com: reused.
-    let r = request("OPTIONS", "sips:example.com", "example.org", "v2", 1);
+    let r = forwarded("OPTIONS", "sips:example.com", "example.org", "v2", 1);
     let s = p2
         .endpoint
         .send_request("example.org", &sips("example.com"), &r, "z9hG4bKv2")
@@ -111,7 +107,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     p2.next_response().await;
 
     // P2 -> example.net: same resolved address, other identity: a new connection.
-    let r = request("OPTIONS", "sips:example.net", "example.org", "v3", 1);
+    let r = forwarded("OPTIONS", "sips:example.net", "example.org", "v3", 1);
     let s_net = p2
         .endpoint
         .send_request("example.org", &sips("example.net"), &r, "z9hG4bKv3")
@@ -161,7 +157,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
 
     // P1 sending for example.net uses example.net's connection, for example.com its own:
     // never one domain's connection for the other.
-    let r = request("OPTIONS", "sips:example.org", "example.net", "v4", 1);
+    let r = forwarded("OPTIONS", "sips:example.org", "example.net", "v4", 1);
     let s = p1
         .endpoint
         .send_request("example.net", &sips("example.org"), &r, "z9hG4bKv4")
@@ -170,7 +166,7 @@ async fn section_9_3_virtual_domains_on_one_address_never_share_a_connection() {
     assert!(s.reused);
     assert_eq!(s.flow, at_p1.flow);
     assert_eq!(p2.next_request().await.flow, s_net.flow);
-    let r = request("OPTIONS", "sips:example.org", "example.com", "v5", 2);
+    let r = forwarded("OPTIONS", "sips:example.org", "example.com", "v5", 2);
     let s = p1
         .endpoint
         .send_request("example.com", &sips("example.org"), &r, "z9hG4bKv5")
@@ -193,7 +189,7 @@ async fn section_9_3_client_side_one_connection_and_certificate_per_local_domain
         .iter()
         .enumerate()
     {
-        let r = request("OPTIONS", "sips:example.org", local, &format!("s{i}"), 1);
+        let r = forwarded("OPTIONS", "sips:example.org", local, &format!("s{i}"), 1);
         let s = p1
             .endpoint
             .send_request(local, &sips("example.org"), &r, &format!("z9hG4bKs{i}"))
@@ -221,7 +217,7 @@ async fn section_9_3_client_side_one_connection_and_certificate_per_local_domain
     assert_eq!(rows[1].identities, ["example.net", "p1.example.net"]);
     // Backwards: each domain's requests over that domain's connection.
     for (domain, flow) in [("example.com", flows[0]), ("example.net", flows[1])] {
-        let r = request(
+        let r = forwarded(
             "OPTIONS",
             &format!("sips:{domain}"),
             "example.org",

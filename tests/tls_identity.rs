@@ -3,14 +3,16 @@
 //! sipwire client connects for the SIP domain `example.com` (§7.3) or a sipwire server
 //! authenticates a client (§7.4).
 
-mod tls_support;
+mod support;
 
 use bytes::Bytes;
-use sipwire::tls::{
-    AlpnPolicy, ClientCertPolicy, ClientCerts, IdentitySource, ServerCerts, SipIdentities,
-};
+use sipwire::tls::{AlpnPolicy, ClientCertPolicy, IdentitySource, ServerCerts, SipIdentities};
 use sipwire::transport::{Target, TransportError, TransportKind};
-use tls_support::*;
+use support::pki::{Ca, Leaf, Spec};
+use support::poll::{eventually, WAIT};
+use support::sip::options;
+use support::tls::*;
+use support::transport::{any, next, transport};
 
 /// One row: the certificate, the identities expected, whether a client connecting for
 /// `domain` accepts the server.
@@ -122,18 +124,8 @@ async fn client_connects(
     leaf: &Leaf,
     domain: &str,
 ) -> Result<Vec<String>, TransportError> {
-    let (srv, _srx) = transport();
-    let (sc, _) = server(
-        server_ca,
-        ServerCerts::new(leaf.certified()),
-        ClientCertPolicy::Optional,
-        AlpnPolicy::Offer,
-    );
-    let addr = srv.bind_tls(any(), sc).await.expect("bind");
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(client_ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (srv, _srx, addr) = tls_server(server_ca, leaf).await;
+    let (cli, _crx) = tls_client(client_ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name(domain);
     let r = cli.connect(&t).await;
     let out = match r {
@@ -149,7 +141,7 @@ async fn client_connects(
     };
     // The server never keeps a connection whose handshake failed.
     if out.is_err() {
-        eventually("server drops the failed connection", || {
+        eventually(WAIT, "server drops the failed connection", || {
             srv.stats().stream_flows == 0
         })
         .await;
@@ -240,7 +232,7 @@ async fn server_sees(
     use tokio::io::AsyncWriteExt;
     let local = p.stream.get_ref().0.local_addr().expect("local");
     p.stream
-        .write_all(options(local, addr, "srv").as_bytes())
+        .write_all(options("TLS", local, addr, "srv").as_bytes())
         .await
         .map_err(|e| format!("{e}"))?;
     let inc = next(&mut srx).await;
@@ -289,21 +281,11 @@ async fn sni_is_the_aus_domain_not_the_address() {
     // §7.8: the client sends SNI = the domain it connects for; the server sees it.
     let ca = Ca::new("sni CA");
     let leaf = ca.leaf(&Spec::uris(&["sip:example.com"]));
-    let (srv, mut srx) = transport();
-    let (sc, _) = server(
-        &ca,
-        ServerCerts::new(leaf.certified()),
-        ClientCertPolicy::Optional,
-        AlpnPolicy::Offer,
-    );
-    let addr = srv.bind_tls(any(), sc).await.expect("bind");
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (srv, mut srx, addr) = tls_server(&ca, &leaf).await;
+    let (cli, _crx) = tls_client(&ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let flow = cli
-        .send_to(&t, Bytes::from(options(any(), addr, "sni")))
+        .send_to(&t, Bytes::from(options("TLS", any(), addr, "sni")))
         .await
         .expect("send");
     let inc = next(&mut srx).await;

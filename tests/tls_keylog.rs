@@ -1,7 +1,7 @@
 //! SSLKEYLOGFILE: with `keylog` on, both sides write their TLS secrets to the file the
 //! variable names (for Wireshark). A test binary of its own: it sets the variable.
 
-mod tls_support;
+mod support;
 
 use std::sync::Arc;
 
@@ -10,7 +10,10 @@ use sipwire::tls::{
     ServerSettings, SniResolver,
 };
 use sipwire::transport::{Target, TransportKind};
-use tls_support::*;
+use support::pki::{Ca, Spec};
+use support::poll::{eventually, WAIT};
+use support::tls::*;
+use support::transport::{any, transport};
 
 #[tokio::test]
 async fn keylog_writes_secrets_to_sslkeylogfile() {
@@ -53,7 +56,7 @@ async fn keylog_writes_secrets_to_sslkeylogfile() {
     tls.install(&cli);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     cli.connect(&t).await.expect("connect");
-    eventually("both sides logged their secrets", || {
+    eventually(WAIT, "both sides logged their secrets", || {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         // TLS 1.3 labels; each secret is logged by client and server.
         text.matches("CLIENT_TRAFFIC_SECRET_0 ").count() >= 2

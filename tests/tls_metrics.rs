@@ -2,11 +2,14 @@
 //! `reason="identity_mismatch"` on the client, an ALPN refusal `no_application_protocol`
 //! (only other ids offered) or `no_alpn_offered` (none offered) on the server. A test binary of its own: it installs the global metrics recorder.
 
-mod tls_support;
+mod support;
 
-use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ClientCerts, ServerCerts};
+use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ServerCerts};
 use sipwire::transport::{Target, TransportError, TransportKind};
-use tls_support::*;
+use support::pki::{Ca, Spec};
+use support::poll::{eventually, WAIT};
+use support::tls::*;
+use support::transport::{any, transport};
 
 #[tokio::test]
 async fn handshake_failures_are_counted_by_reason() {
@@ -24,10 +27,7 @@ async fn handshake_failures_are_counted_by_reason() {
     );
     let addr = srv.bind_tls(any(), sc).await.expect("bind");
 
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (cli, _crx) = tls_client(&ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let err = cli.connect(&t).await.expect_err("mismatch");
     assert!(
@@ -41,7 +41,7 @@ async fn handshake_failures_are_counted_by_reason() {
     // No ALPN at all under `require`: refused, counted with its own reason.
     assert!(peek(addr, Some("example.net"), &[], None).await.is_err());
 
-    eventually("both failures counted", || {
+    eventually(WAIT, "both failures counted", || {
         let text = handle.render();
         let has = |reason: &str, direction: &str| {
             text.lines().any(|l| {

@@ -3,7 +3,7 @@
 //! TLS 1.2/1.3 only (`openssl s_client -tls1_1` refused), and per-domain client
 //! certificates on outbound connections.
 
-mod tls_support;
+mod support;
 
 use tokio::process::Command;
 
@@ -11,7 +11,11 @@ use bytes::Bytes;
 use rustls::AlertDescription;
 use sipwire::tls::{AlpnPolicy, ClientCertPolicy, ClientCerts, ServerCerts, SipIdentities, SIP_2};
 use sipwire::transport::{Target, TransportKind};
-use tls_support::*;
+use support::pki::{Ca, Spec};
+use support::poll::WAIT;
+use support::sip::options;
+use support::tls::*;
+use support::transport::{any, next, transport};
 
 fn ids(der: &[u8]) -> Vec<String> {
     SipIdentities::from_der(der)
@@ -41,10 +45,7 @@ async fn sni_picks_the_certificate_of_each_domain_on_one_port() {
         assert_eq!(ids(&p.cert), [want], "SNI {sni:?}");
     }
     // A sipwire client verifies each domain on the same address.
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (cli, _crx) = tls_client(&ca);
     for d in ["example.com", "example.net"] {
         let t = Target::new(TransportKind::Tls, addr).with_server_name(d);
         let f = cli.connect(&t).await.expect("connect");
@@ -116,10 +117,7 @@ async fn alpn_policies() {
     // the flow.
     let (srv, _rx, sc) = bind(AlpnPolicy::Require);
     let addr = srv.bind_tls(any(), sc).await.expect("bind");
-    let (cli, _crx) = transport();
-    cli.set_tls_client(
-        client(&ca, ClientCerts::new(None), &[], AlpnPolicy::Offer).default_config(),
-    );
+    let (cli, _crx) = tls_client(&ca);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("example.com");
     let f = cli.connect(&t).await.expect("connect");
     assert_eq!(cli.flow_info(f).expect("info").alpn.as_deref(), Some(SIP_2));
@@ -149,14 +147,7 @@ async fn alpn_policies() {
 async fn tls12_and_tls13_only() {
     let ca = Ca::new("versions CA");
     let leaf = ca.leaf(&Spec::uris(&["sip:example.com"]));
-    let (srv, _srx) = transport();
-    let (sc, _) = server(
-        &ca,
-        ServerCerts::new(leaf.certified()),
-        ClientCertPolicy::Optional,
-        AlpnPolicy::Offer,
-    );
-    let addr = srv.bind_tls(any(), sc).await.expect("bind");
+    let (_srv, _srx, addr) = tls_server(&ca, &leaf).await;
     for v in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let p = peek_versions(addr, Some("example.com"), &[], None, &[v])
             .await
@@ -211,14 +202,7 @@ async fn tls12_and_tls13_only() {
 async fn client_certificate_chosen_by_local_domain() {
     let ca = Ca::new("client CA");
     let server_leaf = ca.leaf(&Spec::uris(&["sip:peer.example"]));
-    let (srv, mut srx) = transport();
-    let (sc, _) = server(
-        &ca,
-        ServerCerts::new(server_leaf.certified()),
-        ClientCertPolicy::Optional,
-        AlpnPolicy::Offer,
-    );
-    let addr = srv.bind_tls(any(), sc).await.expect("bind");
+    let (srv, mut srx, addr) = tls_server(&ca, &server_leaf).await;
 
     let default = ca.leaf(&Spec::uris(&["sip:default.example"]));
     let com = ca.leaf(&Spec::uris(&["sip:example.com"]));
@@ -244,7 +228,7 @@ async fn client_certificate_chosen_by_local_domain() {
         if let Some(s) = scope {
             t = t.with_scope(s);
         }
-        cli.send_to(&t, Bytes::from(options(any(), addr, "scope")))
+        cli.send_to(&t, Bytes::from(options("TLS", any(), addr, "scope")))
             .await
             .expect("send");
         let inc = next(&mut srx).await;
@@ -260,7 +244,7 @@ async fn client_certificate_chosen_by_local_domain() {
     )
     .install(&cli2);
     let t = Target::new(TransportKind::Tls, addr).with_server_name("peer.example");
-    cli2.send_to(&t, Bytes::from(options(any(), addr, "none")))
+    cli2.send_to(&t, Bytes::from(options("TLS", any(), addr, "none")))
         .await
         .expect("send");
     let inc = next(&mut srx).await;

@@ -2,7 +2,7 @@
 //! 65,507-byte datagrams, error responses, Content-Length on streams, CRLFs before a
 //! start line, STUN and CRLF keep-alives, graceful close and peer close.
 
-mod transport_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,9 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use sipwire::transport::{Target, Transport, TransportConfig, TransportKind};
+use support::pki::Localhost;
+use support::poll::{eventually, WAIT};
+use support::sip::{options, parse, request};
+use support::transport::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use transport_support::*;
 
 async fn udp_client() -> (
     Transport,
@@ -82,7 +85,7 @@ async fn large_request_to_udp_target_goes_over_tcp_with_via_rewritten() {
     // TCP refused: the large request goes over UDP after all (RFC 3261 §18.1.1).
     drop(tcp);
     drop(s);
-    eventually("TCP flow gone", || client.stats().stream_flows == 0).await;
+    eventually(WAIT, "TCP flow gone", || client.stats().stream_flows == 0).await;
     let big = request("MESSAGE", "UDP", me, peer, "big2", 1400);
     let flow = client
         .send_to(&Target::new(TransportKind::Udp, peer), Bytes::from(big))
@@ -198,7 +201,7 @@ async fn our_keepalive_pings_reach_the_peer() {
 
 #[tokio::test]
 async fn closed_by_peer_is_not_reused_and_local_close_sends_close_notify() {
-    let pki = Pki::generate();
+    let pki = Localhost::generate();
     // TCP: the peer half-closes; our next request opens a new connection (RFC 5923 §8.3:
     // no new transaction on a flow whose peer is closing).
     let (client, _rx) = Transport::new(TransportConfig::default());
@@ -208,7 +211,7 @@ async fn closed_by_peer_is_not_reused_and_local_close_sends_close_notify() {
     let f1 = client.connect(&target).await.expect("connect");
     let (mut s1, _) = l.accept().await.expect("accept");
     s1.shutdown().await.expect("FIN");
-    eventually("flow out of the reuse index", || {
+    eventually(WAIT, "flow out of the reuse index", || {
         client.stats().reuse_entries == 0
     })
     .await;
@@ -240,7 +243,10 @@ async fn closed_by_peer_is_not_reused_and_local_close_sends_close_notify() {
     assert!(r.is_ok(), "close_notify expected, got {r:?}");
     // Our side answers with its own close; the server flow then ends.
     tls.shutdown().await.expect("close_notify back");
-    eventually("server flow gone", || srv.flow_info(inc.flow).is_none()).await;
+    eventually(WAIT, "server flow gone", || {
+        srv.flow_info(inc.flow).is_none()
+    })
+    .await;
 }
 
 /// RFC 3261 §18.1.1 through the outbound API: `ReuseEndpoint` decides UDP or TCP before it

@@ -5,7 +5,7 @@
 //! that over TLS); `benches/transport_leak.sh` runs it in release mode. This file holds a
 //! single test because it measures the whole process.
 
-mod transport_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +14,12 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use sipwire::transport::{Transport, TransportConfig};
 use sipwire::wire::response::response_to;
+use support::pki::Localhost;
+use support::poll::{eventually, WAIT};
+use support::sip::options;
+use support::transport::*;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use transport_support::*;
 
 fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -88,7 +91,7 @@ async fn many_connections_leave_no_leak() {
         Err(_) => 10_000,
     };
     let batch = 100;
-    let pki = Pki::generate();
+    let pki = Localhost::generate();
     let (srv, mut rx) = Transport::new(TransportConfig {
         max_connections_per_ip: batch * 2,
         max_connections: batch * 4,
@@ -112,7 +115,7 @@ async fn many_connections_leave_no_leak() {
     let settle = |what: &'static str| {
         let srv = srv.clone();
         async move {
-            eventually(what, || {
+            eventually(WAIT, what, || {
                 let s = srv.stats();
                 s.stream_flows == 0 && s.admitted == 0 && s.tracked_ips == 0 && s.tasks == 2
             })
@@ -145,7 +148,10 @@ async fn many_connections_leave_no_leak() {
     assert_eq!(s.reuse_entries, 0, "reuse index emptied: {s:?}");
 
     // Sockets in the kernel may take a moment to be released after the peers closed.
-    eventually("file descriptors back to baseline", || fd_count() <= fd0).await;
+    eventually(WAIT, "file descriptors back to baseline", || {
+        fd_count() <= fd0
+    })
+    .await;
     let rss1 = rss_kib();
     println!(
         "{count} TCP + {tls_count} TLS connections: fds {fd0} -> {}, RSS {rss0} KiB -> {rss1} KiB",

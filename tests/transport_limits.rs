@@ -1,7 +1,7 @@
 //! Limits: a peer that stops reading does not stall other flows; a slowloris peer is cut
 //! after the header timeout; the per-IP and global connection limits are enforced.
 
-mod transport_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sipwire::transport::{Transport, TransportConfig, TransportError};
 use sipwire::wire::response::response_to;
+use support::poll::{eventually, WAIT};
+use support::sip::options;
+use support::transport::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
-use transport_support::*;
 
 /// A server transport on 127.0.0.1 whose received requests are answered 200 by a task;
 /// the flows it saw are reported on the returned channel.
@@ -99,7 +101,10 @@ async fn a_peer_that_stops_reading_does_not_stall_others() {
         }
     }
     assert!(overflowed, "the slow flow's queue never hit its bound");
-    eventually("slow flow closed", || srv.flow_info(slow_flow).is_none()).await;
+    eventually(WAIT, "slow flow closed", || {
+        srv.flow_info(slow_flow).is_none()
+    })
+    .await;
     let worst = tokio::time::timeout(WAIT, healthy)
         .await
         .expect("healthy peer finished")
@@ -169,7 +174,7 @@ async fn per_ip_and_global_limits() {
 
     // Closing one frees its slot.
     drop(a.pop());
-    eventually("slot released", || srv.stats().admitted == 3).await;
+    eventually(WAIT, "slot released", || srv.stats().admitted == 3).await;
     let mut again = connect_from("127.0.0.1", addr).await;
     options_round_trip(&mut again, addr, "again").await;
 }

@@ -1,7 +1,7 @@
 //! Round trips over UDP, TCP and TLS on loopback, IPv4 and IPv6, between two
 //! `Transport` instances; TLS with certificates generated here.
 
-mod transport_support;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -9,17 +9,19 @@ use bytes::Bytes;
 use sipwire::transport::{Target, Transport, TransportConfig, TransportKind};
 use sipwire::wire::response::response_to;
 use sipwire::wire::Rport;
-use transport_support::*;
+use support::pki::Localhost;
+use support::sip::options;
+use support::transport::*;
 
 fn cfg() -> TransportConfig {
     TransportConfig {
-        identities: Some(dns_identities()),
+        identities: Some(sipwire::tls::identity_fn()),
         ..TransportConfig::default()
     }
 }
 
 async fn round_trip(kind: TransportKind, ip: &str, client_cert: bool) {
-    let pki = Pki::generate();
+    let pki = Localhost::generate();
     let any: SocketAddr = format!("{ip}:0").parse().expect("addr");
     let (server, mut srx) = Transport::new(cfg());
     let (client, mut crx) = Transport::new(cfg());
@@ -125,7 +127,7 @@ async fn tls_ipv6_without_client_certificate() {
 
 #[tokio::test]
 async fn tls_wrong_server_name_fails_and_is_not_reused() {
-    let pki = Pki::generate();
+    let pki = Localhost::generate();
     let (server, _srx) = Transport::new(cfg());
     let (client, _crx) = Transport::new(cfg());
     let addr = server
@@ -145,7 +147,7 @@ async fn tls_wrong_server_name_fails_and_is_not_reused() {
 
 #[tokio::test]
 async fn concurrent_senders_share_one_connection() {
-    let pki = Pki::generate();
+    let pki = Localhost::generate();
     let (server, _srx) = Transport::new(cfg());
     let (client, _crx) = Transport::new(cfg());
     let addr = server

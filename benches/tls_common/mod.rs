@@ -1,5 +1,5 @@
-//! Shared by the TLS benchmarks (`tls_throughput`, `tls_memory`): certificates made with
-//! rcgen at start-up, rustls configurations that both the sipwire endpoints and the bare
+//! Shared by the TLS benchmarks (`tls_throughput`, `tls_memory`): certificates from the
+//! tests' PKI (tests/support/pki.rs) made at start-up, rustls configurations that both the sipwire endpoints and the bare
 //! tokio-rustls baseline use (same certificates, cipher suites, resumption settings), SIP
 //! messages of a given size, and the bare tokio-rustls endpoints.
 #![allow(dead_code)]
@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use rustls::client::Resumption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::SupportedProtocolVersion;
@@ -19,7 +18,13 @@ use sipwire::wire::{Frame, Limits, StreamFramer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A CA and a server certificate for localhost / 127.0.0.1 (ECDSA P-256, rcgen's default).
+#[path = "../../tests/support/pki.rs"]
+mod pki;
+#[path = "../../tests/support/poll.rs"]
+pub mod poll;
+
+/// A CA and a server certificate for localhost, 127.0.0.1 and ::1 (ECDSA P-256, rcgen's
+/// default), from the tests' PKI.
 pub struct Pki {
     pub ca: CertificateDer<'static>,
     pub chain: Vec<CertificateDer<'static>>,
@@ -27,22 +32,14 @@ pub struct Pki {
 }
 
 impl Pki {
+    /// The server presents its certificate alone, without the CA: the handshakes the
+    /// benchmarks measure keep their size.
     pub fn generate() -> Pki {
-        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "sipwire bench CA");
-        let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("ca key"))
-            .expect("ca cert");
-        let mut p = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-        p.subject_alt_names
-            .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
-        let key = KeyPair::generate().expect("key");
-        let cert = p.signed_by(&key, &issuer).expect("sign");
+        let l = pki::Localhost::generate();
         Pki {
-            ca: issuer.der().clone(),
-            chain: vec![cert.der().clone()],
-            key: key.serialize_der(),
+            ca: l.ca.der(),
+            chain: vec![l.server.chain[0].clone()],
+            key: l.server.key,
         }
     }
 
@@ -345,16 +342,4 @@ pub async fn bare_connect(
     tokio_rustls::TlsConnector::from(Arc::clone(config))
         .connect(ServerName::try_from("localhost").expect("name"), tcp)
         .await
-}
-
-/// Waits (polling every millisecond, at most `limit`) until `f` holds; false on timeout.
-pub async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = tokio::time::Instant::now() + limit;
-    while !f() {
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    true
 }

@@ -1,18 +1,16 @@
 //! The alias-table dump: `sipwire alias-table` asks a gateway's admin socket (state dir) and
 //! prints the live RFC 5923 tables as JSON; `sipwire run` serves that socket.
 
-#[path = "../../tests/gateway_support/mod.rs"]
-mod gateway_support;
-#[path = "../../tests/reuse_support/mod.rs"]
-mod reuse_support;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
-use reuse_support::dns::{start_dns, Zone};
-use reuse_support::pki::Ca;
-use reuse_support::*;
 use sipwire::alias::AliasDecision;
-use sipwire::resolve::{Scheme, SipTarget};
 use sipwire_gateway::admin;
 use std::process::Command;
+use support::dns::{start_dns, Zone};
+use support::pki::Ca;
+use support::reuse::*;
+use support::sip::*;
 
 fn alias_table_cli(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sipwire"))
@@ -30,9 +28,9 @@ fn alias_table_cli(args: &[&str]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alias_table_subcommand_prints_live_rows() {
-    let ca = Ca::new();
-    let c1 = ca.leaf(&["example.com", "p1.example.com"], &[]);
-    let c2 = ca.leaf(&["example.net", "p2.example.net"], &[]);
+    let ca = Ca::new("reuse CA");
+    let c1 = ca.sip_leaf(&["example.com", "p1.example.com"]);
+    let c2 = ca.sip_leaf(&["example.net", "p2.example.net"]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&c1, &[], TLS13),
@@ -65,8 +63,8 @@ async fn alias_table_subcommand_prints_live_rows() {
         None,
         config(vec![domain("example.net", "p2.example.net")], true),
     );
-    let r = request("OPTIONS", "sips:example.net", "example.com", "adm", 1);
-    let target = SipTarget::new(Scheme::Sips, "example.net", None, None).expect("target");
+    let r = forwarded("OPTIONS", "sips:example.net", "example.com", "adm", 1);
+    let target = sips("example.net");
     p1.endpoint
         .send_request("example.com", &target, &r, "z9hG4bKadm")
         .await
@@ -127,7 +125,7 @@ fn sipwire_run_serves_the_admin_socket() {
          [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
         state.path().display()
     );
-    let gw = gateway_support::start(state.path(), &cfg);
+    let gw = support::gateway::start(state.path(), &cfg);
     let admin_line = gw.printed("sipwire: admin socket ");
     let sock = state.path().join("admin.sock");
     assert_eq!(admin_line, sock.to_str());

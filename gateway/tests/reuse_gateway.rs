@@ -3,20 +3,21 @@
 //! table, a client without certificate does not and the refusal is counted; `sipwire
 //! alias-table` shows both.
 
-#[path = "../../tests/gateway_support/mod.rs"]
-mod gateway_support;
-#[path = "../../tests/reuse_support/mod.rs"]
-mod reuse_support;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use bytes::Bytes;
-use reuse_support::pki::Ca;
-use reuse_support::*;
+use rustls::RootCertStore;
 use sipwire::transport::{Target, TransportKind};
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::Arc;
+use support::pki::{client_config, Ca, Leaf};
+use support::reuse::*;
+use support::sip::*;
 
 struct Gateway {
-    _run: gateway_support::Running,
+    _run: support::gateway::Running,
     tls: SocketAddr,
     config: std::path::PathBuf,
     state: tempfile::TempDir,
@@ -33,7 +34,7 @@ fn start(ca_pem: &str) -> Gateway {
         ca_path.display(),
         state.path().display()
     );
-    let run = gateway_support::start(state.path(), &cfg);
+    let run = support::gateway::start(state.path(), &cfg);
     Gateway {
         tls: run.listener("tls"),
         _run: run,
@@ -43,12 +44,27 @@ fn start(ca_pem: &str) -> Gateway {
 }
 
 fn options(sent_by: &str, call: &str) -> Bytes {
-    Bytes::from(format!(
-        "OPTIONS sip:localhost SIP/2.0\r\n\
-Via: SIP/2.0/TLS {sent_by};branch=z9hG4bK{call};alias\r\n\
-Max-Forwards: 70\r\nFrom: <sip:a@client.example.com>;tag={call}\r\nTo: <sip:localhost>\r\n\
-Call-ID: {call}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ))
+    alias_options(
+        "TLS",
+        sent_by,
+        "sip:localhost",
+        "sip:a@client.example.com",
+        call,
+    )
+}
+
+/// A client of the gateway as client.example.com (certificate `leaf` from `ca`), trusting
+/// `roots`, presenting its certificate or not.
+async fn client(ca: &Ca, leaf: &Leaf, roots: Arc<RootCertStore>, present: bool) -> Peer {
+    let peer = bind(
+        "127.0.0.1",
+        ca.server_config(leaf, &[], TLS13),
+        client_config(roots, present.then_some(leaf), rustls::DEFAULT_VERSIONS),
+        false,
+    )
+    .await;
+    let domains = vec![domain("client.example.com", "client.example.com")];
+    peer.start(None, config(domains, true))
 }
 
 fn alias_table(gw: &Gateway) -> serde_json::Value {
@@ -67,30 +83,14 @@ fn alias_table(gw: &Gateway) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipwire_run_records_authenticated_aliases_only() {
-    let ca = Ca::new();
+    let ca = Ca::new("reuse CA");
     let gw = start(&ca.pem());
-    let dev_ca_pem = std::fs::read(gw.state.path().join("dev-ca/ca.pem")).expect("dev CA");
-    let dev_roots: Vec<_> = rustls_pemfile::certs(&mut dev_ca_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .expect("dev CA PEM");
-    let leaf = ca.leaf(&["client.example.com"], &[]);
+    let dev_roots = support::gateway::dev_ca_roots(gw.state.path());
+    let leaf = ca.sip_leaf(&["client.example.com"]);
     let target = Target::new(TransportKind::Tls, gw.tls).with_server_name("localhost");
 
     // With a certificate: recorded.
-    let with = bind(
-        "127.0.0.1",
-        ca.server_config(&leaf, &[], TLS13),
-        ca.client_config_trusting(dev_roots.clone(), Some(&leaf)),
-        false,
-    )
-    .await
-    .start(
-        None,
-        config(
-            vec![domain("client.example.com", "client.example.com")],
-            true,
-        ),
-    );
+    let with = client(&ca, &leaf, dev_roots.clone(), true).await;
     let sent_by = format!("client.example.com:{}", with.tls.port());
     with.transport
         .send_to(&target, options(&sent_by, "gw1"))
@@ -100,20 +100,7 @@ async fn sipwire_run_records_authenticated_aliases_only() {
     assert_eq!(with.next_response().await.message.status_code(), Some(200));
 
     // Without: ignored, counted.
-    let mut without = bind(
-        "127.0.0.1",
-        ca.server_config(&leaf, &[], TLS13),
-        ca.client_config_trusting(dev_roots, None),
-        false,
-    )
-    .await
-    .start(
-        None,
-        config(
-            vec![domain("client.example.com", "client.example.com")],
-            true,
-        ),
-    );
+    let mut without = client(&ca, &leaf, dev_roots, false).await;
     without
         .transport
         .send_to(&target, options("client.example.com:5999", "gw2"))

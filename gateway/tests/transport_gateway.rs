@@ -1,24 +1,23 @@
 //! The `sipwire run` binary: OPTIONS answered with 200 OK over UDP, TCP and TLS;
 //! CRLFCRLF answered with exactly CRLF over TCP and TLS; graceful stop on SIGTERM.
 
-#[path = "../../tests/gateway_support/mod.rs"]
-mod gateway_support;
-#[path = "../../tests/transport_support/mod.rs"]
-mod transport_support;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use sipwire::wire::{Message, Rport};
+use support::poll::{eventually, WAIT};
+use support::sip::{options, parse, request};
+use support::transport::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use transport_support::*;
 
 struct Gateway {
-    run: gateway_support::Running,
+    run: support::gateway::Running,
     udp: SocketAddr,
     tcp: SocketAddr,
     tls: SocketAddr,
@@ -34,7 +33,7 @@ fn start() -> Gateway {
          [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
         state.path().display()
     );
-    let run = gateway_support::start(state.path(), &cfg);
+    let run = support::gateway::start(state.path(), &cfg);
     Gateway {
         udp: run.listener("udp"),
         tcp: run.listener("tcp"),
@@ -120,21 +119,11 @@ async fn run_answers_options_on_every_transport_and_stops_on_sigterm() {
     stream_checks(&mut t, tl, gw.tcp, "TCP").await;
 
     // TLS, verified against the development CA the gateway wrote into its state dir.
-    let ca_pem = std::fs::read(gw.state.path().join("dev-ca/ca.pem")).expect("dev CA written");
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_slice()) {
-        roots.add(c.expect("pem")).expect("root");
-    }
-    let cc = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let roots = support::gateway::dev_ca_roots(gw.state.path());
+    let cc = support::pki::client_config(roots, None, rustls::DEFAULT_VERSIONS);
     let tcp = TcpStream::connect(gw.tls).await.expect("tls connect");
     let sl = tcp.local_addr().expect("local");
-    let mut s = tokio_rustls::TlsConnector::from(Arc::new(cc))
+    let mut s = tokio_rustls::TlsConnector::from(cc)
         .connect(ServerName::try_from("localhost").expect("name"), tcp)
         .await
         .expect("TLS handshake with the development certificate");
@@ -152,16 +141,11 @@ async fn run_answers_options_on_every_transport_and_stops_on_sigterm() {
         .await
         .expect("closed in time");
     assert!(r.is_ok(), "clean TLS close expected, got {r:?}");
-    let status = {
-        let end = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(s) = gw.run.child.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(std::time::Instant::now() < end, "sipwire did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    eventually(WAIT, "sipwire stopped", || {
+        gw.run.child.try_wait().expect("wait").is_some()
+    })
+    .await;
+    let status = gw.run.child.try_wait().expect("wait").expect("exited");
     assert!(status.success(), "exit status {status}");
     let printed: Vec<String> = gw.run.lines.try_iter().collect();
     assert!(

@@ -8,6 +8,8 @@ use crate::TransportKind;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::net::IpAddr;
+use AliasDecision::{Added, Ignored, Unchanged, Updated};
+use IgnoreReason::*;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -15,6 +17,11 @@ fn ip(s: &str) -> IpAddr {
 
 fn key(addr: &str, port: u16, t: TransportKind) -> AliasKey {
     AliasKey::new(ip(addr), port, t)
+}
+
+/// The key of a TLS peer.
+fn tls(addr: &str, port: u16) -> AliasKey {
+    key(addr, port, TransportKind::Tls)
 }
 
 fn ids(names: &[&str]) -> PeerIdentities {
@@ -41,6 +48,20 @@ fn accept() -> AliasPolicy {
     AliasPolicy::accept_all()
 }
 
+/// What tables accepting every alias decide on `req`.
+fn offer(t: &mut AliasTables<u32>, req: InboundAlias<'_, u32>) -> AliasDecision<u32> {
+    t.on_inbound_request(req, &accept())
+}
+
+/// The one row of `t`, in `local_domain`'s table, as the dump shows it.
+fn only_row(t: &AliasTables<u32>, local_domain: &str) -> RowDump {
+    let dump = t.dump();
+    assert_eq!(dump.len(), 1);
+    assert_eq!(dump[0].local_domain, local_domain);
+    assert_eq!(dump[0].rows.len(), 1);
+    dump[0].rows[0].clone()
+}
+
 // ---- RFC 5923 Figure 4 ----
 
 #[test]
@@ -48,56 +69,31 @@ fn figure4_p1_client_row() {
     // P1 resolved sips:example.net to {TLS, 192.0.2.128, 5061}, connected (descriptor 25) and
     // authenticated P2 as sip:example.net / sip:p2.example.net.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, TransportKind::Tls);
-    let d = t.add_outbound(
-        "example.com",
-        k,
-        &ids(&["sip:example.net", "sip:p2.example.net"]),
-        25,
-    );
-    assert_eq!(d, AliasDecision::Added);
+    let k = tls("192.0.2.128", 5061);
+    let p2 = ids(&["sip:example.net", "sip:p2.example.net"]);
+    assert_eq!(t.add_outbound("example.com", k, &p2, 25), Added);
     assert_eq!(t.lookup("example.com", &k, "example.net"), Some(25));
     assert_eq!(t.lookup("example.com", &k, "P2.Example.NET"), Some(25));
     // Same address but a URI domain the certificate does not prove: no reuse.
     assert_eq!(t.lookup("example.com", &k, "example.org"), None);
     // Right domain, other resolved address (port, transport, IP): no reuse.
+    for other in [
+        tls("192.0.2.128", 5062),
+        key("192.0.2.128", 5061, TransportKind::TlsSctp),
+        tls("192.0.2.129", 5061),
+    ] {
+        assert_eq!(t.lookup("example.com", &other, "example.net"), None);
+    }
     assert_eq!(
-        t.lookup(
-            "example.com",
-            &key("192.0.2.128", 5062, TransportKind::Tls),
-            "example.net"
-        ),
-        None
-    );
-    assert_eq!(
-        t.lookup(
-            "example.com",
-            &key("192.0.2.128", 5061, TransportKind::TlsSctp),
-            "example.net"
-        ),
-        None
-    );
-    assert_eq!(
-        t.lookup(
-            "example.com",
-            &key("192.0.2.129", 5061, TransportKind::Tls),
-            "example.net"
-        ),
-        None
-    );
-    let dump = t.dump();
-    assert_eq!(dump.len(), 1);
-    assert_eq!(dump[0].local_domain, "example.com");
-    assert_eq!(
-        dump[0].rows,
-        vec![RowDump {
+        only_row(&t, "example.com"),
+        RowDump {
             ip: ip("192.0.2.128"),
             port: 5061,
             transport: TransportKind::Tls,
             identities: vec!["example.net".into(), "p2.example.net".into()],
             descriptor: "25".into(),
             origin: RowOrigin::Outbound,
-        }]
+        }
     );
 }
 
@@ -107,26 +103,21 @@ fn figure4_p2_server_row() {
     // on descriptor 18, client certificate sip:example.com / sip:p1.example.com.
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["sip:example.com", "sip:p1.example.com"]);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 18), &accept()),
-        AliasDecision::Added
-    );
+    assert_eq!(offer(&mut t, p1_request(&client, 18)), Added);
     // No port in sent-by: 5061. IP from received. TransportKind from the Via.
-    let k = key("192.0.2.1", 5061, TransportKind::Tls);
+    let k = tls("192.0.2.1", 5061);
     assert_eq!(t.lookup("example.net", &k, "example.com"), Some(18));
     assert_eq!(t.lookup("example.net", &k, "p1.example.com"), Some(18));
-    let dump = t.dump();
-    assert_eq!(dump[0].local_domain, "example.net");
     assert_eq!(
-        dump[0].rows,
-        vec![RowDump {
+        only_row(&t, "example.net"),
+        RowDump {
             ip: ip("192.0.2.1"),
             port: 5061,
             transport: TransportKind::Tls,
             identities: vec!["example.com".into(), "p1.example.com".into()],
             descriptor: "18".into(),
             origin: RowOrigin::Inbound,
-        }]
+        }
     );
 }
 
@@ -134,25 +125,14 @@ fn figure4_p2_server_row() {
 fn explicit_sent_by_port_is_used() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["p1.example.com"]);
-    let mut req = p1_request(&client, 7);
-    req.sent_by_port = Some(5071);
-    assert_eq!(t.on_inbound_request(req, &accept()), AliasDecision::Added);
-    assert_eq!(
-        t.lookup(
-            "example.net",
-            &key("192.0.2.1", 5071, TransportKind::Tls),
-            "p1.example.com"
-        ),
-        Some(7)
-    );
-    assert_eq!(
-        t.lookup(
-            "example.net",
-            &key("192.0.2.1", 5061, TransportKind::Tls),
-            "p1.example.com"
-        ),
-        None
-    );
+    let req = InboundAlias {
+        sent_by_port: Some(5071),
+        ..p1_request(&client, 7)
+    };
+    assert_eq!(offer(&mut t, req), Added);
+    let mut at = |port| t.lookup("example.net", &tls("192.0.2.1", port), "p1.example.com");
+    assert_eq!(at(5071), Some(7));
+    assert_eq!(at(5061), None);
 }
 
 // ---- hijack attempts ----
@@ -162,30 +142,19 @@ fn hijack_alias_without_client_certificate() {
     // Kamailio 5.6 aliases this connection (see ANCHORS.md); RFC 5923 §9.2 forbids it.
     let mut t: AliasTables<u32> = AliasTables::default();
     let none = PeerIdentities::default();
-    let mut req = p1_request(&none, 18);
-    req.client_cert_verified = false;
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::NoClientCertificate)
-    );
     // Even with identities claimed, an unverified certificate never creates a row.
     let claimed = ids(&["example.com", "p1.example.com"]);
-    let mut req = p1_request(&claimed, 18);
-    req.client_cert_verified = false;
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::NoClientCertificate)
-    );
+    for client in [&none, &claimed] {
+        let req = InboundAlias {
+            client_cert_verified: false,
+            ..p1_request(client, 18)
+        };
+        assert_eq!(offer(&mut t, req), Ignored(NoClientCertificate));
+    }
     assert_eq!(t.counters().rows, 0);
     assert!(t.dump().is_empty());
-    assert_eq!(
-        t.lookup(
-            "example.net",
-            &key("192.0.2.1", 5061, TransportKind::Tls),
-            "example.com"
-        ),
-        None
-    );
+    let k = tls("192.0.2.1", 5061);
+    assert_eq!(t.lookup("example.net", &k, "example.com"), None);
 }
 
 #[test]
@@ -193,59 +162,42 @@ fn hijack_alias_on_plain_tcp_or_sctp() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["example.com", "p1.example.com"]);
     for transport in [TransportKind::Tcp, TransportKind::Sctp, TransportKind::Udp] {
-        let mut req = p1_request(&client, 18);
-        req.via_transport = transport;
-        req.flow_transport = transport;
-        assert_eq!(
-            t.on_inbound_request(req, &accept()),
-            AliasDecision::Ignored(IgnoreReason::NotTlsFamily),
-            "{transport}"
-        );
+        let plain = InboundAlias {
+            via_transport: transport,
+            flow_transport: transport,
+            ..p1_request(&client, 18)
+        };
+        assert_eq!(offer(&mut t, plain), Ignored(NotTlsFamily), "{transport}");
         // A Via claiming TLS on a plain flow is judged by the flow.
-        let mut req = p1_request(&client, 18);
-        req.flow_transport = transport;
-        assert_eq!(
-            t.on_inbound_request(req, &accept()),
-            AliasDecision::Ignored(IgnoreReason::NotTlsFamily)
-        );
+        let claiming_tls = InboundAlias {
+            flow_transport: transport,
+            ..p1_request(&client, 18)
+        };
+        assert_eq!(offer(&mut t, claiming_tls), Ignored(NotTlsFamily));
         // Client side too.
+        let k = key("192.0.2.128", 5060, transport);
         assert_eq!(
-            t.add_outbound(
-                "example.com",
-                key("192.0.2.128", 5060, transport),
-                &client,
-                1
-            ),
-            AliasDecision::Ignored(IgnoreReason::NotTlsFamily)
+            t.add_outbound("example.com", k, &client, 1),
+            Ignored(NotTlsFamily)
         );
-        assert_eq!(
-            t.lookup(
-                "example.com",
-                &key("192.0.2.128", 5060, transport),
-                "example.com"
-            ),
-            None
-        );
+        assert_eq!(t.lookup("example.com", &k, "example.com"), None);
     }
     assert_eq!(t.counters().rows, 0);
-    assert_eq!(t.counters().ignored.get(IgnoreReason::NotTlsFamily), 9);
+    assert_eq!(t.counters().ignored.get(NotTlsFamily), 9);
 }
 
 #[test]
 fn hijack_certificate_for_other_domain_claiming_sent_by() {
-    // The certificate says example.org; the Via claims p1.example.com.
+    // The certificate says example.org; the Via claims p1.example.com. Suffix or parent
+    // domains do not count either.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let client = ids(&["example.org"]);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 66), &accept()),
-        AliasDecision::Ignored(IgnoreReason::SentByNotAuthenticated)
-    );
-    // Suffix or parent domains do not count either.
-    let client = ids(&["example.com"]);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 66), &accept()),
-        AliasDecision::Ignored(IgnoreReason::SentByNotAuthenticated)
-    );
+    for names in [["example.org"], ["example.com"]] {
+        let client = ids(&names);
+        assert_eq!(
+            offer(&mut t, p1_request(&client, 66)),
+            Ignored(SentByNotAuthenticated)
+        );
+    }
     assert_eq!(t.counters().rows, 0);
 }
 
@@ -253,56 +205,47 @@ fn hijack_certificate_for_other_domain_claiming_sent_by() {
 fn numeric_sent_by_must_be_the_source_address() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["p1.example.com"]);
-    let mut req = p1_request(&client, 5);
-    req.sent_by_host = "198.51.100.9";
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::SentByNotAuthenticated)
-    );
-    let mut req = p1_request(&client, 5);
-    req.sent_by_host = "192.0.2.1";
-    req.sent_by_port = Some(5999);
-    assert_eq!(t.on_inbound_request(req, &accept()), AliasDecision::Added);
-    assert_eq!(
-        t.lookup(
-            "example.net",
-            &key("192.0.2.1", 5999, TransportKind::Tls),
-            "p1.example.com"
-        ),
-        Some(5)
-    );
-    let mut req = p1_request(&client, 6);
-    req.sent_by_host = "bad host";
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::InvalidSentBy)
-    );
+    let other_ip = InboundAlias {
+        sent_by_host: "198.51.100.9",
+        ..p1_request(&client, 5)
+    };
+    assert_eq!(offer(&mut t, other_ip), Ignored(SentByNotAuthenticated));
+    let source = InboundAlias {
+        sent_by_host: "192.0.2.1",
+        sent_by_port: Some(5999),
+        ..p1_request(&client, 5)
+    };
+    assert_eq!(offer(&mut t, source), Added);
+    let k = tls("192.0.2.1", 5999);
+    assert_eq!(t.lookup("example.net", &k, "p1.example.com"), Some(5));
+    let bad = InboundAlias {
+        sent_by_host: "bad host",
+        ..p1_request(&client, 6)
+    };
+    assert_eq!(offer(&mut t, bad), Ignored(InvalidSentBy));
 }
 
 #[test]
 fn hijack_second_connection_from_same_ip_claiming_same_alias() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let p1 = ids(&["example.com", "p1.example.com"]);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&p1, 18), &accept()),
-        AliasDecision::Added
-    );
-    let k = key("192.0.2.1", 5061, TransportKind::Tls);
+    assert_eq!(offer(&mut t, p1_request(&p1, 18)), Added);
+    let k = tls("192.0.2.1", 5061);
 
     // Another process on the same host, certificate only for p1.example.com (overlapping, not
     // equal): the existing authenticated row is kept.
     let other = ids(&["p1.example.com"]);
     assert_eq!(
-        t.on_inbound_request(p1_request(&other, 99), &accept()),
-        AliasDecision::Ignored(IgnoreReason::AlreadyAliasedByOtherFlow)
+        offer(&mut t, p1_request(&other, 99)),
+        Ignored(AlreadyAliasedByOtherFlow)
     );
     assert_eq!(t.lookup("example.net", &k, "p1.example.com"), Some(18));
     assert_eq!(t.lookup("example.net", &k, "example.com"), Some(18));
 
     // The same peer reconnecting (same identities): the row moves to the new flow.
     assert_eq!(
-        t.on_inbound_request(p1_request(&p1, 19), &accept()),
-        AliasDecision::Updated { replaced: Some(18) }
+        offer(&mut t, p1_request(&p1, 19)),
+        Updated { replaced: Some(18) }
     );
     assert_eq!(t.lookup("example.net", &k, "example.com"), Some(19));
     assert_eq!(t.counters().rows, 1);
@@ -313,58 +256,50 @@ fn lookup_in_another_domains_table_never_matches() {
     // P1 hosts example.com and example.net; a flow opened for example.com is not reused for
     // example.net (§9.3), even for the same peer address and identity.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, TransportKind::Tls);
+    let k = tls("192.0.2.128", 5061);
     let p2 = ids(&["example.org"]);
-    assert_eq!(
-        t.add_outbound("example.com", k, &p2, 25),
-        AliasDecision::Added
-    );
+    assert_eq!(t.add_outbound("example.com", k, &p2, 25), Added);
     assert_eq!(t.lookup("example.com", &k, "example.org"), Some(25));
     assert_eq!(t.lookup("example.net", &k, "example.org"), None);
     assert_eq!(t.lookup("EXAMPLE.COM.", &k, "example.org"), Some(25));
     // The example.net side opens its own flow: separate row, separate table.
-    assert_eq!(
-        t.add_outbound("example.net", k, &p2, 26),
-        AliasDecision::Added
-    );
+    assert_eq!(t.add_outbound("example.net", k, &p2, 26), Added);
     assert_eq!(t.lookup("example.net", &k, "example.org"), Some(26));
     assert_eq!(t.lookup("example.com", &k, "example.org"), Some(25));
     // One flow cannot serve both domains, in either direction.
+    let elsewhere = tls("192.0.2.129", 5061);
     assert_eq!(
-        t.add_outbound(
-            "example.net",
-            key("192.0.2.129", 5061, TransportKind::Tls),
-            &p2,
-            25
-        ),
-        AliasDecision::Ignored(IgnoreReason::DescriptorBoundToOtherDomain)
+        t.add_outbound("example.net", elsewhere, &p2, 25),
+        Ignored(DescriptorBoundToOtherDomain)
     );
     let client = ids(&["p1.example.com"]);
-    let mut req = p1_request(&client, 25);
-    req.local_domain = "example.net";
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::DescriptorBoundToOtherDomain)
-    );
+    let req = InboundAlias {
+        local_domain: "example.net",
+        ..p1_request(&client, 25)
+    };
+    assert_eq!(offer(&mut t, req), Ignored(DescriptorBoundToOtherDomain));
 }
 
 #[test]
 fn section_9_3_virtual_servers_two_rows_never_cross_used() {
     // P2's view: example.com and example.net are both hosted by P1 at {192.0.2.1, 5061, TLS}.
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.1", 5061, TransportKind::Tls);
+    let k = tls("192.0.2.1", 5061);
+    // P1's virtual server `host` connecting to P2 (example.org) and sending `alias`.
+    let from = |host, client, descriptor| InboundAlias {
+        sent_by_host: host,
+        local_domain: "example.org",
+        ..p1_request(client, descriptor)
+    };
     // Row 18: P1 connected for example.com and sent `alias`.
     let com = ids(&["sip:example.com"]);
-    let mut req = p1_request(&com, 18);
-    req.sent_by_host = "example.com";
-    req.local_domain = "example.org";
-    assert_eq!(t.on_inbound_request(req, &accept()), AliasDecision::Added);
+    assert_eq!(offer(&mut t, from("example.com", &com, 18)), Added);
     // A request to sips:example.net resolves to the same address but must not use row 18.
     assert_eq!(t.lookup("example.org", &k, "example.net"), None);
     // P2 opens descriptor 54 to example.net and authenticates it.
     assert_eq!(
         t.add_outbound("example.org", k, &ids(&["sip:example.net"]), 54),
-        AliasDecision::Added
+        Added
     );
     assert_eq!(t.lookup("example.org", &k, "example.net"), Some(54));
     assert_eq!(t.lookup("example.org", &k, "example.com"), Some(18));
@@ -376,21 +311,15 @@ fn section_9_3_virtual_servers_two_rows_never_cross_used() {
     assert_eq!(rows[1].descriptor, "54");
     // A third virtual server of P1 (identities disjoint from both rows) gets its own row.
     let info = ids(&["example.info"]);
-    let mut req = p1_request(&info, 60);
-    req.sent_by_host = "example.info";
-    req.local_domain = "example.org";
-    assert_eq!(t.on_inbound_request(req, &accept()), AliasDecision::Added);
+    assert_eq!(offer(&mut t, from("example.info", &info, 60)), Added);
     assert_eq!(t.lookup("example.org", &k, "example.info"), Some(60));
     assert_eq!(t.lookup("example.org", &k, "example.net"), Some(54));
     assert_eq!(t.counters().rows, 3);
     // P1's example.net server connecting in with exactly row 54's identities takes that row over.
     let net = ids(&["example.net"]);
-    let mut req = p1_request(&net, 55);
-    req.sent_by_host = "example.net";
-    req.local_domain = "example.org";
     assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Updated { replaced: Some(54) }
+        offer(&mut t, from("example.net", &net, 55)),
+        Updated { replaced: Some(54) }
     );
     assert_eq!(t.lookup("example.org", &k, "example.net"), Some(55));
     assert_eq!(t.lookup("example.org", &k, "example.com"), Some(18));
@@ -401,20 +330,17 @@ fn section_9_3_virtual_servers_two_rows_never_cross_used() {
 #[test]
 fn dead_descriptor_is_removed_and_replaced() {
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, TransportKind::Tls);
+    let k = tls("192.0.2.128", 5061);
     let p2 = ids(&["example.net", "p2.example.net"]);
     t.add_outbound("example.com", k, &p2, 25);
     assert_eq!(t.remove_descriptor(&25), 1);
     assert_eq!(t.lookup("example.com", &k, "example.net"), None);
-    assert_eq!(
-        t.add_outbound("example.com", k, &p2, 31),
-        AliasDecision::Added
-    );
+    assert_eq!(t.add_outbound("example.com", k, &p2, 31), Added);
     assert_eq!(t.lookup("example.com", &k, "example.net"), Some(31));
     // A new flow to the same peer while the old one is still listed: update semantics.
     assert_eq!(
         t.add_outbound("example.com", k, &p2, 32),
-        AliasDecision::Updated { replaced: Some(31) }
+        Updated { replaced: Some(31) }
     );
     assert_eq!(t.lookup("example.com", &k, "example.net"), Some(32));
     assert_eq!(t.counters().rows, 1);
@@ -424,16 +350,13 @@ fn dead_descriptor_is_removed_and_replaced() {
     assert!(t.dump().is_empty());
     assert!(t.table("example.com").is_none());
     // After removal the descriptor is free again (e.g. an id reused by the transport layer).
-    assert_eq!(
-        t.add_outbound("example.net", k, &p2, 25),
-        AliasDecision::Added
-    );
+    assert_eq!(t.add_outbound("example.net", k, &p2, 25), Added);
 }
 
 #[test]
 fn outbound_overlapping_identities_newest_wins() {
     let mut t: AliasTables<u32> = AliasTables::default();
-    let k = key("192.0.2.128", 5061, TransportKind::Tls);
+    let k = tls("192.0.2.128", 5061);
     t.add_outbound("example.com", k, &ids(&["a.example", "b.example"]), 1);
     t.add_outbound("example.com", k, &ids(&["b.example", "c.example"]), 2);
     assert_eq!(t.lookup("example.com", &k, "a.example"), Some(1));
@@ -445,84 +368,55 @@ fn outbound_overlapping_identities_newest_wins() {
 fn same_flow_reannouncing_is_unchanged_and_a_new_sent_by_moves_the_row() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["p1.example.com"]);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 18), &accept()),
-        AliasDecision::Added
-    );
+    assert_eq!(offer(&mut t, p1_request(&client, 18)), Added);
     for _ in 0..3 {
-        assert_eq!(
-            t.on_inbound_request(p1_request(&client, 18), &accept()),
-            AliasDecision::Unchanged
-        );
+        assert_eq!(offer(&mut t, p1_request(&client, 18)), Unchanged);
     }
-    let mut req = p1_request(&client, 18);
-    req.sent_by_port = Some(5080);
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Updated { replaced: None }
-    );
+    let moved = InboundAlias {
+        sent_by_port: Some(5080),
+        ..p1_request(&client, 18)
+    };
+    assert_eq!(offer(&mut t, moved), Updated { replaced: None });
     assert_eq!(t.counters().rows, 1);
-    assert_eq!(
-        t.lookup(
-            "example.net",
-            &key("192.0.2.1", 5061, TransportKind::Tls),
-            "p1.example.com"
-        ),
-        None
-    );
-    assert_eq!(
-        t.lookup(
-            "example.net",
-            &key("192.0.2.1", 5080, TransportKind::Tls),
-            "p1.example.com"
-        ),
-        Some(18)
-    );
+    let mut at = |port| t.lookup("example.net", &tls("192.0.2.1", port), "p1.example.com");
+    assert_eq!(at(5061), None);
+    assert_eq!(at(5080), Some(18));
 }
 
 #[test]
 fn no_alias_param_mismatch_identity_and_policy() {
     let mut t: AliasTables<u32> = AliasTables::default();
     let client = ids(&["p1.example.com"]);
-    let mut req = p1_request(&client, 1);
-    req.has_alias_param = false;
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::NoAliasParam)
-    );
-    let mut req = p1_request(&client, 1);
-    req.via_transport = TransportKind::TlsSctp;
-    assert_eq!(
-        t.on_inbound_request(req, &accept()),
-        AliasDecision::Ignored(IgnoreReason::ViaTransportMismatch)
-    );
+    let no_alias = InboundAlias {
+        has_alias_param: false,
+        ..p1_request(&client, 1)
+    };
+    assert_eq!(offer(&mut t, no_alias), Ignored(NoAliasParam));
+    let other_via = InboundAlias {
+        via_transport: TransportKind::TlsSctp,
+        ..p1_request(&client, 1)
+    };
+    assert_eq!(offer(&mut t, other_via), Ignored(ViaTransportMismatch));
     let wildcard = ids(&["*.example.com"]);
     assert_eq!(
-        t.on_inbound_request(p1_request(&wildcard, 1), &accept()),
-        AliasDecision::Ignored(IgnoreReason::NoUsableIdentity)
-    );
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 1), &AliasPolicy::refuse_all()),
-        AliasDecision::Ignored(IgnoreReason::PolicyRefused)
+        offer(&mut t, p1_request(&wildcard, 1)),
+        Ignored(NoUsableIdentity)
     );
     let per_peer = AliasPolicy::accept_all().with_peer("p1.example.com", false);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 1), &per_peer),
-        AliasDecision::Ignored(IgnoreReason::PolicyRefused)
-    );
-    let only_p1 = AliasPolicy::refuse_all().with_peer("p1.example.com", true);
-    assert_eq!(
-        t.on_inbound_request(p1_request(&client, 1), &only_p1),
-        AliasDecision::Added
-    );
-    assert_eq!(
-        t.add_outbound(
-            "example.com",
-            key("192.0.2.128", 5061, TransportKind::Tls),
-            &PeerIdentities::default(),
-            2
+    for (policy, want) in [
+        (AliasPolicy::refuse_all(), Ignored(PolicyRefused)),
+        (per_peer, Ignored(PolicyRefused)),
+        (
+            AliasPolicy::refuse_all().with_peer("p1.example.com", true),
+            Added,
         ),
-        AliasDecision::Ignored(IgnoreReason::NoUsableIdentity)
+    ] {
+        assert_eq!(t.on_inbound_request(p1_request(&client, 1), &policy), want);
+    }
+    let nobody = PeerIdentities::default();
+    assert_eq!(
+        t.add_outbound("example.com", tls("192.0.2.128", 5061), &nobody, 2),
+        Ignored(NoUsableIdentity)
     );
 }
 
@@ -530,45 +424,14 @@ fn no_alias_param_mismatch_identity_and_policy() {
 fn table_full() {
     let mut t: AliasTables<u32> = AliasTables::new(2);
     let p = ids(&["example.net"]);
-    for (i, port) in [5061u16, 5062].iter().enumerate() {
-        assert_eq!(
-            t.add_outbound(
-                "example.com",
-                key("192.0.2.128", *port, TransportKind::Tls),
-                &p,
-                i as u32
-            ),
-            AliasDecision::Added
-        );
-    }
-    assert_eq!(
-        t.add_outbound(
-            "example.com",
-            key("192.0.2.128", 5063, TransportKind::Tls),
-            &p,
-            9
-        ),
-        AliasDecision::Ignored(IgnoreReason::TableFull)
-    );
+    let mut add =
+        |domain, port, descriptor| t.add_outbound(domain, tls("192.0.2.128", port), &p, descriptor);
+    assert_eq!(add("example.com", 5061, 0), Added);
+    assert_eq!(add("example.com", 5062, 1), Added);
+    assert_eq!(add("example.com", 5063, 9), Ignored(TableFull));
     // Updates still work when full; other domains have their own limit.
-    assert_eq!(
-        t.add_outbound(
-            "example.com",
-            key("192.0.2.128", 5061, TransportKind::Tls),
-            &p,
-            7
-        ),
-        AliasDecision::Updated { replaced: Some(0) }
-    );
-    assert_eq!(
-        t.add_outbound(
-            "example.org",
-            key("192.0.2.128", 5063, TransportKind::Tls),
-            &p,
-            8
-        ),
-        AliasDecision::Added
-    );
+    assert_eq!(add("example.com", 5061, 7), Updated { replaced: Some(0) });
+    assert_eq!(add("example.org", 5063, 8), Added);
 }
 
 #[test]

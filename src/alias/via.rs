@@ -109,14 +109,22 @@ mod tests {
         assert!(!off.alias);
     }
 
+    /// What the alias rules read from the top Via of RFC 5923 Figure 3's request, its
+    /// transport token being `token`.
+    fn figure3_via(token: &str) -> ViaAlias {
+        let raw = format!(
+            "OPTIONS sip:example.net SIP/2.0\r\n\
+Via: SIP/2.0/{token} p1.example.com;branch=z9hG4bKa7c8dze;alias\r\n\
+Max-Forwards: 70\r\nTo: <sip:example.net>\r\nFrom: <sip:example.com>;tag=1\r\n\
+Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
+        ViaAlias::of(&m.top_via().expect("via"))
+    }
+
     #[test]
     fn rfc5923_figure3_via() {
-        let raw = "OPTIONS sip:example.net SIP/2.0\r\n\
-Via: SIP/2.0/TLS p1.example.com;branch=z9hG4bKa7c8dze;alias\r\n\
-Max-Forwards: 70\r\nTo: <sip:example.net>\r\nFrom: <sip:example.com>;tag=1\r\n\
-Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
-        let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
-        let va = ViaAlias::of(&m.top_via().expect("via"));
+        let va = figure3_via("TLS");
         assert!(va.has_alias_param);
         assert_eq!(va.via_transport, TransportKind::Tls);
         assert_eq!(va.sent_by_host, "p1.example.com");
@@ -136,12 +144,6 @@ Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 
     #[test]
     fn unknown_via_token_never_matches_a_tls_flow() {
-        let raw = "OPTIONS sip:example.net SIP/2.0\r\n\
-Via: SIP/2.0/WSS p1.example.com;branch=z9hG4bKa7c8dze;alias\r\n\
-Max-Forwards: 70\r\nTo: <sip:example.net>\r\nFrom: <sip:example.com>;tag=1\r\n\
-Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
-        let m = Message::parse(bytes::Bytes::from(raw)).expect("parse");
-        let va = ViaAlias::of(&m.top_via().expect("via"));
-        assert_ne!(va.via_transport, TransportKind::Tls);
+        assert_ne!(figure3_via("WSS").via_transport, TransportKind::Tls);
     }
 }

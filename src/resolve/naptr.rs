@@ -79,108 +79,112 @@ mod tests {
     use super::*;
     use crate::TransportKind;
 
-    fn n(order: u16, pref: u16, flags: &str, svc: &str, repl: &str) -> NaptrRecord {
+    /// A NAPTR record from its master-file presentation (RFC 3403 §4.1): `order preference
+    /// "flags" "services" "regexp" replacement`; a quoted field may be empty.
+    fn naptr(text: &str) -> NaptrRecord {
+        let mut fields = Vec::new();
+        let mut rest = text.trim();
+        while !rest.is_empty() {
+            let (field, after) = match rest.strip_prefix('"') {
+                Some(quoted) => {
+                    let end = quoted.find('"').unwrap();
+                    (&quoted[..end], &quoted[end + 1..])
+                }
+                None => rest.split_at(rest.find(' ').unwrap_or(rest.len())),
+            };
+            fields.push(field);
+            rest = after.trim_start();
+        }
+        let [order, preference, flags, services, regexp, replacement] = fields[..] else {
+            panic!("not a NAPTR record: {text:?}");
+        };
         NaptrRecord {
-            order,
-            preference: pref,
+            order: order.parse().unwrap(),
+            preference: preference.parse().unwrap(),
             flags: flags.into(),
-            services: svc.into(),
-            regexp: String::new(),
-            replacement: repl.into(),
+            services: services.into(),
+            regexp: regexp.into(),
+            replacement: replacement.into(),
         }
     }
 
-    fn choices(v: &[NaptrChoice]) -> Vec<(TransportKind, &str)> {
-        v.iter()
+    /// Asserts what `select_naptr` keeps of `records`, in order: (transport, SRV name).
+    fn selects(
+        records: &[NaptrRecord],
+        scheme: Scheme,
+        supported: &[TransportKind],
+        want: &[(TransportKind, &str)],
+    ) {
+        let got = select_naptr(records, scheme, supported);
+        let got: Vec<(TransportKind, &str)> = got
+            .iter()
             .map(|c| (c.transport, c.srv_name.as_str()))
-            .collect()
+            .collect();
+        assert_eq!(got, want);
     }
 
-    #[test]
-    fn order_then_preference() {
-        // RFC 3263 §4.1 example (order 50/90/100) plus a preference tie-break.
-        let recs = [
-            n(100, 50, "s", "SIP+D2U", "_sip._udp.example.com."),
-            n(90, 50, "s", "SIP+D2T", "_sip._tcp.example.com."),
-            n(50, 60, "s", "SIPS+D2S", "_sips._sctp.example.com."),
-            n(50, 50, "s", "SIPS+D2T", "_sips._tcp.example.com."),
-        ];
-        let got = select_naptr(&recs, Scheme::Sip, &TransportKind::ALL);
-        assert_eq!(
-            choices(&got),
-            vec![
-                (TransportKind::Tls, "_sips._tcp.example.com"),
-                (TransportKind::TlsSctp, "_sips._sctp.example.com"),
-                (TransportKind::Tcp, "_sip._tcp.example.com"),
-                (TransportKind::Udp, "_sip._udp.example.com"),
-            ]
-        );
+    use TransportKind::{Tcp, Tls, TlsSctp, Udp};
+
+    /// The selection table: one test per entry `name(scheme, supported) [records] => [kept]`,
+    /// records written as in a zone file.
+    macro_rules! selection {
+        ($($(#[$attr:meta])* $name:ident($scheme:expr, $supported:expr)
+            [$($record:expr),+ $(,)?] => [$($kept:expr),+ $(,)?])+) => {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    selects(&[$(naptr($record)),+], $scheme, &$supported, &[$($kept),+]);
+                }
+            )+
+        };
     }
 
-    #[test]
-    fn sips_discards_non_sips_services() {
-        let recs = [
-            n(10, 10, "S", "SIP+D2U", "_sip._udp.example.com"),
-            n(10, 20, "S", "SIP+D2T", "_sip._tcp.example.com"),
-            n(20, 10, "S", "SIPS+D2T", "_sips._tcp.example.com"),
-            n(30, 10, "S", "SIP+D2S", "_sip._sctp.example.com"),
-            n(40, 10, "S", "SIPS+D2S", "_sips._sctp.example.com"),
-        ];
-        let got = select_naptr(&recs, Scheme::Sips, &TransportKind::ALL);
-        assert_eq!(
-            choices(&got),
-            vec![
-                (TransportKind::Tls, "_sips._tcp.example.com"),
-                (TransportKind::TlsSctp, "_sips._sctp.example.com"),
-            ]
-        );
-    }
-
-    #[test]
-    fn unsupported_transports_discarded() {
-        let recs = [
-            n(10, 10, "S", "SIP+D2S", "_sip._sctp.example.com"),
-            n(20, 10, "S", "SIP+D2U", "_sip._udp.example.com"),
-        ];
-        let got = select_naptr(
-            &recs,
-            Scheme::Sip,
-            &[TransportKind::Udp, TransportKind::Tcp],
-        );
-        assert_eq!(
-            choices(&got),
-            vec![(TransportKind::Udp, "_sip._udp.example.com")]
-        );
-    }
-
-    #[test]
-    fn only_s_flag_empty_regexp_and_sip_services() {
-        let mut with_regexp = n(1, 1, "S", "SIP+D2T", "_sip._tcp.example.com");
-        with_regexp.regexp = "!^.*$!sip:info@example.com!".into();
-        let recs = [
-            n(1, 1, "A", "SIP+D2T", "host.example.com"),
-            n(1, 1, "U", "SIP+D2T", "host.example.com"),
-            n(1, 1, "", "SIP+D2T", "other.example.com"),
-            n(1, 1, "S", "E2U+sip", "_sip._tcp.example.com"),
-            n(1, 1, "S", "SIP+D2W", "_sip._ws.example.com"),
-            n(1, 1, "S", "SIP+D2T", "."),
-            n(1, 1, "S", "SIP+D2T", ""),
-            with_regexp,
-            n(5, 5, "s", "sip+d2t", "_SIP._TCP.Example.COM."),
-        ];
-        let got = select_naptr(&recs, Scheme::Sip, &TransportKind::ALL);
-        assert_eq!(
-            choices(&got),
-            vec![(TransportKind::Tcp, "_sip._tcp.example.com")]
-        );
+    selection! {
+        /// RFC 3263 §4.1 example (order 50/90/100) plus a preference tie-break.
+        order_then_preference(Scheme::Sip, TransportKind::ALL) [
+            r#"100 50 "s" "SIP+D2U" "" _sip._udp.example.com."#,
+            r#"90 50 "s" "SIP+D2T" "" _sip._tcp.example.com."#,
+            r#"50 60 "s" "SIPS+D2S" "" _sips._sctp.example.com."#,
+            r#"50 50 "s" "SIPS+D2T" "" _sips._tcp.example.com."#,
+        ] => [
+            (Tls, "_sips._tcp.example.com"),
+            (TlsSctp, "_sips._sctp.example.com"),
+            (Tcp, "_sip._tcp.example.com"),
+            (Udp, "_sip._udp.example.com"),
+        ]
+        sips_discards_non_sips_services(Scheme::Sips, TransportKind::ALL) [
+            r#"10 10 "S" "SIP+D2U" "" _sip._udp.example.com"#,
+            r#"10 20 "S" "SIP+D2T" "" _sip._tcp.example.com"#,
+            r#"20 10 "S" "SIPS+D2T" "" _sips._tcp.example.com"#,
+            r#"30 10 "S" "SIP+D2S" "" _sip._sctp.example.com"#,
+            r#"40 10 "S" "SIPS+D2S" "" _sips._sctp.example.com"#,
+        ] => [(Tls, "_sips._tcp.example.com"), (TlsSctp, "_sips._sctp.example.com")]
+        unsupported_transports_discarded(Scheme::Sip, [Udp, Tcp]) [
+            r#"10 10 "S" "SIP+D2S" "" _sip._sctp.example.com"#,
+            r#"20 10 "S" "SIP+D2U" "" _sip._udp.example.com"#,
+        ] => [(Udp, "_sip._udp.example.com")]
+        /// Only flag S, an empty regexp, a SIP service and a real replacement are usable.
+        only_s_flag_empty_regexp_and_sip_services(Scheme::Sip, TransportKind::ALL) [
+            r#"1 1 "A" "SIP+D2T" "" host.example.com"#,
+            r#"1 1 "U" "SIP+D2T" "" host.example.com"#,
+            r#"1 1 "" "SIP+D2T" "" other.example.com"#,
+            r#"1 1 "S" "E2U+sip" "" _sip._tcp.example.com"#,
+            r#"1 1 "S" "SIP+D2W" "" _sip._ws.example.com"#,
+            r#"1 1 "S" "SIP+D2T" "" ."#,
+            r#"1 1 "S" "SIP+D2T" "" """#,
+            r#"1 1 "S" "SIP+D2T" "!^.*$!sip:info@example.com!" _sip._tcp.example.com"#,
+            r#"5 5 "s" "sip+d2t" "" _SIP._TCP.Example.COM."#,
+        ] => [(Tcp, "_sip._tcp.example.com")]
     }
 
     #[test]
     fn duplicates_removed_and_empty_input() {
         let recs = [
-            n(1, 1, "S", "SIP+D2T", "_sip._tcp.example.com"),
-            n(2, 1, "S", "SIP+D2T", "_sip._tcp.example.com."),
-        ];
+            r#"1 1 "S" "SIP+D2T" "" _sip._tcp.example.com"#,
+            r#"2 1 "S" "SIP+D2T" "" _sip._tcp.example.com."#,
+        ]
+        .map(naptr);
         assert_eq!(
             select_naptr(&recs, Scheme::Sip, &TransportKind::ALL).len(),
             1

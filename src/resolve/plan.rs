@@ -233,10 +233,7 @@ impl Resolution {
         match (ip, target.port, target.transport) {
             // Numeric IP: no DNS at all. TransportKind param, else UDP for sip:, TLS for sips:.
             (Some(ip), port, param) => {
-                let t = match param {
-                    Some(t) => t,
-                    None => r.default_transport(target.scheme)?,
-                };
+                let t = param.map_or_else(|| r.default_transport(target.scheme), Ok)?;
                 r.targets.push(Target::new(
                     t,
                     SocketAddr::new(ip, port.unwrap_or_else(|| t.default_port())),
@@ -245,10 +242,7 @@ impl Resolution {
             }
             // Name with explicit port: A/AAAA only, never SRV (§4.2).
             (None, Some(port), param) => {
-                let t = match param {
-                    Some(t) => t,
-                    None => r.default_transport(target.scheme)?,
-                };
+                let t = param.map_or_else(|| r.default_transport(target.scheme), Ok)?;
                 r.start_addr(vec![HostStep {
                     transport: t,
                     name: name.to_owned(),
@@ -256,24 +250,7 @@ impl Resolution {
                 }]);
             }
             // Name with transport param, no port: SRV for that transport, then A/AAAA (§4.2).
-            (None, None, Some(t)) => {
-                let fallback = HostStep {
-                    transport: t,
-                    name: name.to_owned(),
-                    port: t.default_port(),
-                };
-                match t.srv_name(name) {
-                    Some(srv) => r.start_srv(
-                        vec![SrvStep {
-                            transport: t,
-                            name: srv,
-                            answer: None,
-                        }],
-                        Some(fallback),
-                    ),
-                    None => r.start_addr(vec![fallback]),
-                }
-            }
+            (None, None, Some(t)) => r.start_srv_or_addr(t, name),
             // Name only: NAPTR first (§4.1).
             (None, None, None) => {
                 r.phase = Phase::Naptr {
@@ -323,26 +300,31 @@ impl Resolution {
                 name: name.to_owned(),
                 port,
             }]),
-            (None, None) => {
-                let fallback = HostStep {
-                    transport: t,
-                    name: name.to_owned(),
-                    port: t.default_port(),
-                };
-                match t.srv_name(name) {
-                    Some(srv) => r.start_srv(
-                        vec![SrvStep {
-                            transport: t,
-                            name: srv,
-                            answer: None,
-                        }],
-                        Some(fallback),
-                    ),
-                    None => r.start_addr(vec![fallback]),
-                }
-            }
+            (None, None) => r.start_srv_or_addr(t, name),
         }
         Ok(r)
+    }
+
+    /// One transport, a name and no port (§4.2 with a `transport` parameter, §5 for a Via):
+    /// the SRV records of that transport's service, else the name's addresses at the
+    /// transport's default port (also when the transport has no SRV service).
+    fn start_srv_or_addr(&mut self, transport: TransportKind, name: &str) {
+        let fallback = HostStep {
+            transport,
+            name: name.to_owned(),
+            port: transport.default_port(),
+        };
+        match transport.srv_name(name) {
+            Some(srv) => self.start_srv(
+                vec![SrvStep {
+                    transport,
+                    name: srv,
+                    answer: None,
+                }],
+                Some(fallback),
+            ),
+            None => self.start_addr(vec![fallback]),
+        }
     }
 
     /// The next query to send, if any. Every query returned must be answered with

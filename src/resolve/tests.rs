@@ -5,59 +5,58 @@ use crate::TransportKind;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
+/// DNS content: the answer to each query asked.
 #[derive(Debug, Default)]
 struct Zone {
     answers: HashMap<Query, Answer>,
 }
 
+/// A zone from records written as in a zone file, one a string: `owner NAPTR order
+/// preference service replacement` (flags "S", no regexp), `owner SRV priority weight port
+/// target`, `owner A address`, `owner AAAA address`. The records of one owner and type are
+/// one answer, in the order written.
+fn zone(records: &[&str]) -> Zone {
+    let mut z = Zone::default();
+    for r in records {
+        z.add(r);
+    }
+    z
+}
+
 impl Zone {
-    fn naptr(mut self, name: &str, recs: &[(u16, u16, &str, &str)]) -> Zone {
-        let v = recs
-            .iter()
-            .map(|(o, p, svc, repl)| NaptrRecord {
-                order: *o,
-                preference: *p,
+    fn add(&mut self, record: &str) {
+        let f: Vec<&str> = record.split_whitespace().collect();
+        let n = |i: usize| f[i].parse::<u16>().unwrap();
+        let kind = match f[1] {
+            "NAPTR" => QueryKind::Naptr,
+            "SRV" => QueryKind::Srv,
+            "A" => QueryKind::A,
+            "AAAA" => QueryKind::Aaaa,
+            other => panic!("record type {other} in {record:?}"),
+        };
+        let answer = self
+            .answers
+            .entry(q(f[0], kind))
+            .or_insert_with(|| Answer::empty(kind));
+        match answer {
+            Answer::Naptr(v) => v.push(NaptrRecord {
+                order: n(2),
+                preference: n(3),
                 flags: "S".into(),
-                services: (*svc).into(),
+                services: f[4].into(),
                 regexp: String::new(),
-                replacement: (*repl).into(),
-            })
-            .collect();
-        self.answers
-            .insert(q(name, QueryKind::Naptr), Answer::Naptr(v));
-        self
-    }
-
-    fn srv(mut self, name: &str, recs: &[(u16, u16, u16, &str)]) -> Zone {
-        let v = recs
-            .iter()
-            .map(|(p, w, port, t)| SrvRecord {
-                priority: *p,
-                weight: *w,
-                port: *port,
-                target: (*t).into(),
-            })
-            .collect();
-        self.answers.insert(q(name, QueryKind::Srv), Answer::Srv(v));
-        self
-    }
-
-    fn a(mut self, name: &str, ips: &[&str]) -> Zone {
-        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = ips
-            .iter()
-            .map(|s| s.parse::<IpAddr>().unwrap())
-            .partition(|ip| ip.is_ipv4());
-        if !v4.is_empty() {
-            self.answers
-                .insert(q(name, QueryKind::A), Answer::Addrs(v4));
+                replacement: f[5].into(),
+            }),
+            Answer::Srv(v) => v.push(SrvRecord {
+                priority: n(2),
+                weight: n(3),
+                port: n(4),
+                target: f[5].into(),
+            }),
+            Answer::Addrs(v) => v.push(f[2].parse().unwrap()),
         }
-        if !v6.is_empty() {
-            self.answers
-                .insert(q(name, QueryKind::Aaaa), Answer::Addrs(v6));
-        }
-        self
     }
 
     fn answer(&self, query: &Query) -> Answer {
@@ -93,12 +92,6 @@ fn run_plan(plan: Resolution, zone: &Zone) -> (Result<ResolvedTargets, PlanError
     });
     (r, asked)
 }
-
-fn run(target: &SipTarget, cfg: &ResolveConfig, zone: &Zone) -> (Vec<Target>, Vec<Query>) {
-    let (r, asked) = run_plan(Resolution::new(target, cfg).unwrap(), zone);
-    (r.unwrap().targets, asked)
-}
-
 fn tg(transport: TransportKind, addr: &str) -> Target {
     Target::new(transport, addr.parse::<SocketAddr>().unwrap())
 }
@@ -107,461 +100,458 @@ fn cfg() -> ResolveConfig {
     ResolveConfig::default()
 }
 
-// ---- §4.1/§4.2: numeric IP ----
-
-#[test]
-fn numeric_ip_sip_uses_udp_default_port_without_dns() {
-    let (t, asked) = run(&sip("192.0.2.1", None, None), &cfg(), &Zone::default());
-    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.1:5060")]);
-    assert!(asked.is_empty());
-}
-
-#[test]
-fn numeric_ip_sips_uses_tls_5061() {
-    let (t, asked) = run(&sips("192.0.2.1", None, None), &cfg(), &Zone::default());
-    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.1:5061")]);
-    assert!(asked.is_empty());
-}
-
-#[test]
-fn numeric_ip_with_port_and_transport_param() {
-    let (t, _) = run(
-        &sip("192.0.2.1", Some(5080), Some("tcp")),
-        &cfg(),
-        &Zone::default(),
-    );
-    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.1:5080")]);
-    let (t, _) = run(
-        &sips("[2001:db8::1]", None, Some("sctp")),
-        &cfg(),
-        &Zone::default(),
-    );
-    assert_eq!(t, vec![tg(TransportKind::TlsSctp, "[2001:db8::1]:5061")]);
-    let (t, _) = run(
-        &sip("192.0.2.1", None, Some("sctp")),
-        &cfg(),
-        &Zone::default(),
-    );
-    assert_eq!(t, vec![tg(TransportKind::Sctp, "192.0.2.1:5060")]);
-}
-
-// ---- §4.2: explicit port ----
-
-#[test]
-fn explicit_port_does_address_lookup_only() {
-    let zone = Zone::default()
-        .naptr("example.com", &[(1, 1, "SIP+D2T", "_sip._tcp.example.com")])
-        .srv(
-            "_sip._udp.example.com",
-            &[(1, 1, 5099, "other.example.com")],
-        )
-        .a("example.com", &["192.0.2.10", "2001:db8::10"]);
-    let (t, asked) = run(&sip("example.com", Some(5070), None), &cfg(), &zone);
-    assert_eq!(
-        t,
-        vec![
-            tg(TransportKind::Udp, "192.0.2.10:5070"),
-            tg(TransportKind::Udp, "[2001:db8::10]:5070")
-        ]
-    );
-    assert_eq!(
-        asked,
-        vec![
-            q("example.com", QueryKind::A),
-            q("example.com", QueryKind::Aaaa)
-        ]
-    );
-    let (t, _) = run(&sips("example.com", Some(5071), None), &cfg(), &zone);
-    assert_eq!(t[0], tg(TransportKind::Tls, "192.0.2.10:5071"));
-}
-
-// ---- §4.1: transport parameter wins ----
-
-#[test]
-fn transport_param_without_port_queries_srv_for_that_transport() {
-    let zone = Zone::default()
-        .naptr("example.com", &[(1, 1, "SIP+D2U", "_sip._udp.example.com")])
-        .srv("_sip._tcp.example.com", &[(1, 1, 5090, "tcp.example.com")])
-        .a("tcp.example.com", &["192.0.2.20"]);
-    let (t, asked) = run(&sip("example.com", None, Some("tcp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.20:5090")]);
-    assert_eq!(asked[0], q("_sip._tcp.example.com", QueryKind::Srv));
-    assert!(asked.iter().all(|x| x.kind != QueryKind::Naptr));
-}
-
-#[test]
-fn transport_param_tls_on_sip_uri_uses_sips_srv() {
-    let zone = Zone::default()
-        .srv("_sips._tcp.example.com", &[(1, 1, 5061, "tls.example.com")])
-        .a("tls.example.com", &["192.0.2.21"]);
-    let (t, asked) = run(&sip("example.com", None, Some("tls")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.21:5061")]);
-    assert_eq!(asked[0], q("_sips._tcp.example.com", QueryKind::Srv));
-}
-
-#[test]
-fn transport_param_without_srv_falls_back_to_address_default_port() {
-    let zone = Zone::default().a("example.com", &["192.0.2.22"]);
-    let (t, _) = run(&sips("example.com", None, Some("sctp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::TlsSctp, "192.0.2.22:5061")]);
-    let (t, _) = run(&sip("example.com", None, Some("sctp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Sctp, "192.0.2.22:5060")]);
-}
-
-#[test]
-fn unsupported_transport_param_is_an_error() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Udp, TransportKind::Tcp],
+fn supporting(transports: &[TransportKind]) -> ResolveConfig {
+    ResolveConfig {
+        supported: transports.to_vec(),
         ..cfg()
-    };
-    assert_eq!(
-        Resolution::new(&sip("example.com", None, Some("sctp")), &c).err(),
-        Some(PlanError::UnsupportedTransport(TransportKind::Sctp))
-    );
+    }
 }
 
-#[test]
-fn dtls_sctp_param_goes_straight_to_addresses() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::DtlsSctp],
-        ..cfg()
-    };
-    let zone = Zone::default().a("example.com", &["192.0.2.23"]);
-    let (t, asked) = run(&sips("example.com", None, Some("dtls-sctp")), &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::DtlsSctp, "192.0.2.23:5061")]);
-    assert!(asked
+fn family(ip_family: IpFamily) -> ResolveConfig {
+    ResolveConfig { ip_family, ..cfg() }
+}
+
+fn via(
+    t: TransportKind,
+    host: &str,
+    port: Option<u16>,
+    received: Option<&str>,
+    rport: Option<u16>,
+) -> ViaTarget {
+    ViaTarget::new(t, host, port, received.map(|r| r.parse().unwrap()), rport).unwrap()
+}
+
+use TransportKind::{DtlsSctp, Sctp, Tcp, Tls, TlsSctp, Udp};
+
+/// A check on the queries a resolution asked, in order.
+type AskedCheck = Box<dyn Fn(&[Query]) -> bool>;
+
+/// What a row resolves: a URI (§4) or the Via of a response (§5).
+enum Start {
+    Uri(SipTarget),
+    Via(ViaTarget),
+}
+
+/// One row of the RFC 3263 table: a start resolved in its entry's zone and under its entry's
+/// configuration (unless it brings its own), the targets or error it must give, the AUS when
+/// the row pins it, and a check on the queries asked, in order.
+struct Row {
+    start: Start,
+    zone: Option<Zone>,
+    cfg: Option<ResolveConfig>,
+    want: Option<Result<Vec<Target>, PlanError>>,
+    aus: Option<&'static str>,
+    asked: AskedCheck,
+}
+
+/// A row resolving the URI `target` (§4).
+fn uri(target: SipTarget) -> Row {
+    Row {
+        start: Start::Uri(target),
+        zone: None,
+        cfg: None,
+        want: None,
+        aus: None,
+        asked: Box::new(|_| true),
+    }
+}
+
+/// A row resolving where a response with this top Via goes (§5).
+fn sent_by(via: ViaTarget) -> Row {
+    Row {
+        start: Start::Via(via),
+        ..uri(sip("unused.invalid", None, None))
+    }
+}
+
+impl Row {
+    fn cfg(mut self, cfg: ResolveConfig) -> Row {
+        self.cfg = Some(cfg);
+        self
+    }
+
+    fn zone(mut self, zone: Zone) -> Row {
+        self.zone = Some(zone);
+        self
+    }
+
+    fn gives(mut self, targets: &[(TransportKind, &str)]) -> Row {
+        self.want = Some(Ok(targets.iter().map(|(t, a)| tg(*t, a)).collect()));
+        self
+    }
+
+    fn fails(mut self, e: PlanError) -> Row {
+        self.want = Some(Err(e));
+        self
+    }
+
+    fn aus(mut self, aus: &'static str) -> Row {
+        self.aus = Some(aus);
+        self
+    }
+
+    fn asking(mut self, check: impl Fn(&[Query]) -> bool + 'static) -> Row {
+        self.asked = Box::new(check);
+        self
+    }
+}
+
+/// Resolves every row (a refused start counts as its result, with nothing asked); a failure
+/// names the row.
+fn check(zone: &Zone, cfg: &ResolveConfig, rows: &[Row]) {
+    for (i, r) in rows.iter().enumerate() {
+        let cfg = r.cfg.as_ref().unwrap_or(cfg);
+        let plan = match &r.start {
+            Start::Uri(t) => Resolution::new(t, cfg),
+            Start::Via(v) => Resolution::for_response(v, cfg),
+        };
+        let (got, asked) = match plan {
+            Ok(plan) => run_plan(plan, r.zone.as_ref().unwrap_or(zone)),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        if let Some(aus) = r.aus {
+            let got = got.as_ref().map(|g| g.aus.as_str());
+            assert_eq!(got, Ok(aus), "row {i}");
+        }
+        if let Some(want) = &r.want {
+            assert_eq!(&got.map(|g| g.targets), want, "row {i}");
+        }
+        assert!((r.asked)(&asked), "row {i}: queries asked {asked:?}");
+    }
+}
+
+fn srv_of(name: &str) -> Query {
+    q(name, QueryKind::Srv)
+}
+
+fn only_addresses(asked: &[Query]) -> bool {
+    asked
         .iter()
-        .all(|x| x.kind == QueryKind::A || x.kind == QueryKind::Aaaa));
+        .all(|x| x.kind == QueryKind::A || x.kind == QueryKind::Aaaa)
 }
 
-// ---- §4.1: NAPTR ----
-
-#[test]
-fn naptr_then_srv_then_address() {
-    // RFC 3263 §4.1 example, extended with addresses.
-    let zone = Zone::default()
-        .naptr(
-            "example.com",
-            &[
-                (50, 50, "SIPS+D2T", "_sips._tcp.example.com"),
-                (90, 50, "SIP+D2T", "_sip._tcp.example.com"),
-                (100, 50, "SIP+D2U", "_sip._udp.example.com"),
-            ],
-        )
-        .srv(
-            "_sips._tcp.example.com",
-            &[(0, 0, 5061, "server1.example.com")],
-        )
-        .srv(
-            "_sip._tcp.example.com",
-            &[(0, 0, 5060, "server1.example.com")],
-        )
-        .srv(
-            "_sip._udp.example.com",
-            &[(0, 0, 5060, "server2.example.com")],
-        )
-        .a("server1.example.com", &["192.0.2.31"])
-        .a("server2.example.com", &["192.0.2.32"]);
-    let (r, asked) = run_plan(
-        Resolution::new(&sip("example.com", None, None), &cfg()).unwrap(),
-        &zone,
-    );
-    let r = r.unwrap();
-    assert_eq!(r.aus, "example.com");
-    assert_eq!(
-        r.targets,
-        vec![
-            tg(TransportKind::Tls, "192.0.2.31:5061"),
-            tg(TransportKind::Tcp, "192.0.2.31:5060"),
-            tg(TransportKind::Udp, "192.0.2.32:5060"),
-        ]
-    );
-    assert_eq!(asked[0], q("example.com", QueryKind::Naptr));
-    // server1 is looked up once even though two SRV records point at it.
-    assert_eq!(
-        asked
-            .iter()
-            .filter(|x| **x == q("server1.example.com", QueryKind::A))
-            .count(),
-        1
-    );
-}
-
-#[test]
-fn sips_uri_discards_non_sips_naptr() {
-    let zone = Zone::default()
-        .naptr(
-            "example.com",
-            &[
-                (10, 50, "SIP+D2U", "_sip._udp.example.com"),
-                (20, 50, "SIPS+D2T", "_sips._tcp.example.com"),
-            ],
-        )
-        .srv("_sip._udp.example.com", &[(0, 0, 5060, "udp.example.com")])
-        .srv("_sips._tcp.example.com", &[(0, 0, 5061, "tls.example.com")])
-        .a("udp.example.com", &["192.0.2.41"])
-        .a("tls.example.com", &["192.0.2.42"]);
-    let (t, asked) = run(&sips("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.42:5061")]);
-    assert!(!asked.contains(&q("_sip._udp.example.com", QueryKind::Srv)));
-}
-
-#[test]
-fn sips_naptr_sctp_gives_tls_sctp() {
-    let zone = Zone::default()
-        .naptr(
-            "example.com",
-            &[(10, 10, "SIPS+D2S", "_sips._sctp.example.com")],
-        )
-        .srv("_sips._sctp.example.com", &[(0, 0, 5061, "s.example.com")])
-        .a("s.example.com", &["192.0.2.43"]);
-    let (t, _) = run(&sips("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::TlsSctp, "192.0.2.43:5061")]);
-}
-
-#[test]
-fn naptr_unsupported_transports_discarded() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Udp, TransportKind::Tcp],
-        ..cfg()
-    };
-    let zone = Zone::default()
-        .naptr(
-            "example.com",
-            &[
-                (10, 10, "SIP+D2S", "_sip._sctp.example.com"),
-                (20, 10, "SIP+D2T", "_sip._tcp.example.com"),
-            ],
-        )
-        .srv(
-            "_sip._sctp.example.com",
-            &[(0, 0, 5060, "sctp.example.com")],
-        )
-        .srv("_sip._tcp.example.com", &[(0, 0, 5060, "tcp.example.com")])
-        .a("sctp.example.com", &["192.0.2.51"])
-        .a("tcp.example.com", &["192.0.2.52"]);
-    let (t, asked) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.52:5060")]);
-    assert!(!asked.contains(&q("_sip._sctp.example.com", QueryKind::Srv)));
-}
-
-#[test]
-fn naptr_without_srv_falls_back_to_domain_addresses_with_naptr_transport() {
-    let zone = Zone::default()
-        .naptr(
-            "example.com",
-            &[(10, 10, "SIPS+D2T", "_sips._tcp.example.com")],
-        )
-        .a("example.com", &["192.0.2.53"]);
-    let (t, _) = run(&sip("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.53:5061")]);
-}
-
-#[test]
-fn unusable_naptr_is_treated_as_no_naptr() {
-    let zone = Zone::default()
-        .naptr("example.com", &[(10, 10, "E2U+sip", "x.example.com")])
-        .srv("_sip._tcp.example.com", &[(0, 0, 5060, "tcp.example.com")])
-        .a("tcp.example.com", &["192.0.2.54"]);
-    let (t, _) = run(&sip("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.54:5060")]);
-}
-
-// ---- §4.1: no NAPTR -> SRV per supported transport ----
-
-#[test]
-fn no_naptr_queries_srv_per_supported_transport_in_preference_order() {
-    let c = ResolveConfig {
-        supported: vec![
-            TransportKind::Sctp,
-            TransportKind::Tcp,
-            TransportKind::Udp,
-            TransportKind::Tls,
-            TransportKind::TlsSctp,
-        ],
-        ..cfg()
-    };
-    let zone = Zone::default()
-        .srv("_sip._udp.example.com", &[(0, 0, 5060, "udp.example.com")])
-        .srv(
-            "_sip._sctp.example.com",
-            &[(0, 0, 5060, "sctp.example.com")],
-        )
-        .a("udp.example.com", &["192.0.2.61"])
-        .a("sctp.example.com", &["192.0.2.62"]);
-    let (t, asked) = run(&sip("example.com", None, None), &c, &zone);
-    let srv: Vec<&str> = asked
+/// The SRV names asked, in order.
+fn srv_names(asked: &[Query]) -> Vec<&str> {
+    asked
         .iter()
         .filter(|x| x.kind == QueryKind::Srv)
         .map(|x| x.name.as_str())
-        .collect();
-    assert_eq!(
-        srv,
-        [
-            "_sip._sctp.example.com",
-            "_sip._tcp.example.com",
-            "_sip._udp.example.com"
-        ]
-    );
-    assert_eq!(
-        t,
-        vec![
-            tg(TransportKind::Sctp, "192.0.2.62:5060"),
-            tg(TransportKind::Udp, "192.0.2.61:5060")
-        ]
-    );
-
-    // SIPS: only the _sips services.
-    let (_, asked) = run_plan(
-        Resolution::new(&sips("example.com", None, None), &c).unwrap(),
-        &zone,
-    );
-    let srv: Vec<&str> = asked
-        .iter()
-        .filter(|x| x.kind == QueryKind::Srv)
-        .map(|x| x.name.as_str())
-        .collect();
-    assert_eq!(srv, ["_sips._tcp.example.com", "_sips._sctp.example.com"]);
+        .collect()
 }
 
-#[test]
-fn tls_srv_for_sip_uris_is_opt_in() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Tls, TransportKind::Udp],
-        tls_srv_for_sip_uris: true,
-        ..cfg()
+/// The RFC 3263 table: one test per entry `name(zone[, configuration]) [rows]` (default
+/// configuration when none is given), each row checked by [`check`].
+macro_rules! resolves {
+    (@cfg) => { cfg() };
+    (@cfg $cfg:expr) => { $cfg };
+    ($($(#[$attr:meta])* $name:ident($zone:expr $(, $cfg:expr)? $(,)?) [$($row:expr),+ $(,)?])+) => {
+        $(
+            $(#[$attr])*
+            #[test]
+            fn $name() {
+                check(&$zone, &resolves!(@cfg $($cfg)?), &[$($row),+]);
+            }
+        )+
     };
-    let zone = Zone::default()
-        .srv("_sips._tcp.example.com", &[(0, 0, 5061, "tls.example.com")])
-        .a("tls.example.com", &["192.0.2.63"]);
-    let (t, _) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.63:5061")]);
-    let strict = ResolveConfig {
-        tls_srv_for_sip_uris: false,
-        ..c
-    };
-    let (_, asked) = run_plan(
-        Resolution::new(&sip("example.com", None, None), &strict).unwrap(),
-        &zone,
-    );
-    assert!(!asked.contains(&q("_sips._tcp.example.com", QueryKind::Srv)));
 }
 
-#[test]
-fn no_naptr_no_srv_uses_udp_for_sip_and_tls_for_sips() {
-    let zone = Zone::default().a("example.com", &["192.0.2.71"]);
-    let (t, _) = run(&sip("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.71:5060")]);
-    let (t, _) = run(&sips("example.com", None, None), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tls, "192.0.2.71:5061")]);
+resolves! {
+    // ---- §4.1/§4.2: numeric IP ----
+
+    numeric_ip_sip_uses_udp_default_port_without_dns(Zone::default()) [
+        uri(sip("192.0.2.1", None, None)).gives(&[(Udp, "192.0.2.1:5060")])
+            .asking(<[Query]>::is_empty),
+    ]
+    numeric_ip_sips_uses_tls_5061(Zone::default()) [
+        uri(sips("192.0.2.1", None, None)).gives(&[(Tls, "192.0.2.1:5061")])
+            .asking(<[Query]>::is_empty),
+    ]
+    numeric_ip_with_port_and_transport_param(Zone::default()) [
+        uri(sip("192.0.2.1", Some(5080), Some("tcp"))).gives(&[(Tcp, "192.0.2.1:5080")]),
+        uri(sips("[2001:db8::1]", None, Some("sctp"))).gives(&[(TlsSctp, "[2001:db8::1]:5061")]),
+        uri(sip("192.0.2.1", None, Some("sctp"))).gives(&[(Sctp, "192.0.2.1:5060")]),
+    ]
+
+    // ---- §4.2: explicit port ----
+
+    explicit_port_does_address_lookup_only(zone(&[
+        "example.com NAPTR 1 1 SIP+D2T _sip._tcp.example.com",
+        "_sip._udp.example.com SRV 1 1 5099 other.example.com",
+        "example.com A 192.0.2.10",
+        "example.com AAAA 2001:db8::10",
+    ])) [
+        uri(sip("example.com", Some(5070), None))
+            .gives(&[(Udp, "192.0.2.10:5070"), (Udp, "[2001:db8::10]:5070")])
+            .asking(|a| a == [q("example.com", QueryKind::A), q("example.com", QueryKind::Aaaa)]),
+        uri(sips("example.com", Some(5071), None))
+            .gives(&[(Tls, "192.0.2.10:5071"), (Tls, "[2001:db8::10]:5071")]),
+    ]
+
+    // ---- §4.1: transport parameter wins ----
+
+    transport_param_without_port_queries_srv_for_that_transport(zone(&[
+        "example.com NAPTR 1 1 SIP+D2U _sip._udp.example.com",
+        "_sip._tcp.example.com SRV 1 1 5090 tcp.example.com",
+        "tcp.example.com A 192.0.2.20",
+    ])) [
+        uri(sip("example.com", None, Some("tcp"))).gives(&[(Tcp, "192.0.2.20:5090")])
+            .asking(|a| {
+                a[0] == srv_of("_sip._tcp.example.com")
+                    && a.iter().all(|x| x.kind != QueryKind::Naptr)
+            }),
+    ]
+    transport_param_tls_on_sip_uri_uses_sips_srv(zone(&[
+        "_sips._tcp.example.com SRV 1 1 5061 tls.example.com",
+        "tls.example.com A 192.0.2.21",
+    ])) [
+        uri(sip("example.com", None, Some("tls"))).gives(&[(Tls, "192.0.2.21:5061")])
+            .asking(|a| a[0] == srv_of("_sips._tcp.example.com")),
+    ]
+    transport_param_without_srv_falls_back_to_address_default_port(zone(&[
+        "example.com A 192.0.2.22",
+    ])) [
+        uri(sips("example.com", None, Some("sctp"))).gives(&[(TlsSctp, "192.0.2.22:5061")]),
+        uri(sip("example.com", None, Some("sctp"))).gives(&[(Sctp, "192.0.2.22:5060")]),
+    ]
+    unsupported_transport_param_is_an_error(Zone::default(), supporting(&[Udp, Tcp])) [
+        uri(sip("example.com", None, Some("sctp"))).fails(PlanError::UnsupportedTransport(Sctp)),
+    ]
+    dtls_sctp_param_goes_straight_to_addresses(
+        zone(&["example.com A 192.0.2.23"]),
+        supporting(&[DtlsSctp]),
+    ) [
+        uri(sips("example.com", None, Some("dtls-sctp"))).gives(&[(DtlsSctp, "192.0.2.23:5061")])
+            .asking(only_addresses),
+    ]
+
+    // ---- §4.1: NAPTR ----
+
+    /// RFC 3263 §4.1 example, extended with addresses; server1 is looked up once even though
+    /// two SRV records point at it.
+    naptr_then_srv_then_address(zone(&[
+        "example.com NAPTR 50 50 SIPS+D2T _sips._tcp.example.com",
+        "example.com NAPTR 90 50 SIP+D2T _sip._tcp.example.com",
+        "example.com NAPTR 100 50 SIP+D2U _sip._udp.example.com",
+        "_sips._tcp.example.com SRV 0 0 5061 server1.example.com",
+        "_sip._tcp.example.com SRV 0 0 5060 server1.example.com",
+        "_sip._udp.example.com SRV 0 0 5060 server2.example.com",
+        "server1.example.com A 192.0.2.31",
+        "server2.example.com A 192.0.2.32",
+    ])) [
+        uri(sip("example.com", None, None))
+            .aus("example.com")
+            .gives(&[
+                (Tls, "192.0.2.31:5061"),
+                (Tcp, "192.0.2.31:5060"),
+                (Udp, "192.0.2.32:5060"),
+            ])
+            .asking(|a| {
+                let server1 = q("server1.example.com", QueryKind::A);
+                a[0] == q("example.com", QueryKind::Naptr)
+                    && a.iter().filter(|x| **x == server1).count() == 1
+            }),
+    ]
+    sips_uri_discards_non_sips_naptr(zone(&[
+        "example.com NAPTR 10 50 SIP+D2U _sip._udp.example.com",
+        "example.com NAPTR 20 50 SIPS+D2T _sips._tcp.example.com",
+        "_sip._udp.example.com SRV 0 0 5060 udp.example.com",
+        "_sips._tcp.example.com SRV 0 0 5061 tls.example.com",
+        "udp.example.com A 192.0.2.41",
+        "tls.example.com A 192.0.2.42",
+    ])) [
+        uri(sips("example.com", None, None)).gives(&[(Tls, "192.0.2.42:5061")])
+            .asking(|a| !a.contains(&srv_of("_sip._udp.example.com"))),
+    ]
+    sips_naptr_sctp_gives_tls_sctp(zone(&[
+        "example.com NAPTR 10 10 SIPS+D2S _sips._sctp.example.com",
+        "_sips._sctp.example.com SRV 0 0 5061 s.example.com",
+        "s.example.com A 192.0.2.43",
+    ])) [
+        uri(sips("example.com", None, None)).gives(&[(TlsSctp, "192.0.2.43:5061")]),
+    ]
+    naptr_unsupported_transports_discarded(
+        zone(&[
+            "example.com NAPTR 10 10 SIP+D2S _sip._sctp.example.com",
+            "example.com NAPTR 20 10 SIP+D2T _sip._tcp.example.com",
+            "_sip._sctp.example.com SRV 0 0 5060 sctp.example.com",
+            "_sip._tcp.example.com SRV 0 0 5060 tcp.example.com",
+            "sctp.example.com A 192.0.2.51",
+            "tcp.example.com A 192.0.2.52",
+        ]),
+        supporting(&[Udp, Tcp]),
+    ) [
+        uri(sip("example.com", None, None)).gives(&[(Tcp, "192.0.2.52:5060")])
+            .asking(|a| !a.contains(&srv_of("_sip._sctp.example.com"))),
+    ]
+    naptr_without_srv_falls_back_to_domain_addresses_with_naptr_transport(zone(&[
+        "example.com NAPTR 10 10 SIPS+D2T _sips._tcp.example.com",
+        "example.com A 192.0.2.53",
+    ])) [
+        uri(sip("example.com", None, None)).gives(&[(Tls, "192.0.2.53:5061")]),
+    ]
+    unusable_naptr_is_treated_as_no_naptr(zone(&[
+        "example.com NAPTR 10 10 E2U+sip x.example.com",
+        "_sip._tcp.example.com SRV 0 0 5060 tcp.example.com",
+        "tcp.example.com A 192.0.2.54",
+    ])) [
+        uri(sip("example.com", None, None)).gives(&[(Tcp, "192.0.2.54:5060")]),
+    ]
+
+    // ---- §4.1: no NAPTR -> SRV per supported transport ----
+
+    /// SIP: the _sip services in preference order; SIPS: only the _sips services.
+    no_naptr_queries_srv_per_supported_transport_in_preference_order(
+        zone(&[
+            "_sip._udp.example.com SRV 0 0 5060 udp.example.com",
+            "_sip._sctp.example.com SRV 0 0 5060 sctp.example.com",
+            "udp.example.com A 192.0.2.61",
+            "sctp.example.com A 192.0.2.62",
+        ]),
+        supporting(&[Sctp, Tcp, Udp, Tls, TlsSctp]),
+    ) [
+        uri(sip("example.com", None, None))
+            .gives(&[(Sctp, "192.0.2.62:5060"), (Udp, "192.0.2.61:5060")])
+            .asking(|a| {
+                srv_names(a)
+                    == ["_sip._sctp.example.com", "_sip._tcp.example.com", "_sip._udp.example.com"]
+            }),
+        uri(sips("example.com", None, None))
+            .asking(|a| srv_names(a) == ["_sips._tcp.example.com", "_sips._sctp.example.com"]),
+    ]
+    tls_srv_for_sip_uris_is_opt_in(zone(&[
+        "_sips._tcp.example.com SRV 0 0 5061 tls.example.com",
+        "tls.example.com A 192.0.2.63",
+    ])) [
+        uri(sip("example.com", None, None))
+            .cfg(ResolveConfig { tls_srv_for_sip_uris: true, ..supporting(&[Tls, Udp]) })
+            .gives(&[(Tls, "192.0.2.63:5061")]),
+        uri(sip("example.com", None, None))
+            .cfg(ResolveConfig { tls_srv_for_sip_uris: false, ..supporting(&[Tls, Udp]) })
+            .asking(|a| !a.contains(&srv_of("_sips._tcp.example.com"))),
+    ]
+    no_naptr_no_srv_uses_udp_for_sip_and_tls_for_sips(zone(&["example.com A 192.0.2.71"])) [
+        uri(sip("example.com", None, None)).gives(&[(Udp, "192.0.2.71:5060")]),
+        uri(sips("example.com", None, None)).gives(&[(Tls, "192.0.2.71:5061")]),
+    ]
+    sip_falls_back_to_tcp_when_udp_is_not_supported(
+        zone(&["example.com A 192.0.2.72"]),
+        supporting(&[Tcp, Tls]),
+    ) [
+        uri(sip("example.com", None, None)).gives(&[(Tcp, "192.0.2.72:5060")]),
+        uri(sip("192.0.2.72", None, None)).gives(&[(Tcp, "192.0.2.72:5060")]),
+    ]
+    /// Numeric or explicit port: the default transport is needed at once. A name: NAPTR
+    /// offers only non-SIPS services, nothing is left.
+    sips_without_tls_support_finds_nothing(
+        zone(&[
+            "example.com NAPTR 1 1 SIP+D2T _sip._tcp.example.com",
+            "_sip._tcp.example.com SRV 0 0 5060 tcp.example.com",
+            "tcp.example.com A 192.0.2.1",
+            "example.com A 192.0.2.2",
+        ]),
+        supporting(&[Udp, Tcp]),
+    ) [
+        uri(sips("192.0.2.1", None, None)).fails(PlanError::NoSupportedTransport(Scheme::Sips)),
+        uri(sips("example.com", Some(5061), None))
+            .fails(PlanError::NoSupportedTransport(Scheme::Sips)),
+        uri(sips("example.com", None, None)).fails(PlanError::NoTargets("example.com".into())),
+    ]
+    /// Without SRV there is no UDP/TCP fallback to use.
+    sctp_only_element_resolves_through_srv_without_a_fallback(
+        zone(&[
+            "_sip._sctp.example.com SRV 0 0 5060 sctp.example.com",
+            "sctp.example.com A 192.0.2.3",
+            "example.com A 192.0.2.4",
+        ]),
+        supporting(&[Sctp]),
+    ) [
+        uri(sip("example.com", None, None)).gives(&[(Sctp, "192.0.2.3:5060")]),
+        uri(sip("example.com", None, None))
+            .zone(zone(&["example.com A 192.0.2.4"]))
+            .fails(PlanError::NoTargets("example.com".into())),
+    ]
+    nothing_found_is_no_targets(Zone::default()) [
+        uri(sip("nowhere.example.com", None, None))
+            .fails(PlanError::NoTargets("nowhere.example.com".into())),
+    ]
+
+    // ---- SRV ordering and addresses inside the plan ----
+
+    /// The AUS is the URI domain, not the SRV target.
+    srv_priority_then_addresses_per_target(zone(&[
+        "_sips._tcp.example.net SRV 20 0 5061 backup.example.net",
+        "_sips._tcp.example.net SRV 10 0 5062 main.example.net",
+        "main.example.net A 192.0.2.81",
+        "main.example.net A 192.0.2.82",
+        "backup.example.net A 192.0.2.83",
+    ])) [
+        uri(sips("example.net", None, None))
+            .aus("example.net")
+            .gives(&[
+                (Tls, "192.0.2.81:5062"),
+                (Tls, "192.0.2.82:5062"),
+                (Tls, "192.0.2.83:5061"),
+            ]),
+    ]
+    ip_family_policy(zone(&[
+        "example.com A 192.0.2.1",
+        "example.com AAAA 2001:db8::1",
+    ])) [
+        uri(sip("example.com", Some(5060), None))
+            .cfg(family(IpFamily::V6First))
+            .gives(&[(Udp, "[2001:db8::1]:5060"), (Udp, "192.0.2.1:5060")]),
+        uri(sip("example.com", Some(5060), None))
+            .cfg(family(IpFamily::V4Only))
+            .gives(&[(Udp, "192.0.2.1:5060")])
+            .asking(|a| a.iter().all(|x| x.kind != QueryKind::Aaaa)),
+        uri(sip("example.com", Some(5060), None))
+            .cfg(family(IpFamily::V6Only))
+            .gives(&[(Udp, "[2001:db8::1]:5060")]),
+    ]
+    duplicate_targets_removed(zone(&[
+        "_sip._udp.example.com SRV 1 0 5060 a.example.com",
+        "_sip._udp.example.com SRV 2 0 5060 b.example.com",
+        "a.example.com A 192.0.2.5",
+        "b.example.com A 192.0.2.5",
+    ])) [
+        uri(sip("example.com", None, Some("udp"))).gives(&[(Udp, "192.0.2.5:5060")]),
+    ]
+
+    // ---- §5: responses ----
+
+    response_numeric_sent_by(Zone::default()) [
+        sent_by(via(Tls, "192.0.2.1", None, None, None)).gives(&[(Tls, "192.0.2.1:5061")])
+            .asking(<[Query]>::is_empty),
+        sent_by(via(Udp, "192.0.2.1", Some(5070), None, None)).gives(&[(Udp, "192.0.2.1:5070")]),
+    ]
+    /// UDP with rport: received:rport first (RFC 3581), then the sent-by. Reliable transport:
+    /// received at the sent-by port (RFC 3261 §18.2.2); rport ignored.
+    response_received_first_then_sent_by(zone(&[
+        "_sips._tcp.p1.example.com SRV 0 0 5061 p1.example.com",
+        "p1.example.com A 192.0.2.1",
+        "p1.example.com A 192.0.2.2",
+    ])) [
+        sent_by(via(Udp, "192.0.2.1", Some(5060), Some("198.51.100.7"), Some(40000)))
+            .gives(&[(Udp, "198.51.100.7:40000"), (Udp, "192.0.2.1:5060")]),
+        sent_by(via(Tls, "p1.example.com", None, Some("192.0.2.1"), Some(40000)))
+            .aus("p1.example.com")
+            .gives(&[(Tls, "192.0.2.1:5061"), (Tls, "192.0.2.2:5061")]),
+    ]
+    response_name_with_port_uses_addresses_only(zone(&[
+        "_sip._tcp.p1.example.com SRV 0 0 9999 x.example.com",
+        "p1.example.com A 192.0.2.9",
+    ])) [
+        sent_by(via(Tcp, "p1.example.com", Some(5080), None, None))
+            .gives(&[(Tcp, "192.0.2.9:5080")])
+            .asking(|a| a.iter().all(|x| x.kind != QueryKind::Srv)),
+    ]
+    response_on_unsupported_transport_is_an_error(Zone::default(), supporting(&[Udp])) [
+        sent_by(via(Tls, "192.0.2.1", None, None, None))
+            .fails(PlanError::UnsupportedTransport(Tls)),
+    ]
 }
 
-#[test]
-fn sip_falls_back_to_tcp_when_udp_is_not_supported() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Tcp, TransportKind::Tls],
-        ..cfg()
-    };
-    let zone = Zone::default().a("example.com", &["192.0.2.72"]);
-    let (t, _) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.72:5060")]);
-    let (t, _) = run(&sip("192.0.2.72", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Tcp, "192.0.2.72:5060")]);
-}
-
-#[test]
-fn sips_without_tls_support_finds_nothing() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Udp, TransportKind::Tcp],
-        ..cfg()
-    };
-    // Numeric or explicit port: the default transport is needed at once.
-    assert_eq!(
-        Resolution::new(&sips("192.0.2.1", None, None), &c).err(),
-        Some(PlanError::NoSupportedTransport(Scheme::Sips))
-    );
-    assert_eq!(
-        Resolution::new(&sips("example.com", Some(5061), None), &c).err(),
-        Some(PlanError::NoSupportedTransport(Scheme::Sips))
-    );
-    // A name: NAPTR offers only non-SIPS services, nothing is left.
-    let zone = Zone::default()
-        .naptr("example.com", &[(1, 1, "SIP+D2T", "_sip._tcp.example.com")])
-        .srv("_sip._tcp.example.com", &[(0, 0, 5060, "tcp.example.com")])
-        .a("tcp.example.com", &["192.0.2.1"])
-        .a("example.com", &["192.0.2.2"]);
-    let (r, _) = run_plan(
-        Resolution::new(&sips("example.com", None, None), &c).unwrap(),
-        &zone,
-    );
-    assert_eq!(r, Err(PlanError::NoTargets("example.com".into())));
-}
-
-#[test]
-fn sctp_only_element_resolves_through_srv_without_a_fallback() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Sctp],
-        ..cfg()
-    };
-    let zone = Zone::default()
-        .srv(
-            "_sip._sctp.example.com",
-            &[(0, 0, 5060, "sctp.example.com")],
-        )
-        .a("sctp.example.com", &["192.0.2.3"])
-        .a("example.com", &["192.0.2.4"]);
-    let (t, _) = run(&sip("example.com", None, None), &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Sctp, "192.0.2.3:5060")]);
-    // Without SRV there is no UDP/TCP fallback to use.
-    let zone = Zone::default().a("example.com", &["192.0.2.4"]);
-    let (r, _) = run_plan(
-        Resolution::new(&sip("example.com", None, None), &c).unwrap(),
-        &zone,
-    );
-    assert_eq!(r, Err(PlanError::NoTargets("example.com".into())));
-}
-
-#[test]
-fn nothing_found_is_no_targets() {
-    let (r, _) = run_plan(
-        Resolution::new(&sip("nowhere.example.com", None, None), &cfg()).unwrap(),
-        &Zone::default(),
-    );
-    assert_eq!(r, Err(PlanError::NoTargets("nowhere.example.com".into())));
-}
-
-// ---- SRV ordering inside the plan ----
-
-#[test]
-fn srv_priority_then_addresses_per_target() {
-    let zone = Zone::default()
-        .srv(
-            "_sips._tcp.example.net",
-            &[
-                (20, 0, 5061, "backup.example.net"),
-                (10, 0, 5062, "main.example.net"),
-            ],
-        )
-        .a("main.example.net", &["192.0.2.81", "192.0.2.82"])
-        .a("backup.example.net", &["192.0.2.83"]);
-    let (r, _) = run_plan(
-        Resolution::new(&sips("example.net", None, None), &cfg()).unwrap(),
-        &zone,
-    );
-    let r = r.unwrap();
-    assert_eq!(
-        r.aus, "example.net",
-        "AUS is the URI domain, not the SRV target"
-    );
-    assert_eq!(
-        r.targets,
-        vec![
-            tg(TransportKind::Tls, "192.0.2.81:5062"),
-            tg(TransportKind::Tls, "192.0.2.82:5062"),
-            tg(TransportKind::Tls, "192.0.2.83:5061"),
-        ]
-    );
-}
+// ---- SRV selection over many resolutions ----
 
 #[test]
 fn deterministic_order_for_stateless_proxies() {
@@ -570,24 +560,17 @@ fn deterministic_order_for_stateless_proxies() {
         ..cfg()
     };
     let recs = [
-        (10, 10, 5061, "s3.example.net"),
-        (10, 50, 5061, "s1.example.net"),
-        (10, 10, 5061, "s2.example.net"),
+        "_sips._tcp.example.net SRV 10 10 5061 s3.example.net",
+        "_sips._tcp.example.net SRV 10 50 5061 s1.example.net",
+        "_sips._tcp.example.net SRV 10 10 5061 s2.example.net",
+        "s1.example.net A 192.0.2.91",
+        "s2.example.net A 192.0.2.92",
+        "s3.example.net A 192.0.2.93",
     ];
+    let z1 = zone(&recs);
     let mut reversed = recs;
-    reversed.reverse();
-    let base = Zone::default()
-        .a("s1.example.net", &["192.0.2.91"])
-        .a("s2.example.net", &["192.0.2.92"])
-        .a("s3.example.net", &["192.0.2.93"]);
-    let z1 = Zone {
-        answers: base.answers.clone(),
-    }
-    .srv("_sips._tcp.example.net", &recs);
-    let z2 = Zone {
-        answers: base.answers.clone(),
-    }
-    .srv("_sips._tcp.example.net", &reversed);
+    reversed[..3].reverse();
+    let z2 = zone(&reversed);
     let target = sips("example.net", None, None);
     let mut seen = Vec::new();
     for seed in 0..20 {
@@ -611,18 +594,14 @@ fn deterministic_order_for_stateless_proxies() {
 
 #[test]
 fn weighted_order_varies_with_the_rng() {
-    let zone = Zone::default()
-        .srv(
-            "_sips._tcp.example.net",
-            &[
-                (10, 10, 5061, "s1.example.net"),
-                (10, 10, 5061, "s2.example.net"),
-                (10, 10, 5061, "s3.example.net"),
-            ],
-        )
-        .a("s1.example.net", &["192.0.2.91"])
-        .a("s2.example.net", &["192.0.2.92"])
-        .a("s3.example.net", &["192.0.2.93"]);
+    let zone = zone(&[
+        "_sips._tcp.example.net SRV 10 10 5061 s1.example.net",
+        "_sips._tcp.example.net SRV 10 10 5061 s2.example.net",
+        "_sips._tcp.example.net SRV 10 10 5061 s3.example.net",
+        "s1.example.net A 192.0.2.91",
+        "s2.example.net A 192.0.2.92",
+        "s3.example.net A 192.0.2.93",
+    ]);
     let target = sips("example.net", None, None);
     let mut firsts = std::collections::HashSet::new();
     for seed in 0..50 {
@@ -635,38 +614,11 @@ fn weighted_order_varies_with_the_rng() {
 }
 
 #[test]
-fn ip_family_policy() {
-    let zone = Zone::default().a("example.com", &["192.0.2.1", "2001:db8::1"]);
-    let target = sip("example.com", Some(5060), None);
-    let mut c = cfg();
-    c.ip_family = IpFamily::V6First;
-    let (t, _) = run(&target, &c, &zone);
-    assert_eq!(
-        t,
-        vec![
-            tg(TransportKind::Udp, "[2001:db8::1]:5060"),
-            tg(TransportKind::Udp, "192.0.2.1:5060")
-        ]
-    );
-    c.ip_family = IpFamily::V4Only;
-    let (t, asked) = run(&target, &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.1:5060")]);
-    assert!(asked.iter().all(|x| x.kind != QueryKind::Aaaa));
-    c.ip_family = IpFamily::V6Only;
-    let (t, _) = run(&target, &c, &zone);
-    assert_eq!(t, vec![tg(TransportKind::Udp, "[2001:db8::1]:5060")]);
-}
-
-#[test]
 fn max_hosts_bounds_the_address_queries() {
-    let recs: Vec<(u16, u16, u16, String)> = (0..40)
-        .map(|i| (i, 0, 5060, format!("h{i}.example.com")))
+    let recs: Vec<String> = (0..40)
+        .map(|i| format!("_sip._udp.example.com SRV {i} 0 5060 h{i}.example.com"))
         .collect();
-    let refs: Vec<(u16, u16, u16, &str)> = recs
-        .iter()
-        .map(|(a, b, c, d)| (*a, *b, *c, d.as_str()))
-        .collect();
-    let zone = Zone::default().srv("_sip._udp.example.com", &refs);
+    let zone = zone(&recs.iter().map(String::as_str).collect::<Vec<_>>());
     let c = ResolveConfig {
         max_hosts: 4,
         ip_family: IpFamily::V4Only,
@@ -679,28 +631,16 @@ fn max_hosts_bounds_the_address_queries() {
     assert_eq!(asked.iter().filter(|x| x.kind == QueryKind::A).count(), 4);
 }
 
-#[test]
-fn duplicate_targets_removed() {
-    let zone = Zone::default()
-        .srv(
-            "_sip._udp.example.com",
-            &[(1, 0, 5060, "a.example.com"), (2, 0, 5060, "b.example.com")],
-        )
-        .a("a.example.com", &["192.0.2.5"])
-        .a("b.example.com", &["192.0.2.5"]);
-    let (t, _) = run(&sip("example.com", None, Some("udp")), &cfg(), &zone);
-    assert_eq!(t, vec![tg(TransportKind::Udp, "192.0.2.5:5060")]);
-}
-
 // ---- driving the state machine ----
 
 #[test]
 fn answers_in_any_order_and_protocol_errors() {
-    let zone = Zone::default()
-        .srv("_sip._udp.example.com", &[(0, 0, 5060, "udp.example.com")])
-        .srv("_sip._tcp.example.com", &[(0, 0, 5060, "tcp.example.com")])
-        .a("udp.example.com", &["192.0.2.1"])
-        .a("tcp.example.com", &["192.0.2.2"]);
+    let zone = zone(&[
+        "_sip._udp.example.com SRV 0 0 5060 udp.example.com",
+        "_sip._tcp.example.com SRV 0 0 5060 tcp.example.com",
+        "udp.example.com A 192.0.2.1",
+        "tcp.example.com A 192.0.2.2",
+    ]);
     let c = ResolveConfig {
         supported: vec![TransportKind::Udp, TransportKind::Tcp],
         ip_family: IpFamily::V4Only,
@@ -728,28 +668,27 @@ fn answers_in_any_order_and_protocol_errors() {
     );
     plan.on_answer(&naptr, zone.answer(&naptr), &mut rng)
         .unwrap();
-    // Both SRV queries are released together; answer them in reverse order.
-    let mut batch = Vec::new();
-    while let Some(x) = plan.poll_query() {
-        batch.push(x);
-    }
-    assert_eq!(batch.len(), 2);
-    for x in batch.iter().rev() {
-        plan.on_answer(x, zone.answer(x), &mut rng).unwrap();
-    }
+    // Both SRV queries are released together, then both A queries; each batch is answered
+    // in reverse order.
+    let answer_batch_reversed = |plan: &mut Resolution, rng: &mut StdRng| {
+        let batch: Vec<Query> = std::iter::from_fn(|| plan.poll_query()).collect();
+        assert_eq!(batch.len(), 2);
+        for x in batch.iter().rev() {
+            plan.on_answer(x, zone.answer(x), rng).unwrap();
+        }
+        batch
+    };
+    let batch = answer_batch_reversed(&mut plan, &mut rng);
     // Answering twice is refused.
     assert!(matches!(
-        plan.on_answer(&batch[0], zone.answer(&batch[0]), &mut rng),
+        plan.on_answer(
+            &batch[0],
+            zone.answer(&batch[0]),
+            &mut StdRng::seed_from_u64(1)
+        ),
         Err(PlanError::UnexpectedAnswer(_))
     ));
-    let mut batch = Vec::new();
-    while let Some(x) = plan.poll_query() {
-        batch.push(x);
-    }
-    assert_eq!(batch.len(), 2);
-    for x in batch.iter().rev() {
-        plan.on_answer(x, zone.answer(x), &mut rng).unwrap();
-    }
+    answer_batch_reversed(&mut plan, &mut rng);
     assert!(plan.is_done());
     // Target order follows the preference order, not the answer order.
     assert_eq!(
@@ -763,13 +702,12 @@ fn answers_in_any_order_and_protocol_errors() {
 
 #[test]
 fn failover_over_resolved_targets() {
-    let zone = Zone::default()
-        .srv(
-            "_sips._tcp.example.net",
-            &[(1, 0, 5061, "a.example.net"), (2, 0, 5061, "b.example.net")],
-        )
-        .a("a.example.net", &["192.0.2.1"])
-        .a("b.example.net", &["192.0.2.2"]);
+    let zone = zone(&[
+        "_sips._tcp.example.net SRV 1 0 5061 a.example.net",
+        "_sips._tcp.example.net SRV 2 0 5061 b.example.net",
+        "a.example.net A 192.0.2.1",
+        "b.example.net A 192.0.2.2",
+    ]);
     let (r, _) = run_plan(
         Resolution::new(&sips("example.net", None, None), &cfg()).unwrap(),
         &zone,
@@ -783,138 +721,32 @@ fn failover_over_resolved_targets() {
     assert_eq!(f.on_failure(FailureKind::Timeout), None);
 }
 
-// ---- §5: responses ----
-
-fn via(
-    t: TransportKind,
-    host: &str,
-    port: Option<u16>,
-    received: Option<&str>,
-    rport: Option<u16>,
-) -> ViaTarget {
-    ViaTarget::new(t, host, port, received.map(|r| r.parse().unwrap()), rport).unwrap()
-}
-
-#[test]
-fn response_numeric_sent_by() {
-    let v = via(TransportKind::Tls, "192.0.2.1", None, None, None);
-    let (r, asked) = run_plan(
-        Resolution::for_response(&v, &cfg()).unwrap(),
-        &Zone::default(),
-    );
-    assert_eq!(
-        r.unwrap().targets,
-        vec![tg(TransportKind::Tls, "192.0.2.1:5061")]
-    );
-    assert!(asked.is_empty());
-    let v = via(TransportKind::Udp, "192.0.2.1", Some(5070), None, None);
-    let (r, _) = run_plan(
-        Resolution::for_response(&v, &cfg()).unwrap(),
-        &Zone::default(),
-    );
-    assert_eq!(
-        r.unwrap().targets,
-        vec![tg(TransportKind::Udp, "192.0.2.1:5070")]
-    );
-}
-
-#[test]
-fn response_received_first_then_sent_by() {
-    // UDP with rport: received:rport first (RFC 3581), then the sent-by.
-    let v = via(
-        TransportKind::Udp,
-        "192.0.2.1",
-        Some(5060),
-        Some("198.51.100.7"),
-        Some(40000),
-    );
-    let (r, _) = run_plan(
-        Resolution::for_response(&v, &cfg()).unwrap(),
-        &Zone::default(),
-    );
-    assert_eq!(
-        r.unwrap().targets,
-        vec![
-            tg(TransportKind::Udp, "198.51.100.7:40000"),
-            tg(TransportKind::Udp, "192.0.2.1:5060")
-        ]
-    );
-    // Reliable transport: received at the sent-by port (RFC 3261 §18.2.2); rport ignored.
-    let v = via(
-        TransportKind::Tls,
-        "p1.example.com",
-        None,
-        Some("192.0.2.1"),
-        Some(40000),
-    );
-    let zone = Zone::default()
-        .srv(
-            "_sips._tcp.p1.example.com",
-            &[(0, 0, 5061, "p1.example.com")],
-        )
-        .a("p1.example.com", &["192.0.2.1", "192.0.2.2"]);
-    let (r, _) = run_plan(Resolution::for_response(&v, &cfg()).unwrap(), &zone);
-    let r = r.unwrap();
-    assert_eq!(r.aus, "p1.example.com");
-    assert_eq!(
-        r.targets,
-        vec![
-            tg(TransportKind::Tls, "192.0.2.1:5061"),
-            tg(TransportKind::Tls, "192.0.2.2:5061")
-        ]
-    );
-}
-
-#[test]
-fn response_name_with_port_uses_addresses_only() {
-    let v = via(TransportKind::Tcp, "p1.example.com", Some(5080), None, None);
-    let zone = Zone::default()
-        .srv("_sip._tcp.p1.example.com", &[(0, 0, 9999, "x.example.com")])
-        .a("p1.example.com", &["192.0.2.9"]);
-    let (r, asked) = run_plan(Resolution::for_response(&v, &cfg()).unwrap(), &zone);
-    assert_eq!(
-        r.unwrap().targets,
-        vec![tg(TransportKind::Tcp, "192.0.2.9:5080")]
-    );
-    assert!(asked.iter().all(|x| x.kind != QueryKind::Srv));
-}
-
+/// §5: each Via transport has its SRV service; with none, the sent-by's addresses at the
+/// default port.
 #[test]
 fn response_name_without_port_uses_srv_for_via_transport() {
     for (t, srv) in [
-        (TransportKind::Tls, "_sips._tcp.p1.example.com"),
-        (TransportKind::TlsSctp, "_sips._sctp.p1.example.com"),
-        (TransportKind::Udp, "_sip._udp.p1.example.com"),
-        (TransportKind::Sctp, "_sip._sctp.p1.example.com"),
+        (Tls, "_sips._tcp.p1.example.com"),
+        (TlsSctp, "_sips._sctp.p1.example.com"),
+        (Udp, "_sip._udp.p1.example.com"),
+        (Sctp, "_sip._sctp.p1.example.com"),
     ] {
-        let zone = Zone::default()
-            .srv(srv, &[(0, 0, 5999, "host.example.com")])
-            .a("host.example.com", &["192.0.2.8"]);
-        let v = via(t, "p1.example.com", None, None, None);
-        let (r, asked) = run_plan(Resolution::for_response(&v, &cfg()).unwrap(), &zone);
-        assert_eq!(asked[0], q(srv, QueryKind::Srv));
-        assert_eq!(r.unwrap().targets, vec![tg(t, "192.0.2.8:5999")]);
+        let zone = zone(&[
+            &format!("{srv} SRV 0 0 5999 host.example.com"),
+            "host.example.com A 192.0.2.8",
+        ]);
+        check(
+            &zone,
+            &cfg(),
+            &[sent_by(via(t, "p1.example.com", None, None, None))
+                .gives(&[(t, "192.0.2.8:5999")])
+                .asking(move |a| a[0] == srv_of(srv))],
+        );
     }
-    // No SRV: addresses of the sent-by at the default port.
-    let zone = Zone::default().a("p1.example.com", &["192.0.2.7"]);
-    let v = via(TransportKind::Tls, "p1.example.com", None, None, None);
-    let (r, _) = run_plan(Resolution::for_response(&v, &cfg()).unwrap(), &zone);
-    assert_eq!(
-        r.unwrap().targets,
-        vec![tg(TransportKind::Tls, "192.0.2.7:5061")]
-    );
-}
-
-#[test]
-fn response_on_unsupported_transport_is_an_error() {
-    let c = ResolveConfig {
-        supported: vec![TransportKind::Udp],
-        ..cfg()
-    };
-    let v = via(TransportKind::Tls, "192.0.2.1", None, None, None);
-    assert_eq!(
-        Resolution::for_response(&v, &c).err(),
-        Some(PlanError::UnsupportedTransport(TransportKind::Tls))
+    check(
+        &zone(&["p1.example.com A 192.0.2.7"]),
+        &cfg(),
+        &[sent_by(via(Tls, "p1.example.com", None, None, None)).gives(&[(Tls, "192.0.2.7:5061")])],
     );
 }
 
@@ -990,7 +822,8 @@ mod properties {
                     .enumerate()
                 {
                     if has_addr[i] {
-                        z = z.a(host, &[&format!("192.0.2.{}", i + 1), "2001:db8::9"]);
+                        z.add(&format!("{host} A 192.0.2.{}", i + 1));
+                        z.add(&format!("{host} AAAA 2001:db8::9"));
                     }
                 }
                 z

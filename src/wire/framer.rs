@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use memchr::{memchr2, memmem};
 
 use super::error::{FramingError, LimitKind};
-use super::lex::{is_token, parse_digits, trim_ws};
+use super::lex::{header_name, parse_digits, trim_ws};
 use super::limits::Limits;
 
 /// One unit taken off a stream.
@@ -261,23 +261,13 @@ pub(crate) fn content_length(head: &[u8]) -> Result<Option<usize>, FramingError>
         if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
             continue;
         }
-        let name_len = line
-            .iter()
-            .position(|&b| !is_token(b))
-            .unwrap_or(line.len());
-        let name = line.get(..name_len).unwrap_or(&[]);
+        let Some((name, value_at)) = header_name(line) else {
+            continue;
+        };
         if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
             continue;
         }
-        let after = line.get(name_len..).unwrap_or(&[]);
-        let ws = after
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-        if after.get(ws) != Some(&b':') {
-            continue;
-        }
-        let vstart = line_end - line.len() + name_len + ws + 1;
+        let vstart = line_end - line.len() + value_at;
         current = Some((vstart, line_end));
     }
     finish(current.take())?;

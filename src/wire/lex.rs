@@ -66,6 +66,22 @@ pub(crate) fn trim_ws(s: &[u8]) -> &[u8] {
     s.get(start..end).unwrap_or(&[])
 }
 
+/// The name of a raw header line and the offset of its value: `token *(SP / HTAB) ":"`
+/// (RFC 3261 §7.3.1). `None` for a line without that colon (the lenient line readers skip it).
+pub(crate) fn header_name(line: &[u8]) -> Option<(&[u8], usize)> {
+    let name_len = line
+        .iter()
+        .position(|&b| !is_token(b))
+        .unwrap_or(line.len());
+    let name = line.get(..name_len).unwrap_or(&[]);
+    let after = line.get(name_len..).unwrap_or(&[]);
+    let ws = after
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    (after.get(ws) == Some(&b':')).then_some((name, name_len + ws + 1))
+}
+
 /// Byte offset of `sub` inside `base`, when `sub` is a sub-slice of `base`.
 pub(crate) fn offset_in(base: &[u8], sub: &[u8]) -> Option<usize> {
     let b = base.as_ptr() as usize;

@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::error::{FramingError, ParseError};
 use super::header::HeaderKind;
-use super::lex::{is_token, trim_ws};
+use super::lex::{header_name, is_token, trim_ws};
 use super::message::Message;
 use super::name_addr::NameAddr;
 
@@ -213,18 +213,9 @@ pub fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
         if matches!(line.first(), Some(b' ' | b'\t')) {
             continue;
         }
-        let name_len = line
-            .iter()
-            .position(|&b| !is_token(b))
-            .unwrap_or(line.len());
-        let after = line.get(name_len..).unwrap_or(&[]);
-        let ws = after
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-        if after.get(ws) != Some(&b':') {
+        let Some((name, value_at)) = header_name(line) else {
             continue;
-        }
+        };
         // Value: rest of the line plus continuation lines; slices of `raw` are contiguous
         // so the folded value is one slice up to the end of the last continuation.
         let mut end_line = line;
@@ -236,10 +227,10 @@ pub fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
                 break;
             }
         }
-        let start = line.as_ptr() as usize - s.as_ptr() as usize + name_len + ws + 1;
+        let start = line.as_ptr() as usize - s.as_ptr() as usize + value_at;
         let end = end_line.as_ptr() as usize - s.as_ptr() as usize + end_line.len();
         let value = trim_ws(s.get(start..end).unwrap_or(&[]));
-        match HeaderKind::from_name(line.get(..name_len).unwrap_or(&[])) {
+        match HeaderKind::from_name(name) {
             HeaderKind::Via => echo.vias.push(value),
             HeaderKind::From => {
                 echo.from.get_or_insert(value);

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::error::ParseError;
 use super::header::split_values;
 use super::host::{host_len, Host};
-use super::lex::{is_token, parse_digits, to_str, Cursor};
+use super::lex::{header_name, parse_digits, to_str, Cursor};
 use super::param::{next_param, Params};
 use super::transport_token::TransportToken;
 use crate::TransportKind;
@@ -248,17 +248,11 @@ impl<'a> Via<'a> {
                 return Err(ParseError::MissingHeader("Via"));
             }
             if matches!(line.first(), Some(b'v' | b'V')) {
-                let name_len = line
-                    .iter()
-                    .position(|&b| !is_token(b))
-                    .unwrap_or(line.len());
-                let name = line.get(..name_len).unwrap_or(&[]);
-                let after = line.get(name_len..).unwrap_or(&[]);
-                let colon = after.iter().position(|&b| b != b' ' && b != b'\t');
-                if (name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v"))
-                    && colon.and_then(|i| after.get(i)) == Some(&b':')
-                {
-                    let value_start = pos + name_len + colon.unwrap_or(0) + 1;
+                let via = header_name(line).filter(|(name, _)| {
+                    name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")
+                });
+                if let Some((_, value_at)) = via {
+                    let value_start = pos + value_at;
                     let mut end = next;
                     while matches!(message.get(end), Some(b' ' | b'\t')) {
                         end = skip_line(message, end)?;

@@ -3,12 +3,12 @@
 //! 192.0.2.128, TLS on 5061, and a real DNS server (dnsmasq, on P2's host) publishing both.
 //! Also the base of the hijack tests and of the reuse latency benchmark.
 
+use super::super::pki::Ca;
 use super::{spec, Agent, PeerSpec, SIPS_PORT};
-use crate::reuse_support::pki::Ca;
 use sipwire::alias::{RowDump, RowOrigin};
 use sipwire::endpoint::LocalDomain;
 use sipwire_lab::{Host, Link, Topology, Zone};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 /// The namespaces and the two proxies.
@@ -22,6 +22,10 @@ pub struct Lab {
     pub p1: Agent,
     pub p2: Agent,
 }
+
+/// P1's and P2's TLS listeners (RFC 5923 §5's addresses).
+pub const P1: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), SIPS_PORT);
+pub const P2: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 128)), SIPS_PORT);
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")
@@ -76,9 +80,9 @@ pub fn figure_with(o: FigOptions, tweak: impl Fn(&mut PeerSpec)) -> Lab {
     } else {
         dns2
     };
-    let ca = Arc::new(Ca::new());
-    let c1 = ca.leaf(&["example.com", "p1.example.com"], &[]);
-    let c2 = ca.leaf(&["example.net", "p2.example.net"], &[]);
+    let ca = Arc::new(Ca::new("lab CA"));
+    let c1 = ca.sip_leaf(&["example.com", "p1.example.com"]);
+    let c2 = ca.sip_leaf(&["example.net", "p2.example.net"]);
     let mut s1 = spec(
         "192.0.2.1",
         &c1,
@@ -110,5 +114,5 @@ pub fn figure_with(o: FigOptions, tweak: impl Fn(&mut PeerSpec)) -> Lab {
 
 /// An alias table row for `addr`:5061 over TLS, as the dump shows it.
 pub fn row(addr: &str, ids: &[&str], descriptor: String, origin: RowOrigin) -> RowDump {
-    crate::reuse_support::fig::row(addr, SIPS_PORT, ids, descriptor, origin)
+    super::super::fig::row(addr, SIPS_PORT, ids, descriptor, origin)
 }

@@ -4,10 +4,13 @@
 
 use super::dns::{start_dns, TestDns, Zone};
 use super::pki::Ca;
-use super::{bind, config, domain, Peer};
+use super::reuse::{bind, config, domain, Peer};
+use super::sip::alias_options;
+use bytes::Bytes;
 use sipwire::alias::{AliasPolicy, RowDump, RowOrigin, TableDump};
-use sipwire::resolve::{Scheme, SipTarget};
 use sipwire::TransportKind;
+use std::fmt::Display;
+use std::net::SocketAddr;
 
 /// P1, P2, the CA that signed their certificates and the DNS server they resolve with.
 pub struct Fig {
@@ -54,9 +57,9 @@ pub async fn figure(
 /// Starts P1 and P2 as `spec` says.
 pub async fn figure_with(spec: FigSpec) -> Fig {
     let versions = spec.versions;
-    let ca = Ca::new();
-    let p1_cert = ca.leaf(&["example.com", "p1.example.com"], &[]);
-    let p2_cert = ca.leaf(&["example.net", "p2.example.net"], &[]);
+    let ca = Ca::new("reuse CA");
+    let p1_cert = ca.sip_leaf(&["example.com", "p1.example.com"]);
+    let p2_cert = ca.sip_leaf(&["example.net", "p2.example.net"]);
     let b1 = bind(
         "127.0.0.1",
         ca.server_config(&p1_cert, &[], versions),
@@ -121,9 +124,37 @@ pub async fn figure_with(spec: FigSpec) -> Fig {
     }
 }
 
-/// `sips:<domain>`.
-pub fn sips(domain: &str) -> SipTarget {
-    SipTarget::new(Scheme::Sips, domain, None, None).expect("target")
+/// A request to P2 (sips:example.net) whose top Via claims `sent_by` with `alias` over
+/// `transport`: what an attacker posing as P1 sends.
+pub fn forged(transport: &str, sent_by: &str, call: &str) -> Bytes {
+    alias_options(
+        transport,
+        sent_by,
+        "sips:example.net",
+        "sip:mallory@example.com",
+        call,
+    )
+}
+
+/// P1's alias tables as RFC 5923 Figure 4 draws them: one row, for P2 at `p2` (its TLS
+/// listener) proven by P2's certificate names, carried by `flow`.
+pub fn p1_tables(p2: SocketAddr, flow: impl Display, origin: RowOrigin) -> Vec<TableDump> {
+    let names = ["example.net", "p2.example.net"];
+    let ip = p2.ip().to_string();
+    one_table(
+        "example.com",
+        row(&ip, p2.port(), &names, flow.to_string(), origin),
+    )
+}
+
+/// P2's alias tables as RFC 5923 Figure 4 draws them: one row, for P1 at `p1`.
+pub fn p2_tables(p1: SocketAddr, flow: impl Display, origin: RowOrigin) -> Vec<TableDump> {
+    let names = ["example.com", "p1.example.com"];
+    let ip = p1.ip().to_string();
+    one_table(
+        "example.net",
+        row(&ip, p1.port(), &names, flow.to_string(), origin),
+    )
 }
 
 /// An alias table row over TLS, as the dump shows it.

@@ -1,12 +1,12 @@
 //! Runs the `sipwire run` binary on a configuration file and reads what it prints: the start-up
 //! lines up to `sipwire: ready`, then the rest through a channel. The process is killed on drop.
-#![allow(dead_code)]
 
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long `sipwire run` may take to print `ready`.
@@ -37,7 +37,7 @@ pub fn start(dir: &Path, config: &str) -> Running {
 
 /// Starts `sipwire run --config <path>` and waits for `ready`.
 pub fn start_file(path: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipwire"))
+    let mut child = Command::new(sipwire_bin())
         .args(["run", "--config"])
         .arg(path)
         .stdout(Stdio::piped())
@@ -74,6 +74,17 @@ pub fn start_file(path: &Path) -> Running {
     }
 }
 
+/// The development CA `sipwire run` writes into its state directory (`[tls] dev_ca`), as
+/// trust roots.
+pub fn dev_ca_roots(state: &Path) -> Arc<rustls::RootCertStore> {
+    let pem = std::fs::read(state.join("dev-ca/ca.pem")).expect("dev CA written");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(c.expect("dev CA PEM")).expect("dev CA");
+    }
+    Arc::new(roots)
+}
+
 impl Running {
     /// The rest of the first start-up line that began with `prefix`.
     pub fn printed(&self, prefix: &str) -> Option<&str> {
@@ -87,5 +98,14 @@ impl Running {
             .and_then(|rest| rest.split(' ').next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.startup))
+    }
+}
+
+/// The `sipwire` binary: cargo names it to the tests of its own crate (`sipwire-gateway`);
+/// the library's tests compile this module too but never start it.
+fn sipwire_bin() -> &'static str {
+    match option_env!("CARGO_BIN_EXE_sipwire") {
+        Some(path) => path,
+        None => panic!("the sipwire binary is built for the sipwire-gateway crate's tests only"),
     }
 }

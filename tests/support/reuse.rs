@@ -1,25 +1,17 @@
-//! Shared by the tests/reuse_*.rs integration tests: RFC 5923 peers (a Transport + a
-//! ReuseEndpoint + a task answering requests) on loopback addresses, certificates from a test
-//! CA, an in-process DNS server.
-#![allow(dead_code)]
+//! RFC 5923 peers on loopback addresses: a Transport, a ReuseEndpoint and a task answering
+//! every request 200 and reporting what it saw.
 
-pub mod dns;
-pub mod fig;
-pub mod pki;
-
-use bytes::Bytes;
+use super::poll::WAIT;
 use sipwire::alias::AliasDecision;
 use sipwire::endpoint::{LocalDomain, ReuseConfig, ReuseEndpoint};
-use sipwire::resolve::{DnsConfig, DnsResolver, Scheme, SipTarget};
+use sipwire::resolve::{DnsConfig, DnsResolver};
 use sipwire::transport::{Flow, Transport, TransportConfig, TransportKind};
+use sipwire::wire::response::response_to;
 use sipwire::wire::Message;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// Bound for every wait.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 pub const TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
@@ -62,7 +54,7 @@ pub async fn bind_port(
 ) -> Bound {
     let ip: std::net::IpAddr = ip.parse().expect("ip");
     let cfg = TransportConfig {
-        identities: Some(pki::sip_identities()),
+        identities: Some(sipwire::tls::identity_fn()),
         outbound_ip: Some(ip),
         linger: Duration::from_millis(200),
         ..TransportConfig::default()
@@ -144,7 +136,7 @@ impl Bound {
             while let Some(inc) = rx.recv().await {
                 let decision = ep.on_incoming(&inc);
                 if inc.message.is_request() && inc.message.method() != Some("ACK") {
-                    let _ = transport.send(inc.flow, ok(&inc.message));
+                    let _ = transport.send(inc.flow, response_to(&inc.message, 200, "OK"));
                 }
                 let _ = tx.send(Seen {
                     message: inc.message,
@@ -217,112 +209,6 @@ pub fn config(domains: Vec<LocalDomain>, add_alias: bool) -> ReuseConfig {
         domains,
         ..ReuseConfig::default()
     }
-}
-
-/// A request as forwarded by a proxy: the UA's Via below the one the endpoint adds.
-pub fn request(method: &str, ruri: &str, from_domain: &str, call: &str, cseq: u32) -> Message {
-    let raw = format!(
-        "{method} {ruri} SIP/2.0\r\n\
-Via: SIP/2.0/TLS ua.{from_domain};branch=z9hG4bKua{call}\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:alice@{from_domain}>;tag=a{call}\r\n\
-To: <{ruri}>\r\n\
-Call-ID: {call}\r\n\
-CSeq: {cseq} {method}\r\n\
-Content-Length: 0\r\n\r\n"
-    );
-    Message::parse(Bytes::from(raw)).expect("test request parses")
-}
-
-/// A 200 to `req`: its Vias, From, To, Call-ID, CSeq.
-pub fn ok(req: &Message) -> Bytes {
-    let mut s = String::from("SIP/2.0 200 OK\r\n");
-    for h in req.headers() {
-        let keep = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"]
-            .iter()
-            .any(|n| h.name.eq_ignore_ascii_case(n));
-        if keep {
-            s.push_str(h.name);
-            s.push_str(": ");
-            s.push_str(h.value_str().unwrap_or(""));
-            s.push_str("\r\n");
-        }
-    }
-    s.push_str("Content-Length: 0\r\n\r\n");
-    Bytes::from(s)
-}
-
-/// Waits until `f` holds (bounded).
-pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// The URI a request goes to next (RFC 3261 §8.1.2, §16.12): the topmost Route value when
-/// there is one (loose routing, `;lr`), else the Request-URI, reduced to what RFC 3263 needs.
-/// Its host is the AUS the next hop's certificate (or alias row) must prove.
-pub fn next_hop(msg: &Message) -> SipTarget {
-    let uri = match msg.routes().next() {
-        Some(r) => {
-            let r = r.expect("Route value parses");
-            r.sip_uri().expect("Route URI is a SIP URI")
-        }
-        None => msg
-            .request_sip_uri()
-            .expect("a request")
-            .expect("Request-URI is a SIP URI"),
-    };
-    sip_target(&uri)
-}
-
-/// A wire URI as an RFC 3263 target (scheme, host, port, `transport` parameter).
-pub fn sip_target(uri: &sipwire::wire::Uri<'_>) -> SipTarget {
-    let scheme = match uri.scheme {
-        sipwire::wire::Scheme::Sip => Scheme::Sip,
-        sipwire::wire::Scheme::Sips => Scheme::Sips,
-    };
-    SipTarget::new(scheme, uri.host_raw, uri.port, uri.transport_param()).expect("target")
-}
-
-/// The route set a UAS builds from a dialog-creating request (RFC 3261 §12.1.1): the
-/// Record-Route URIs in the order they appear.
-pub fn uas_route_set(msg: &Message) -> Vec<String> {
-    msg.record_routes()
-        .map(|r| r.expect("Record-Route value parses").uri.to_owned())
-        .collect()
-}
-
-/// `msg` with `Record-Route: <uri>` on top (what a record-routing proxy adds, §16.6 step 4).
-pub fn with_record_route(msg: &Message, uri: &str) -> Message {
-    let mut ed = msg.edit();
-    ed.prepend_record_route(uri).expect("Record-Route");
-    ed.finish_message().expect("edited request parses")
-}
-
-/// An in-dialog request (BYE, re-INVITE) whose Route header field holds `route_set`, top first
-/// (RFC 3261 §12.2.1.1).
-pub fn in_dialog(
-    method: &str,
-    ruri: &str,
-    from_domain: &str,
-    call: &str,
-    cseq: u32,
-    route_set: &[String],
-) -> Message {
-    let mut msg = request(method, ruri, from_domain, call, cseq);
-    // Bottom value first, each on top of the previous one.
-    for uri in route_set.iter().rev() {
-        let mut ed = msg.edit();
-        ed.prepend_route(uri).expect("Route");
-        msg = ed.finish_message().expect("in-dialog request parses");
-    }
-    msg
 }
 
 /// RFC 5923 §10: with one aliased connection per SRV target, traffic is still spread by the

@@ -1,6 +1,5 @@
 //! An in-process DNS server (hickory-server) on 127.0.0.1 serving in-memory zones with NAPTR,
-//! SRV, A and AAAA records. Shared by the reuse tests and tests/resolve_dns.rs.
-#![allow(dead_code)]
+//! SRV, A and AAAA records.
 
 use hickory_server::net::runtime::TokioRuntimeProvider;
 use hickory_server::proto::rr::rdata::{A, AAAA, NAPTR, SOA, SRV};

@@ -1,14 +1,14 @@
 //! RFC 5923 peers inside network namespaces (sipwire-lab): each peer runs on its host's own
 //! thread and runtime (sockets belong to the namespace), driven by commands from the test.
-#![allow(dead_code)]
 
 pub mod fig;
 
-use crate::reuse_support::pki::{Ca, Leaf};
-use crate::reuse_support::{self, Peer};
+use super::pki::{Ca, Leaf};
+use super::reuse::{self, Peer, TLS13};
+use super::sip::{forwarded, sips};
 use sipwire::alias::{AliasCounters, AliasDecision, AliasPolicy, TableDump};
 use sipwire::endpoint::LocalDomain;
-use sipwire::resolve::{Scheme, SipTarget, Target};
+use sipwire::resolve::{SipTarget, Target};
 use sipwire::transport::Flow;
 use sipwire::wire::Message;
 use sipwire_lab::{Host, HostTask};
@@ -30,7 +30,7 @@ pub fn spec(ip: &'static str, server_cert: &Leaf, domains: Vec<LocalDomain>) -> 
         server_cert: server_cert.clone(),
         by_sni: Vec::new(),
         client_cert: Some(server_cert.clone()),
-        versions: crate::reuse_support::TLS13,
+        versions: TLS13,
         domains,
         add_alias: true,
         policy: AliasPolicy::accept_all(),
@@ -143,7 +143,7 @@ async fn serve(
     ready: std::sync::mpsc::Sender<()>,
 ) {
     let by_sni: Vec<(&str, &Leaf)> = spec.by_sni.iter().map(|(n, l)| (n.as_str(), l)).collect();
-    let bound = reuse_support::bind_port(
+    let bound = reuse::bind_port(
         spec.ip,
         spec.port,
         ca.server_config(&spec.server_cert, &by_sni, spec.versions),
@@ -151,11 +151,11 @@ async fn serve(
         spec.with_tcp,
     )
     .await;
-    let mut cfg = reuse_support::config(spec.domains.clone(), spec.add_alias);
+    let mut cfg = reuse::config(spec.domains.clone(), spec.add_alias);
     cfg.policy = spec.policy.clone();
     let resolver = spec
         .dns
-        .map(|d| reuse_support::resolver_with_cache(d, if spec.dns_cache { 1024 } else { 0 }));
+        .map(|d| reuse::resolver_with_cache(d, if spec.dns_cache { 1024 } else { 0 }));
     let mut peer: Peer = bound.start_with(resolver, cfg);
     let _ = ready.send(());
     while let Some(cmd) = rx.recv().await {
@@ -207,9 +207,8 @@ async fn serve(
 }
 
 async fn send(peer: &mut Peer, local: &str, domain: &str, call: &str) -> Result<SentInfo, String> {
-    let r = reuse_support::request("OPTIONS", &format!("sips:{domain}"), local, call, 1);
-    let target = SipTarget::new(Scheme::Sips, domain, None, None).map_err(|e| e.to_string())?;
-    send_message(peer, local, &target, &r, &format!("z9hG4bK{call}")).await
+    let r = forwarded("OPTIONS", &format!("sips:{domain}"), local, call, 1);
+    send_message(peer, local, &sips(domain), &r, &format!("z9hG4bK{call}")).await
 }
 
 /// Sends `request` for `local` to `next_hop` and, unless it is an ACK, waits for its final
