@@ -1,7 +1,8 @@
-//! Logging the SIP messages the gateway receives and answers. Bodies (SDP with media
+//! Logging the SIP messages the gateway receives. Bodies (SDP with media
 //! addresses and keys, instant messages) stay out of the logs unless the operator asks
 //! with `--log-sip-bodies`; the start line and headers are logged at `trace`, a summary at
-//! `debug` (target `sipwire_gateway::sip`).
+//! `debug` (target `sipwire_gateway::sip`). The text is logged quoted (`\r\n` escaped): one
+//! log line per message.
 
 use sipwire::wire::Message;
 use sipwire::Incoming;
@@ -52,7 +53,7 @@ impl SipLog {
             tracing::trace!(
                 target: "sipwire_gateway::sip",
                 flow = %inc.flow,
-                message = %message_text(m, self.bodies),
+                message = ?message_text(m, self.bodies),
                 "SIP message text"
             );
         }
