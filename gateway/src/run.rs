@@ -14,7 +14,7 @@ use super::config::{Config, ConfigError, ListenerConfig, TransportKind, Violatio
 use super::dev_tls::{self, DevCa, DevTlsError};
 use super::endpoint_slot::EndpointSlot;
 use super::logging::LogControl;
-use super::notify::{self, Notifier, NotifyError};
+use super::notify::{self, Notifier};
 use super::reload::{self, Plan, ReloadOutcome};
 use super::responder::{self, LocalNames};
 use super::sip_log::SipLog;
@@ -44,9 +44,6 @@ pub enum RunError {
     /// Signal handlers could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
-    /// `NOTIFY_SOCKET` is unusable.
-    #[error(transparent)]
-    Notify(#[from] NotifyError),
 }
 
 /// Why a new configuration was not applied (the running one stays).
@@ -391,7 +388,11 @@ fn report(out: &ReloadOutcome, tls: bool) {
 
 /// Runs the gateway until Ctrl-C or SIGTERM; prints what it listens on to stdout.
 pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
-    let notifier = Arc::new(Notifier::from_env()?);
+    // Notifications help supervision, they are not worth refusing to serve over.
+    let notifier = Arc::new(Notifier::from_env().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "systemd notifications disabled");
+        Notifier::disabled()
+    }));
     if let Some(addr) = cfg.metrics.prometheus {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -429,7 +430,11 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     let watchdog = notify::watchdog_interval_from_env()
         .filter(|_| notifier.is_enabled())
         .map(|every| notify::spawn_watchdog(Arc::clone(&notifier), every));
-    notifier.ready(&format!("{} listeners", gw.bound.len()));
+    let n = gw.bound.len();
+    notifier.ready(&format!(
+        "serving {n} listener{}",
+        if n == 1 { "" } else { "s" }
+    ));
     println!("sipwire: ready");
     let path = opts.config_path.as_deref();
     loop {

@@ -53,7 +53,7 @@ fn ready_reloading_and_stopping_reach_the_notify_socket() {
         &[("NOTIFY_SOCKET", sock_path.to_str().expect("utf-8"))],
     );
     let ready = next_state(&sock);
-    assert_eq!(ready, "READY=1\nSTATUS=1 listeners");
+    assert_eq!(ready, "READY=1\nSTATUS=serving 1 listener");
     // READY=1 came once the listener was bound: it answers.
     assert_eq!(
         ops_support::options_over_tcp(gw.listener("tcp"), ""),
