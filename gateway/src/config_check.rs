@@ -180,7 +180,7 @@ pub fn check(text: &str, origin: &str, files: FileChecks) -> Result<Config, Inva
                 for (v, place) in cfg.violations() {
                     found.push((ProblemKind::Rule(v), span_of(doc.as_item(), &place)));
                 }
-                if files == FileChecks::Load && found.is_empty() {
+                if files == FileChecks::Load {
                     for (kind, place) in file_problems(cfg) {
                         found.push((kind, span_of(doc.as_item(), &place)));
                     }
@@ -536,16 +536,23 @@ mod tests {
     fn unreadable_files_are_reported_where_configured() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
+        // Also beside a broken rule: the files are checked whenever the text deserializes.
         let text = format!(
             "[[listener]]\nname = 's'\ntransport = 'tls'\naddr = '127.0.0.1:0'\n\
-             cert = '{0}'\nkey = '{0}'\n[tls]\nca_files = ['{0}']\n",
+             cert = '{0}'\nkey = '{0}'\n[tls]\nca_files = ['{0}']\n\
+             [limits]\nmax_headers = 0\n",
             missing.display()
         );
         let e = check(&text, "f.toml", FileChecks::Load).unwrap_err();
         let p: Vec<String> = e.problems.iter().map(|p| e.line_of(p)).collect();
-        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[0].starts_with("f.toml:5:1: listener s cert "), "{p:?}");
         assert!(p[1].starts_with("f.toml:8:13: [tls] ca_files "), "{p:?}");
-        assert!(check(&text, "f.toml", FileChecks::Skip).is_ok());
+        assert!(
+            p[2].starts_with("f.toml:10:1: limit max_headers = 0"),
+            "{p:?}"
+        );
+        let e = check(&text, "f.toml", FileChecks::Skip).unwrap_err();
+        assert_eq!(e.problems.len(), 1);
     }
 }
