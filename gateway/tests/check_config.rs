@@ -142,7 +142,8 @@ fn every_problem_is_reported_at_once() {
         .collect();
     assert_eq!(at, ["5:1", "7:15", "9:10", "10:1"], "{}", c.stderr);
     assert!(c.stderr.ends_with("invalid, 4 problems\n"), "{}", c.stderr);
-    // Rules: a UDP listener alone, a duplicate, a bad domain, a zero limit.
+    // Rules: a UDP listener alone (twice), a duplicate, a bad domain, a zero limit; and the
+    // domain's certificate file that does not exist.
     let c = check(
         "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:5070'\n\
          [[listener]]\nname = 'u2'\ntransport = 'udp'\naddr = '127.0.0.1:5070'\n\
@@ -154,7 +155,12 @@ fn every_problem_is_reported_at_once() {
         .iter()
         .map(|p| p.split(": ").next().unwrap_or(""))
         .collect();
-    assert_eq!(at, ["4:1", "8:1", "8:1", "10:1", "14:1"], "{}", c.stderr);
+    assert_eq!(
+        at,
+        ["4:1", "8:1", "8:1", "10:1", "11:1", "14:1"],
+        "{}",
+        c.stderr
+    );
 }
 
 #[test]
