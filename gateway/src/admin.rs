@@ -1,21 +1,36 @@
 //! The admin endpoint of `sipwire run`: a unix socket `admin.sock` in the state directory
 //! (mode 0600), one request per connection. The client writes a command line, the gateway
-//! answers JSON and closes. Commands: `alias-table` (the RFC 5923 alias tables and counters).
+//! answers JSON and closes. Commands:
+//!
+//! - `alias-table`: the RFC 5923 alias tables and counters;
+//! - `reload`: re-read the configuration file (as SIGHUP does) and say what changed;
+//! - `log-level [DIRECTIVES]`: show, or replace, the log filter (EnvFilter syntax).
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
 
 use sipwire::alias::{AliasCounters, TableDump};
 use sipwire::endpoint::ReuseEndpoint;
 
+use crate::endpoint_slot::EndpointSlot;
+use crate::logging::LogControl;
+use crate::reload::ReloadOutcome;
+
 /// File name of the socket inside the state directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
 
+/// The commands, for the error answer to an unknown one.
+pub const COMMANDS: [&str; 3] = ["alias-table", "reload", "log-level [DIRECTIVES]"];
+
 /// Longest command line accepted.
-const MAX_COMMAND: u64 = 256;
+const MAX_COMMAND: u64 = 4096;
+
+/// How long one request may take (a reload loads every certificate file).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The answer to `alias-table`.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +51,46 @@ impl AliasTableReport {
     }
 }
 
+/// A reload request: the main loop of `sipwire run` performs it and answers.
+pub type ReloadRequest = oneshot::Sender<ReloadOutcome>;
+
+/// What the admin commands act on.
+#[derive(Clone, Debug)]
+pub struct Handlers {
+    reuse: EndpointSlot,
+    log: Option<LogControl>,
+    reload: Option<mpsc::Sender<ReloadRequest>>,
+}
+
+impl Handlers {
+    /// Handlers for `reuse`; `reload` and `log-level` answer an error until given theirs.
+    pub fn new(reuse: EndpointSlot) -> Handlers {
+        Handlers {
+            reuse,
+            log: None,
+            reload: None,
+        }
+    }
+
+    /// `log-level` changes this filter.
+    pub fn with_log(mut self, log: Option<LogControl>) -> Handlers {
+        self.log = log;
+        self
+    }
+
+    /// `reload` asks this channel.
+    pub fn with_reload(mut self, reload: mpsc::Sender<ReloadRequest>) -> Handlers {
+        self.reload = Some(reload);
+        self
+    }
+}
+
+impl From<ReuseEndpoint> for Handlers {
+    fn from(endpoint: ReuseEndpoint) -> Self {
+        Handlers::new(EndpointSlot::new(endpoint))
+    }
+}
+
 /// The socket path for a state directory.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join(ADMIN_SOCKET)
@@ -44,8 +99,9 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 /// Binds the admin socket (replacing a stale one) and serves it until the task is aborted.
 pub fn serve(
     state_dir: &Path,
-    endpoint: ReuseEndpoint,
+    handlers: impl Into<Handlers>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let handlers = handlers.into();
     let path = socket_path(state_dir);
     match std::fs::remove_file(&path) {
         Ok(()) => {}
@@ -62,9 +118,9 @@ pub fn serve(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let ep = endpoint.clone();
+            let h = handlers.clone();
             tokio::spawn(async move {
-                let r = tokio::time::timeout(std::time::Duration::from_secs(5), answer(stream, ep));
+                let r = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, h));
                 if let Ok(Err(e)) = r.await {
                     tracing::debug!(error = %e, "admin request failed");
                 }
@@ -73,20 +129,63 @@ pub fn serve(
     }))
 }
 
-async fn answer(stream: UnixStream, endpoint: ReuseEndpoint) -> std::io::Result<()> {
+fn error(message: String) -> serde_json::Value {
+    serde_json::json!({ "error": message })
+}
+
+async fn execute(line: &str, h: &Handlers) -> serde_json::Value {
+    let (command, arg) = match line.split_once(char::is_whitespace) {
+        Some((c, a)) => (c, a.trim()),
+        None => (line, ""),
+    };
+    match (command, arg) {
+        ("alias-table", "") => serde_json::to_value(AliasTableReport::of(&h.reuse.get()))
+            .unwrap_or_else(|e| error(e.to_string())),
+        ("reload", "") => {
+            let Some(tx) = &h.reload else {
+                return error("reload is not available here".to_owned());
+            };
+            let (reply, answer) = oneshot::channel();
+            if tx.send(reply).await.is_err() {
+                return error("the gateway is stopping".to_owned());
+            }
+            match answer.await {
+                Ok(outcome) => {
+                    serde_json::to_value(outcome).unwrap_or_else(|e| error(e.to_string()))
+                }
+                Err(_) => error("the gateway is stopping".to_owned()),
+            }
+        }
+        ("log-level", directives) => {
+            let Some(log) = &h.log else {
+                return error("log-level is not available here".to_owned());
+            };
+            if directives.is_empty() {
+                return serde_json::json!({ "filter": log.current() });
+            }
+            match log.set(directives) {
+                Ok(filter) => {
+                    tracing::info!(%filter, "log filter changed");
+                    serde_json::json!({ "filter": filter })
+                }
+                Err(e) => error(e.to_string()),
+            }
+        }
+        _ => serde_json::json!({
+            "error": format!("unknown command {line:?}"),
+            "commands": COMMANDS,
+        }),
+    }
+}
+
+async fn answer(stream: UnixStream, h: Handlers) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     BufReader::new(rd.take(MAX_COMMAND))
         .read_line(&mut line)
         .await?;
-    let body = match line.trim() {
-        "alias-table" => serde_json::to_vec_pretty(&AliasTableReport::of(&endpoint))
-            .map_err(std::io::Error::other)?,
-        other => serde_json::to_vec(
-            &serde_json::json!({ "error": format!("unknown command {other:?}") }),
-        )
-        .map_err(std::io::Error::other)?,
-    };
+    let value = execute(line.trim(), &h).await;
+    let body = serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?;
     wr.write_all(&body).await?;
     wr.write_all(b"\n").await?;
     wr.shutdown().await

@@ -6,7 +6,13 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod dev_tls;
+pub mod endpoint_slot;
+pub mod logging;
+pub mod notify;
+pub mod reload;
 pub mod responder;
 pub mod run;
+pub mod sip_log;
 pub mod tls_setup;

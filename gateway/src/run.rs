@@ -1,16 +1,23 @@
 //! `sipwire run`: binds the configured listeners, answers OPTIONS addressed to itself
-//! (see [`super::responder`]), and shuts down gracefully on Ctrl-C or SIGTERM.
+//! (see [`super::responder`]), reloads its configuration on SIGHUP or the admin call
+//! `reload`, tells systemd where it stands, and shuts down gracefully on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::admin;
-use super::config::{Config, ListenerConfig, TransportKind};
+use super::config::{Config, ConfigError, ListenerConfig, TransportKind, Violation};
 use super::dev_tls::{self, DevCa, DevTlsError};
+use super::endpoint_slot::EndpointSlot;
+use super::logging::LogControl;
+use super::notify::{self, Notifier};
+use super::reload::{self, Plan, ReloadOutcome};
 use super::responder::{self, LocalNames};
+use super::sip_log::SipLog;
 use super::tls_setup::GatewayTls;
 use sipwire::endpoint::{LocalDomain, ReuseConfig, ReuseEndpoint};
 use sipwire::transport::{Incoming, Transport, TransportConfig, TransportError};
@@ -37,6 +44,18 @@ pub enum RunError {
     /// Signal handlers could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+}
+
+/// Why a new configuration was not applied (the running one stays).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Its certificates do not load.
+    #[error(transparent)]
+    Tls(#[from] DevTlsError),
+    /// Its changeable part breaks a rule together with the running part that needs a
+    /// restart to change.
+    #[error("{0} (with the running values of the settings that need a restart)")]
+    Conflict(Violation),
 }
 
 /// The transport settings taken from the `[limits]` section.
@@ -78,12 +97,15 @@ pub struct Gateway {
     pub transport: Transport,
     /// What was bound: (listener name, transport, address).
     pub bound: Vec<(String, TransportKind, SocketAddr)>,
-    /// RFC 5923 connection reuse over the transport (alias tables, admin dump).
-    pub reuse: ReuseEndpoint,
     /// The development CA, when one is used.
     pub dev_ca: Option<DevCa>,
     /// The TLS material (reloadable), when a TLS listener exists.
     pub tls: Option<Arc<GatewayTls>>,
+    /// RFC 5923 connection reuse over the transport (alias tables, admin dump); replaced
+    /// when a reload changes `[alias]`.
+    reuse: EndpointSlot,
+    /// The configuration in force.
+    cfg: Config,
     responder: tokio::task::JoinHandle<()>,
     drain: Duration,
 }
@@ -92,6 +114,11 @@ impl Gateway {
     /// Binds every listener (TCP-family first, so that a UDP listener on port 0 takes
     /// the port its TCP twin got) and starts answering.
     pub async fn start(cfg: &Config) -> Result<Gateway, RunError> {
+        Self::start_with(cfg, SipLog::default()).await
+    }
+
+    /// [`Gateway::start`], logging received messages as `sip_log` says.
+    pub async fn start_with(cfg: &Config, sip_log: SipLog) -> Result<Gateway, RunError> {
         let needs_tls = cfg.listeners.iter().any(|l| l.transport.is_secure());
         let dev_ca = if needs_tls && cfg.tls.dev_ca {
             std::fs::create_dir_all(&cfg.state.dir)
@@ -108,7 +135,7 @@ impl Gateway {
         let (transport, rx) = Transport::new(transport_config(cfg));
         let tls = if needs_tls {
             let t = GatewayTls::load(cfg, dev_ca.as_ref())?;
-            t.client().install(&transport);
+            t.install(&transport);
             Some(Arc::new(t))
         } else {
             None
@@ -148,17 +175,37 @@ impl Gateway {
         local
             .domains
             .extend(cfg.listeners.iter().filter_map(|l| l.domain.clone()));
-        let reuse = ReuseEndpoint::new(transport.clone(), None, reuse_config(cfg, &bound));
-        let responder = tokio::spawn(respond(reuse.clone(), rx, Arc::new(local)));
+        let reuse = EndpointSlot::new(ReuseEndpoint::new(
+            transport.clone(),
+            None,
+            reuse_config(cfg, &bound),
+        ));
+        let responder = tokio::spawn(respond(reuse.clone(), rx, Arc::new(local), sip_log));
         Ok(Gateway {
             transport,
             bound,
             reuse,
             dev_ca,
             tls,
+            cfg: cfg.clone(),
             responder,
             drain: Duration::from_millis(cfg.limits.shutdown_drain_ms),
         })
+    }
+
+    /// The reuse endpoint in force.
+    pub fn reuse(&self) -> ReuseEndpoint {
+        self.reuse.get()
+    }
+
+    /// The slot holding the reuse endpoint in force (what the admin socket reads).
+    pub fn reuse_slot(&self) -> EndpointSlot {
+        self.reuse.clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
     }
 
     /// Re-reads every TLS certificate and key (server and client): new handshakes use
@@ -168,6 +215,30 @@ impl Gateway {
             Some(t) => Ok(t.reload()?),
             None => Ok(()),
         }
+    }
+
+    /// Applies what can change at run time of the valid configuration `new` (see
+    /// [`reload`]): certificates are re-read (also when their paths did not change),
+    /// `[alias]` replaces the reuse endpoint. Flows stay. On error nothing changes.
+    pub fn apply(&mut self, new: &Config) -> Result<Plan, ApplyError> {
+        let plan = reload::plan(&self.cfg, new);
+        if let Some((v, _)) = plan.effective.violations().into_iter().next() {
+            return Err(ApplyError::Conflict(v));
+        }
+        if let Some(t) = &self.tls {
+            t.reload_with(&plan.effective, Some(&self.transport))?;
+        }
+        if plan.alias_changed {
+            let fresh = ReuseEndpoint::new(
+                self.transport.clone(),
+                None,
+                reuse_config(&plan.effective, &self.bound),
+            );
+            self.reuse.replace(fresh);
+            tracing::info!("[alias] changed: reuse endpoint replaced, alias rows start empty");
+        }
+        self.cfg = plan.effective.clone();
+        Ok(plan)
     }
 
     /// Graceful shutdown: listeners stop, flows drain and close.
@@ -211,8 +282,15 @@ pub fn reuse_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
     }
 }
 
-async fn respond(reuse: ReuseEndpoint, mut rx: mpsc::Receiver<Incoming>, local: Arc<LocalNames>) {
+async fn respond(
+    reuse: EndpointSlot,
+    mut rx: mpsc::Receiver<Incoming>,
+    local: Arc<LocalNames>,
+    sip_log: SipLog,
+) {
     while let Some(inc) = rx.recv().await {
+        sip_log.received(&inc);
+        let reuse = reuse.get();
         // RFC 5923 §8.2: the request proceeds whatever the alias decision.
         reuse.on_incoming(&inc);
         let Some(resp) = responder::answer(&inc.message, &local) else {
@@ -224,8 +302,97 @@ async fn respond(reuse: ReuseEndpoint, mut rx: mpsc::Receiver<Incoming>, local: 
     }
 }
 
+/// How `sipwire run` was started, beyond its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The file the configuration came from (`--config`): a reload re-reads it. Without
+    /// one, a reload re-reads the certificate files only.
+    pub config_path: Option<PathBuf>,
+    /// The log filter, for the admin call `log-level`.
+    pub log: Option<LogControl>,
+    /// How received messages are logged.
+    pub sip_log: SipLog,
+}
+
+/// Reloads: re-reads and checks the configuration file (if any), applies what can change,
+/// and reports; the old configuration stays on any error.
+pub fn reload_gateway(gw: &mut Gateway, path: Option<&Path>) -> ReloadOutcome {
+    let mut out = ReloadOutcome {
+        config: path.map(|p| p.display().to_string()),
+        ..ReloadOutcome::default()
+    };
+    let Some(path) = path else {
+        match gw.reload() {
+            Ok(()) => {
+                out.reloaded = true;
+                if gw.tls.is_some() {
+                    out.applied.push("TLS certificates re-read".to_owned());
+                }
+            }
+            Err(e) => out.errors.push(e.to_string()),
+        }
+        return out;
+    };
+    let new = match Config::load_checked(path) {
+        Ok(c) => c,
+        Err(ConfigError::Invalid(i)) => {
+            out.errors = i.problems.iter().map(|p| i.line_of(p)).collect();
+            return out;
+        }
+        Err(e) => {
+            out.errors.push(e.to_string());
+            return out;
+        }
+    };
+    match gw.apply(&new) {
+        Ok(plan) => {
+            out.reloaded = true;
+            if gw.tls.is_some() {
+                out.applied.push("TLS certificates re-read".to_owned());
+            }
+            out.applied.extend(plan.applied);
+            out.needs_restart = plan.needs_restart;
+        }
+        Err(e) => out.errors.push(e.to_string()),
+    }
+    out
+}
+
+/// Logs a reload and prints its outcome lines on stdout.
+fn report(out: &ReloadOutcome, tls: bool) {
+    if !out.reloaded {
+        for e in &out.errors {
+            tracing::error!(problem = %e, "configuration reload refused");
+        }
+        println!(
+            "sipwire: reload refused, old configuration kept ({} problem{})",
+            out.errors.len(),
+            if out.errors.len() == 1 { "" } else { "s" }
+        );
+        return;
+    }
+    for c in &out.applied {
+        tracing::info!(change = %c, "reload applied");
+    }
+    for c in &out.needs_restart {
+        tracing::warn!(change = %c, "changed in the file, needs a restart: not applied");
+        println!("sipwire: {c} changed: needs a restart, not applied");
+    }
+    if let Some(p) = &out.config {
+        println!("sipwire: configuration reloaded from {p}");
+    }
+    if tls {
+        println!("sipwire: TLS certificates reloaded");
+    }
+}
+
 /// Runs the gateway until Ctrl-C or SIGTERM; prints what it listens on to stdout.
-pub async fn run(cfg: Config) -> Result<(), RunError> {
+pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
+    // Notifications help supervision, they are not worth refusing to serve over.
+    let notifier = Arc::new(Notifier::from_env().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "systemd notifications disabled");
+        Notifier::disabled()
+    }));
     if let Some(addr) = cfg.metrics.prometheus {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -235,7 +402,9 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(RunError::Signal)?;
-    let gw = Gateway::start(&cfg).await?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(RunError::Signal)?;
+    let mut gw = Gateway::start_with(&cfg, opts.sip_log).await?;
     if let Some(d) = &gw.dev_ca {
         println!("sipwire: state directory {}", cfg.state.dir.display());
         println!(
@@ -248,26 +417,46 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     }
     std::fs::create_dir_all(&cfg.state.dir)
         .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;
-    let admin = admin::serve(&cfg.state.dir, gw.reuse.clone())
+    let (reload_tx, mut reload_rx) = mpsc::channel::<admin::ReloadRequest>(4);
+    let handlers = admin::Handlers::new(gw.reuse_slot())
+        .with_log(opts.log.clone())
+        .with_reload(reload_tx);
+    let admin = admin::serve(&cfg.state.dir, handlers)
         .map_err(|e| RunError::State(admin::socket_path(&cfg.state.dir), e))?;
     println!(
         "sipwire: admin socket {}",
         admin::socket_path(&cfg.state.dir).display()
     );
+    let watchdog = notify::watchdog_interval_from_env()
+        .filter(|_| notifier.is_enabled())
+        .map(|every| notify::spawn_watchdog(Arc::clone(&notifier), every));
+    let n = gw.bound.len();
+    notifier.ready(&format!(
+        "serving {n} listener{}",
+        if n == 1 { "" } else { "s" }
+    ));
     println!("sipwire: ready");
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(RunError::Signal)?;
+    let path = opts.config_path.as_deref();
     loop {
-        tokio::select! {
+        let reply = tokio::select! {
             r = tokio::signal::ctrl_c() => { r.map_err(RunError::Signal)?; break; }
             _ = term.recv() => break,
-            _ = hup.recv() => match gw.reload() {
-                Ok(()) => println!("sipwire: TLS certificates reloaded"),
-                Err(e) => eprintln!("sipwire: TLS reload failed, old certificates kept: {e}"),
-            },
+            _ = hup.recv() => None,
+            Some(reply) = reload_rx.recv() => Some(reply),
+        };
+        notifier.reloading();
+        let out = reload_gateway(&mut gw, path);
+        report(&out, out.reloaded && gw.tls.is_some());
+        notifier.ready("reloaded");
+        if let Some(reply) = reply {
+            let _ = reply.send(out);
         }
     }
+    notifier.stopping();
     println!("sipwire: shutting down");
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     admin.abort();
     let _ = std::fs::remove_file(admin::socket_path(&cfg.state.dir));
     gw.shutdown().await;

@@ -4,7 +4,7 @@
 //! files ([`GatewayTls::reload`], SIGHUP) without touching established connections.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustls::sign::CertifiedKey;
 
@@ -13,13 +13,21 @@ use super::dev_tls::{DevCa, DevTlsError};
 use sipwire::tls::{
     material, ClientCerts, ClientSettings, ClientTls, ServerCerts, ServerSettings, SniResolver,
 };
+use sipwire::Transport;
 
 /// TLS state of a gateway: what to reload and the resolvers to reload into.
 pub struct GatewayTls {
-    cfg: Config,
     dev: Option<DevCa>,
     roots: Arc<rustls::RootCertStore>,
     listeners: Vec<(String, Arc<SniResolver>)>,
+    current: Mutex<Current>,
+}
+
+/// What a reload replaces.
+struct Current {
+    /// The configuration the certificates were loaded from.
+    cfg: Config,
+    /// The outbound configurations (rebuilt when the `[[tls.domains]]` names change).
     client: ClientTls,
 }
 
@@ -27,8 +35,7 @@ impl std::fmt::Debug for GatewayTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayTls")
             .field("listeners", &self.listeners)
-            .field("client", &self.client)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,6 +96,19 @@ fn client_certs(cfg: &Config, dev: Option<&DevCa>) -> Result<ClientCerts, DevTls
     Ok(certs)
 }
 
+fn client_settings(cfg: &Config, roots: &Arc<rustls::RootCertStore>) -> ClientSettings {
+    ClientSettings {
+        roots: Arc::clone(roots),
+        alpn: cfg.tls.alpn_policy,
+        alpn_ids: alpn_ids(cfg),
+        keylog: cfg.tls.keylog,
+    }
+}
+
+fn domain_names(cfg: &Config) -> Vec<String> {
+    cfg.tls.domains.iter().map(|d| d.name.clone()).collect()
+}
+
 impl GatewayTls {
     /// Loads every certificate named by `cfg` (and the development CA, if any).
     pub fn load(cfg: &Config, dev: Option<&DevCa>) -> Result<GatewayTls, DevTlsError> {
@@ -108,21 +128,25 @@ impl GatewayTls {
             );
             listeners.push((l.name.clone(), r));
         }
-        let settings = ClientSettings {
-            roots: Arc::clone(&roots),
-            alpn: cfg.tls.alpn_policy,
-            alpn_ids: alpn_ids(cfg),
-            keylog: cfg.tls.keylog,
-        };
-        let domains: Vec<String> = cfg.tls.domains.iter().map(|d| d.name.clone()).collect();
-        let client = ClientTls::new(&settings, client_certs(cfg, dev)?, &domains)?;
+        let client = ClientTls::new(
+            &client_settings(cfg, &roots),
+            client_certs(cfg, dev)?,
+            &domain_names(cfg),
+        )?;
         Ok(GatewayTls {
-            cfg: cfg.clone(),
             dev: dev.cloned(),
             roots,
             listeners,
-            client,
+            current: Mutex::new(Current {
+                cfg: cfg.clone(),
+                client,
+            }),
         })
+    }
+
+    fn current(&self) -> MutexGuard<'_, Current> {
+        // Only whole values are stored under the lock; a panic elsewhere leaves a usable one.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The rustls server configuration of TLS listener `l` (its resolver stays shared
@@ -137,36 +161,71 @@ impl GatewayTls {
             .find(|(n, _)| *n == l.name)
             .map(|(_, r)| Arc::clone(r))
             .ok_or_else(|| DevTlsError::Pem(PathBuf::from(format!("listener {}", l.name))))?;
+        let cur = self.current();
         let settings = ServerSettings {
             client_roots: Arc::clone(&self.roots),
             client_cert: l.client_cert,
-            alpn: self.cfg.tls.alpn_policy,
-            alpn_ids: alpn_ids(&self.cfg),
-            keylog: self.cfg.tls.keylog,
+            alpn: cur.cfg.tls.alpn_policy,
+            alpn_ids: alpn_ids(&cur.cfg),
+            keylog: cur.cfg.tls.keylog,
         };
         Ok(sipwire::tls::server_config(&settings, resolver)?)
     }
 
-    /// The outbound configurations.
-    pub fn client(&self) -> &ClientTls {
-        &self.client
+    /// Installs the outbound configurations in `transport`.
+    pub fn install(&self, transport: &Transport) {
+        self.current().client.install(transport);
     }
 
-    /// Re-reads every certificate and key; new handshakes use them, established
-    /// connections are untouched. On error nothing changes.
+    /// Re-reads every certificate and key from the files of the configuration in force;
+    /// new handshakes use them, established connections are untouched. On error nothing
+    /// changes.
     pub fn reload(&self) -> Result<(), DevTlsError> {
+        let cfg = self.current().cfg.clone();
+        self.reload_with(&cfg, None)
+    }
+
+    /// Loads the certificates and keys `cfg` names (listener `cert`/`key`,
+    /// `[[tls.domains]]`, `[tls] client_cert`/`client_key`) into the running listeners and
+    /// outbound configurations. When the `[[tls.domains]]` names change, the outbound
+    /// configurations are rebuilt and installed in `transport`. Everything is loaded
+    /// before anything is replaced: on error nothing changes.
+    pub fn reload_with(
+        &self,
+        cfg: &Config,
+        transport: Option<&Transport>,
+    ) -> Result<(), DevTlsError> {
         let dev = self.dev.as_ref();
         let mut fresh = Vec::with_capacity(self.listeners.len());
-        for (name, _) in &self.listeners {
-            if let Some(l) = self.cfg.listeners.iter().find(|l| l.name == *name) {
-                fresh.push(server_certs(&self.cfg, l, dev)?);
+        for (name, r) in &self.listeners {
+            if let Some(l) = cfg.listeners.iter().find(|l| l.name == *name) {
+                fresh.push((r, server_certs(cfg, l, dev)?));
             }
         }
-        let client = client_certs(&self.cfg, dev)?;
-        for ((_, r), certs) in self.listeners.iter().zip(fresh) {
+        let client_certs = client_certs(cfg, dev)?;
+        let mut cur = self.current();
+        let rebuilt = match transport {
+            Some(t) if domain_names(cfg) != domain_names(&cur.cfg) => {
+                let client = ClientTls::new(
+                    &client_settings(&cur.cfg, &self.roots),
+                    client_certs,
+                    &domain_names(cfg),
+                )?;
+                client.install(t);
+                Some(client)
+            }
+            _ => {
+                cur.client.replace(client_certs);
+                None
+            }
+        };
+        for (r, certs) in fresh {
             r.replace(certs);
         }
-        self.client.replace(client);
+        if let Some(c) = rebuilt {
+            cur.client = c;
+        }
+        cur.cfg = cfg.clone();
         tracing::info!("TLS certificates reloaded");
         Ok(())
     }

@@ -1,0 +1,288 @@
+//! What a configuration reload may change in a running gateway. Pure: compares the
+//! running configuration with a new, valid one and says what to apply and what needs a
+//! restart.
+//!
+//! Applied without dropping a flow: certificate and key files (listener `cert`/`key`,
+//! `[[tls.domains]]`, `[tls] client_cert`/`client_key`), swapped into the TLS resolvers for
+//! the next handshakes; and `[alias]`, which replaces the reuse endpoint (its alias rows
+//! start empty and are learnt again from the peers' next requests — rows accepted under
+//! the old policy must not outlive it). Everything else is fixed once bound or built:
+//! listeners (sockets), `[limits]` (the transport's settings), the TLS trust anchors, ALPN
+//! and client-certificate policy (in each listener's rustls configuration), `[state]`
+//! (the admin socket) and `[metrics]` (the process-wide recorder). A change there is
+//! reported as needing a restart, and the running value stays.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{
+    AliasSection, Config, LimitsSection, ListenerConfig, MetricsSection, StateSection, TlsSection,
+};
+
+/// The outcome of comparing the running configuration with a new one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The configuration to run from now on: the running one with the changeable parts of
+    /// the new one.
+    pub effective: Config,
+    /// Whether `[alias]` changed (the reuse endpoint is replaced).
+    pub alias_changed: bool,
+    /// What changes, one phrase each.
+    pub applied: Vec<String>,
+    /// What changed in the file but needs a restart, one phrase each.
+    pub needs_restart: Vec<String>,
+}
+
+/// What a reload did, as logged and as the admin call `reload` answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadOutcome {
+    /// True when the new configuration (or the certificates) is in force.
+    pub reloaded: bool,
+    /// The file read, if the gateway runs from one (else only certificates reload).
+    pub config: Option<String>,
+    /// What changed, one phrase each.
+    pub applied: Vec<String>,
+    /// What changed in the file but needs a restart (the running value stays).
+    pub needs_restart: Vec<String>,
+    /// Why the reload was refused (the old configuration stays), one line each.
+    pub errors: Vec<String>,
+}
+
+/// The fields of `$a` and `$b` (of type `$ty`) that differ, as `"$section field"`. The
+/// destructuring fails to compile when a field is added and not listed here.
+macro_rules! changed_fields {
+    ($a:expr, $b:expr, $section:literal, $ty:ident { $($field:ident),* $(,)? }) => {{
+        let $ty { $($field: _),* } = $a;
+        let mut v: Vec<String> = Vec::new();
+        $(
+            if $a.$field != $b.$field {
+                v.push(format!("{} {}", $section, stringify!($field)));
+            }
+        )*
+        v
+    }};
+}
+
+/// A listener without its certificate files: what binding it depends on.
+fn socket_part(l: &ListenerConfig) -> ListenerConfig {
+    ListenerConfig {
+        cert: None,
+        key: None,
+        ..l.clone()
+    }
+}
+
+fn listener_changes(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in old {
+        match new.iter().find(|n| n.name == o.name) {
+            None => out.push(format!("listener {} removed", o.name)),
+            Some(n) if socket_part(n) != socket_part(o) => {
+                let ListenerConfig {
+                    name: _,
+                    transport: _,
+                    addr: _,
+                    extra_addrs: _,
+                    domain: _,
+                    cert: _,
+                    key: _,
+                    client_cert: _,
+                } = o;
+                let mut what = Vec::new();
+                if n.transport != o.transport {
+                    what.push("transport");
+                }
+                if n.addr != o.addr {
+                    what.push("addr");
+                }
+                if n.extra_addrs != o.extra_addrs {
+                    what.push("extra_addrs");
+                }
+                if n.domain != o.domain {
+                    what.push("domain");
+                }
+                if n.client_cert != o.client_cert {
+                    what.push("client_cert");
+                }
+                out.push(format!("listener {} {}", o.name, what.join(", ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for n in new {
+        if !old.iter().any(|o| o.name == n.name) {
+            out.push(format!("listener {} added", n.name));
+        }
+    }
+    out
+}
+
+/// Compares the running configuration `old` with the new, valid `new`.
+pub fn plan(old: &Config, new: &Config) -> Plan {
+    let mut effective = old.clone();
+    let mut applied = Vec::new();
+    let mut needs_restart = listener_changes(&old.listeners, &new.listeners);
+
+    for l in &mut effective.listeners {
+        if let Some(n) = new.listeners.iter().find(|n| n.name == l.name) {
+            if (&n.cert, &n.key) != (&l.cert, &l.key) {
+                applied.push(format!("listener {} cert/key files", l.name));
+                l.cert = n.cert.clone();
+                l.key = n.key.clone();
+            }
+        }
+    }
+    if new.tls.domains != old.tls.domains {
+        applied.push("[[tls.domains]]".to_owned());
+        effective.tls.domains = new.tls.domains.clone();
+    }
+    if (&new.tls.client_cert, &new.tls.client_key) != (&old.tls.client_cert, &old.tls.client_key) {
+        applied.push("[tls] client_cert/client_key".to_owned());
+        effective.tls.client_cert = new.tls.client_cert.clone();
+        effective.tls.client_key = new.tls.client_key.clone();
+    }
+    // The certificate files were taken above; the rest of [tls] is built into the
+    // listeners' rustls configurations.
+    let files_cleared = |t: &TlsSection| TlsSection {
+        domains: Vec::new(),
+        client_cert: None,
+        client_key: None,
+        ..t.clone()
+    };
+    let (o, n) = (files_cleared(&old.tls), files_cleared(&new.tls));
+    needs_restart.extend(changed_fields!(
+        o,
+        n,
+        "[tls]",
+        TlsSection {
+            dev_ca,
+            ca_files,
+            alpn,
+            alpn_policy,
+            keylog,
+            domains,
+            client_cert,
+            client_key,
+        }
+    ));
+
+    let (o, n) = (&old.limits, &new.limits);
+    needs_restart.extend(changed_fields!(
+        o,
+        n,
+        "[limits]",
+        LimitsSection {
+            max_message,
+            max_headers,
+            max_connections,
+            max_connections_per_ip,
+            write_queue_bytes,
+            idle_timeout_secs,
+            header_timeout_secs,
+            keepalive_interval_secs,
+            max_udp_flows,
+            connect_timeout_secs,
+            shutdown_drain_ms,
+        }
+    ));
+    let (o, n) = (&old.state, &new.state);
+    needs_restart.extend(changed_fields!(o, n, "[state]", StateSection { dir }));
+    let (o, n) = (&old.metrics, &new.metrics);
+    needs_restart.extend(changed_fields!(
+        o,
+        n,
+        "[metrics]",
+        MetricsSection { prometheus }
+    ));
+
+    let alias_changed = new.alias != old.alias;
+    if alias_changed {
+        let (o, n) = (&old.alias, &new.alias);
+        applied.extend(changed_fields!(
+            o,
+            n,
+            "[alias]",
+            AliasSection {
+                add_alias,
+                accept,
+                refuse_peers,
+                max_rows_per_table,
+            }
+        ));
+        effective.alias = new.alias.clone();
+    }
+    Plan {
+        effective,
+        alias_changed,
+        applied,
+        needs_restart,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[[listener]]\nname = 't'\ntransport = 'tcp'\naddr = '127.0.0.1:5060'\n\
+         [[listener]]\nname = 's'\ntransport = 'tls'\naddr = '127.0.0.1:5061'\n\
+         cert = 'a.pem'\nkey = 'a.key'\n";
+
+    fn cfg(extra: &str) -> Config {
+        Config::parse(&format!("{BASE}{extra}")).expect("valid")
+    }
+
+    #[test]
+    fn nothing_changed() {
+        let p = plan(&cfg(""), &cfg(""));
+        assert_eq!(p.effective, cfg(""));
+        assert!(p.applied.is_empty() && p.needs_restart.is_empty());
+        assert!(!p.alias_changed);
+    }
+
+    #[test]
+    fn certificates_and_alias_apply() {
+        let old = cfg("");
+        let new = Config::parse(
+            &(BASE.replace("a.pem", "b.pem").replace("a.key", "b.key")
+                + "[[tls.domains]]\nname = 'example.com'\ncert = 'e.pem'\nkey = 'e.key'\n\
+                   [alias]\naccept = false\n"),
+        )
+        .expect("valid");
+        let p = plan(&old, &new);
+        assert_eq!(
+            p.applied,
+            [
+                "listener s cert/key files",
+                "[[tls.domains]]",
+                "[alias] accept"
+            ]
+        );
+        assert!(p.needs_restart.is_empty(), "{:?}", p.needs_restart);
+        assert!(p.alias_changed);
+        assert_eq!(p.effective, new);
+    }
+
+    #[test]
+    fn sockets_limits_and_trust_need_a_restart_and_keep_running_values() {
+        let old = cfg("");
+        let new = Config::parse(
+            &(BASE.replace("127.0.0.1:5061", "127.0.0.1:5071")
+                + "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:5060'\n\
+                   [tls]\nca_files = ['ca.pem']\n[limits]\nidle_timeout_secs = 900\n\
+                   [metrics]\nprometheus = '127.0.0.1:9100'\n"),
+        )
+        .expect("valid");
+        let p = plan(&old, &new);
+        assert_eq!(
+            p.needs_restart,
+            [
+                "listener s addr",
+                "listener u added",
+                "[tls] ca_files",
+                "[limits] idle_timeout_secs",
+                "[metrics] prometheus"
+            ]
+        );
+        assert!(p.applied.is_empty());
+        assert_eq!(p.effective, old);
+    }
+}
