@@ -3,13 +3,13 @@
 //! accepted under the old policy are gone.
 
 mod ops_support;
-#[path = "../../tests/reuse_support/mod.rs"]
-mod reuse_support;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use bytes::Bytes;
 use ops_support::{output, Gateway};
-use reuse_support::pki::Ca;
-use reuse_support::*;
+use support::pki::{client_config, Ca};
+use support::reuse::*;
 use sipwire::transport::{Target, TransportKind};
 
 fn options(sent_by: &str, call: &str) -> Bytes {
@@ -36,7 +36,7 @@ fn admin(state: &std::path::Path, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_applies_a_new_alias_policy_to_the_next_requests() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::new();
+    let ca = Ca::new("peers CA");
     let ca_path = dir.path().join("peers-ca.pem");
     std::fs::write(&ca_path, ca.pem()).expect("write CA");
     let state = dir.path().join("state");
@@ -51,17 +51,14 @@ async fn reload_applies_a_new_alias_policy_to_the_next_requests() {
     let path = dir.path().join("sipwire.toml");
     std::fs::write(&path, gateway_config("")).expect("write");
     let gw = Gateway::start(&path, &[], &[]);
-    let dev_ca_pem = std::fs::read(state.join("dev-ca/ca.pem")).expect("dev CA");
-    let dev_roots: Vec<_> = rustls_pemfile::certs(&mut dev_ca_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .expect("dev CA PEM");
-    let leaf = ca.leaf(&["client.example.com"], &[]);
+    let dev_roots = support::gateway::dev_ca_roots(&state);
+    let leaf = ca.sip_leaf(&["client.example.com"]);
     let target = Target::new(TransportKind::Tls, gw.listener("tls")).with_server_name("localhost");
     let client = || async {
         bind(
             "127.0.0.1",
             ca.server_config(&leaf, &[], TLS13),
-            ca.client_config_trusting(dev_roots.clone(), Some(&leaf)),
+            client_config(dev_roots.clone(), Some(&leaf), TLS13),
             false,
         )
         .await

@@ -4,12 +4,13 @@
 //! checks is refused while the gateway keeps serving with the old configuration.
 
 mod ops_support;
-#[path = "../../tests/tls_support/mod.rs"]
-mod tls_support;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use ops_support::{output, Gateway};
 use std::path::Path;
-use tls_support::{peek, Ca, Spec};
+use support::pki::{Ca, Spec};
+use support::tls::peek;
 
 const TCP: &str = "[[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n";
 
@@ -74,11 +75,11 @@ async fn sighup_applies_new_certificate_files_and_alias_policy() {
     let local = before.stream.get_ref().0.local_addr().expect("local");
     before
         .stream
-        .write_all(tls_support::options(local, tls, "old").as_bytes())
+        .write_all(support::sip::options("TLS", local, tls, "old").as_bytes())
         .await
         .expect("write");
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(tls_support::WAIT, before.stream.read(&mut buf))
+    let n = tokio::time::timeout(support::poll::WAIT, before.stream.read(&mut buf))
         .await
         .expect("answer in time")
         .expect("read");
