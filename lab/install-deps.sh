@@ -9,6 +9,7 @@ packages=(
     qemu-system-x86 linux-image-amd64 busybox-static   # the lab VM: a real kernel with SCTP
     valgrind                                # repeatable instruction counts for benchmarks
     gcc                                     # C baselines of the SCTP benchmark
+    systemd                                 # systemd-analyze verify of the shipped unit
 )
 missing=()
 for p in "${packages[@]}"; do
