@@ -15,33 +15,34 @@
 //!
 //! See docs/transport.md for limits, metrics names, keep-alive and close behaviour.
 
-pub mod close;
-pub mod config;
+mod close;
+mod config;
 mod dialer;
-pub mod error;
-pub mod flow;
+mod error;
+mod flow;
 mod flow_core;
 mod idhash;
-pub mod idle;
-pub mod keepalive;
-pub mod limits;
+mod idle;
+mod keepalive;
+mod limits;
 mod manager;
 pub mod metrics;
 pub mod receive;
-pub mod reroute;
+mod reroute;
 mod session;
 mod sink;
 mod stream;
-pub mod stun;
+mod stun;
 mod table;
 mod tcp;
-pub mod tls;
+mod tls;
 mod udp;
 
 pub use crate::kind::TransportKind;
 pub use crate::PeerIdentities;
 pub use crate::Target;
-pub use config::{IdentityFn, TransportConfig};
+pub use config::{IdentityExtractor, IdentityFn, TransportConfig};
+pub use limits::{AdmitError, QueueOverflow};
 pub use error::TransportError;
 pub use flow::{Direction, Flow, FlowInfo};
 pub use manager::{CloseHook, Incoming, Transport, TransportStats};
