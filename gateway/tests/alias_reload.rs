@@ -8,9 +8,9 @@ mod support;
 
 use bytes::Bytes;
 use ops_support::{output, Gateway};
+use sipwire::transport::{Target, TransportKind};
 use support::pki::{client_config, Ca};
 use support::reuse::*;
-use sipwire::transport::{Target, TransportKind};
 
 fn options(sent_by: &str, call: &str) -> Bytes {
     Bytes::from(format!(

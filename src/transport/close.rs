@@ -11,11 +11,11 @@
 use std::time::{Duration, Instant};
 
 /// How long we wait for the peer's close after sending ours.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+pub(super) const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 
 /// Where a flow is in its close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClosePhase {
+pub(super) enum ClosePhase {
     /// Normal operation.
     Open,
     /// Local close requested: finish transactions until `until`.
@@ -38,7 +38,7 @@ pub enum ClosePhase {
 
 /// What the driver must do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseAction {
+pub(super) enum CloseAction {
     /// Shut the write side down (TLS close_notify, TCP FIN).
     SendClose,
     /// Drop the connection.
@@ -47,7 +47,7 @@ pub enum CloseAction {
 
 /// The close state of one flow.
 #[derive(Debug, Clone)]
-pub struct CloseMachine {
+pub(super) struct CloseMachine {
     phase: ClosePhase,
     linger: Duration,
 }
@@ -60,7 +60,7 @@ impl Default for CloseMachine {
 
 impl CloseMachine {
     /// An open flow that waits `linger` for the peer's close after sending its own.
-    pub fn new(linger: Duration) -> Self {
+    pub(super) fn new(linger: Duration) -> Self {
         CloseMachine {
             phase: ClosePhase::Open,
             linger,
@@ -68,12 +68,13 @@ impl CloseMachine {
     }
 
     /// The current phase.
-    pub fn phase(&self) -> ClosePhase {
+    #[cfg(test)]
+    pub(super) fn phase(&self) -> ClosePhase {
         self.phase
     }
 
     /// Starts a local close, draining for `drain` first. Has no effect once closing.
-    pub fn close(&mut self, now: Instant, drain: Duration) {
+    pub(super) fn close(&mut self, now: Instant, drain: Duration) {
         if self.phase == ClosePhase::Open {
             self.phase = if drain.is_zero() {
                 ClosePhase::Flushing
@@ -84,14 +85,15 @@ impl CloseMachine {
     }
 
     /// The upper layer has no transaction left on the flow: stop draining now.
-    pub fn drained(&mut self) {
+    #[cfg(test)]
+    pub(super) fn drained(&mut self) {
         if let ClosePhase::Draining { .. } = self.phase {
             self.phase = ClosePhase::Flushing;
         }
     }
 
     /// The peer closed its side (close_notify or end of stream).
-    pub fn peer_closed(&mut self) {
+    pub(super) fn peer_closed(&mut self) {
         self.phase = match self.phase {
             ClosePhase::Open | ClosePhase::Draining { .. } | ClosePhase::Flushing => {
                 ClosePhase::PeerClosed
@@ -102,19 +104,20 @@ impl CloseMachine {
     }
 
     /// The flow may be chosen for a new outbound transaction.
-    pub fn reusable(&self) -> bool {
+    #[cfg(test)]
+    pub(super) fn reusable(&self) -> bool {
         self.phase == ClosePhase::Open
     }
 
     /// A new request from the peer may be delivered (RFC 5923 §8.3: a closing flow
     /// starts no new transaction).
-    pub fn accepts_requests(&self) -> bool {
+    pub(super) fn accepts_requests(&self) -> bool {
         self.phase == ClosePhase::Open
     }
 
     /// Received messages are still delivered (responses finish transactions); after our
     /// close was sent everything is discarded.
-    pub fn delivers(&self) -> bool {
+    pub(super) fn delivers(&self) -> bool {
         !matches!(
             self.phase,
             ClosePhase::AwaitingPeerClose { .. } | ClosePhase::Closed
@@ -122,7 +125,7 @@ impl CloseMachine {
     }
 
     /// New writes are still taken.
-    pub fn writable(&self) -> bool {
+    pub(super) fn writable(&self) -> bool {
         matches!(
             self.phase,
             ClosePhase::Open
@@ -133,7 +136,7 @@ impl CloseMachine {
     }
 
     /// The next time [`CloseMachine::poll`] must run without other events.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(super) fn deadline(&self) -> Option<Instant> {
         match self.phase {
             ClosePhase::Draining { until } | ClosePhase::AwaitingPeerClose { until } => Some(until),
             _ => None,
@@ -141,7 +144,7 @@ impl CloseMachine {
     }
 
     /// Advances with the time and whether all queued bytes are written.
-    pub fn poll(&mut self, now: Instant, writes_idle: bool) -> Option<CloseAction> {
+    pub(super) fn poll(&mut self, now: Instant, writes_idle: bool) -> Option<CloseAction> {
         match self.phase {
             ClosePhase::Draining { until } if now >= until => {
                 self.phase = ClosePhase::Flushing;

@@ -15,7 +15,7 @@ use memchr::memmem;
 
 /// Which timer expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
+pub(super) enum Expiry {
     /// No traffic for the idle timeout.
     Idle,
     /// A header block was not completed in time.
@@ -24,7 +24,7 @@ pub enum Expiry {
 
 impl Expiry {
     /// Short label for metrics and logs.
-    pub fn reason(self) -> &'static str {
+    pub(super) fn reason(self) -> &'static str {
         match self {
             Expiry::Idle => "idle_timeout",
             Expiry::Header => "header_timeout",
@@ -34,7 +34,7 @@ impl Expiry {
 
 /// Idle and header deadlines of one flow.
 #[derive(Debug, Clone)]
-pub struct FlowTimers {
+pub(super) struct FlowTimers {
     idle_timeout: Duration,
     header_timeout: Duration,
     last_activity: Instant,
@@ -44,7 +44,7 @@ pub struct FlowTimers {
 impl FlowTimers {
     /// Timers for a flow opened at `now`. `expect_header` starts the header timer at once
     /// (inbound connections: the peer must send a message soon).
-    pub fn new(
+    pub(super) fn new(
         idle_timeout: Duration,
         header_timeout: Duration,
         now: Instant,
@@ -59,13 +59,13 @@ impl FlowTimers {
     }
 
     /// Bytes went in or out.
-    pub fn on_activity(&mut self, now: Instant) {
+    pub(super) fn on_activity(&mut self, now: Instant) {
         self.last_activity = now;
     }
 
     /// The framer now holds a partial header block (`true`) or not (`false`). The timer
     /// keeps its start while the same header stays pending.
-    pub fn set_header_pending(&mut self, pending: bool, now: Instant) {
+    pub(super) fn set_header_pending(&mut self, pending: bool, now: Instant) {
         match (pending, self.header_since) {
             (true, None) => self.header_since = Some(now),
             (false, Some(_)) => self.header_since = None,
@@ -74,7 +74,7 @@ impl FlowTimers {
     }
 
     /// The earliest deadline.
-    pub fn deadline(&self) -> Instant {
+    pub(super) fn deadline(&self) -> Instant {
         let idle = self.last_activity + self.idle_timeout;
         match self.header_since {
             Some(t) => idle.min(t + self.header_timeout),
@@ -83,7 +83,7 @@ impl FlowTimers {
     }
 
     /// Which timer, if any, has expired at `now` (the header timer wins a tie).
-    pub fn check(&self, now: Instant) -> Option<Expiry> {
+    pub(super) fn check(&self, now: Instant) -> Option<Expiry> {
         if self
             .header_since
             .is_some_and(|t| now >= t + self.header_timeout)
@@ -97,7 +97,7 @@ impl FlowTimers {
 /// Tracks whether the partial message at the start of a framer's buffer still lacks the
 /// end of its header block.
 #[derive(Debug, Default, Clone)]
-pub struct HeaderWatch {
+pub(super) struct HeaderWatch {
     /// Bytes of the current partial message already searched for CRLFCRLF.
     scanned: usize,
     /// The header block of the partial message is complete (body pending).
@@ -109,7 +109,7 @@ impl HeaderWatch {
     /// frame was taken; `frames_taken` says whether any frame was taken since the last
     /// call (the buffer then starts a new message). Returns true while a header block is
     /// pending.
-    pub fn update(&mut self, buffered: &[u8], frames_taken: bool) -> bool {
+    pub(super) fn update(&mut self, buffered: &[u8], frames_taken: bool) -> bool {
         if frames_taken {
             self.scanned = 0;
             self.complete = false;

@@ -9,16 +9,16 @@
 use std::time::{Duration, Instant};
 
 /// RFC 5626 §4.4.1: a pong must arrive within 10 seconds.
-pub const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The CRLFCRLF ping.
-pub const PING: &[u8] = b"\r\n\r\n";
+pub(super) const PING: &[u8] = b"\r\n\r\n";
 /// The CRLF pong.
-pub const PONG: &[u8] = b"\r\n";
+pub(super) const PONG: &[u8] = b"\r\n";
 
 /// What the driver must do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeepAliveAction {
+pub(super) enum KeepAliveAction {
     /// Send [`PING`] between two messages and tell the framer a pong is awaited.
     SendPing,
     /// No pong came in time: the flow has failed; close it.
@@ -37,7 +37,7 @@ enum State {
 
 /// Keep-alive state of one flow.
 #[derive(Debug, Clone)]
-pub struct KeepAlive {
+pub(super) struct KeepAlive {
     interval: Option<Duration>,
     pong_timeout: Duration,
     state: State,
@@ -46,7 +46,7 @@ pub struct KeepAlive {
 impl KeepAlive {
     /// Keep-alive that pings after `interval` of inbound silence (`None`: never ping,
     /// only answer the peer's pings).
-    pub fn new(interval: Option<Duration>, pong_timeout: Duration, now: Instant) -> Self {
+    pub(super) fn new(interval: Option<Duration>, pong_timeout: Duration, now: Instant) -> Self {
         let state = match interval {
             Some(i) => State::Idle { next_ping: now + i },
             None => State::Off,
@@ -59,12 +59,12 @@ impl KeepAlive {
     }
 
     /// The answer to a ping from the peer: always a pong, at once (RFC 5626 §5.4).
-    pub fn on_ping(&self) -> &'static [u8] {
+    pub(super) fn on_ping(&self) -> &'static [u8] {
         PONG
     }
 
     /// A pong arrived.
-    pub fn on_pong(&mut self, now: Instant) {
+    pub(super) fn on_pong(&mut self, now: Instant) {
         if let State::AwaitingPong { .. } = self.state {
             self.rearm(now);
         }
@@ -72,7 +72,7 @@ impl KeepAlive {
 
     /// Bytes arrived from the peer: the flow is alive, the next ping moves back. A flow
     /// awaiting a pong keeps waiting for it (the pong itself proves liveness).
-    pub fn on_inbound(&mut self, now: Instant) {
+    pub(super) fn on_inbound(&mut self, now: Instant) {
         if let State::Idle { .. } = self.state {
             self.rearm(now);
         }
@@ -86,7 +86,7 @@ impl KeepAlive {
     }
 
     /// When [`KeepAlive::poll`] has something to do next.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(super) fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Off => None,
             State::Idle { next_ping } => Some(next_ping),
@@ -95,12 +95,13 @@ impl KeepAlive {
     }
 
     /// True while a pong is awaited.
-    pub fn awaiting_pong(&self) -> bool {
+    #[cfg(test)]
+    pub(super) fn awaiting_pong(&self) -> bool {
         matches!(self.state, State::AwaitingPong { .. })
     }
 
     /// What to do at `now`. After `SendPing` the pong timer runs.
-    pub fn poll(&mut self, now: Instant) -> Option<KeepAliveAction> {
+    pub(super) fn poll(&mut self, now: Instant) -> Option<KeepAliveAction> {
         match self.state {
             State::Off => None,
             State::Idle { next_ping } if now >= next_ping => {

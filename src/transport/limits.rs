@@ -29,7 +29,7 @@ impl AdmitError {
 /// Counts connections in total and per peer IP. IPv4-mapped IPv6 addresses count as
 /// their IPv4 address, so a dual-stack socket cannot double a peer's share.
 #[derive(Debug)]
-pub struct ConnectionLimits {
+pub(super) struct ConnectionLimits {
     max_total: usize,
     max_per_ip: usize,
     total: usize,
@@ -45,7 +45,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 impl ConnectionLimits {
     /// Limits of `max_total` connections, `max_per_ip` of them per peer IP.
-    pub fn new(max_total: usize, max_per_ip: usize) -> Self {
+    pub(super) fn new(max_total: usize, max_per_ip: usize) -> Self {
         ConnectionLimits {
             max_total,
             max_per_ip,
@@ -55,7 +55,7 @@ impl ConnectionLimits {
     }
 
     /// Admits one more connection of `ip`, or says which limit refuses it.
-    pub fn admit(&mut self, ip: IpAddr) -> Result<(), AdmitError> {
+    pub(super) fn admit(&mut self, ip: IpAddr) -> Result<(), AdmitError> {
         if self.total >= self.max_total {
             return Err(AdmitError::Total(self.max_total));
         }
@@ -69,7 +69,7 @@ impl ConnectionLimits {
     }
 
     /// Forgets one admitted connection of `ip`.
-    pub fn release(&mut self, ip: IpAddr) {
+    pub(super) fn release(&mut self, ip: IpAddr) {
         let ip = canonical(ip);
         if let Some(n) = self.per_ip.get_mut(&ip) {
             *n = n.saturating_sub(1);
@@ -81,17 +81,18 @@ impl ConnectionLimits {
     }
 
     /// Connections currently admitted.
-    pub fn total(&self) -> usize {
+    pub(super) fn total(&self) -> usize {
         self.total
     }
 
     /// Connections currently admitted for `ip`.
-    pub fn of_ip(&self, ip: IpAddr) -> usize {
+    #[cfg(test)]
+    pub(super) fn of_ip(&self, ip: IpAddr) -> usize {
         self.per_ip.get(&canonical(ip)).copied().unwrap_or(0)
     }
 
     /// Distinct peer IPs tracked (the table shrinks back to zero when all close).
-    pub fn tracked_ips(&self) -> usize {
+    pub(super) fn tracked_ips(&self) -> usize {
         self.per_ip.len()
     }
 }
@@ -111,23 +112,18 @@ pub struct QueueOverflow {
 /// Byte accounting of a write queue: a slow peer cannot make us hold more than `bound`
 /// bytes for it.
 #[derive(Debug, Clone, Copy)]
-pub struct WriteBudget {
+pub(crate) struct WriteBudget {
     bound: usize,
 }
 
 impl WriteBudget {
     /// A budget of `bound` bytes.
-    pub fn new(bound: usize) -> Self {
+    pub(crate) fn new(bound: usize) -> Self {
         WriteBudget { bound }
     }
 
-    /// The bound.
-    pub fn bound(self) -> usize {
-        self.bound
-    }
-
     /// Checks whether `adding` more bytes fit when `queued` are waiting.
-    pub fn check(self, queued: usize, adding: usize) -> Result<(), QueueOverflow> {
+    pub(crate) fn check(self, queued: usize, adding: usize) -> Result<(), QueueOverflow> {
         match queued.checked_add(adding) {
             Some(t) if t <= self.bound => Ok(()),
             _ => Err(QueueOverflow {

@@ -9,9 +9,11 @@
 //! - [`Flow`]: a `Copy + Eq + Hash + Ord` handle on whatever carries messages (a UDP
 //!   socket + peer, a connection, an association or a stream of one): the RFC 5923
 //!   alias descriptor.
-//! - Pure policy, no I/O and no clock: [`limits`], [`keepalive`], [`idle`], [`close`],
-//!   [`receive`], [`reroute`], [`stun`]. Thin tokio drivers: `udp`, `tcp`, `tls`,
-//!   `stream`, `manager`.
+//! - Inside (private): the flow core (framing, limits, header/idle timers, CRLF keep-alive,
+//!   close/drain; pure, tested with simulated time), the session (plain or rustls, fed records),
+//!   the sink (how bytes reach a flow), the flow table and the dialer; thin tokio drivers
+//!   `udp`, `tcp` and `stream` around them. [`receive`] (what happens to one received
+//!   message) is public for the benchmarks' like-for-like baselines.
 //!
 //! See docs/transport.md for limits, metrics names, keep-alive and close behaviour.
 
@@ -42,8 +44,8 @@ pub use crate::kind::TransportKind;
 pub use crate::PeerIdentities;
 pub use crate::Target;
 pub use config::{IdentityExtractor, IdentityFn, TransportConfig};
-pub use limits::{AdmitError, QueueOverflow};
 pub use error::TransportError;
 pub use flow::{Direction, Flow, FlowInfo};
+pub use limits::{AdmitError, QueueOverflow};
 pub use manager::{CloseHook, Incoming, Transport, TransportStats};
 pub use session::HandshakeError;

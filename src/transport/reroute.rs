@@ -8,7 +8,7 @@ use crate::wire::{EditError, Message};
 use crate::TransportKind;
 
 /// True when `bytes` start a request (not a response), without a full parse.
-pub fn looks_like_request(bytes: &[u8]) -> bool {
+pub(super) fn looks_like_request(bytes: &[u8]) -> bool {
     let start = bytes
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
@@ -19,7 +19,7 @@ pub fn looks_like_request(bytes: &[u8]) -> bool {
 
 /// Rewrites the transport token of the top Via of `msg` to `to`, keeping everything else
 /// (sent-by, parameters) as written.
-pub fn rewrite_top_via(msg: &Message, to: TransportKind) -> Result<Bytes, EditError> {
+pub(super) fn rewrite_top_via(msg: &Message, to: TransportKind) -> Result<Bytes, EditError> {
     let via = msg.top_via()?;
     let raw = via.raw;
     let t = via.transport_raw.as_bytes();

@@ -12,7 +12,7 @@ const HEADER_LEN: usize = 20;
 
 /// Answers a STUN Binding Request from `source`; `None` for anything else (other STUN
 /// methods, RFC 3489 requests without the magic cookie, malformed input).
-pub fn binding_response(request: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
+pub(super) fn binding_response(request: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
     let header = request.get(..HEADER_LEN)?;
     let msg_type = u16::from_be_bytes([*header.first()?, *header.get(1)?]);
     let length = usize::from(u16::from_be_bytes([*header.get(2)?, *header.get(3)?]));
