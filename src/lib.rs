@@ -7,6 +7,7 @@
 //!   UDP/TCP/TLS/SCTP drivers.
 //! - [`alias`]: the RFC 5923 alias table. Pure.
 //! - [`resolve`]: RFC 3263 server location (pure ordering + a hickory-resolver driver).
+//! - [`transaction`]: the RFC 3261 §17 transaction layer with RFC 6026 (pure, clock-free).
 //! - [`gateway`]: `sipwire run`, the relay between transports.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ mod kind;
 pub mod resolve;
 mod target;
 pub mod tls;
+pub mod transaction;
 pub mod transport;
 pub mod wire;
 
