@@ -57,8 +57,14 @@ impl InviteServer {
         now: Instant,
     ) -> Result<InviteServer, TransactionError> {
         let key = ServerKey::from_request(&request)?;
-        if request.method() != Some("INVITE") {
-            return Err(TransactionError::WrongMethod(key.method().into()));
+        match request.method() {
+            Some("INVITE") => {}
+            Some("ACK") => return Err(TransactionError::AckStartsNoTransaction),
+            other => {
+                return Err(TransactionError::WrongMethod(
+                    other.unwrap_or_default().into(),
+                ))
+            }
         }
         let mut core = Core::new(transport, timers)?;
         core.push(Action::PassUp(request.clone()));

@@ -367,4 +367,8 @@ fn responses_the_state_forbids_are_refused() {
         InviteServer::new(request("BYE", "z9hG4bKb", Udp), Udp, no_trying(), now).unwrap_err(),
         TransactionError::WrongMethod("BYE".into())
     );
+    assert_eq!(
+        InviteServer::new(request("ACK", "z9hG4bKb", Udp), Udp, no_trying(), now).unwrap_err(),
+        TransactionError::AckStartsNoTransaction
+    );
 }
