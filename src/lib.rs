@@ -15,7 +15,8 @@
 //! The modules, lowest layer first: [`wire`] (the SIP codec, pure), [`tls`] (rustls
 //! configuration and RFC 5922 identities), [`transport`] (the transport layer), [`alias`]
 //! (RFC 5923 tables, pure), [`resolve`] (RFC 3263: pure ordering + a hickory-resolver
-//! driver), [`endpoint`] (the outbound and response API). The `sipwire run` gateway is a
+//! driver), [`transaction`] (RFC 3261 §17 with RFC 6026, pure and clock-free), [`endpoint`]
+//! (the outbound and response API). The `sipwire run` gateway is a
 //! separate crate (`sipwire-gateway`) so that embedding the library pulls no configuration
 //! parser, CLI or HTTP exporter. See docs/architecture.md.
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ mod kind;
 pub mod resolve;
 mod target;
 pub mod tls;
+pub mod transaction;
 pub mod transport;
 pub mod wire;
 
