@@ -82,13 +82,13 @@ pub struct Stats {
     pub non_200: u64,
     /// Requests with no final response within the timeout.
     pub unanswered: u64,
-    /// Responses to a request that already had its final response.
+    /// Responses to a (measured) request that already had its final response.
     pub duplicates: u64,
-    /// Responses that came after their request had timed out.
+    /// Responses that came after their (measured) request had timed out.
     pub late: u64,
     /// Provisional (1xx) responses, which do not complete a request.
     pub provisional: u64,
-    /// Received messages that were not responses to this run's requests.
+    /// Received messages (after the warm-up) that were not responses to this run's requests.
     pub stray: u64,
     /// I/O errors (send failures, ICMP errors on UDP, a broken connection).
     pub io_errors: u64,
@@ -148,6 +148,9 @@ pub struct Flow {
     /// Next open-loop send time.
     next_due: Option<Instant>,
     next_seq: u64,
+    /// The first measured request (sequence numbers grow with send times, so every later
+    /// one is measured too).
+    first_measured: Option<u64>,
     /// No more requests (budget spent or connection lost).
     stopped: bool,
     outstanding: BTreeMap<u64, Sent>,
@@ -172,6 +175,7 @@ impl Flow {
             budget,
             next_due,
             next_seq: 0,
+            first_measured: None,
             stopped: false,
             outstanding: BTreeMap::new(),
             completed: Vec::new(),
@@ -212,15 +216,16 @@ impl Flow {
         self.outstanding.insert(seq, Sent { at, measured });
         if measured {
             self.stats.sent += 1;
+            self.first_measured.get_or_insert(seq);
         }
         Some(seq)
     }
 
     /// A response from this flow's socket arrived.
     pub fn on_response(&mut self, now: Instant, r: &Response) {
-        let measuring = now >= self.schedule.warm_end;
+        let measured = self.first_measured.is_some_and(|f| r.seq >= f);
         if (100..200).contains(&r.status) {
-            if measuring {
+            if measured {
                 self.stats.provisional += 1;
             }
             return;
@@ -242,8 +247,13 @@ impl Flow {
                     }
                 }
             }
-            None if !measuring => {}
-            None if r.seq >= self.next_seq => self.stats.stray += 1,
+            None if r.seq >= self.next_seq => {
+                if now >= self.schedule.warm_end {
+                    self.stats.stray += 1;
+                }
+            }
+            // Responses to warm-up requests are not counted, whatever they are.
+            None if !measured => {}
             None if self.is_completed(r.seq) => self.stats.duplicates += 1,
             None => self.stats.late += 1,
         }
@@ -406,6 +416,24 @@ mod tests {
             (2, 1, 1, 1, 1, 1, 1)
         );
         assert!(st.latency_us.equivalent(st.latency_us.max(), 2000));
+    }
+
+    #[test]
+    fn late_responses_to_warm_up_requests_are_not_counted() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(Pace::Closed { window: 1 }, s, 50 * MS, Budget::default());
+        assert_eq!(drain(&mut f, t0), [0]);
+        f.on_timers(t0 + 60 * MS);
+        assert_eq!(drain(&mut f, s.warm_end), [1]);
+        f.on_response(s.warm_end + MS, &ok(0));
+        f.on_response(s.warm_end + MS, &ok(1));
+        f.on_response(s.warm_end + MS, &ok(1));
+        let st = &f.stats;
+        assert_eq!(
+            (st.sent, st.answered, st.late, st.duplicates, st.unanswered),
+            (1, 1, 0, 1, 0)
+        );
     }
 
     #[test]
