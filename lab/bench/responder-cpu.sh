@@ -12,6 +12,8 @@
 #   --duration S   measured seconds per run (5)      --warmup S   warm-up seconds (1)
 #   --flows N      TCP/TLS connections (50)          --udp-window N   outstanding on UDP (50)
 #   --transports L comma-separated subset of udp,tcp,tls13,tls12 (all)
+#   --rate R       open loop at R requests/s in total instead (same flow counts; the same load
+#                  for every system, as long as each keeps up)
 #   --out DIR      where raw results and logs go (default: a new /tmp/responder-cpu.* dir)
 # Environment: SIPLOAD=/path/to/sipload skips building it; SERVER_CORE / LOAD_CORE (0 / 1).
 #
@@ -25,11 +27,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 server_core="${SERVER_CORE:-0}"
 load_core="${LOAD_CORE:-1}"
-rounds=3 duration=5 warmup=1 flows=50 udp_window=50 transports="udp,tcp,tls13,tls12" out="" install=0
+rounds=3 duration=5 warmup=1 flows=50 udp_window=50 transports="udp,tcp,tls13,tls12" out="" install=0 rate=""
 systems=()
 
 die() { echo "responder-cpu: $*" >&2; exit 1; }
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 
 while (($#)); do
     case "$1" in
@@ -40,6 +42,7 @@ while (($#)); do
         --flows) flows="$2"; shift ;;
         --udp-window) udp_window="$2"; shift ;;
         --transports) transports="$2"; shift ;;
+        --rate) rate="$2"; shift ;;
         --out) out="$2"; shift ;;
         -h | --help) usage 0 ;;
         kamailio | kamailio-default) systems+=("$1") ;;
@@ -50,6 +53,8 @@ while (($#)); do
 done
 ((${#systems[@]})) || usage 2
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || die "--rounds must be 1..99"
+[[ "$duration" =~ ^[0-9]+(\.[0-9]+)?$ && "$warmup" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--duration and --warmup are seconds"
+[[ -z "$rate" || "$rate" =~ ^[1-9][0-9]*$ ]] || die "--rate must be a whole number of requests/s"
 IFS=, read -r -a transport_list <<<"$transports"
 for t in "${transport_list[@]}"; do
     [[ "$t" =~ ^(udp|tcp|tls13|tls12)$ ]] || die "unknown transport $t"
@@ -229,6 +234,7 @@ proc_ticks() {
 
 hz="$(getconf CLK_TCK)"
 echo "responder-cpu: ${names[*]}; transports ${transport_list[*]}; $rounds rounds of ${warmup}+${duration} s;" \
+    "$([[ -n "$rate" ]] && echo "open loop at $rate/s" || echo "closed loop, $flows TCP/TLS flows, $udp_window outstanding on UDP");" \
     "server on CPU $server_core, sipload on CPU $load_core; results in $out"
 echo "responder-cpu: load average at start $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; kernel $(uname -r)"
 printf '%-5s %-6s %-18s %10s %9s %8s %8s %6s %6s %8s\n' round trans system "answered/s" "µs/req" "p50 µs" "p99 µs" lost gen "other%"
@@ -240,7 +246,9 @@ for ((r = 1; r <= rounds; r++)); do
             name="${names[$(((k + r - 1) % n))]}"
             run="r$r-$t-$name"
             start_system "$name" "$run" "$t"
-            if [[ "$t" == udp ]]; then
+            if [[ -n "$rate" ]]; then
+                pace=(--mode open --rate "$rate" --flows "$([[ "$t" == udp ]] && echo 1 || echo "$flows")")
+            elif [[ "$t" == udp ]]; then
                 pace=(--flows 1 --window "$udp_window")
             else
                 pace=(--flows "$flows" --window 1)
@@ -282,7 +290,8 @@ kam = next((n for n in ("kamailio", "kamailio-default") if n in names), None)
 med = statistics.median
 print("Medians over rounds (spread = (max - min) / median of the CPU per request).")
 print("Ratio = CPU per request of the system / that of the reference (below 1: cheaper).")
-head = f"| transport | system | answered/s | server CPU µs/req | min–max | spread | p50 µs | p99 µs | × {names[0]}"
+print("other % = CPU time of other processes (and steal) on the server's core during the run.")
+head = f"| transport | system | answered/s | server CPU µs/req | min–max | spread | p50 µs | p99 µs | other % | × {names[0]}"
 head += f" | × {kam} |" if kam else " |"
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
@@ -297,7 +306,7 @@ for t in transports:
         c = [r["server_cpu_us_per_req"] for r in rs]
         row = (f'| {t} | {n} | {med([r["answered_per_s"] for r in rs]):,.0f} | {cpu[n]:.2f} | '
                f'{min(c):.2f}–{max(c):.2f} | {100 * (max(c) - min(c)) / cpu[n]:.0f}% | {med([r["lat_p50_us"] for r in rs]):.0f} | '
-               f'{med([r["lat_p99_us"] for r in rs]):.0f} | ')
+               f'{med([r["lat_p99_us"] for r in rs]):.0f} | {med([r["other_on_server_core_pct"] for r in rs]):.0f} | ')
         row += f'{cpu[n] / cpu[names[0]]:.2f} |' if names[0] in cpu else "– |"
         if kam:
             row += f' {cpu[n] / cpu[kam]:.2f} |' if kam in cpu else " – |"
