@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OPTIONS responder: server CPU per request of one or more sipwire builds and Kamailio 5.6,
-# over UDP, TCP, TLS 1.3 and TLS 1.2, measured with tools/sipload (closed loop).
+# over UDP, TCP, TLS 1.3 and TLS 1.2, measured with tools/sipload (closed loop by default).
 #
 # Usage: lab/bench/responder-cpu.sh [options] SYSTEM...
 #   SYSTEM         NAME=/path/to/sipwire   a sipwire binary, run as `sipwire run` (embedded
@@ -15,6 +15,8 @@
 #   --rate R       open loop at R requests/s in total instead (same flow counts; the same load
 #                  for every system, as long as each keeps up)
 #   --out DIR      where raw results and logs go (default: a new /tmp/responder-cpu.* dir)
+#   --summarize F… only print the summary of earlier results files (pooled; the first
+#                  system seen is the reference)
 # Environment: SIPLOAD=/path/to/sipload skips building it; SERVER_CORE / LOAD_CORE (0 / 1).
 #
 # Each run: start the system pinned to SERVER_CORE, wait until it answers OPTIONS on the
@@ -33,6 +35,55 @@ systems=()
 die() { echo "responder-cpu: $*" >&2; exit 1; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 
+# Medians per transport and system over every run in the given results files (JSON lines
+# written by this script): summarize FILE... -- [SYSTEM...]
+summarize() {
+python3 - "$@" <<'EOF'
+import json, statistics, sys
+args = sys.argv[1:]
+cut = args.index("--")
+paths, names = args[:cut], args[cut + 1:]
+runs = [json.loads(l) for p in paths for l in open(p) if l.strip()]
+# Without names (--summarize), systems in order of first appearance; the first is the reference.
+names = names or list(dict.fromkeys(r["system"] for r in runs))
+transports = [t for t in ("udp", "tcp", "tls13", "tls12") if any(r["bench_transport"] == t for r in runs)]
+kam = next((n for n in ("kamailio", "kamailio-default") if n in names), None)
+med = statistics.median
+print("Medians over rounds (spread = (max - min) / median of the CPU per request).")
+print("Ratio = CPU per request of the system / that of the reference (below 1: cheaper).")
+print("other % = CPU time of other processes (and steal) on the server's core during the run.")
+head = f"| transport | system | answered/s | server CPU µs/req | min–max | spread | p50 µs | p99 µs | other % | × {names[0]}"
+head += f" | × {kam} |" if kam else " |"
+print(head)
+print("|" + "---|" * (head.count("|") - 1))
+for t in transports:
+    sel = {n: [r for r in runs if r["bench_transport"] == t and r["system"] == n and r["server_cpu_us_per_req"]]
+           for n in names}
+    cpu = {n: med([r["server_cpu_us_per_req"] for r in rs]) for n, rs in sel.items() if rs}
+    for n in names:
+        rs = sel[n]
+        if not rs:
+            continue
+        c = [r["server_cpu_us_per_req"] for r in rs]
+        row = (f'| {t} | {n} | {med([r["answered_per_s"] for r in rs]):,.0f} | {cpu[n]:.2f} | '
+               f'{min(c):.2f}–{max(c):.2f} | {100 * (max(c) - min(c)) / cpu[n]:.0f}% | {med([r["lat_p50_us"] for r in rs]):.0f} | '
+               f'{med([r["lat_p99_us"] for r in rs]):.0f} | {med([r["other_on_server_core_pct"] for r in rs]):.0f} | ')
+        row += f'{cpu[n] / cpu[names[0]]:.2f} |' if names[0] in cpu else "– |"
+        if kam:
+            row += f' {cpu[n] / cpu[kam]:.2f} |' if kam in cpu else " – |"
+        print(row)
+bad = [r for r in runs if r["unanswered"] or r["non_200"] or r["io_errors"] or r["duplicates"]]
+bound = [r for r in runs if r["generator_bound"]]
+print()
+print(f"runs: {len(runs)}; with losses, non-200, I/O errors or duplicates: {len(bad)}; generator-bound: {len(bound)}")
+for r in bad:
+    print(f'  {r["label"]}: unanswered {r["unanswered"]}, non-200 {r["non_200"]}, io_errors {r["io_errors"]}, duplicates {r["duplicates"]}')
+others = [r["other_on_server_core_pct"] for r in runs]
+print(f"other load on the server's core during runs (other processes, steal): median {med(others):.0f}%, max {max(others):.0f}%;"
+      f" load average {min(r['loadavg'] for r in runs):.1f}..{max(r['loadavg'] for r in runs):.1f}")
+EOF
+}
+
 while (($#)); do
     case "$1" in
         --install) install=1 ;;
@@ -43,6 +94,7 @@ while (($#)); do
         --udp-window) udp_window="$2"; shift ;;
         --transports) transports="$2"; shift ;;
         --rate) rate="$2"; shift ;;
+        --summarize) shift; summarize "$@" --; exit ;;
         --out) out="$2"; shift ;;
         -h | --help) usage 0 ;;
         kamailio | kamailio-default) systems+=("$1") ;;
@@ -281,44 +333,5 @@ EOF
 done
 
 echo
-python3 - "$results" "${names[@]}" <<'EOF'
-import json, statistics, sys
-path, names = sys.argv[1], sys.argv[2:]
-runs = [json.loads(l) for l in open(path) if l.strip()]
-transports = [t for t in ("udp", "tcp", "tls13", "tls12") if any(r["bench_transport"] == t for r in runs)]
-kam = next((n for n in ("kamailio", "kamailio-default") if n in names), None)
-med = statistics.median
-print("Medians over rounds (spread = (max - min) / median of the CPU per request).")
-print("Ratio = CPU per request of the system / that of the reference (below 1: cheaper).")
-print("other % = CPU time of other processes (and steal) on the server's core during the run.")
-head = f"| transport | system | answered/s | server CPU µs/req | min–max | spread | p50 µs | p99 µs | other % | × {names[0]}"
-head += f" | × {kam} |" if kam else " |"
-print(head)
-print("|" + "---|" * (head.count("|") - 1))
-for t in transports:
-    sel = {n: [r for r in runs if r["bench_transport"] == t and r["system"] == n and r["server_cpu_us_per_req"]]
-           for n in names}
-    cpu = {n: med([r["server_cpu_us_per_req"] for r in rs]) for n, rs in sel.items() if rs}
-    for n in names:
-        rs = sel[n]
-        if not rs:
-            continue
-        c = [r["server_cpu_us_per_req"] for r in rs]
-        row = (f'| {t} | {n} | {med([r["answered_per_s"] for r in rs]):,.0f} | {cpu[n]:.2f} | '
-               f'{min(c):.2f}–{max(c):.2f} | {100 * (max(c) - min(c)) / cpu[n]:.0f}% | {med([r["lat_p50_us"] for r in rs]):.0f} | '
-               f'{med([r["lat_p99_us"] for r in rs]):.0f} | {med([r["other_on_server_core_pct"] for r in rs]):.0f} | ')
-        row += f'{cpu[n] / cpu[names[0]]:.2f} |' if names[0] in cpu else "– |"
-        if kam:
-            row += f' {cpu[n] / cpu[kam]:.2f} |' if kam in cpu else " – |"
-        print(row)
-bad = [r for r in runs if r["unanswered"] or r["non_200"] or r["io_errors"] or r["duplicates"]]
-bound = [r for r in runs if r["generator_bound"]]
-print()
-print(f"runs: {len(runs)}; with losses, non-200, I/O errors or duplicates: {len(bad)}; generator-bound: {len(bound)}")
-for r in bad:
-    print(f'  {r["label"]}: unanswered {r["unanswered"]}, non-200 {r["non_200"]}, io_errors {r["io_errors"]}, duplicates {r["duplicates"]}')
-others = [r["other_on_server_core_pct"] for r in runs]
-print(f"other load on the server's core during runs (other processes, steal): median {med(others):.0f}%, max {max(others):.0f}%;"
-      f" load average {min(r['loadavg'] for r in runs):.1f}..{max(r['loadavg'] for r in runs):.1f}")
-EOF
+summarize "$results" -- "${names[@]}"
 echo "raw results: $results"
