@@ -7,7 +7,7 @@
 #                                          default config, state dir = a fresh temp dir)
 #                  kamailio                Kamailio with its TLSF allocator (-x tlsf -X tlsf)
 #                  kamailio-default        Kamailio with its default allocator
-#   --install      apt-get install -y kamailio kamailio-tls-modules first (needs root)
+#   --install      apt-get install -y kamailio kamailio-tls-modules first (root; runs apt-get update)
 #   --rounds R     rounds; each runs every transport on every system, order rotated (3)
 #   --duration S   measured seconds per run (5)      --warmup S   warm-up seconds (1)
 #   --flows N      TCP/TLS connections (50)          --udp-window N   outstanding on UDP (50)
@@ -114,7 +114,8 @@ done
 
 if ((install)); then
     [[ $(id -u) == 0 ]] || die "--install needs root"
-    apt-get install -y kamailio kamailio-tls-modules
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio kamailio-tls-modules
 fi
 
 # The systems: name → how to start it.
