@@ -258,67 +258,98 @@ fn cpu_of(pids: &[u32]) -> Option<Duration> {
         .sum()
 }
 
+/// What one flow task needs besides the start signal.
+struct FlowSetup {
+    index: u32,
+    flows: u32,
+    run: u32,
+    dial: Dial,
+    target: SocketAddr,
+    uri: String,
+    via_transport: &'static str,
+    mode: Mode,
+    window: usize,
+    rate: Option<f64>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    budget: Budget,
+}
+
+type Ready = Result<Option<String>, (u32, ConnError)>;
+
+/// One flow: open it, report ready (with the TLS cipher), wait for the schedule, run.
+async fn flow_task(
+    f: FlowSetup,
+    ready: mpsc::Sender<Ready>,
+    mut go: watch::Receiver<Option<Schedule>>,
+) -> Stats {
+    let opened = conn::open(&f.dial, f.target, f.connect_timeout)
+        .await
+        .and_then(|c| {
+            let local = c
+                .local_addr()
+                .map_err(|e| ConnError::Io("local address", e))?;
+            Ok((c, local))
+        });
+    let (conn, local) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = ready.send(Err((f.index, e))).await;
+            return Stats::default();
+        }
+    };
+    let _ = ready.send(Ok(conn.tls_cipher())).await;
+    drop(ready);
+    // The sender goes away without a schedule when another flow failed to open.
+    let Ok(Some(schedule)) = go.wait_for(Option::is_some).await.map(|s| *s) else {
+        return Stats::default();
+    };
+    let pace = match (f.mode, f.rate) {
+        (Mode::Open, Some(rate)) => {
+            let interval = Duration::from_secs_f64(f64::from(f.flows) / rate);
+            // Flows are staggered over one interval so that they do not send in bursts.
+            let first = schedule.start + interval.mul_f64(f64::from(f.index) / f64::from(f.flows));
+            Pace::Open { interval, first }
+        }
+        _ => Pace::Closed { window: f.window },
+    };
+    let tmpl = sip::RequestTemplate {
+        via_transport: f.via_transport,
+        local,
+        uri: f.uri,
+        run: f.run,
+        flow: f.index,
+    };
+    let flow = Flow::new(pace, schedule, f.timeout, f.budget);
+    driver::run(conn, tmpl, flow, schedule.start).await
+}
+
 async fn run(a: &Args, plan: Plan) -> Result<Report, RunError> {
     let run = run_id();
-    let timeout = Duration::from_millis(a.timeout_ms);
-    let connect_timeout = Duration::from_millis(a.connect_timeout_ms);
-    let (ready_tx, mut ready_rx) =
-        mpsc::channel::<Result<Option<String>, (u32, ConnError)>>(a.flows as usize);
+    let (ready_tx, mut ready_rx) = mpsc::channel::<Ready>(a.flows as usize);
     let (go_tx, go_rx) = watch::channel::<Option<Schedule>>(None);
     let mut tasks = Vec::with_capacity(a.flows as usize);
-    for i in 0..a.flows {
-        let (dial, ready, mut go) = (plan.dial.clone(), ready_tx.clone(), go_rx.clone());
-        let (target, uri, via_transport, budget) = (
-            plan.target,
-            plan.uri.clone(),
-            plan.via_transport,
-            plan.budget.clone(),
-        );
-        let (mode, window, rate, flows) = (a.mode, a.window, plan.rate, a.flows);
-        tasks.push(tokio::spawn(async move {
-            let conn = match conn::open(&dial, target, connect_timeout).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = ready.send(Err((i, e))).await;
-                    return Stats::default();
-                }
-            };
-            let local = match conn.local_addr() {
-                Ok(l) => l,
-                Err(e) => {
-                    let _ = ready
-                        .send(Err((i, ConnError::Io("local address", e))))
-                        .await;
-                    return Stats::default();
-                }
-            };
-            let _ = ready.send(Ok(conn.tls_cipher())).await;
-            drop(ready);
-            let Ok(schedule) = go.wait_for(Option::is_some).await.map(|s| *s) else {
-                return Stats::default();
-            };
-            let Some(schedule) = schedule else {
-                return Stats::default();
-            };
-            let pace = match (mode, rate) {
-                (Mode::Open, Some(rate)) => {
-                    let interval = Duration::from_secs_f64(f64::from(flows) / rate);
-                    // Flows are staggered over one interval so that they do not send in bursts.
-                    let first = schedule.start + interval.mul_f64(f64::from(i) / f64::from(flows));
-                    Pace::Open { interval, first }
-                }
-                _ => Pace::Closed { window },
-            };
-            let tmpl = sip::RequestTemplate {
-                via_transport,
-                local,
-                uri,
-                run,
-                flow: i,
-            };
-            let flow = Flow::new(pace, schedule, timeout, budget);
-            driver::run(conn, tmpl, flow, schedule.start).await
-        }));
+    for index in 0..a.flows {
+        let setup = FlowSetup {
+            index,
+            flows: a.flows,
+            run,
+            dial: plan.dial.clone(),
+            target: plan.target,
+            uri: plan.uri.clone(),
+            via_transport: plan.via_transport,
+            mode: a.mode,
+            window: a.window,
+            rate: plan.rate,
+            timeout: Duration::from_millis(a.timeout_ms),
+            connect_timeout: Duration::from_millis(a.connect_timeout_ms),
+            budget: plan.budget.clone(),
+        };
+        tasks.push(tokio::spawn(flow_task(
+            setup,
+            ready_tx.clone(),
+            go_rx.clone(),
+        )));
     }
     drop(ready_tx);
     let mut tls_cipher = None;
