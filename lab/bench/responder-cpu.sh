@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# OPTIONS responder: server CPU per request of one or more sipwire builds and Kamailio 5.6,
+# over UDP, TCP, TLS 1.3 and TLS 1.2, measured with tools/sipload (closed loop by default).
+#
+# Usage: lab/bench/responder-cpu.sh [options] SYSTEM...
+#   SYSTEM         NAME=/path/to/sipwire   a sipwire binary, run as `sipwire run` (embedded
+#                                          default config, state dir = a fresh temp dir)
+#                  kamailio                Kamailio with its TLSF allocator (-x tlsf -X tlsf)
+#                  kamailio-default        Kamailio with its default allocator
+#   --install      apt-get install -y kamailio kamailio-tls-modules first (root; runs apt-get update)
+#   --rounds R     rounds; each runs every transport on every system, order rotated (3)
+#   --duration S   measured seconds per run (5)      --warmup S   warm-up seconds (1)
+#   --flows N      TCP/TLS connections (50)          --udp-window N   outstanding on UDP (50)
+#   --transports L comma-separated subset of udp,tcp,tls13,tls12 (all)
+#   --rate R       open loop at R requests/s in total instead (same flow counts; the same load
+#                  for every system, as long as each keeps up)
+#   --out DIR      where raw results and logs go (default: a new /tmp/responder-cpu.* dir)
+#   --summarize F… only print the summary of earlier results files (pooled; the first
+#                  system seen is the reference)
+# Environment: SIPLOAD=/path/to/sipload skips building it; SERVER_CORE / LOAD_CORE (0 / 1).
+#
+# Each run: start the system pinned to SERVER_CORE, wait until it answers OPTIONS on the
+# transport, run sipload pinned to LOAD_CORE, stop the system. sipload samples the server's
+# utime+stime (/proc/PID/stat, every Kamailio process) at the edges of the measured window,
+# so "CPU µs/req" = server CPU time in the window ÷ responses to requests sent in it.
+# Only 127.0.0.1 is used; every wait is bounded.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+server_core="${SERVER_CORE:-0}"
+load_core="${LOAD_CORE:-1}"
+rounds=3 duration=5 warmup=1 flows=50 udp_window=50 transports="udp,tcp,tls13,tls12" out="" install=0 rate=""
+systems=()
+
+die() { echo "responder-cpu: $*" >&2; exit 1; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
+
+# Medians per transport and system over every run in the given results files (JSON lines
+# written by this script): summarize FILE... -- [SYSTEM...]
+summarize() {
+python3 - "$@" <<'EOF'
+import json, statistics, sys
+args = sys.argv[1:]
+cut = args.index("--")
+paths, names = args[:cut], args[cut + 1:]
+runs = [json.loads(l) for p in paths for l in open(p) if l.strip()]
+# Without names (--summarize), systems in order of first appearance; the first is the reference.
+names = names or list(dict.fromkeys(r["system"] for r in runs))
+transports = [t for t in ("udp", "tcp", "tls13", "tls12") if any(r["bench_transport"] == t for r in runs)]
+kam = next((n for n in ("kamailio", "kamailio-default") if n in names), None)
+med = statistics.median
+print("Medians over rounds (spread = (max - min) / median of the CPU per request).")
+print("Ratio = CPU per request of the system / that of the reference (below 1: cheaper).")
+print("other % = CPU time of other processes (and steal) on the server's core during the run.")
+head = f"| transport | system | answered/s | server CPU µs/req | min–max | spread | p50 µs | p99 µs | other % | × {names[0]}"
+head += f" | × {kam} |" if kam else " |"
+print(head)
+print("|" + "---|" * (head.count("|") - 1))
+for t in transports:
+    sel = {n: [r for r in runs if r["bench_transport"] == t and r["system"] == n and r["server_cpu_us_per_req"]]
+           for n in names}
+    cpu = {n: med([r["server_cpu_us_per_req"] for r in rs]) for n, rs in sel.items() if rs}
+    for n in names:
+        rs = sel[n]
+        if not rs:
+            continue
+        c = [r["server_cpu_us_per_req"] for r in rs]
+        row = (f'| {t} | {n} | {med([r["answered_per_s"] for r in rs]):,.0f} | {cpu[n]:.2f} | '
+               f'{min(c):.2f}–{max(c):.2f} | {100 * (max(c) - min(c)) / cpu[n]:.0f}% | {med([r["lat_p50_us"] for r in rs]):.0f} | '
+               f'{med([r["lat_p99_us"] for r in rs]):.0f} | {med([r["other_on_server_core_pct"] for r in rs]):.0f} | ')
+        row += f'{cpu[n] / cpu[names[0]]:.2f} |' if names[0] in cpu else "– |"
+        if kam:
+            row += f' {cpu[n] / cpu[kam]:.2f} |' if kam in cpu else " – |"
+        print(row)
+bad = [r for r in runs if r["unanswered"] or r["non_200"] or r["io_errors"] or r["duplicates"]]
+bound = [r for r in runs if r["generator_bound"]]
+print()
+print(f"runs: {len(runs)}; with losses, non-200, I/O errors or duplicates: {len(bad)}; generator-bound: {len(bound)}")
+for r in bad:
+    print(f'  {r["label"]}: unanswered {r["unanswered"]}, non-200 {r["non_200"]}, io_errors {r["io_errors"]}, duplicates {r["duplicates"]}')
+others = [r["other_on_server_core_pct"] for r in runs]
+print(f"other load on the server's core during runs (other processes, steal): median {med(others):.0f}%, max {max(others):.0f}%;"
+      f" load average {min(r['loadavg'] for r in runs):.1f}..{max(r['loadavg'] for r in runs):.1f}")
+EOF
+}
+
+while (($#)); do
+    case "$1" in
+        --install) install=1 ;;
+        --rounds) rounds="$2"; shift ;;
+        --duration) duration="$2"; shift ;;
+        --warmup) warmup="$2"; shift ;;
+        --flows) flows="$2"; shift ;;
+        --udp-window) udp_window="$2"; shift ;;
+        --transports) transports="$2"; shift ;;
+        --rate) rate="$2"; shift ;;
+        --summarize) shift; summarize "$@" --; exit ;;
+        --out) out="$2"; shift ;;
+        -h | --help) usage 0 ;;
+        kamailio | kamailio-default) systems+=("$1") ;;
+        *=*) systems+=("$1") ;;
+        *) echo "responder-cpu: unknown argument $1" >&2; usage 2 ;;
+    esac
+    shift
+done
+((${#systems[@]})) || usage 2
+[[ "$rounds" =~ ^[1-9][0-9]?$ ]] || die "--rounds must be 1..99"
+[[ "$duration" =~ ^[0-9]+(\.[0-9]+)?$ && "$warmup" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--duration and --warmup are seconds"
+[[ -z "$rate" || "$rate" =~ ^[1-9][0-9]*$ ]] || die "--rate must be a whole number of requests/s"
+IFS=, read -r -a transport_list <<<"$transports"
+for t in "${transport_list[@]}"; do
+    [[ "$t" =~ ^(udp|tcp|tls13|tls12)$ ]] || die "unknown transport $t"
+done
+
+if ((install)); then
+    [[ $(id -u) == 0 ]] || die "--install needs root"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio kamailio-tls-modules
+fi
+
+# The systems: name → how to start it.
+declare -A sys_kind=() sys_bin=()
+names=()
+for s in "${systems[@]}"; do
+    case "$s" in
+        kamailio | kamailio-default)
+            command -v kamailio >/dev/null || die "$s: kamailio is not installed (try --install)"
+            name="$s" kind="$s" bin="$(command -v kamailio)"
+            ;;
+        *)
+            name="${s%%=*}" kind=sipwire bin="${s#*=}"
+            [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad system name in $s"
+            [[ -x "$bin" ]] || die "$name: $bin is not an executable"
+            ;;
+    esac
+    [[ -z "${sys_kind[$name]:-}" ]] || die "system $name given twice"
+    sys_kind[$name]="$kind" sys_bin[$name]="$bin"
+    names+=("$name")
+done
+
+for port in 5060 5061; do
+    if ss -Htlnu "( sport = :$port )" | grep -q .; then
+        die "something already listens on port $port: $(ss -Htlnup "( sport = :$port )" | head -2)"
+    fi
+done
+
+if [[ -z "${SIPLOAD:-}" ]]; then
+    (cd "$root" && cargo build --release -p sipload)
+    SIPLOAD="$target_dir/release/sipload"
+fi
+[[ -x "$SIPLOAD" ]] || die "no sipload at $SIPLOAD"
+
+out="${out:-$(mktemp -d /tmp/responder-cpu.XXXXXX)}"
+mkdir -p "$out"
+results="$out/results.jsonl"
+: >"$results"
+
+# Kamailio's TLS material: a P-256 CA and a localhost server certificate (the same key type
+# as sipwire's development CA), and the tls.cfg that points at them.
+kam="$out/kamailio"
+if [[ " ${names[*]} " == *" kamailio"* ]]; then
+    mkdir -p "$kam"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -keyout "$kam/ca.key" -out "$kam/ca.pem" -subj "/CN=responder-cpu bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$kam/server.key" -out "$kam/server.csr" -subj "/CN=localhost" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$kam/ext.cnf"
+    openssl x509 -req -in "$kam/server.csr" -CA "$kam/ca.pem" -CAkey "$kam/ca.key" -CAcreateserial \
+        -days 30 -extfile "$kam/ext.cnf" -out "$kam/server.pem" 2>/dev/null
+    cat >"$kam/tls.cfg" <<EOF
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = $kam/server.pem
+private_key = $kam/server.key
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+EOF
+fi
+
+# The running system: its main pid, every pid whose CPU counts, the CA to trust.
+cur_pid="" cur_pids=() cur_ca=""
+
+stop_system() {
+    [[ -n "$cur_pid" ]] || return 0
+    kill -TERM "$cur_pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$cur_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$cur_pid" 2>/dev/null; then
+        echo "responder-cpu: pid $cur_pid ignored SIGTERM for 10 s, killing it" >&2
+        kill -KILL "$cur_pid" 2>/dev/null || true
+    fi
+    wait "$cur_pid" 2>/dev/null || true
+    # Kamailio's children leave with their parent; make sure, by pid.
+    for p in "${cur_pids[@]}"; do
+        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+    done
+    # The ports must be free before the next system binds them.
+    for ((i = 0; i < 100; i++)); do
+        ss -Htlnu '( sport = :5060 or sport = :5061 )' | grep -q . || break
+        sleep 0.1
+    done
+    cur_pid="" cur_pids=() cur_ca=""
+}
+trap stop_system EXIT
+trap 'exit 130' INT TERM
+
+# sipload arguments for a transport (without pacing and duration).
+transport_args() {
+    case "$1" in
+        udp) echo "--transport udp" ;;
+        tcp) echo "--transport tcp" ;;
+        tls13) echo "--transport tls --tls-version 1.3 --ca $cur_ca --server-name localhost" ;;
+        tls12) echo "--transport tls --tls-version 1.2 --ca $cur_ca --server-name localhost" ;;
+    esac
+}
+
+json_field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+
+# Waits (at most 10 s) until the system answers OPTIONS on transport $1.
+await_answers() {
+    local i j
+    for ((i = 0; i < 20; i++)); do
+        kill -0 "$cur_pid" 2>/dev/null || return 1
+        # shellcheck disable=SC2046
+        if j="$(timeout 5 "$SIPLOAD" $(transport_args "$1") --flows 1 --warmup 0 --duration 0.2 \
+            --timeout-ms 200 --connect-timeout-ms 500 2>/dev/null)" && [[ "$(json_field "$j" answered)" -gt 0 ]]; then
+            return 0
+        fi
+        sleep 0.3
+    done
+    return 1
+}
+
+# Starts system $1 for run $2 (a name for its logs and state) and waits for it to answer on
+# transport $3.
+start_system() {
+    local name="$1" run="$2" transport="$3" log="$out/$2.log" i
+    case "${sys_kind[$name]}" in
+        sipwire)
+            local state="$out/$run.state"
+            mkdir -p "$state"
+            : >"$log"
+            SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn taskset -c "$server_core" "${sys_bin[$name]}" run >"$log" 2>&1 &
+            cur_pid=$! cur_pids=("$cur_pid") cur_ca="$state/dev-ca/ca.pem"
+            for ((i = 0; i < 100; i++)); do
+                grep -q '^sipwire: ready' "$log" && break
+                kill -0 "$cur_pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            grep -q '^sipwire: ready' "$log" || { cat "$log" >&2; die "$name did not start (log $log)"; }
+            ;;
+        kamailio | kamailio-default)
+            local alloc=()
+            [[ "${sys_kind[$name]}" == kamailio ]] && alloc=(-x tlsf -X tlsf)
+            taskset -c "$server_core" "${sys_bin[$name]}" -f "$root/lab/bench/kamailio-options.cfg" -DD -E \
+                "${alloc[@]}" -m 256 -M 16 -A "TLS_CFG=\"$kam/tls.cfg\"" >"$log" 2>&1 &
+            cur_pid=$! cur_pids=("$cur_pid") cur_ca="$kam/ca.pem"
+            ;;
+    esac
+    await_answers "$transport" || { tail -20 "$log" >&2; die "$name does not answer OPTIONS over $transport (log $log)"; }
+    if [[ "${sys_kind[$name]}" != sipwire ]]; then
+        # Every Kamailio process (workers, TCP main, timers) is forked by now.
+        mapfile -t children < <(ps -o pid= --ppid "$cur_pid" | tr -d ' ')
+        cur_pids=("$cur_pid" "${children[@]}")
+    fi
+}
+
+# Busy jiffies of CPU $1 from /proc/stat (all but idle and iowait).
+cpu_busy() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+proc_ticks() {
+    local p t=0
+    for p in "$@"; do
+        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+hz="$(getconf CLK_TCK)"
+echo "responder-cpu: ${names[*]}; transports ${transport_list[*]}; $rounds rounds of ${warmup}+${duration} s;" \
+    "$([[ -n "$rate" ]] && echo "open loop at $rate/s" || echo "closed loop, $flows TCP/TLS flows, $udp_window outstanding on UDP");" \
+    "server on CPU $server_core, sipload on CPU $load_core; results in $out"
+echo "responder-cpu: load average at start $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; kernel $(uname -r)"
+printf '%-5s %-6s %-18s %10s %9s %8s %8s %6s %6s %8s\n' round trans system "answered/s" "µs/req" "p50 µs" "p99 µs" lost gen "other%"
+for ((r = 1; r <= rounds; r++)); do
+    for t in "${transport_list[@]}"; do
+        # Rotate the order of the systems every round so that none always runs first.
+        n=${#names[@]}
+        for ((k = 0; k < n; k++)); do
+            name="${names[$(((k + r - 1) % n))]}"
+            run="r$r-$t-$name"
+            start_system "$name" "$run" "$t"
+            if [[ -n "$rate" ]]; then
+                pace=(--mode open --rate "$rate" --flows "$([[ "$t" == udp ]] && echo 1 || echo "$flows")")
+            elif [[ "$t" == udp ]]; then
+                pace=(--flows 1 --window "$udp_window")
+            else
+                pace=(--flows "$flows" --window 1)
+            fi
+            pid_args=()
+            for p in "${cur_pids[@]}"; do pid_args+=(--server-pid "$p"); done
+            busy0="$(cpu_busy "$server_core")" ticks0="$(proc_ticks "${cur_pids[@]}")" t0="$(date +%s.%N)"
+            # shellcheck disable=SC2046
+            j="$(timeout $((${warmup%.*} + ${duration%.*} + 60)) taskset -c "$load_core" "$SIPLOAD" $(transport_args "$t") \
+                "${pace[@]}" --warmup "$warmup" --duration "$duration" --timeout-ms 2000 "${pid_args[@]}" \
+                --label "$run" 2>>"$out/$run.log")" || { stop_system; die "sipload failed on $run (log $out/$run.log)"; }
+            busy1="$(cpu_busy "$server_core")" ticks1="$(proc_ticks "${cur_pids[@]}")" t1="$(date +%s.%N)"
+            stop_system
+            # What else ran on the server's core during the run (other engineers' builds).
+            other="$(awk -v b="$((busy1 - busy0 - (ticks1 - ticks0)))" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
+                'BEGIN { v = 100 * b / hz / (t1 - t0); printf "%.0f", (v < 0 ? 0 : v) }')"
+            j="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(system=sys.argv[2], bench_transport=sys.argv[3], round=int(sys.argv[4]), other_on_server_core_pct=float(sys.argv[5]), loadavg=float(sys.argv[6])); print(json.dumps(d))' \
+                "$j" "$name" "$t" "$r" "$other" "$(cut -d' ' -f1 /proc/loadavg)")"
+            echo "$j" >>"$results"
+            python3 - "$j" <<'EOF'
+import json, sys
+d = json.loads(sys.argv[1])
+lost = d["unanswered"] + d["non_200"]
+print(f'{d["round"]:<5} {d["bench_transport"]:<6} {d["system"]:<18} {d["answered_per_s"]:>10.0f} '
+      f'{d["server_cpu_us_per_req"] or 0:>9.2f} {d["lat_p50_us"]:>8} {d["lat_p99_us"]:>8} {lost:>6} '
+      f'{"BOUND" if d["generator_bound"] else "ok":>6} {d["other_on_server_core_pct"]:>8.0f}')
+EOF
+        done
+    done
+done
+
+echo
+summarize "$results" -- "${names[@]}"
+echo "raw results: $results"

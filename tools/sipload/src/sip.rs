@@ -1,0 +1,311 @@
+//! The little SIP the generator speaks: an OPTIONS request whose Via branch names the run,
+//! the flow and the sequence number, stream framing by Content-Length, and just enough
+//! response parsing to read the status code and that branch back. Pure: bytes in, values
+//! out. Kept separate from the sipwire library on purpose (the instrument must not share
+//! code with what it measures).
+
+use std::fmt;
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// The RFC 3261 §8.1.1.7 magic cookie, followed by our own marker.
+const BRANCH_PREFIX: &str = "z9hG4bK-sl";
+
+/// Header blocks larger than this are treated as garbage on a stream (no sane OPTIONS
+/// response comes close).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Everything that stays the same between the requests of one flow.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    /// Via transport token: `UDP`, `TCP` or `TLS`.
+    pub via_transport: &'static str,
+    /// The flow's local address (Via sent-by).
+    pub local: SocketAddr,
+    /// Request-URI (also used as the To URI).
+    pub uri: String,
+    /// Tells this run's responses from anything else on the wire.
+    pub run: u32,
+    /// The flow's index.
+    pub flow: u32,
+}
+
+impl RequestTemplate {
+    /// Appends OPTIONS number `seq` of this flow to `out`. Call-ID and branch are unique
+    /// per (run, flow, seq); `rport` makes UDP responses come back to the socket that sent.
+    pub fn write(&self, seq: u64, out: &mut Vec<u8>) {
+        let RequestTemplate {
+            via_transport,
+            local,
+            uri,
+            run,
+            flow,
+        } = self;
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "OPTIONS {uri} SIP/2.0\r\n\
+             Via: SIP/2.0/{via_transport} {local};branch={BRANCH_PREFIX}{run:x}-{flow}-{seq};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:sipload@{ip}>;tag=sl{flow}\r\n\
+             To: <{uri}>\r\n\
+             Call-ID: sl{run:x}-{flow}-{seq}@sipload\r\n\
+             CSeq: {cseq} OPTIONS\r\n\
+             Accept: application/sdp\r\n\
+             Content-Length: 0\r\n\r\n",
+            ip = local.ip(),
+            cseq = seq % 0x7fff_ffff + 1,
+        );
+    }
+}
+
+/// What a response says about the request it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Flow index from the branch.
+    pub flow: u32,
+    /// Sequence number from the branch.
+    pub seq: u64,
+}
+
+/// Why a received message was not one of our responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not a `SIP/2.0 NNN` status line.
+    NotResponse,
+    /// No Via header, or its first entry has no branch.
+    NoBranch,
+    /// A branch that this run did not send.
+    ForeignBranch,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseError::NotResponse => "not a SIP response",
+            ParseError::NoBranch => "no top Via branch",
+            ParseError::ForeignBranch => "branch not sent by this run",
+        })
+    }
+}
+
+/// Reads the status code and the top Via branch of one complete message.
+pub fn parse_response(msg: &[u8], run: u32) -> Result<Response, ParseError> {
+    let status = status_code(msg).ok_or(ParseError::NotResponse)?;
+    let branch = top_via_branch(msg).ok_or(ParseError::NoBranch)?;
+    let (flow, seq) = decode_branch(branch, run).ok_or(ParseError::ForeignBranch)?;
+    Ok(Response { status, flow, seq })
+}
+
+fn status_code(msg: &[u8]) -> Option<u16> {
+    let rest = msg.strip_prefix(b"SIP/2.0 ")?;
+    let digits = rest.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0u16, |n, d| n * 10 + u16::from(d - b'0')),
+    )
+}
+
+/// Header lines after the start line, up to the blank line (folded lines included as
+/// their own lines; they never start a Via).
+fn header_lines(msg: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let end = find(msg, b"\r\n\r\n").unwrap_or(msg.len());
+    msg[..end]
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// Splits `Name: value` (the name trimmed of trailing blanks).
+fn name_value(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = line[..colon].trim_ascii_end();
+    Some((name, line[colon + 1..].trim_ascii()))
+}
+
+fn top_via_branch(msg: &[u8]) -> Option<&[u8]> {
+    let value = header_lines(msg).find_map(|l| {
+        let (name, value) = name_value(l)?;
+        (name.eq_ignore_ascii_case(b"via") || name.eq_ignore_ascii_case(b"v")).then_some(value)
+    })?;
+    // The first via-parm only: stop at a comma that separates a second one.
+    let first = value.split(|&b| b == b',').next()?;
+    first.split(|&b| b == b';').skip(1).find_map(|param| {
+        let param = param.trim_ascii();
+        let (k, v) = param.split_at(param.iter().position(|&b| b == b'=')?);
+        k.trim_ascii()
+            .eq_ignore_ascii_case(b"branch")
+            .then(|| v[1..].trim_ascii())
+    })
+}
+
+fn decode_branch(branch: &[u8], run: u32) -> Option<(u32, u64)> {
+    let rest = std::str::from_utf8(branch)
+        .ok()?
+        .strip_prefix(BRANCH_PREFIX)?;
+    let mut parts = rest.split('-');
+    let r = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let flow = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    (r == run && parts.next().is_none()).then_some((flow, seq))
+}
+
+/// What the front of a stream buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// Not a whole message yet.
+    Incomplete,
+    /// CRLF keep-alive bytes (RFC 5626 §3.5.1) to drop.
+    Skip(usize),
+    /// A whole message of this many bytes.
+    Message(usize),
+    /// Header block too large or a Content-Length that is not a number: the stream
+    /// cannot be resynchronised.
+    Bad,
+}
+
+/// Finds the first message on a stream (RFC 3261 §18.3: Content-Length delimits the body;
+/// a missing one is taken as 0).
+pub fn next_frame(buf: &[u8]) -> Frame {
+    let blank = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if blank > 0 {
+        return Frame::Skip(blank);
+    }
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        return if buf.len() > MAX_HEADER_BYTES {
+            Frame::Bad
+        } else {
+            Frame::Incomplete
+        };
+    };
+    let head = &buf[..head_end + 4];
+    let mut body = 0usize;
+    for line in header_lines(head) {
+        let Some((name, value)) = name_value(line) else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                Some(n) => body = n,
+                None => return Frame::Bad,
+            }
+        }
+    }
+    let total = head.len().saturating_add(body);
+    if buf.len() >= total {
+        Frame::Message(total)
+    } else {
+        Frame::Incomplete
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> RequestTemplate {
+        RequestTemplate {
+            via_transport: "TCP",
+            local: "127.0.0.1:40000".parse().unwrap(),
+            uri: "sip:127.0.0.1:5060".into(),
+            run: 0xabc,
+            flow: 7,
+        }
+    }
+
+    /// What a stateless responder sends back: the request's Via (with received/rport
+    /// added), a To tag, Content-Length 0.
+    fn response_to(req: &[u8], status: &str) -> Vec<u8> {
+        let text = std::str::from_utf8(req).unwrap();
+        let mut out = format!("SIP/2.0 {status}\r\n");
+        for line in text.split("\r\n").skip(1) {
+            if line.starts_with("Via:") {
+                out += &format!("{line};received=127.0.0.1\r\n");
+            } else if line.starts_with("From:") || line.starts_with("Call-ID:") {
+                out += &format!("{line}\r\n");
+            }
+        }
+        out += "Content-Length: 0\r\n\r\n";
+        out.into_bytes()
+    }
+
+    #[test]
+    fn request_round_trips_through_a_response() {
+        let mut req = Vec::new();
+        template().write(42, &mut req);
+        let text = std::str::from_utf8(&req).unwrap();
+        assert!(text.starts_with("OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\n"));
+        assert!(text.contains("Call-ID: slabc-7-42@sipload\r\n"));
+        assert!(text.contains("CSeq: 43 OPTIONS\r\n"));
+        assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
+        let resp = response_to(&req, "200 OK");
+        assert_eq!(
+            parse_response(&resp, 0xabc),
+            Ok(Response {
+                status: 200,
+                flow: 7,
+                seq: 42
+            })
+        );
+        assert_eq!(parse_response(&resp, 0xabd), Err(ParseError::ForeignBranch));
+    }
+
+    #[test]
+    fn unique_per_sequence_number() {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        template().write(1, &mut a);
+        template().write(2, &mut b);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn compact_via_and_second_via_parm() {
+        let msg = b"SIP/2.0 503 Busy\r\nv : SIP/2.0/UDP h;rport=1; BRANCH = z9hG4bK-sl1-0-9 ,SIP/2.0/UDP x;branch=z9hG4bK-sl1-0-10\r\nl: 0\r\n\r\n";
+        assert_eq!(
+            parse_response(msg, 1),
+            Ok(Response {
+                status: 503,
+                flow: 0,
+                seq: 9
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_requests_and_missing_branch() {
+        let mut req = Vec::new();
+        template().write(1, &mut req);
+        assert_eq!(parse_response(&req, 0xabc), Err(ParseError::NotResponse));
+        let msg = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;rport=1\r\n\r\n";
+        assert_eq!(parse_response(msg, 1), Err(ParseError::NoBranch));
+        assert_eq!(
+            parse_response(b"SIP/2.0 2x0 OK\r\n\r\n", 1),
+            Err(ParseError::NotResponse)
+        );
+    }
+
+    #[test]
+    fn framing() {
+        assert_eq!(next_frame(b"\r\n\r\nSIP"), Frame::Skip(4));
+        assert_eq!(next_frame(b"SIP/2.0 200 OK\r\nl: 3\r\n"), Frame::Incomplete);
+        let msg = b"SIP/2.0 200 OK\r\nContent-Length: 3\r\n\r\nabcSIP/2.0";
+        assert_eq!(next_frame(&msg[..39]), Frame::Incomplete);
+        assert_eq!(next_frame(msg), Frame::Message(40));
+        assert_eq!(next_frame(b"SIP/2.0 200 OK\r\n\r\n"), Frame::Message(18));
+        assert_eq!(next_frame(b"SIP/2.0 200 OK\r\nl: x\r\n\r\n"), Frame::Bad);
+        assert_eq!(next_frame(&vec![b'a'; MAX_HEADER_BYTES + 1]), Frame::Bad);
+    }
+}
