@@ -5,6 +5,7 @@
 # for the sipwire server (Transport::bind_tls) and once for a bare tokio-rustls server as
 # a reference. Target: <= 22 KiB per connection.
 # Usage: benches/tls_memory.sh [N] [sipwire|bare ...]
+# TLS_MEMORY_BIN=path runs a given build of the bench binary (before/after comparisons).|bare ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10000}"
@@ -17,7 +18,7 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((N + 100)) ]; then
     echo "open-file limit $(ulimit -n) is too low for $N connections" >&2
     exit 1
 fi
-BIN=$(cargo bench --bench tls_memory --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+BIN="${TLS_MEMORY_BIN:-$(cargo bench --bench tls_memory --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)}"
 [ -x "$BIN" ] || { echo "tls_memory binary not found" >&2; exit 1; }
 TMP=$(mktemp -d)
 PIDS=()
