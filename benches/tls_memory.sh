@@ -5,7 +5,7 @@
 # for the sipwire server (Transport::bind_tls) and once for a bare tokio-rustls server as
 # a reference. Target: <= 22 KiB per connection.
 # Usage: benches/tls_memory.sh [N] [sipwire|bare ...]
-# TLS_MEMORY_BIN=path runs a given build of the bench binary (before/after comparisons).|bare ...]
+# TLS_MEMORY_BIN=path runs a given build of the bench binary (before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10000}"
