@@ -149,12 +149,17 @@ async fn run(
         core.handle_read(Instant::now(), n);
     }
 
+    // The sink is read when its wake-up fired (and once at the start): a push between the
+    // read and the next wait leaves a permit, so the wait fires at once and nothing is missed.
+    let mut woken = true;
     loop {
         let now = Instant::now();
-        match sink.take(core.queued()) {
-            Control::Open => {}
-            Control::Close(drain) => core.close(now, drain),
-            Control::Abort(reason) => core.abort(reason),
+        if std::mem::take(&mut woken) {
+            match sink.take(core.queued()) {
+                Control::Open => {}
+                Control::Close(drain) => core.close(now, drain),
+                Control::Abort(reason) => core.abort(reason),
+            }
         }
         let blocked = match write_out(&tcp, &mut session, &mut core, inner, &sink, kind) {
             Ok(WriteState::Idle) => false,
@@ -197,7 +202,7 @@ async fn run(
         let reading = core.wants_read();
         tokio::select! {
             biased;
-            () = sink.wait() => {}
+            () = sink.wait() => woken = true,
             r = tcp.writable(), if blocked => {
                 if r.is_err() {
                     return "write_error";
