@@ -93,6 +93,8 @@ pub(crate) struct Inner {
     opened: [AtomicUsize; 2],
     /// Metric handles, registered once per transport.
     pub(crate) metrics: metrics::TransportMetrics,
+    /// TLS peers' identities, per certificate.
+    pub(crate) identities: super::session::Identities,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -351,6 +353,7 @@ impl Transport {
     /// receive. Must be called inside a tokio runtime.
     pub fn new(cfg: TransportConfig) -> (Transport, mpsc::Receiver<Incoming>) {
         let (tx, rx) = mpsc::channel(cfg.incoming_queue.max(1));
+        let identities = super::session::Identities::new(cfg.identities.clone());
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             budget: WriteBudget::new(cfg.write_queue_bytes),
@@ -371,6 +374,7 @@ impl Transport {
             close_hooks: Mutex::new(Vec::new()),
             opened: [AtomicUsize::new(0), AtomicUsize::new(0)],
             metrics: metrics::TransportMetrics::default(),
+            identities,
         });
         let t = Transport { inner };
         t.spawn_udp_sweeper();

@@ -8,7 +8,7 @@
 //! are a [`HandshakeError`] that keeps rustls's error as its source and names a metrics label.
 
 use std::io::{self, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,7 +16,46 @@ use rustls::server::Acceptor;
 use tokio::net::TcpStream;
 
 use super::config::IdentityFn;
+use super::idhash::SeededMap;
 use crate::PeerIdentities;
+
+/// Certificates whose identities are kept: a peer presents the same certificate on every
+/// connection (and a resumed session the same again), and parsing it costs more than the
+/// rest of a resumed handshake.
+const IDENTITY_CACHE_ENTRIES: usize = 512;
+
+/// The RFC 5922 identities of verified peer certificates, through the transport's
+/// [`IdentityFn`], remembered per certificate (bounded; forgotten all at once when full).
+pub(crate) struct Identities {
+    extract: Option<IdentityFn>,
+    seen: Mutex<SeededMap<Box<[u8]>, PeerIdentities>>,
+}
+
+impl Identities {
+    pub(crate) fn new(extract: Option<IdentityFn>) -> Identities {
+        Identities {
+            extract,
+            seen: Mutex::new(SeededMap::default()),
+        }
+    }
+
+    fn of(&self, ee: &rustls_pki_types::CertificateDer<'_>) -> PeerIdentities {
+        let Some(f) = &self.extract else {
+            return PeerIdentities::none();
+        };
+        let lock = || self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ids) = lock().get(ee.as_ref()) {
+            return ids.clone();
+        }
+        let ids = PeerIdentities::from_names((f.0)(ee));
+        let mut seen = lock();
+        if seen.len() >= IDENTITY_CACHE_ENTRIES {
+            seen.clear();
+        }
+        seen.insert(Box::from(ee.as_ref()), ids.clone());
+        ids
+    }
+}
 
 /// Why a TLS handshake failed.
 #[derive(Debug, thiserror::Error)]
@@ -226,11 +265,11 @@ pub(crate) struct Established {
     pub(crate) sni: Option<Arc<str>>,
 }
 
-fn established(conn: rustls::Connection, ids: Option<&IdentityFn>) -> Established {
+fn established(conn: rustls::Connection, ids: &Identities) -> Established {
     let certs = conn.peer_certificates();
-    let identities = match (certs.and_then(|c| c.first()), ids) {
-        (Some(ee), Some(f)) => PeerIdentities::from_names((f.0)(ee)),
-        _ => PeerIdentities::none(),
+    let identities = match certs.and_then(|c| c.first()) {
+        Some(ee) => ids.of(ee),
+        None => PeerIdentities::none(),
     };
     let peer_certificate = certs.is_some_and(|c| !c.is_empty());
     let alpn = conn.alpn_protocol().map(Arc::from);
@@ -286,7 +325,7 @@ async fn complete(tcp: &TcpStream, conn: &mut rustls::Connection) -> Result<(), 
 pub(crate) async fn accept(
     tcp: &TcpStream,
     config: Arc<rustls::ServerConfig>,
-    ids: Option<&IdentityFn>,
+    ids: &Identities,
     timeout: Duration,
 ) -> Result<Established, HandshakeError> {
     let run = async {
@@ -334,7 +373,7 @@ pub(crate) async fn connect(
     tcp: &TcpStream,
     config: Arc<rustls::ClientConfig>,
     name: rustls_pki_types::ServerName<'static>,
-    ids: Option<&IdentityFn>,
+    ids: &Identities,
     require_alpn: bool,
     timeout: Duration,
 ) -> Result<Established, HandshakeError> {

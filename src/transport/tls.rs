@@ -33,7 +33,7 @@ pub(crate) async fn accept(
     inner: &Inner,
 ) -> Result<Established, HandshakeError> {
     let cfg = &inner.cfg;
-    let r = session::accept(tcp, config, cfg.identities.as_ref(), cfg.handshake_timeout).await;
+    let r = session::accept(tcp, config, &inner.identities, cfg.handshake_timeout).await;
     counted(inner, Direction::Inbound, r)
 }
 
@@ -53,7 +53,7 @@ pub(crate) async fn connect(
         tcp,
         config,
         server_name,
-        cfg.identities.as_ref(),
+        &inner.identities,
         cfg.require_alpn,
         cfg.handshake_timeout,
     )
