@@ -18,7 +18,7 @@ use super::action::{Action, State};
 use super::core::Core;
 use super::error::TransactionError;
 use super::key::ClientKey;
-use super::timers::{after, due_timers, earliest, Retransmit, Timer, TimerConfig};
+use super::timers::{after, due_timers, Retransmit, Timer, TimerConfig};
 
 /// An INVITE client transaction.
 #[derive(Debug, Clone)]
@@ -69,19 +69,9 @@ impl InviteClient {
         })
     }
 
-    /// The key responses are matched with.
-    pub fn key(&self) -> &ClientKey {
-        &self.key
-    }
-
     /// The INVITE as sent.
     pub fn request(&self) -> &Message {
         &self.request
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        self.state
     }
 
     /// A response matching [`InviteClient::key`] arrived. Responses that do not match are
@@ -189,21 +179,6 @@ impl InviteClient {
             (Timer::M, self.timer_m),
         ]
     }
-
-    /// When [`InviteClient::handle_timeout`] must run next.
-    pub fn deadline(&self) -> Option<Instant> {
-        earliest(&self.slots())
-    }
-
-    /// The next action, in order.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.core.poll()
-    }
-
-    pub(crate) fn has_actions(&self) -> bool {
-        self.core.has_actions()
-    }
-
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.timer_a = None;
@@ -213,3 +188,5 @@ impl InviteClient {
         self.core.terminate();
     }
 }
+
+super::core::machine_accessors!(InviteClient, ClientKey);

@@ -14,7 +14,7 @@ use super::action::{Action, State};
 use super::core::Core;
 use super::error::TransactionError;
 use super::key::ClientKey;
-use super::timers::{after, due_timers, earliest, Retransmit, Timer, TimerConfig};
+use super::timers::{after, due_timers, Retransmit, Timer, TimerConfig};
 
 /// A non-INVITE client transaction (any method but INVITE and ACK; CANCEL included).
 #[derive(Debug, Clone)]
@@ -60,19 +60,9 @@ impl NonInviteClient {
         })
     }
 
-    /// The key responses are matched with.
-    pub fn key(&self) -> &ClientKey {
-        &self.key
-    }
-
     /// The request as sent.
     pub fn request(&self) -> &Message {
         &self.request
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        self.state
     }
 
     /// A response matching [`NonInviteClient::key`] arrived.
@@ -159,21 +149,6 @@ impl NonInviteClient {
             (Timer::K, self.timer_k),
         ]
     }
-
-    /// When [`NonInviteClient::handle_timeout`] must run next.
-    pub fn deadline(&self) -> Option<Instant> {
-        earliest(&self.slots())
-    }
-
-    /// The next action, in order.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.core.poll()
-    }
-
-    pub(crate) fn has_actions(&self) -> bool {
-        self.core.has_actions()
-    }
-
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.timer_e = None;
@@ -182,3 +157,5 @@ impl NonInviteClient {
         self.core.terminate();
     }
 }
+
+super::core::machine_accessors!(NonInviteClient, ClientKey);

@@ -56,3 +56,38 @@ impl Core {
         !self.actions.is_empty()
     }
 }
+
+/// The accessors every transaction machine shares (its key, state, next deadline and
+/// actions): the four machines differ in their states and timers, not in these. Each
+/// machine has the fields `key`, `state` and `core` and a `slots()` of its timers.
+macro_rules! machine_accessors {
+    ($machine:ident, $key:ty) => {
+        impl $machine {
+            /// The key messages are matched with.
+            pub fn key(&self) -> &$key {
+                &self.key
+            }
+
+            /// The current state.
+            pub fn state(&self) -> State {
+                self.state
+            }
+
+            /// When `handle_timeout` must run next.
+            pub fn deadline(&self) -> Option<Instant> {
+                super::timers::earliest(&self.slots())
+            }
+
+            /// The next action, in order.
+            pub fn poll_action(&mut self) -> Option<Action> {
+                self.core.poll()
+            }
+
+            /// Actions are waiting to be polled.
+            pub(crate) fn has_actions(&self) -> bool {
+                self.core.has_actions()
+            }
+        }
+    };
+}
+pub(crate) use machine_accessors;

@@ -1,5 +1,5 @@
 //! The RFC 3261 §17 transaction layer, with the RFC 6026 corrections for 2xx responses to
-//! INVITE. Pure and clock-free, in the style of [`crate::transport::keepalive`]: each
+//! INVITE. Pure and clock-free, in the style of the transport's keep-alive and flow core: each
 //! transaction is fed messages, the TU's responses, transport errors and `now`, and hands
 //! back [`Action`]s (what to send, what to pass up, timeouts) and its next
 //! [`deadline`](Transaction::deadline). A driver owns the clock and the sockets.

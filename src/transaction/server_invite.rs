@@ -20,7 +20,7 @@ use super::action::{Action, State};
 use super::core::Core;
 use super::error::TransactionError;
 use super::key::{answers, legacy_to_tag_matches, ServerKey};
-use super::timers::{after, due_timers, earliest, Retransmit, Timer, TimerConfig};
+use super::timers::{after, due_timers, Retransmit, Timer, TimerConfig};
 
 /// The timers of this machine: the RFC's and the 100 Trying delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,19 +90,9 @@ impl InviteServer {
         Ok(t)
     }
 
-    /// The key requests are matched with.
-    pub fn key(&self) -> &ServerKey {
-        &self.key
-    }
-
     /// The INVITE that created the transaction.
     pub fn request(&self) -> &Message {
         &self.request
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        self.state
     }
 
     /// Whether `request` belongs to this transaction: same key and, under the RFC 2543
@@ -280,21 +270,6 @@ impl InviteServer {
             (Slot::Rfc(Timer::L), self.timer_l),
         ]
     }
-
-    /// When [`InviteServer::handle_timeout`] must run next.
-    pub fn deadline(&self) -> Option<Instant> {
-        earliest(&self.slots())
-    }
-
-    /// The next action, in order.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.core.poll()
-    }
-
-    pub(crate) fn has_actions(&self) -> bool {
-        self.core.has_actions()
-    }
-
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.trying_at = None;
@@ -305,3 +280,5 @@ impl InviteServer {
         self.core.terminate();
     }
 }
+
+super::core::machine_accessors!(InviteServer, ServerKey);

@@ -14,7 +14,7 @@ use super::action::{Action, State};
 use super::core::Core;
 use super::error::TransactionError;
 use super::key::{answers, legacy_to_tag_matches, ServerKey};
-use super::timers::{after, due_timers, earliest, Timer, TimerConfig};
+use super::timers::{after, due_timers, Timer, TimerConfig};
 
 /// A non-INVITE server transaction (any method but INVITE and ACK; CANCEL included).
 #[derive(Debug, Clone)]
@@ -55,19 +55,9 @@ impl NonInviteServer {
         })
     }
 
-    /// The key requests are matched with.
-    pub fn key(&self) -> &ServerKey {
-        &self.key
-    }
-
     /// The request that created the transaction.
     pub fn request(&self) -> &Message {
         &self.request
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        self.state
     }
 
     /// Whether `request` belongs to this transaction.
@@ -158,24 +148,11 @@ impl NonInviteServer {
     fn slots(&self) -> [(Timer, Option<Instant>); 1] {
         [(Timer::J, self.timer_j)]
     }
-
-    /// When [`NonInviteServer::handle_timeout`] must run next.
-    pub fn deadline(&self) -> Option<Instant> {
-        earliest(&self.slots())
-    }
-
-    /// The next action, in order.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.core.poll()
-    }
-
-    pub(crate) fn has_actions(&self) -> bool {
-        self.core.has_actions()
-    }
-
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.timer_j = None;
         self.core.terminate();
     }
 }
+
+super::core::machine_accessors!(NonInviteServer, ServerKey);

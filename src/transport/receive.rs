@@ -17,7 +17,7 @@ pub enum Inbound {
     Deliver(Message),
     /// Send these bytes back to the source (an error response).
     Reply(Bytes),
-    /// A STUN request (UDP only): answer with [`super::stun::binding_response`].
+    /// A STUN request (UDP only): answer with a STUN Binding Success Response (the UDP driver does).
     Stun(Bytes),
     /// A keep-alive datagram: nothing to do.
     KeepAlive,
