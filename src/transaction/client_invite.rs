@@ -179,6 +179,7 @@ impl InviteClient {
             (Timer::M, self.timer_m),
         ]
     }
+
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.timer_a = None;

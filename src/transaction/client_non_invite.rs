@@ -149,6 +149,7 @@ impl NonInviteClient {
             (Timer::K, self.timer_k),
         ]
     }
+
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.timer_e = None;

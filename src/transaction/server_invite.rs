@@ -270,6 +270,7 @@ impl InviteServer {
             (Slot::Rfc(Timer::L), self.timer_l),
         ]
     }
+
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.trying_at = None;

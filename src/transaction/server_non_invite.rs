@@ -148,6 +148,7 @@ impl NonInviteServer {
     fn slots(&self) -> [(Timer, Option<Instant>); 1] {
         [(Timer::J, self.timer_j)]
     }
+
     fn finish(&mut self) {
         self.state = State::Terminated;
         self.timer_j = None;
