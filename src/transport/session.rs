@@ -131,6 +131,46 @@ impl Write for SyncIo<'_> {
     }
 }
 
+/// The most of a server's first flight kept.
+const FIRST_FLIGHT_MAX: usize = 64 * 1024;
+
+/// A reader that keeps a copy of what it reads (the server's first flight, kept to explain a
+/// refusal after the fact).
+struct Recording<'a, 'b> {
+    io: SyncIo<'a>,
+    copy: Option<&'b mut Vec<u8>>,
+}
+
+impl Read for Recording<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.io.read(buf)?;
+        if let Some(c) = self.copy.as_deref_mut() {
+            // A ClientHello fits in far less; never keep more than this for a peer.
+            if c.len() < FIRST_FLIGHT_MAX {
+                c.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// True when the ClientHello in `first_flight` offers ALPN protocols.
+fn offers_alpn(first_flight: &[u8]) -> bool {
+    let mut acceptor = Acceptor::default();
+    let mut rd = first_flight;
+    while !rd.is_empty() {
+        if acceptor.read_tls(&mut rd).is_err() {
+            return false;
+        }
+        match acceptor.accept() {
+            Ok(Some(a)) => return a.client_hello().alpn().is_some(),
+            Ok(None) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// What one read from the socket gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Received {
@@ -287,7 +327,11 @@ fn established(conn: rustls::Connection, ids: &Identities) -> Established {
 }
 
 /// Runs `conn`'s handshake over `tcp` to its end.
-async fn complete(tcp: &TcpStream, conn: &mut rustls::Connection) -> Result<(), HandshakeError> {
+async fn complete(
+    tcp: &TcpStream,
+    conn: &mut rustls::Connection,
+    mut first_flight: Option<&mut Vec<u8>>,
+) -> Result<(), HandshakeError> {
     loop {
         while conn.wants_write() {
             match conn.write_tls(&mut SyncIo(tcp)) {
@@ -302,13 +346,22 @@ async fn complete(tcp: &TcpStream, conn: &mut rustls::Connection) -> Result<(), 
             return Ok(());
         }
         tcp.readable().await.map_err(HandshakeError::Io)?;
-        match conn.read_tls(&mut SyncIo(tcp)) {
+        let mut rd = Recording {
+            io: SyncIo(tcp),
+            copy: first_flight.as_deref_mut(),
+        };
+        match conn.read_tls(&mut rd) {
             Ok(0) => return Err(HandshakeError::Eof),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(HandshakeError::Io(e)),
         }
-        if let Err(e) = conn.process_new_packets() {
+        let processed = conn.process_new_packets();
+        if conn.wants_write() {
+            // The ClientHello was answered: what follows need not be kept.
+            first_flight = None;
+        }
+        if let Err(e) = processed {
             // The alert rustls queued goes out before we give up, best effort.
             while conn.wants_write() {
                 if conn.write_tls(&mut SyncIo(tcp)).is_err() {
@@ -320,8 +373,8 @@ async fn complete(tcp: &TcpStream, conn: &mut rustls::Connection) -> Result<(), 
     }
 }
 
-/// Server side: reads the ClientHello, chooses nothing itself (the configuration's SNI
-/// resolver picks the certificate of the local domain asked for), completes the handshake.
+/// Server side: the configuration's SNI resolver picks the certificate of the local domain
+/// asked for; a refusal is explained from the ClientHello kept from the first flight.
 pub(crate) async fn accept(
     tcp: &TcpStream,
     config: Arc<rustls::ServerConfig>,
@@ -329,39 +382,22 @@ pub(crate) async fn accept(
     timeout: Duration,
 ) -> Result<Established, HandshakeError> {
     let run = async {
-        let mut acceptor = Acceptor::default();
-        let accepted = loop {
-            tcp.readable().await.map_err(HandshakeError::Io)?;
-            match acceptor.read_tls(&mut SyncIo(tcp)) {
-                Ok(0) => return Err(HandshakeError::Eof),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(HandshakeError::Io(e)),
+        let mut conn = rustls::ServerConnection::new(config)
+            .map(rustls::Connection::Server)
+            .map_err(HandshakeError::Tls)?;
+        let mut first_flight = Vec::new();
+        match complete(tcp, &mut conn, Some(&mut first_flight)).await {
+            Ok(()) => Ok(established(conn, ids)),
+            // Our SNI resolver always has a certificate; it declines only a client that
+            // offers no ALPN under `alpn_policy = require` (tls::SniResolver). The
+            // ClientHello kept from the first flight tells which it was.
+            Err(HandshakeError::Tls(e @ rustls::Error::General(_)))
+                if !offers_alpn(&first_flight) =>
+            {
+                Err(HandshakeError::NoAlpnOffered(e))
             }
-            match acceptor.accept() {
-                Ok(Some(a)) => break a,
-                Ok(None) => {}
-                Err((e, mut alert)) => {
-                    let _ = alert.write_all(&mut SyncIo(tcp));
-                    return Err(HandshakeError::Tls(e));
-                }
-            }
-        };
-        let offered_alpn = accepted.client_hello().alpn().is_some();
-        let mut conn = match accepted.into_connection(config) {
-            Ok(c) => rustls::Connection::Server(c),
-            Err((e, mut alert)) => {
-                let _ = alert.write_all(&mut SyncIo(tcp));
-                // Our SNI resolver always has a certificate; it declines only a client that
-                // offers no ALPN under `alpn_policy = require` (tls::SniResolver).
-                return Err(match e {
-                    rustls::Error::General(_) if !offered_alpn => HandshakeError::NoAlpnOffered(e),
-                    e => HandshakeError::Tls(e),
-                });
-            }
-        };
-        complete(tcp, &mut conn).await?;
-        Ok(established(conn, ids))
+            Err(e) => Err(e),
+        }
     };
     tokio::time::timeout(timeout, run)
         .await
@@ -381,7 +417,7 @@ pub(crate) async fn connect(
         let mut conn = rustls::ClientConnection::new(config, name)
             .map(rustls::Connection::Client)
             .map_err(HandshakeError::Tls)?;
-        complete(tcp, &mut conn).await?;
+        complete(tcp, &mut conn, None).await?;
         if require_alpn && conn.alpn_protocol().is_none() {
             // The server ignored our offer (RFC 7301 §3.2 lets it; our policy does not):
             // close politely.
