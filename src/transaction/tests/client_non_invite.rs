@@ -59,13 +59,10 @@ fn proceeding_retransmits_every_t2_until_timer_f() {
 fn completed_absorbs_response_retransmissions_until_timer_k() {
     let mut p = Pair::new(Udp);
     p.answer(&[(ZERO, 200)]);
-    p.plan(|s| {
-        if s.from == Side::Server {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.plan(crate::transaction::tests::sim::from_side(
+        Side::Server,
+        Fate::Duplicate,
+    ));
     let id = p.start(request("BYE", "z9hG4bKk", Udp));
     p.run();
     assert_eq!(millis(&p.arrivals(Side::Client, "200 BYE")), [10, 11]);

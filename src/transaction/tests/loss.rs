@@ -147,13 +147,10 @@ fn duplicated_requests_make_one_server_transaction() {
     for (transport, method) in [(Udp, "INVITE"), (Udp, "OPTIONS"), (Tcp, "INVITE")] {
         let mut p = Pair::new(transport);
         p.answer(&[(ZERO, 200)]);
-        p.plan(|s| {
-            if s.from == Side::Client {
-                Fate::Duplicate
-            } else {
-                Fate::Deliver
-            }
-        });
+        p.plan(crate::transaction::tests::sim::from_side(
+            Side::Client,
+            Fate::Duplicate,
+        ));
         p.start(request(method, "z9hG4bKd1", transport));
         p.run();
         assert_eq!(p.ids(Side::Server).len(), 1, "{}", p.dump());
@@ -165,13 +162,10 @@ fn duplicated_requests_make_one_server_transaction() {
 fn duplicated_2xx_to_invite_are_all_passed_up() {
     let mut p = Pair::new(Udp);
     p.answer(&[(ZERO, 200)]);
-    p.plan(|s| {
-        if s.label == "200 INVITE" {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.plan(crate::transaction::tests::sim::for_label(
+        "200 INVITE",
+        Fate::Duplicate,
+    ));
     p.start(invite("z9hG4bKd2"));
     p.run();
     // RFC 6026: each copy reaches the TU, which acknowledges each.
@@ -184,13 +178,10 @@ fn duplicated_2xx_to_invite_are_all_passed_up() {
 fn a_late_duplicate_after_termination_is_a_stray_response() {
     let mut p = Pair::new(Tcp);
     p.answer(&[(ZERO, 200)]);
-    p.plan(|s| {
-        if s.from == Side::Server {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.plan(crate::transaction::tests::sim::from_side(
+        Side::Server,
+        Fate::Duplicate,
+    ));
     p.start(request("OPTIONS", "z9hG4bKs", Tcp));
     p.run();
     // Timer K is zero on TCP: the copy 1 ms later finds no transaction.

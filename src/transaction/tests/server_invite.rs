@@ -138,13 +138,7 @@ fn timer_g_retransmits_the_final_response_until_the_ack() {
 fn timer_h_fires_without_an_ack() {
     let mut p = Pair::new(Udp);
     p.answer(&[(ZERO, 486)]);
-    p.plan(|s| {
-        if s.label == "ACK" {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.plan(crate::transaction::tests::sim::for_label("ACK", Fate::Drop));
     p.start(invite("z9hG4bKh"));
     p.run();
     let sends = p.sends(Side::Server, "486 INVITE");
@@ -160,13 +154,10 @@ fn timer_h_fires_without_an_ack() {
 fn timer_i_absorbs_ack_retransmissions() {
     let mut p = Pair::new(Udp);
     p.answer(&[(ZERO, 480)]);
-    p.plan(|s| {
-        if s.label == "ACK" {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.plan(crate::transaction::tests::sim::for_label(
+        "ACK",
+        Fate::Duplicate,
+    ));
     p.start(invite("z9hG4bKi"));
     p.run();
     let sid = p.ids(Side::Server)[0];
@@ -202,13 +193,7 @@ fn reliable_starts_no_timer_g_and_timer_i_is_zero() {
 fn reliable_timer_h_still_runs() {
     let mut p = Pair::new(Tcp);
     p.answer(&[(ZERO, 486)]);
-    p.plan(|s| {
-        if s.label == "ACK" {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.plan(crate::transaction::tests::sim::for_label("ACK", Fate::Drop));
     p.start(request("INVITE", "z9hG4bKt", Tcp));
     p.run();
     assert_eq!(p.sends(Side::Server, "486 INVITE").len(), 1);

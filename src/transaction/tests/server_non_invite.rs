@@ -84,9 +84,9 @@ fn reliable_timer_j_is_zero() {
     );
 }
 
-#[test]
-fn transport_error_in_completed_terminates() {
-    let mut p = Pair::new(Tcp);
+/// A MESSAGE answered 200 whose first sending fails.
+fn first_response_fails(transport: crate::TransportKind) -> Pair {
+    let mut p = Pair::new(transport);
     p.answer(&[(ZERO, 200)]);
     p.plan(|s| {
         if s.from == Side::Server && s.nth == 0 {
@@ -95,25 +95,21 @@ fn transport_error_in_completed_terminates() {
             Fate::Deliver
         }
     });
-    p.start(request("MESSAGE", "z9hG4bKx", Tcp));
+    p.start(request("MESSAGE", "z9hG4bKx", transport));
     p.run();
+    p
+}
+
+#[test]
+fn transport_error_in_completed_terminates() {
+    let p = first_response_fails(Tcp);
     assert_eq!(
         p.count(Side::Server, |w| *w == What::TransportError),
         0,
         "J = 0 on TCP: the transaction ended with the send"
     );
     // Over UDP the transaction is still in Completed when the send fails.
-    let mut p = Pair::new(Udp);
-    p.answer(&[(ZERO, 200)]);
-    p.plan(|s| {
-        if s.from == Side::Server && s.nth == 0 {
-            Fate::Fail
-        } else {
-            Fate::Deliver
-        }
-    });
-    p.start(request("MESSAGE", "z9hG4bKx", Udp));
-    p.run();
+    let p = first_response_fails(Udp);
     assert_eq!(p.count(Side::Server, |w| *w == What::TransportError), 1);
     let sid = p.ids(Side::Server)[0];
     assert_eq!(

@@ -542,21 +542,18 @@ impl Pair {
     /// Runs every event up to `t0 + limit`, then sets the clock there.
     pub(crate) fn run_until(&mut self, limit: Duration) {
         let end = self.t0 + limit;
-        self.pump();
-        while let Some(t) = self.next_time() {
-            if t > end {
-                break;
-            }
-            self.now = t.max(self.now);
-            self.step();
-        }
+        self.run_to(end);
         self.now = self.now.max(end);
     }
 
     /// Runs until nothing is left to happen (or the horizon), leaving the clock at the
     /// last event.
     pub(crate) fn run(&mut self) {
-        let end = self.t0 + HORIZON;
+        self.run_to(self.t0 + HORIZON);
+    }
+
+    /// Every event up to `end`, the clock at the last one.
+    fn run_to(&mut self, end: Instant) {
         self.pump();
         while let Some(t) = self.next_time() {
             if t > end {
@@ -680,4 +677,20 @@ pub(crate) fn gaps(times: &[Duration]) -> Vec<Duration> {
 /// Durations in milliseconds, for readable assertions.
 pub(crate) fn millis(ds: &[Duration]) -> Vec<u128> {
     ds.iter().map(|d| d.as_millis()).collect()
+}
+
+/// A plan: `fate` for the messages labelled `label`, every other one delivered.
+pub(crate) fn for_label(label: &'static str, fate: Fate) -> impl FnMut(&Sent) -> Fate {
+    move |s| {
+        if s.label == label {
+            fate
+        } else {
+            Fate::Deliver
+        }
+    }
+}
+
+/// A plan: `fate` for what `side` sends, every other message delivered.
+pub(crate) fn from_side(side: Side, fate: Fate) -> impl FnMut(&Sent) -> Fate {
+    move |s| if s.from == side { fate } else { Fate::Deliver }
 }
