@@ -4,23 +4,11 @@
 
 mod ops_support;
 
+use ops_support::tcp_config as config;
+
 use ops_support::{drain, output, Gateway};
 use std::path::Path;
 use std::time::Duration;
-
-fn config(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("sipwire.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
-             [state]\ndir = '{}'\n",
-            dir.join("state").display()
-        ),
-    )
-    .expect("write");
-    path
-}
 
 fn log_level(dir: &Path, directives: Option<&str>) -> (bool, String, String) {
     let state = dir.join("state");

@@ -5,24 +5,11 @@
 
 mod ops_support;
 
+use ops_support::tcp_config as config;
+
 use ops_support::Gateway;
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn config(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("sipwire.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
-             [state]\ndir = '{}'\n",
-            dir.join("state").display()
-        ),
-    )
-    .expect("write");
-    path
-}
 
 /// The next notification that is not a watchdog keep-alive.
 fn next_state(sock: &UnixDatagram) -> String {

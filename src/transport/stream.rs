@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::flow_core::{FlowCore, FlowEvent};
 use super::manager::{Incoming, Inner, StreamGuard, StreamParts};
@@ -17,24 +18,6 @@ use super::sink::Control;
 
 /// How long our close (TLS close_notify, then FIN) may wait for the socket.
 const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Hands a message to the upper layer at once, or gives back the future that waits while
-/// its channel is full (TCP back-pressure). That future is boxed: it is rarely needed, and
-/// inline it would make every flow's task larger by its size (an idle flow's memory).
-/// `Err` when the receiver is gone.
-#[allow(clippy::type_complexity)]
-fn deliver(
-    inner: &Inner,
-    inc: Incoming,
-) -> Result<Option<std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>>, ()> {
-    match inner.incoming.try_send(inc) {
-        Ok(()) => Ok(None),
-        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(()),
-        Err(tokio::sync::mpsc::error::TrySendError::Full(inc)) => Ok(Some(Box::pin(async move {
-            inner.incoming.send(inc).await.is_ok()
-        }))),
-    }
-}
 
 /// Our close: TLS close_notify, the records out, then FIN. Bounded in time; boxed (rare, and
 /// inline it would grow every flow's task).
@@ -170,14 +153,17 @@ async fn run(
             match ev {
                 FlowEvent::Deliver(message) => {
                     counters.msgs_in.increment(1);
-                    match deliver(inner, Incoming::new(message, &info)) {
-                        Ok(None) => {}
-                        Ok(Some(wait)) => {
-                            if !wait.await {
+                    // Handed up at once, or waited for while the channel is full (TCP
+                    // back-pressure). The wait is boxed: rarely needed, and inline it would
+                    // grow every flow's task (an idle flow's memory) by the message's size.
+                    match inner.incoming.try_send(Incoming::new(message, &info)) {
+                        Ok(()) => {}
+                        Err(TrySendError::Closed(_)) => return "receiver_gone",
+                        Err(TrySendError::Full(inc)) => {
+                            if Box::pin(inner.incoming.send(inc)).await.is_err() {
                                 return "receiver_gone";
                             }
                         }
-                        Err(()) => return "receiver_gone",
                     }
                 }
                 FlowEvent::Unindex => inner.unindex(info.flow),

@@ -179,3 +179,19 @@ pub fn options_over_tcp(addr: SocketAddr, body: &str) -> String {
         .unwrap_or("")
         .to_owned()
 }
+
+/// A configuration file in `dir`: one TCP listener on a free loopback port, the state
+/// directory under `dir`.
+pub fn tcp_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("sipwire.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
+             [state]\ndir = '{}'\n",
+            dir.join("state").display()
+        ),
+    )
+    .expect("write");
+    path
+}
