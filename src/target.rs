@@ -25,6 +25,10 @@ pub struct Target {
     /// requests). `None` is the default scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Arc<str>>,
+    /// SCTP multihoming: the peer's other addresses, tried by the kernel when `addr` fails
+    /// (`sctp_connectx`). Ignored by other transports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_addrs: Vec<SocketAddr>,
 }
 
 impl Target {
@@ -35,7 +39,14 @@ impl Target {
             addr,
             server_name: None,
             scope: None,
+            extra_addrs: Vec::new(),
         }
+    }
+
+    /// The same target with more addresses of the peer (SCTP multihoming).
+    pub fn with_extra_addrs(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.extra_addrs.extend(addrs);
+        self
     }
 
     /// The same target with a TLS server name.

@@ -70,6 +70,61 @@ pub struct TransportConfig {
     /// server selected no protocol of ours is closed (`reason="no_application_protocol"`).
     /// The offered list is the client configuration's `alpn_protocols`.
     pub require_alpn: bool,
+    /// SCTP associations (RFC 4168): streams, stream policy, retransmission and heartbeat
+    /// parameters, socket buffers.
+    pub sctp: SctpConfig,
+}
+
+/// Settings of SCTP endpoints and their associations. Zero leaves a kernel parameter at the
+/// kernel's default (net.sctp.* sysctls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SctpConfig {
+    /// Outbound streams asked for on new associations (the peer may grant fewer).
+    pub streams: u16,
+    /// Inbound streams accepted.
+    pub max_inbound_streams: u16,
+    /// How messages are put on streams.
+    pub policy: super::sctp_core::StreamPolicy,
+    /// Initial RTO (zero: the kernel's; RFC 4960 §15 suggests 3 s initial, 1 s minimum, 60 s
+    /// maximum).
+    pub rto_initial: Duration,
+    /// Minimum RTO.
+    pub rto_min: Duration,
+    /// Maximum RTO.
+    pub rto_max: Duration,
+    /// Heartbeat interval on idle paths (`None`: the kernel's, 30 s).
+    pub heartbeat_interval: Option<Duration>,
+    /// Retransmissions on one path before it is marked unreachable (0: kernel default, 5).
+    pub path_max_retrans: u16,
+    /// Retransmissions on the association before it is declared lost (0: kernel default, 10).
+    pub assoc_max_retrans: u16,
+    /// SO_RCVBUF in bytes (0: kernel default). Size for bursts: a full buffer makes the
+    /// peer's messages wait (SCTP flow control), never lost.
+    pub recv_buffer: usize,
+    /// SO_SNDBUF in bytes (0: kernel default).
+    pub send_buffer: usize,
+    /// Associations at most, inbound and outbound together (each also counts against
+    /// [`TransportConfig::max_connections`] and the per-IP limit).
+    pub max_associations: usize,
+}
+
+impl Default for SctpConfig {
+    fn default() -> Self {
+        SctpConfig {
+            streams: 16,
+            max_inbound_streams: 64,
+            policy: super::sctp_core::StreamPolicy::Spread,
+            rto_initial: Duration::ZERO,
+            rto_min: Duration::ZERO,
+            rto_max: Duration::ZERO,
+            heartbeat_interval: None,
+            path_max_retrans: 0,
+            assoc_max_retrans: 0,
+            recv_buffer: 0,
+            send_buffer: 0,
+            max_associations: 4096,
+        }
+    }
 }
 
 impl Default for TransportConfig {
@@ -92,6 +147,7 @@ impl Default for TransportConfig {
             identities: Some(crate::tls::identity_fn()),
             outbound_ip: None,
             require_alpn: false,
+            sctp: SctpConfig::default(),
         }
     }
 }

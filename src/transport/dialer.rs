@@ -40,7 +40,7 @@ pub(crate) fn reuse_key(target: &Target) -> ReuseKey {
     }
 }
 
-/// A flow to a TCP or TLS `target`: reused, or opened (one connect per key at a time).
+/// A flow to a TCP, TLS or SCTP `target`: reused, or opened (one connect per key at a time).
 pub(crate) async fn connect(inner: &Arc<Inner>, target: &Target) -> Result<Flow, TransportError> {
     let key = reuse_key(target);
     if let Some(f) = inner.reusable(&key) {
@@ -50,6 +50,9 @@ pub(crate) async fn connect(inner: &Arc<Inner>, target: &Target) -> Result<Flow,
     let held = gate.lock().await;
     let r = match inner.reusable(&key) {
         Some(f) => Ok(f),
+        None if target.transport.is_sctp() => {
+            super::sctp::connect(inner, target, key.clone()).await
+        }
         None => super::tcp::connect(inner, target, key.clone()).await,
     };
     drop(held);

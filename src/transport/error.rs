@@ -23,6 +23,9 @@ pub enum TransportError {
     /// The transport has no driver in this build or on this kernel.
     #[error("transport {0} is not supported here")]
     Unsupported(TransportKind),
+    /// The kernel has no SCTP (the source says how to get it).
+    #[error("SCTP is not available here: {0}")]
+    NoKernelSctp(#[source] sipwire_sys::SctpError),
     /// No TLS client configuration was set for outbound TLS.
     #[error("no TLS client configuration")]
     NoTlsClient,

@@ -95,6 +95,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: metrics::TransportMetrics,
     /// TLS peers' identities, per certificate.
     pub(crate) identities: super::session::Identities,
+    /// SCTP sockets and associations.
+    pub(crate) sctp: super::sctp::SctpState,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -192,19 +194,36 @@ impl Inner {
         StreamParts { info, sink }
     }
 
+    /// Registers an SCTP association.
+    pub(crate) fn register_assoc(
+        &self,
+        info: FlowInfo,
+        sink: Arc<super::sctp::AssocSink>,
+        reuse_key: Option<ReuseKey>,
+    ) {
+        let dir = usize::from(info.direction == Direction::Outbound);
+        if let Some(c) = self.opened.get(dir) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics
+            .connection_opened(info.flow.kind(), info.direction);
+        self.tables()
+            .insert_flow(info, Sink::Assoc(sink), reuse_key, Instant::now());
+    }
+
     /// Takes a flow out of the reuse index (it starts no new transaction).
     pub(crate) fn unindex(&self, flow: Flow) {
         self.tables().unindex(flow);
         self.closing(flow);
     }
 
-    fn remove_stream(&self, flow: Flow) {
+    pub(crate) fn remove_stream(&self, flow: Flow) {
         self.tables().remove(flow);
         self.closing(flow);
     }
 
     /// Tells the close hooks (outside the tables lock).
-    fn closing(&self, flow: Flow) {
+    pub(crate) fn closing(&self, flow: Flow) {
         let hooks: Vec<CloseHook> = lock(&self.close_hooks).clone();
         for h in hooks {
             h(flow);
@@ -258,14 +277,11 @@ impl Inner {
             Sink::Datagram { socket, peer, .. } => {
                 send_datagram(&socket, peer, &bytes, self.metrics.flow(TransportKind::Udp))
             }
-            Sink::Conn(c) => match c.push(bytes, self.budget) {
-                Ok(()) => Ok(()),
-                Err(PushError::Gone) => Err(TransportError::UnknownFlow(flow)),
-                Err(PushError::Overflow(overflow)) => {
-                    metrics::drop(flow.kind(), "write_queue_full");
-                    Err(TransportError::Overflow { flow, overflow })
-                }
-            },
+            Sink::Conn(c) => push_result(flow, c.push(bytes, self.budget)),
+            Sink::Assoc(a) => push_result(
+                flow,
+                a.push(bytes, self.budget, self.metrics.flow(flow.kind())),
+            ),
         }
     }
 
@@ -292,6 +308,17 @@ impl Inner {
     }
 }
 
+fn push_result(flow: Flow, r: Result<(), PushError>) -> Result<(), TransportError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(PushError::Gone) => Err(TransportError::UnknownFlow(flow)),
+        Err(PushError::Overflow(overflow)) => {
+            metrics::drop(flow.kind(), "write_queue_full");
+            Err(TransportError::Overflow { flow, overflow })
+        }
+    }
+}
+
 pub(crate) fn send_datagram(
     socket: &UdpSocket,
     peer: SocketAddr,
@@ -313,6 +340,14 @@ pub(crate) fn send_datagram(
     }
 }
 
+/// Whether this kernel has SCTP: [`TransportError::Unsupported`] with the reason when not.
+pub fn sctp_available() -> Result<(), TransportError> {
+    sipwire_sys::kernel_sctp_available().map_err(|e| {
+        tracing::debug!(error = %e, "no kernel SCTP");
+        TransportError::NoKernelSctp(e)
+    })
+}
+
 /// Counts of what the transport holds, for tests and the admin endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TransportStats {
@@ -332,6 +367,8 @@ pub struct TransportStats {
     pub opened_inbound: usize,
     /// Stream connections we opened since the start (TLS: after the handshake).
     pub opened_outbound: usize,
+    /// SCTP associations up (also counted in `stream_flows`).
+    pub sctp_associations: usize,
 }
 
 /// The transport layer: one handle over every listener and flow. Cheap to clone.
@@ -375,6 +412,7 @@ impl Transport {
             opened: [AtomicUsize::new(0), AtomicUsize::new(0)],
             metrics: metrics::TransportMetrics::default(),
             identities,
+            sctp: super::sctp::SctpState::default(),
         });
         let t = Transport { inner };
         t.spawn_udp_sweeper();
@@ -442,6 +480,22 @@ impl Transport {
         super::tcp::bind(&self.inner, addr, Some(server)).await
     }
 
+    /// Binds an SCTP listener (RFC 4168) on one one-to-many socket bound to every address of
+    /// `addrs` (multihoming: the same port on each); `kind` is [`TransportKind::Sctp`].
+    /// Returns the bound addresses. Fails with [`TransportError::Unsupported`] where the
+    /// kernel has no SCTP.
+    pub async fn bind_sctp(
+        &self,
+        kind: TransportKind,
+        addrs: &[SocketAddr],
+    ) -> Result<Vec<SocketAddr>, TransportError> {
+        if kind != TransportKind::Sctp {
+            return Err(TransportError::Unsupported(kind));
+        }
+        sctp_available()?;
+        super::sctp::bind(&self.inner, kind, addrs)
+    }
+
     /// The listeners bound so far.
     pub fn listeners(&self) -> Vec<(TransportKind, SocketAddr)> {
         self.inner.tables().listeners.clone()
@@ -489,6 +543,10 @@ impl Transport {
                     .ok_or(TransportError::NoUdpSocket(target.addr))
             }
             TransportKind::Tcp | TransportKind::Tls => {
+                super::dialer::connect(&self.inner, target).await
+            }
+            TransportKind::Sctp => {
+                sctp_available()?;
                 super::dialer::connect(&self.inner, target).await
             }
             k => Err(TransportError::Unsupported(k)),
@@ -550,6 +608,13 @@ impl Transport {
         let mut t = self.inner.tables();
         match t.get(flow).map(|e| &e.sink) {
             Some(Sink::Conn(c)) => c.close(drain),
+            Some(Sink::Assoc(a)) => {
+                let a = Arc::clone(a);
+                t.unindex(flow);
+                drop(t);
+                a.close(drain);
+                self.inner.closing(flow);
+            }
             Some(Sink::Datagram { .. }) => {
                 t.remove(flow);
             }
@@ -559,8 +624,10 @@ impl Transport {
 
     /// Closes a stream flow at once (no drain, no flush).
     pub fn abort(&self, flow: Flow) {
-        if let Some(Sink::Conn(c)) = self.inner.tables().get(flow).map(|e| &e.sink) {
-            c.abort("aborted");
+        match self.inner.tables().get(flow).map(|e| &e.sink) {
+            Some(Sink::Conn(c)) => c.abort("aborted"),
+            Some(Sink::Assoc(a)) => a.abort("aborted"),
+            _ => {}
         }
     }
 
@@ -577,6 +644,7 @@ impl Transport {
             tasks: self.inner.live_tasks.load(Ordering::Acquire),
             opened_inbound: self.inner.opened[0].load(Ordering::Relaxed),
             opened_outbound: self.inner.opened[1].load(Ordering::Relaxed),
+            sctp_associations: self.inner.sctp.associations(),
         }
     }
 
@@ -594,6 +662,11 @@ impl Transport {
         for c in self.inner.tables().conn_sinks() {
             c.close(drain);
         }
+        for ep in self.inner.sctp.sockets() {
+            for a in ep.sinks() {
+                a.close(drain);
+            }
+        }
         let deadline = tokio::time::Instant::now() + drain + self.inner.cfg.linger;
         loop {
             let notified = self.inner.tasks_done.notified();
@@ -606,6 +679,11 @@ impl Transport {
         }
         for c in self.inner.tables().conn_sinks() {
             c.abort("shutdown");
+        }
+        for ep in self.inner.sctp.sockets() {
+            for a in ep.sinks() {
+                a.abort("shutdown");
+            }
         }
         self.inner.tables().clear_udp();
     }

@@ -156,6 +156,14 @@ impl TransportMetrics {
     }
 }
 
+/// SCTP association events (restart, peer address change, remote error), by transport.
+pub const SCTP_EVENTS: &str = "sipwire_transport_sctp_events_total";
+
+/// Counts an SCTP association event.
+pub fn sctp_event(kind: TransportKind, event: &'static str) {
+    counter!(SCTP_EVENTS, "transport" => kind.as_str(), "event" => event).increment(1);
+}
+
 /// Sets the UDP flow gauge.
 pub fn udp_flows(n: usize) {
     gauge!(UDP_FLOWS).set(n as f64);

@@ -145,6 +145,8 @@ impl ConnSink {
 pub(crate) enum Sink {
     /// A connection's queue, written by its driver task.
     Conn(Arc<ConnSink>),
+    /// An SCTP association on its one-to-many socket.
+    Assoc(Arc<super::sctp::AssocSink>),
     /// A UDP socket (by index in the transport's socket list) and the peer.
     Datagram {
         socket: Arc<UdpSocket>,

@@ -72,6 +72,17 @@ impl FlowTable {
         key: Option<ReuseKey>,
         now: Instant,
     ) {
+        self.insert_flow(info, Sink::Conn(sink), key, now);
+    }
+
+    /// Registers a connection or association, offered for reuse under `key` if given.
+    pub(crate) fn insert_flow(
+        &mut self,
+        info: FlowInfo,
+        sink: Sink,
+        key: Option<ReuseKey>,
+        now: Instant,
+    ) {
         if let Some(k) = &key {
             self.reuse.insert(k.clone(), info.flow);
         }
@@ -79,7 +90,7 @@ impl FlowTable {
             info.flow.id(),
             FlowEntry {
                 info,
-                sink: Sink::Conn(sink),
+                sink,
                 reuse_key: key,
                 last_seen: now,
             },
@@ -214,7 +225,7 @@ impl FlowTable {
             .values()
             .filter_map(|e| match &e.sink {
                 Sink::Conn(c) => Some(Arc::clone(c)),
-                Sink::Datagram { .. } => None,
+                Sink::Assoc(_) | Sink::Datagram { .. } => None,
             })
             .collect()
     }

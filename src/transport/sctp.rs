@@ -1,0 +1,861 @@
+//! SIP over SCTP (RFC 4168) on kernel SCTP (`sipwire-sys`): the thin driver around
+//! [`AssocCore`].
+//!
+//! One one-to-many socket per listener, bound to all of its addresses (multihoming), carries
+//! every association with it; outbound associations start on a listener of the same family
+//! (so that peers see our listening port) or on one outbound-only socket per family. Each
+//! association is one [`Flow`] (the RFC 5923 alias descriptor).
+//!
+//! - One reader task per socket receives user messages and notifications: COMM_UP registers a
+//!   flow (admitted against the connection limits), COMM_LOST / SHUTDOWN_COMP remove it, a
+//!   peer's SHUTDOWN takes it out of the reuse index, RESTART and PEER_ADDR_CHANGE are logged
+//!   and counted.
+//! - Sending is direct: [`AssocSink::push`] calls a non-blocking `sendmsg` from the caller's
+//!   thread (no task hop per message). Only when the socket buffer is full are messages queued
+//!   (bounded in bytes, in order) for the socket's writer task, which waits for room.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sipwire_sys::{
+    AssocState, Event, InitMsg, Notification, PeerAddrParams, Received, RecvBuf, RtoInfo,
+    SctpEndpoint, SctpError, SctpOptions, SctpSocket, SendInfo,
+};
+use tokio::sync::{mpsc::error::TrySendError, oneshot, Notify};
+use tracing::Instrument;
+
+use super::config::SctpConfig;
+use super::error::TransportError;
+use super::flow::{Direction, Flow, FlowInfo};
+use super::limits::WriteBudget;
+use super::manager::{Admission, Incoming, Inner};
+use super::metrics;
+use super::sctp_core::{place, AssocCore, AssocEvent, Placement, StreamPolicy};
+use super::sink::PushError;
+use super::table::ReuseKey;
+use crate::{PeerIdentities, Target, TransportKind};
+
+/// SIP's payload protocol identifier: RFC 4168 §4 leaves it 0.
+const SIP_PPID: u32 = 0;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The SCTP part of a transport: its sockets and the association count.
+#[derive(Debug, Default)]
+pub(crate) struct SctpState {
+    endpoints: Mutex<Vec<Arc<Endpoint>>>,
+    /// Outbound-only sockets, made on first use (IPv4, IPv6).
+    outbound: tokio::sync::Mutex<[Option<Arc<Endpoint>>; 2]>,
+    associations: AtomicUsize,
+}
+
+impl SctpState {
+    /// Every socket's live associations' sinks (to close or abort them all).
+    pub(crate) fn sockets(&self) -> Vec<Arc<Endpoint>> {
+        lock(&self.endpoints).clone()
+    }
+
+    /// Associations up now.
+    pub(crate) fn associations(&self) -> usize {
+        self.associations.load(Ordering::Relaxed)
+    }
+}
+
+/// An association being started by [`connect`], waiting for COMM_UP.
+struct Connecting {
+    key: ReuseKey,
+    done: oneshot::Sender<Result<Flow, io::Error>>,
+}
+
+/// One one-to-many socket.
+pub(crate) struct Endpoint {
+    sock: SctpEndpoint,
+    kind: TransportKind,
+    local: SocketAddr,
+    policy: StreamPolicy,
+    /// Sinks with queued messages or a pending shutdown, for the writer task.
+    dirty: Mutex<Vec<Arc<AssocSink>>>,
+    wake: Notify,
+    connecting: Mutex<HashMap<i32, Connecting>>,
+    /// Live associations' sinks by association id.
+    sinks: Mutex<HashMap<i32, Arc<AssocSink>>>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("kind", &self.kind)
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    fn mark_dirty(&self, sink: &Arc<AssocSink>) {
+        lock(&self.dirty).push(Arc::clone(sink));
+        self.wake.notify_one();
+    }
+
+    /// The sinks of every association on this socket.
+    pub(crate) fn sinks(&self) -> Vec<Arc<AssocSink>> {
+        lock(&self.sinks).values().cloned().collect()
+    }
+}
+
+#[derive(Debug, Default)]
+struct SendState {
+    /// Messages waiting for socket buffer space, in order.
+    pending: VecDeque<(Placement, Bytes)>,
+    pending_bytes: usize,
+    /// The writer is sending the front of `pending`: new messages queue behind it.
+    flushing: bool,
+    /// No new messages (closing, or the peer shut down).
+    closing: bool,
+    /// Send SHUTDOWN once `pending` is empty.
+    shutdown: bool,
+    /// ABORT at once (reason label).
+    abort: Option<&'static str>,
+    gone: bool,
+}
+
+/// How bytes reach one association.
+#[derive(Debug)]
+pub(crate) struct AssocSink {
+    endpoint: Arc<Endpoint>,
+    assoc_id: i32,
+    flow: Flow,
+    ostreams: AtomicU16,
+    state: Mutex<SendState>,
+}
+
+fn would_block(e: &SctpError) -> bool {
+    matches!(e, SctpError::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl AssocSink {
+    fn info(&self, p: Placement) -> SendInfo {
+        SendInfo::on_stream(p.stream)
+            .assoc(self.assoc_id)
+            .ppid(SIP_PPID)
+            .unordered(p.unordered)
+    }
+
+    /// Sends `bytes` now, or queues them (bounded by `budget`) when the socket is full.
+    pub(crate) fn push(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        budget: WriteBudget,
+        counters: &metrics::FlowCounters,
+    ) -> Result<(), PushError> {
+        let p = place(
+            self.endpoint.policy,
+            &bytes,
+            self.ostreams.load(Ordering::Relaxed),
+        );
+        let mut s = lock(&self.state);
+        if s.gone || s.closing {
+            return Err(PushError::Gone);
+        }
+        if s.pending.is_empty() && !s.flushing {
+            match self
+                .endpoint
+                .sock
+                .socket()
+                .try_send(&bytes, &self.info(p), None)
+            {
+                Ok(_) => {
+                    counters.bytes_out.increment(bytes.len() as u64);
+                    counters.msgs_out.increment(1);
+                    return Ok(());
+                }
+                Err(e) if would_block(&e) => {}
+                Err(e) => {
+                    tracing::debug!(flow = %self.flow, error = %e, "SCTP send failed");
+                    metrics::drop(self.flow.kind(), "sctp_send_failed");
+                    return Err(PushError::Gone);
+                }
+            }
+        }
+        if let Err(o) = budget.check(s.pending_bytes, bytes.len()) {
+            s.abort = Some("write_queue_full");
+            drop(s);
+            self.endpoint.mark_dirty(self);
+            return Err(PushError::Overflow(o));
+        }
+        s.pending_bytes += bytes.len();
+        s.pending.push_back((p, bytes));
+        drop(s);
+        self.endpoint.mark_dirty(self);
+        Ok(())
+    }
+
+    /// Graceful close: no new messages; SHUTDOWN once the queue is out, after `drain`.
+    pub(crate) fn close(self: &Arc<Self>, drain: Duration) {
+        {
+            let mut s = lock(&self.state);
+            if s.closing || s.gone {
+                return;
+            }
+            s.closing = true;
+        }
+        let me = Arc::clone(self);
+        let go = move || {
+            lock(&me.state).shutdown = true;
+            me.endpoint.mark_dirty(&me);
+        };
+        if drain.is_zero() {
+            go();
+        } else {
+            tokio::spawn(async move {
+                tokio::time::sleep(drain).await;
+                go();
+            });
+        }
+    }
+
+    /// Immediate close (SCTP ABORT).
+    pub(crate) fn abort(self: &Arc<Self>, reason: &'static str) {
+        {
+            let mut s = lock(&self.state);
+            if s.gone {
+                return;
+            }
+            s.closing = true;
+            s.abort = Some(reason);
+        }
+        self.endpoint.mark_dirty(self);
+    }
+
+    fn set_gone(&self) {
+        let mut s = lock(&self.state);
+        s.gone = true;
+        s.pending.clear();
+        s.pending_bytes = 0;
+    }
+}
+
+/// Applies the configured socket options before `listen`/`connect`.
+fn configure(sock: &SctpSocket, cfg: &SctpConfig) -> Result<(), SctpError> {
+    sock.set_nodelay(true)?;
+    sock.set_init_msg(InitMsg {
+        num_ostreams: cfg.streams.max(1),
+        max_instreams: cfg.max_inbound_streams.max(1),
+        ..InitMsg::default()
+    })?;
+    let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    if !(cfg.rto_initial.is_zero() && cfg.rto_min.is_zero() && cfg.rto_max.is_zero()) {
+        sock.set_rto_info(
+            0,
+            RtoInfo {
+                initial: ms(cfg.rto_initial),
+                max: ms(cfg.rto_max),
+                min: ms(cfg.rto_min),
+            },
+        )?;
+    }
+    if cfg.assoc_max_retrans > 0 {
+        sock.set_assoc_info(
+            0,
+            sipwire_sys::AssocInfo {
+                max_retrans: cfg.assoc_max_retrans,
+                ..Default::default()
+            },
+        )?;
+    }
+    if cfg.heartbeat_interval.is_some() || cfg.path_max_retrans > 0 {
+        sock.set_peer_addr_params(
+            0,
+            PeerAddrParams {
+                hb_interval: cfg.heartbeat_interval.map_or(0, ms),
+                path_max_retrans: cfg.path_max_retrans,
+                heartbeat: cfg.heartbeat_interval.map(|_| true),
+                ..PeerAddrParams::default()
+            },
+        )?;
+    }
+    if cfg.recv_buffer > 0 {
+        sock.set_recv_buffer_size(cfg.recv_buffer)?;
+    }
+    if cfg.send_buffer > 0 {
+        sock.set_send_buffer_size(cfg.send_buffer)?;
+    }
+    sock.subscribe(&[
+        Event::AssocChange,
+        Event::PeerAddrChange,
+        Event::SendFailed,
+        Event::RemoteError,
+        Event::Shutdown,
+        Event::PartialDelivery,
+    ])?;
+    Ok(())
+}
+
+fn sys_err(e: SctpError) -> io::Error {
+    match e {
+        SctpError::Io(io) => io,
+        SctpError::NoKernelSctp(io) => io::Error::new(io.kind(), SctpError::NoKernelSctp(io)),
+        other => io::Error::other(other),
+    }
+}
+
+/// Opens, configures and binds a one-to-many socket and starts its tasks.
+fn open(
+    inner: &Arc<Inner>,
+    kind: TransportKind,
+    addrs: &[SocketAddr],
+    listen: bool,
+) -> Result<Arc<Endpoint>, SctpError> {
+    let family = sipwire_sys::Family::for_addrs(addrs);
+    let sock = SctpSocket::one_to_many(family)?;
+    configure(&sock, &inner.cfg.sctp)?;
+    sock.bind(addrs)?;
+    let sock = sock.into_endpoint(listen)?;
+    let local = sock
+        .local_addrs(0)?
+        .into_iter()
+        .next()
+        .or_else(|| addrs.first().copied())
+        .ok_or(SctpError::InvalidInput("no local address"))?;
+    let ep = Arc::new(Endpoint {
+        sock,
+        kind,
+        local,
+        policy: inner.cfg.sctp.policy,
+        dirty: Mutex::new(Vec::new()),
+        wake: Notify::new(),
+        connecting: Mutex::new(HashMap::new()),
+        sinks: Mutex::new(HashMap::new()),
+    });
+    lock(&inner.sctp.endpoints).push(Arc::clone(&ep));
+    let span = tracing::info_span!("sctp", transport = %kind, addr = %local);
+    let (reader, writer) = (inner.task(), inner.task());
+    let (i1, e1) = (Arc::clone(inner), Arc::clone(&ep));
+    tokio::spawn(
+        async move {
+            let _task = reader;
+            read_loop(i1, e1).await;
+        }
+        .instrument(span.clone()),
+    );
+    let (i2, e2) = (Arc::clone(inner), Arc::clone(&ep));
+    tokio::spawn(
+        async move {
+            let _task = writer;
+            write_loop(i2, e2).await;
+        }
+        .instrument(span),
+    );
+    Ok(ep)
+}
+
+/// Binds an SCTP listener on every address of `addrs` (one socket, multihomed); returns the
+/// bound addresses (the port the kernel chose when 0 was given).
+pub(crate) fn bind(
+    inner: &Arc<Inner>,
+    kind: TransportKind,
+    addrs: &[SocketAddr],
+) -> Result<Vec<SocketAddr>, TransportError> {
+    let first = addrs.first().copied().ok_or(TransportError::Bind {
+        kind,
+        addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"),
+    })?;
+    let bind_err = |e: SctpError| TransportError::Bind {
+        kind,
+        addr: first,
+        source: sys_err(e),
+    };
+    let ep = open(inner, kind, addrs, true).map_err(bind_err)?;
+    let bound = ep.sock.local_addrs(0).map_err(bind_err)?;
+    let bound = if bound.is_empty() {
+        vec![ep.local]
+    } else {
+        bound
+    };
+    let mut t = inner.tables();
+    for a in &bound {
+        t.listeners.push((kind, *a));
+    }
+    Ok(bound)
+}
+
+/// The socket an outbound association to `peer` starts on.
+async fn socket_for(
+    inner: &Arc<Inner>,
+    kind: TransportKind,
+    peer: SocketAddr,
+) -> Result<Arc<Endpoint>, TransportError> {
+    let listener = lock(&inner.sctp.endpoints)
+        .iter()
+        .find(|e| e.kind == kind && e.local.is_ipv4() == peer.is_ipv4() && e.local.port() != 0)
+        .filter(|e| {
+            // A listener on loopback cannot reach other hosts.
+            e.local.ip().is_unspecified() || e.local.ip().is_loopback() == peer.ip().is_loopback()
+        })
+        .cloned();
+    if let Some(ep) = listener {
+        return Ok(ep);
+    }
+    let idx = usize::from(peer.is_ipv6());
+    let mut out = inner.sctp.outbound.lock().await;
+    if let Some(ep) = out.get(idx).and_then(Option::as_ref) {
+        return Ok(Arc::clone(ep));
+    }
+    let ip = inner
+        .cfg
+        .outbound_ip
+        .filter(|ip| ip.is_ipv4() == peer.is_ipv4())
+        .unwrap_or(if peer.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        });
+    let ep = open(inner, kind, &[SocketAddr::new(ip, 0)], false).map_err(|e| {
+        TransportError::Connect {
+            addr: peer,
+            source: sys_err(e),
+        }
+    })?;
+    if let Some(slot) = out.get_mut(idx) {
+        *slot = Some(Arc::clone(&ep));
+    }
+    Ok(ep)
+}
+
+/// Starts an association to `target` (its address and any extra addresses: multihoming) and
+/// waits for it to come up.
+pub(crate) async fn connect(
+    inner: &Arc<Inner>,
+    target: &Target,
+    key: ReuseKey,
+) -> Result<Flow, TransportError> {
+    let kind = target.transport;
+    if kind != TransportKind::Sctp {
+        return Err(TransportError::Unsupported(kind));
+    }
+    let ep = socket_for(inner, kind, target.addr).await?;
+    let mut peers = vec![target.addr];
+    peers.extend(target.extra_addrs.iter().copied());
+    let (tx, rx) = oneshot::channel();
+    let assoc_id = {
+        // Held across connectx so that the reader, which takes this lock on COMM_UP, finds
+        // the waiter.
+        let mut c = lock(&ep.connecting);
+        let id = ep
+            .sock
+            .connectx(&peers)
+            .map_err(|e| TransportError::Connect {
+                addr: target.addr,
+                source: sys_err(e),
+            })?;
+        c.insert(id, Connecting { key, done: tx });
+        id
+    };
+    match tokio::time::timeout(inner.cfg.connect_timeout, rx).await {
+        Ok(Ok(Ok(flow))) => Ok(flow),
+        Ok(Ok(Err(source))) => Err(TransportError::Connect {
+            addr: target.addr,
+            source,
+        }),
+        Ok(Err(_)) => Err(TransportError::ShuttingDown),
+        Err(_) => {
+            lock(&ep.connecting).remove(&assoc_id);
+            let _ = ep.sock.abort(assoc_id, b"").await;
+            Err(TransportError::Connect {
+                addr: target.addr,
+                source: io::Error::new(io::ErrorKind::TimedOut, "SCTP association timed out"),
+            })
+        }
+    }
+}
+
+/// One live association, as the reader sees it.
+struct Assoc {
+    core: AssocCore,
+    info: FlowInfo,
+    sink: Arc<AssocSink>,
+    _admission: Admission,
+}
+
+/// Receives everything on one socket until the transport shuts down.
+async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
+    let mut stop = inner.shutdown.subscribe();
+    let limit = inner.cfg.limits.max_message_bytes.max(64 * 1024) + 4096;
+    let mut buf = RecvBuf::new(limit);
+    // Bytes of partial messages one association may hold, all streams together.
+    let partial_limit = inner.cfg.limits.max_message_bytes.saturating_mul(4);
+    let mut assocs: HashMap<i32, Assoc> = HashMap::new();
+    let mut events = Vec::new();
+    let kind = ep.kind;
+    let counters = inner.metrics.flow(kind);
+    // On shutdown the socket keeps receiving (responses during the drain) until every
+    // association has ended; new ones are refused.
+    let mut stopping = false;
+    loop {
+        if stopping && assocs.is_empty() {
+            break;
+        }
+        let r = tokio::select! {
+            biased;
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                continue;
+            }
+            r = ep.sock.recv(&mut buf) => r,
+        };
+        match r {
+            Ok(Received::Message { data, info, .. }) => {
+                let Some(a) = assocs.get_mut(&info.assoc_id) else {
+                    metrics::drop(kind, "sctp_unknown_association");
+                    continue;
+                };
+                counters.bytes_in.increment(data.len() as u64);
+                a.core.handle_message(info.stream, data, &mut events);
+                if a.core.buffered() > partial_limit {
+                    // Partial messages on many streams at once: a peer holding memory.
+                    tracing::info!(flow = %a.info.flow, "partial messages over the limit; aborting");
+                    metrics::drop(kind, "partial_messages_over_limit");
+                    a.sink.abort("partial_messages_over_limit");
+                    events.clear();
+                    continue;
+                }
+                for ev in events.drain(..) {
+                    match ev {
+                        AssocEvent::Deliver(m) => {
+                            counters.msgs_in.increment(1);
+                            match inner.incoming.try_send(Incoming::new(m, &a.info)) {
+                                Ok(()) => {}
+                                Err(TrySendError::Closed(_)) => return,
+                                Err(TrySendError::Full(inc)) => {
+                                    // Back-pressure: SCTP flow control holds the peers.
+                                    if inner.incoming.send(inc).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        AssocEvent::Reply { stream, bytes } => {
+                            let info = a.sink.info(Placement {
+                                stream,
+                                unordered: false,
+                            });
+                            let _ = ep.sock.socket().try_send(&bytes, &info, None);
+                        }
+                        AssocEvent::Drop(reason) => metrics::drop(kind, reason),
+                    }
+                }
+            }
+            Ok(Received::Notification(n)) => on_notification(&inner, &ep, &mut assocs, n, stopping),
+            Ok(Received::Closed) => {}
+            Err(SctpError::MessageTooLarge {
+                limit,
+                stream,
+                assoc_id,
+            }) => {
+                tracing::warn!(
+                    limit,
+                    stream,
+                    assoc_id,
+                    "SCTP user message over the limit, discarded"
+                );
+                metrics::drop(kind, "message_too_large");
+            }
+            Err(e) if !e.is_fatal() => {
+                tracing::debug!(error = %e, "SCTP receive");
+                metrics::drop(kind, "sctp_malformed");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SCTP socket failed; its associations are lost");
+                break;
+            }
+        }
+    }
+    for (_, a) in assocs.drain() {
+        finish(&inner, &ep, a, "shutdown");
+    }
+    ep.wake.notify_one();
+}
+
+/// Takes a finished association out of every table.
+fn finish(inner: &Inner, ep: &Endpoint, a: Assoc, reason: &'static str) {
+    a.sink.set_gone();
+    lock(&ep.sinks).remove(&a.sink.assoc_id);
+    inner.remove_stream(a.info.flow);
+    inner.sctp.associations.fetch_sub(1, Ordering::Relaxed);
+    inner.metrics.connection_closed(a.info.flow.kind(), reason);
+    tracing::debug!(flow = %a.info.flow, peer = %a.info.peer, reason, "association closed");
+    ep.wake.notify_one();
+}
+
+fn on_notification(
+    inner: &Arc<Inner>,
+    ep: &Arc<Endpoint>,
+    assocs: &mut HashMap<i32, Assoc>,
+    n: Notification,
+    stopping: bool,
+) {
+    let kind = ep.kind;
+    match n {
+        Notification::AssocChange {
+            state,
+            assoc_id,
+            outbound_streams,
+            error,
+            ..
+        } => match state {
+            AssocState::CommUp => {
+                let waiter = lock(&ep.connecting).remove(&assoc_id);
+                let admitted = if stopping {
+                    Err("shutting_down")
+                } else {
+                    up(inner, ep, assoc_id, outbound_streams, waiter.as_ref())
+                };
+                match admitted {
+                    Ok(a) => {
+                        let flow = a.info.flow;
+                        assocs.insert(assoc_id, a);
+                        if let Some(w) = waiter {
+                            let _ = w.done.send(Ok(flow));
+                        }
+                    }
+                    Err(reason) => {
+                        metrics::drop(kind, reason);
+                        tracing::info!(assoc_id, reason, "association refused");
+                        let sock = Arc::clone(ep);
+                        tokio::spawn(async move {
+                            let _ = sock.sock.abort(assoc_id, reason.as_bytes()).await;
+                        });
+                        if let Some(w) = waiter {
+                            let _ = w.done.send(Err(io::Error::other(reason)));
+                        }
+                    }
+                }
+            }
+            AssocState::Restart => {
+                metrics::sctp_event(kind, "restart");
+                if let Some(a) = assocs.get_mut(&assoc_id) {
+                    tracing::info!(flow = %a.info.flow, "peer restarted the association");
+                    a.sink
+                        .ostreams
+                        .store(outbound_streams.max(1), Ordering::Relaxed);
+                    // Partial messages from before the restart are void.
+                    a.core = AssocCore::new(inner.cfg.limits, a.info.peer);
+                }
+            }
+            AssocState::CommLost | AssocState::ShutdownComplete | AssocState::CantStartAssoc => {
+                let reason = match state {
+                    AssocState::CommLost => "comm_lost",
+                    AssocState::ShutdownComplete => "closed",
+                    _ => "cant_start",
+                };
+                if let Some(w) = lock(&ep.connecting).remove(&assoc_id) {
+                    let _ = w.done.send(Err(io::Error::new(
+                        io::ErrorKind::ConnectionRefused,
+                        format!("SCTP association not started ({reason}, cause {error})"),
+                    )));
+                }
+                if let Some(a) = assocs.remove(&assoc_id) {
+                    finish(inner, ep, a, reason);
+                }
+            }
+            _ => {}
+        },
+        Notification::Shutdown { assoc_id } => {
+            if let Some(a) = assocs.get(&assoc_id) {
+                lock(&a.sink.state).closing = true;
+                inner.unindex(a.info.flow);
+            }
+        }
+        Notification::PeerAddrChange {
+            addr,
+            state,
+            assoc_id,
+            ..
+        } => {
+            metrics::sctp_event(kind, "peer_addr_change");
+            let flow = assocs.get(&assoc_id).map(|a| a.info.flow);
+            tracing::info!(?flow, ?addr, ?state, "SCTP peer address changed state");
+        }
+        Notification::SendFailed { assoc_id, .. } => {
+            metrics::drop(kind, "sctp_send_failed");
+            tracing::debug!(assoc_id, "SCTP message not delivered");
+        }
+        Notification::RemoteError {
+            cause, assoc_id, ..
+        } => {
+            metrics::sctp_event(kind, "remote_error");
+            tracing::info!(assoc_id, cause, "SCTP peer sent an ERROR chunk");
+        }
+        Notification::PartialDelivery { assoc_id, .. } => {
+            metrics::drop(kind, "sctp_partial_delivery_aborted");
+            tracing::debug!(assoc_id, "partial delivery aborted");
+        }
+        _ => {}
+    }
+}
+
+/// A new association: admitted, registered, its sink made.
+fn up(
+    inner: &Arc<Inner>,
+    ep: &Arc<Endpoint>,
+    assoc_id: i32,
+    ostreams: u16,
+    waiter: Option<&Connecting>,
+) -> Result<Assoc, &'static str> {
+    let peers = ep.sock.peer_addrs(assoc_id).unwrap_or_default();
+    let peer = match waiter {
+        Some(w) if peers.contains(&w.key.peer) => w.key.peer,
+        Some(w) if peers.is_empty() => w.key.peer,
+        _ => *peers.first().ok_or("sctp_no_peer_address")?,
+    };
+    let local = ep
+        .sock
+        .local_addrs(assoc_id)
+        .ok()
+        .and_then(|l| l.into_iter().find(|a| a.is_ipv4() == peer.is_ipv4()))
+        .unwrap_or(ep.local);
+    if inner.sctp.associations() >= inner.cfg.sctp.max_associations {
+        return Err("sctp_max_associations");
+    }
+    let admission = inner.admit(peer.ip()).map_err(|_| "connection_limit")?;
+    let direction = if waiter.is_some() {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    };
+    let flow = inner.next_flow(ep.kind);
+    let info = FlowInfo {
+        flow,
+        direction,
+        local,
+        peer,
+        identities: PeerIdentities::default(),
+        server_name: None,
+        alpn: None,
+        peer_certificate: false,
+    };
+    let sink = Arc::new(AssocSink {
+        endpoint: Arc::clone(ep),
+        assoc_id,
+        flow,
+        ostreams: AtomicU16::new(ostreams.max(1)),
+        state: Mutex::new(SendState::default()),
+    });
+    lock(&ep.sinks).insert(assoc_id, Arc::clone(&sink));
+    inner.sctp.associations.fetch_add(1, Ordering::Relaxed);
+    // Outbound associations are offered for reuse (RFC 3261 §18); inbound ones under the
+    // peer's address, like TCP connections.
+    let key = match waiter {
+        Some(w) => w.key.clone(),
+        None => ReuseKey {
+            kind: ep.kind,
+            peer,
+            name: None,
+            scope: None,
+        },
+    };
+    inner.register_assoc(info.clone(), Arc::clone(&sink), Some(key));
+    tracing::debug!(%flow, %peer, %local, ?direction, ostreams, "association up");
+    Ok(Assoc {
+        core: AssocCore::new(inner.cfg.limits, peer),
+        info,
+        sink,
+        _admission: admission,
+    })
+}
+
+/// Sends what [`AssocSink::push`] had to queue, and shutdowns/aborts, for one socket. Ends
+/// once the transport is shutting down and the socket has no association left.
+async fn write_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
+    let mut stop = inner.shutdown.subscribe();
+    let counters = inner.metrics.flow(ep.kind);
+    loop {
+        let work: Vec<Arc<AssocSink>> = std::mem::take(&mut *lock(&ep.dirty));
+        for sink in work {
+            flush(&ep, &sink, counters).await;
+        }
+        if *stop.borrow_and_update() && lock(&ep.sinks).is_empty() {
+            return;
+        }
+        tokio::select! {
+            () = ep.wake.notified() => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// What the writer does next for one association.
+enum Step {
+    Send(Placement, Bytes),
+    Abort(&'static str),
+    Shutdown,
+    Done,
+}
+
+fn next_step(sink: &AssocSink) -> Step {
+    let mut s = lock(&sink.state);
+    if s.gone {
+        return Step::Done;
+    }
+    if let Some(reason) = s.abort.take() {
+        s.pending.clear();
+        s.pending_bytes = 0;
+        s.flushing = false;
+        return Step::Abort(reason);
+    }
+    match s.pending.front().map(|(p, b)| (*p, b.clone())) {
+        Some((p, b)) => {
+            s.flushing = true;
+            Step::Send(p, b)
+        }
+        None => {
+            s.flushing = false;
+            if std::mem::take(&mut s.shutdown) {
+                Step::Shutdown
+            } else {
+                Step::Done
+            }
+        }
+    }
+}
+
+async fn flush(ep: &Endpoint, sink: &Arc<AssocSink>, counters: &metrics::FlowCounters) {
+    loop {
+        let (p, bytes) = match next_step(sink) {
+            Step::Done => return,
+            Step::Abort(reason) => {
+                tracing::debug!(flow = %sink.flow, reason, "aborting association");
+                let _ = ep.sock.abort(sink.assoc_id, reason.as_bytes()).await;
+                return;
+            }
+            Step::Shutdown => {
+                let _ = ep.sock.shutdown(sink.assoc_id).await;
+                return;
+            }
+            Step::Send(p, bytes) => (p, bytes),
+        };
+        let sent = ep.sock.send(&bytes, &sink.info(p)).await;
+        let mut s = lock(&sink.state);
+        if s.pending.pop_front().is_some() {
+            s.pending_bytes = s.pending_bytes.saturating_sub(bytes.len());
+        }
+        if let Err(e) = sent {
+            tracing::debug!(flow = %sink.flow, error = %e, "SCTP send failed");
+            metrics::drop(sink.flow.kind(), "sctp_send_failed");
+            s.pending.clear();
+            s.pending_bytes = 0;
+            s.flushing = false;
+            return;
+        }
+        drop(s);
+        counters.bytes_out.increment(bytes.len() as u64);
+        counters.msgs_out.increment(1);
+    }
+}

@@ -1,0 +1,283 @@
+//! SIP over SCTP (RFC 4168) between two lab hosts, through the library's `Transport`: round
+//! trips, 1,000 concurrent transactions over 16 streams, a 60 KiB message, multihoming with a
+//! failed path, bad input on one association beside a good one, association close. Needs root
+//! and kernel SCTP (the lab VM).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sipwire::transport::{Incoming, Transport, TransportConfig};
+use sipwire::wire::response::response_to;
+use sipwire::{Target, TransportKind};
+use sipwire_lab::{Host, Topology};
+use support::sip::request;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("addr")
+}
+
+fn sctp_config() -> TransportConfig {
+    let mut c = TransportConfig::default();
+    c.sctp.streams = 16;
+    c.sctp.max_inbound_streams = 16;
+    // Fail paths over quickly in the multihoming test (milliseconds, not the defaults' seconds).
+    c.sctp.rto_initial = Duration::from_millis(200);
+    c.sctp.rto_min = Duration::from_millis(100);
+    c.sctp.rto_max = Duration::from_millis(400);
+    c.sctp.heartbeat_interval = Some(Duration::from_millis(200));
+    c.sctp.path_max_retrans = 2;
+    c
+}
+
+async fn next(rx: &mut mpsc::Receiver<Incoming>) -> Incoming {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("timed out waiting for a message")
+        .expect("channel closed")
+}
+
+/// Two hosts linked by 192.0.2.0/24 and, when `multihomed`, also by 198.51.100.0/24.
+fn pair(multihomed: bool) -> (Topology, Host, Host) {
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let a = lab.host("a").expect("host a");
+    let b = lab.host("b").expect("host b");
+    lab.link(&a, &["192.0.2.1/24"], &b, &["192.0.2.2/24"])
+        .expect("link 1");
+    if multihomed {
+        lab.link(&a, &["198.51.100.1/24"], &b, &["198.51.100.2/24"])
+            .expect("link 2");
+    }
+    (lab, a, b)
+}
+
+type Served = sipwire_lab::HostTask<(usize, Vec<sipwire::Flow>)>;
+
+/// Host a's server: binds SCTP on `addrs` and answers every request with 200 on the flow it
+/// came on, until `count` requests were answered. Returns once it is listening; the task gives
+/// the number answered and the flows they came on.
+fn responder(a: &Host, addrs: Vec<SocketAddr>, count: usize) -> Served {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let task = a.run(move || async move {
+        let (t, mut rx) = Transport::new(sctp_config());
+        t.bind_sctp(TransportKind::Sctp, &addrs)
+            .await
+            .expect("bind SCTP");
+        let _ = ready_tx.send(());
+        let mut flows = Vec::new();
+        for _ in 0..count {
+            let inc = next(&mut rx).await;
+            assert_eq!(inc.transport(), TransportKind::Sctp);
+            assert!(inc.message.is_request());
+            if !flows.contains(&inc.flow) {
+                flows.push(inc.flow);
+            }
+            t.send(inc.flow, response_to(&inc.message, 200, "OK"))
+                .expect("send response");
+        }
+        // Let the last responses leave before the transport goes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        t.shutdown(Duration::from_millis(100)).await;
+        (count, flows)
+    });
+    ready_rx
+        .recv_timeout(WAIT)
+        .expect("the responder did not start listening");
+    task
+}
+
+async fn connect(t: &Transport, target: &Target) -> sipwire::Flow {
+    t.connect(target).await.expect("SCTP association")
+}
+
+#[test]
+fn lab_sctp_request_response_round_trip_and_large_message() {
+    let (_lab, a, b) = pair(false);
+    let server = responder(&a, vec![addr("192.0.2.1:5060")], 2);
+    let client = b.run(|| async {
+        let (t, mut rx) = Transport::new(sctp_config());
+        let local = t
+            .bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5060")])
+            .await
+            .expect("bind")[0];
+        let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5060"));
+        let flow = connect(&t, &target).await;
+        // A small request, then one of 60 KiB (bigger than any one SCTP packet).
+        for (branch, body) in [("small", 10), ("large", 60 * 1024)] {
+            let req = request("MESSAGE", "SCTP", local, target.addr, branch, body);
+            t.send(flow, Bytes::from(req)).expect("send");
+            let resp = next(&mut rx).await;
+            assert_eq!(
+                resp.flow, flow,
+                "the response comes back on the association"
+            );
+            assert_eq!(resp.message.status_code(), Some(200));
+            assert_eq!(resp.message.call_id(), format!("{branch}@test"));
+        }
+        let info = t.flow_info(flow).expect("flow");
+        assert_eq!(info.peer, target.addr);
+        assert_eq!(info.local.ip(), local.ip());
+        assert_eq!(t.stats().sctp_associations, 1);
+        t.shutdown(Duration::from_millis(100)).await;
+    });
+    client.join().expect("client");
+    let (n, flows) = server.join().expect("server");
+    assert_eq!(n, 2);
+    assert_eq!(flows.len(), 1, "one association carried both");
+}
+
+#[test]
+fn lab_sctp_thousand_concurrent_transactions_over_16_streams_no_loss() {
+    const N: usize = 1000;
+    let (_lab, a, b) = pair(false);
+    let server = responder(&a, vec![addr("192.0.2.1:5060")], N);
+    let client = b.run(|| async {
+        let (t, mut rx) = Transport::new(sctp_config());
+        let local = t
+            .bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5060")])
+            .await
+            .expect("bind")[0];
+        let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5060"));
+        let flow = connect(&t, &target).await;
+        for i in 0..N {
+            let req = request("OPTIONS", "SCTP", local, target.addr, &format!("c{i}"), 0);
+            t.send(flow, Bytes::from(req)).expect("send");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..N {
+            let r = next(&mut rx).await;
+            assert_eq!(r.message.status_code(), Some(200));
+            assert!(
+                seen.insert(r.message.call_id().to_owned()),
+                "duplicate response"
+            );
+        }
+        t.shutdown(Duration::from_millis(100)).await;
+        seen.len()
+    });
+    assert_eq!(client.join().expect("client"), N);
+    assert_eq!(server.join().expect("server").0, N);
+}
+
+#[test]
+fn lab_sctp_multihomed_association_survives_the_loss_of_its_primary_path() {
+    let (_lab, a, b) = pair(true);
+    let server = responder(
+        &a,
+        vec![addr("192.0.2.1:5060"), addr("198.51.100.1:5060")],
+        2,
+    );
+    let b2 = b.clone();
+    let client = b.run(move || async move {
+        let (t, mut rx) = Transport::new(sctp_config());
+        let local = t
+            .bind_sctp(
+                TransportKind::Sctp,
+                &[addr("192.0.2.2:5060"), addr("198.51.100.2:5060")],
+            )
+            .await
+            .expect("bind");
+        assert_eq!(local.len(), 2, "bound on both addresses: {local:?}");
+        let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5060"))
+            .with_extra_addrs([addr("198.51.100.1:5060")]);
+        let flow = connect(&t, &target).await;
+        let first = request("OPTIONS", "SCTP", local[0], target.addr, "before", 0);
+        t.send(flow, Bytes::from(first)).expect("send");
+        assert_eq!(next(&mut rx).await.message.status_code(), Some(200));
+        // The primary path goes away: the association carries on over the other.
+        let link = b2
+            .ip(&["-o", "addr", "show", "to", "192.0.2.2"])
+            .expect("ip addr");
+        let dev = link
+            .split_whitespace()
+            .nth(1)
+            .expect("device")
+            .trim_end_matches(':')
+            .to_owned();
+        b2.ip(&["link", "set", &dev, "down"]).expect("link down");
+        let second = request("OPTIONS", "SCTP", local[0], target.addr, "after", 0);
+        t.send(flow, Bytes::from(second)).expect("send");
+        let r = next(&mut rx).await;
+        assert_eq!(r.flow, flow, "same association");
+        assert_eq!(r.message.call_id(), "after@test");
+        t.shutdown(Duration::from_millis(100)).await;
+    });
+    client.join().expect("client");
+    assert_eq!(server.join().expect("server").1.len(), 1);
+}
+
+/// A raw one-to-one SCTP socket (not sipwire) sending `data` as one user message, and what it
+/// reads back within a second.
+fn raw_exchange(server: SocketAddr, messages: &[&[u8]]) -> Vec<u8> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::io::{Read, Write};
+    let s =
+        Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(132))).expect("SCTP socket");
+    s.connect(&SockAddr::from(server)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let mut conn = std::net::TcpStream::from(s); // only used for Read/Write on the fd
+    for m in messages {
+        conn.write_all(m).expect("write");
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn lab_sctp_bad_input_is_answered_or_dropped_and_other_associations_go_on() {
+    let (_lab, a, b) = pair(false);
+    // The good association's one request and the bad one's valid request at the end.
+    let server = responder(&a, vec![addr("192.0.2.1:5060")], 2);
+    let target = addr("192.0.2.1:5060");
+    let good = b.run(move || async move {
+        let (t, mut rx) = Transport::new(sctp_config());
+        let local = t
+            .bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5070")])
+            .await
+            .expect("bind")[0];
+        let flow = connect(&t, &Target::new(TransportKind::Sctp, target)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let req = request("OPTIONS", "SCTP", local, target, "good", 0);
+        t.send(flow, Bytes::from(req)).expect("send");
+        let r = next(&mut rx).await;
+        t.shutdown(Duration::from_millis(100)).await;
+        r.message.call_id().to_owned()
+    });
+    let bad = b
+        .spawn(move || {
+            let no_cl = "OPTIONS sip:x@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/SCTP 192.0.2.2:9;branch=z9hG4bKnocl\r\n\
+                         From: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: nocl\r\nCSeq: 1 OPTIONS\r\n\r\n";
+            let valid = request("OPTIONS", "SCTP", addr("192.0.2.2:9"), target, "valid", 0);
+            raw_exchange(
+                target,
+                &[b"\x00\x01\x02 garbage\r\n\r\n", no_cl.as_bytes(), valid.as_bytes()],
+            )
+        })
+        .join()
+        .expect("thread")
+        .expect("raw client");
+    let text = String::from_utf8_lossy(&bad);
+    assert!(
+        text.contains("SIP/2.0 400 "),
+        "no 400 to the request without Content-Length: {text}"
+    );
+    assert!(
+        text.contains("valid@test"),
+        "the valid request after bad input was answered: {text}"
+    );
+    assert_eq!(good.join().expect("good client"), "good@test");
+    assert_eq!(server.join().expect("server").1.len(), 2);
+}
