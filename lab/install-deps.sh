@@ -6,6 +6,7 @@ packages=(
     iproute2 kmod procps openssl            # netns, veth, netem (tc), TLS peer checks
     dnsmasq-base                            # the lab's real DNS server
     lksctp-tools sip-tester                 # real SCTP and SIP peers
+    kamailio kamailio-sctp-modules kamailio-tls-modules   # the reference SIP server, as an interop peer
     qemu-system-x86 linux-image-amd64 busybox-static   # the lab VM: a real kernel with SCTP
     valgrind                                # repeatable instruction counts for benchmarks
     gcc                                     # C baselines of the SCTP benchmark
@@ -20,6 +21,10 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    # The tests start Kamailio themselves; the packaged service would hold port 5060.
+    if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now kamailio >/dev/null 2>&1 || true
+    fi
 fi
 
 if ! command -v vng >/dev/null; then

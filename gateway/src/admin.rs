@@ -24,7 +24,7 @@ use crate::reload::ReloadOutcome;
 pub const ADMIN_SOCKET: &str = "admin.sock";
 
 /// The commands, for the error answer to an unknown one.
-pub const COMMANDS: [&str; 3] = ["alias-table", "reload", "log-level [DIRECTIVES]"];
+pub const COMMANDS: [&str; 4] = ["alias-table", "flows", "reload", "log-level [DIRECTIVES]"];
 
 /// Longest command line accepted.
 const MAX_COMMAND: u64 = 4096;
@@ -129,6 +129,37 @@ pub fn serve(
     }))
 }
 
+/// The answer to `flows`: the transport's counts and every open flow (TCP and TLS
+/// connections, SCTP associations, remembered UDP peers).
+fn flows_report(t: &sipwire::Transport) -> serde_json::Value {
+    let s = t.stats();
+    let flows: Vec<serde_json::Value> = t
+        .flows()
+        .into_iter()
+        .map(|i| {
+            serde_json::json!({
+                "flow": i.flow.to_string(),
+                "transport": i.flow.kind().as_str(),
+                "direction": i.direction.as_str(),
+                "local": i.local.to_string(),
+                "peer": i.peer.to_string(),
+                "identities": &*i.identities,
+                "server_name": i.server_name.as_deref(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "stats": {
+            "stream_flows": s.stream_flows,
+            "udp_flows": s.udp_flows,
+            "sctp_associations": s.sctp_associations,
+            "opened_inbound": s.opened_inbound,
+            "opened_outbound": s.opened_outbound,
+        },
+        "flows": flows,
+    })
+}
+
 fn error(message: String) -> serde_json::Value {
     serde_json::json!({ "error": message })
 }
@@ -141,6 +172,7 @@ async fn execute(line: &str, h: &Handlers) -> serde_json::Value {
     match (command, arg) {
         ("alias-table", "") => serde_json::to_value(AliasTableReport::of(&h.reuse.get()))
             .unwrap_or_else(|e| error(e.to_string())),
+        ("flows", "") => flows_report(h.reuse.get().transport()),
         ("reload", "") => {
             let Some(tx) = &h.reload else {
                 return error("reload is not available here".to_owned());

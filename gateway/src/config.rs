@@ -177,6 +177,11 @@ pub struct ListenerConfig {
     /// Client certificate policy, TLS family only.
     #[serde(default)]
     pub client_cert: ClientCertPolicy,
+    /// Bind only where the kernel has the transport (SCTP): elsewhere the listener is off and
+    /// the start-up lines say so. Without it, an SCTP listener on a kernel without SCTP stops
+    /// the start with an error.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// TLS settings shared by all TLS-family listeners and outbound connections.
@@ -308,6 +313,79 @@ pub struct MetricsSection {
     pub prometheus: Option<SocketAddr>,
 }
 
+/// SCTP associations (`[sctp]`, docs/sctp.md): every SCTP listener and outbound association.
+/// Zero leaves a kernel parameter at the kernel's default (net.sctp.* sysctls).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SctpSection {
+    /// Outbound streams asked for (the peer may grant fewer).
+    pub streams: u16,
+    /// Inbound streams accepted.
+    pub max_inbound_streams: u16,
+    /// `spread` (one stream per transaction, ordered) or `stream0-unordered` (RFC 4168 §5.1).
+    pub stream_policy: sipwire::transport::StreamPolicy,
+    /// Initial retransmission timeout, ms.
+    pub rto_initial_ms: u64,
+    /// Minimum retransmission timeout, ms.
+    pub rto_min_ms: u64,
+    /// Maximum retransmission timeout, ms.
+    pub rto_max_ms: u64,
+    /// Heartbeat interval on idle paths, ms.
+    pub heartbeat_interval_ms: u64,
+    /// Retransmissions before a path is marked unreachable.
+    pub path_max_retrans: u16,
+    /// Retransmissions before the association is declared lost.
+    pub assoc_max_retrans: u16,
+    /// SO_RCVBUF, bytes: size it for bursts (a full buffer holds the peers back).
+    pub recv_buffer: usize,
+    /// SO_SNDBUF, bytes.
+    pub send_buffer: usize,
+    /// Associations at most.
+    pub max_associations: usize,
+}
+
+impl Default for SctpSection {
+    fn default() -> Self {
+        let d = sipwire::transport::SctpConfig::default();
+        SctpSection {
+            streams: d.streams,
+            max_inbound_streams: d.max_inbound_streams,
+            stream_policy: d.policy,
+            rto_initial_ms: 0,
+            rto_min_ms: 0,
+            rto_max_ms: 0,
+            heartbeat_interval_ms: 0,
+            path_max_retrans: d.path_max_retrans,
+            assoc_max_retrans: d.assoc_max_retrans,
+            recv_buffer: d.recv_buffer,
+            send_buffer: d.send_buffer,
+            max_associations: d.max_associations,
+        }
+    }
+}
+
+impl SctpSection {
+    /// The library's settings.
+    pub fn transport_config(&self) -> sipwire::transport::SctpConfig {
+        let ms = std::time::Duration::from_millis;
+        sipwire::transport::SctpConfig {
+            streams: self.streams.max(1),
+            max_inbound_streams: self.max_inbound_streams.max(1),
+            policy: self.stream_policy,
+            rto_initial: ms(self.rto_initial_ms),
+            rto_min: ms(self.rto_min_ms),
+            rto_max: ms(self.rto_max_ms),
+            heartbeat_interval: (self.heartbeat_interval_ms > 0)
+                .then(|| ms(self.heartbeat_interval_ms)),
+            path_max_retrans: self.path_max_retrans,
+            assoc_max_retrans: self.assoc_max_retrans,
+            recv_buffer: self.recv_buffer,
+            send_buffer: self.send_buffer,
+            max_associations: self.max_associations,
+        }
+    }
+}
+
 /// RFC 5923 connection reuse (docs/alias.md).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -369,6 +447,9 @@ pub struct Config {
     /// RFC 5923 connection reuse.
     #[serde(default)]
     pub alias: AliasSection,
+    /// SCTP associations.
+    #[serde(default)]
+    pub sctp: SctpSection,
 }
 
 impl Config {

@@ -37,6 +37,8 @@ enum Command {
     LogLevel(cli::log_level::LogLevelArgs),
     /// Print the RFC 5923 alias tables of a running gateway (JSON, via its admin socket).
     AliasTable(cli::alias_table::AliasTableArgs),
+    /// Print the open flows of a running gateway: connections, SCTP associations, UDP peers.
+    Flows(cli::flows::FlowsArgs),
     /// Parse one SIP message (file or stdin) and show how the codec frames and reads it.
     Parse(cli::parse::ParseArgs),
 }
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Reload(args) => cli::reload::run(&args),
         Command::LogLevel(args) => cli::log_level::run(&args),
         Command::AliasTable(args) => cli::alias_table::run(&args),
+        Command::Flows(args) => cli::flows::run(&args),
         Command::Parse(args) => cli::parse::run(&args),
     }
 }

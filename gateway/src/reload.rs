@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    AliasSection, Config, LimitsSection, ListenerConfig, MetricsSection, StateSection, TlsSection,
+    AliasSection, Config, LimitsSection, ListenerConfig, MetricsSection, SctpSection, StateSection,
+    TlsSection,
 };
 
 /// The outcome of comparing the running configuration with a new one.
@@ -86,6 +87,7 @@ fn listener_changes(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<Strin
                     cert: _,
                     key: _,
                     client_cert: _,
+                    optional: _,
                 } = o;
                 let mut what = Vec::new();
                 if n.transport != o.transport {
@@ -102,6 +104,9 @@ fn listener_changes(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<Strin
                 }
                 if n.client_cert != o.client_cert {
                     what.push("client_cert");
+                }
+                if n.optional != o.optional {
+                    what.push("optional");
                 }
                 out.push(format!("listener {} {}", o.name, what.join(", ")));
             }
@@ -182,6 +187,26 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
             max_udp_flows,
             connect_timeout_secs,
             shutdown_drain_ms,
+        }
+    ));
+    let (o, n) = (&old.sctp, &new.sctp);
+    needs_restart.extend(changed_fields!(
+        o,
+        n,
+        "[sctp]",
+        SctpSection {
+            streams,
+            max_inbound_streams,
+            stream_policy,
+            rto_initial_ms,
+            rto_min_ms,
+            rto_max_ms,
+            heartbeat_interval_ms,
+            path_max_retrans,
+            assoc_max_retrans,
+            recv_buffer,
+            send_buffer,
+            max_associations,
         }
     ));
     let (o, n) = (&old.state, &new.state);

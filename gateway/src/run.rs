@@ -32,7 +32,7 @@ pub enum RunError {
     /// A listener could not be bound.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// The transport has no driver yet (SCTP family until sipwire-sys is wired in).
+    /// The transport has no driver yet (TLS-SCTP and DTLS-SCTP).
     #[error("listener {0}: transport {1} is not available in this build yet")]
     Unsupported(String, TransportKind),
     /// The metrics exporter could not start.
@@ -80,13 +80,17 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
             .then(|| Duration::from_secs(l.keepalive_interval_secs)),
         identities: Some(sipwire::tls::identity_fn()),
         require_alpn: cfg.tls.alpn_policy == sipwire::tls::AlpnPolicy::Require,
+        sctp: cfg.sctp.transport_config(),
         ..TransportConfig::default()
     }
 }
 
 fn kind_of(l: &ListenerConfig) -> Result<TransportKind, RunError> {
     match l.transport {
-        k @ (TransportKind::Udp | TransportKind::Tcp | TransportKind::Tls) => Ok(k),
+        k
+        @ (TransportKind::Udp | TransportKind::Tcp | TransportKind::Tls | TransportKind::Sctp) => {
+            Ok(k)
+        }
         t => Err(RunError::Unsupported(l.name.clone(), t)),
     }
 }
@@ -95,8 +99,11 @@ fn kind_of(l: &ListenerConfig) -> Result<TransportKind, RunError> {
 pub struct Gateway {
     /// The transport (for tests and future admin endpoints).
     pub transport: Transport,
-    /// What was bound: (listener name, transport, address).
+    /// What was bound: (listener name, transport, address); a multihomed SCTP listener has
+    /// one entry per address.
     pub bound: Vec<(String, TransportKind, SocketAddr)>,
+    /// Optional listeners left off, and why (SCTP where the kernel has none).
+    pub off: Vec<(String, TransportKind, SocketAddr, String)>,
     /// The development CA, when one is used.
     pub dev_ca: Option<DevCa>,
     /// The TLS material (reloadable), when a TLS listener exists.
@@ -141,6 +148,7 @@ impl Gateway {
             None
         };
         let mut bound: Vec<(String, TransportKind, SocketAddr)> = Vec::new();
+        let mut off = Vec::new();
         let mut ordered: Vec<&ListenerConfig> = cfg.listeners.iter().collect();
         ordered.sort_by_key(|l| l.transport == TransportKind::Udp);
         for l in ordered {
@@ -159,6 +167,22 @@ impl Gateway {
                     transport.bind_udp(addr).await?
                 }
                 TransportKind::Tcp => transport.bind_tcp(l.addr).await?,
+                TransportKind::Sctp => {
+                    if let (true, Err(e)) = (l.optional, sipwire::transport::sctp_available()) {
+                        tracing::warn!(listener = %l.name, error = %e, "optional SCTP listener off");
+                        off.push((l.name.clone(), kind, l.addr, e.to_string()));
+                        continue;
+                    }
+                    let mut addrs = vec![l.addr];
+                    addrs.extend(
+                        l.extra_addrs
+                            .iter()
+                            .map(|ip| SocketAddr::new(*ip, l.addr.port())),
+                    );
+                    let all = transport.bind_sctp(kind, &addrs).await?;
+                    bound.extend(all.iter().map(|a| (l.name.clone(), kind, *a)));
+                    continue;
+                }
                 _ => {
                     let tls = tls
                         .as_ref()
@@ -184,6 +208,7 @@ impl Gateway {
         Ok(Gateway {
             transport,
             bound,
+            off,
             reuse,
             dev_ca,
             tls,
@@ -414,6 +439,9 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     }
     for (name, kind, addr) in &gw.bound {
         println!("sipwire: listening {kind} {addr} ({name})");
+    }
+    for (name, kind, addr, why) in &gw.off {
+        println!("sipwire: listener {name} ({kind} {addr}) is off: {why}");
     }
     std::fs::create_dir_all(&cfg.state.dir)
         .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;

@@ -596,6 +596,14 @@ impl Transport {
         pick.ok_or(TransportError::NoUdpSocket(addr))
     }
 
+    /// Every open flow (connections, associations, remembered UDP peers), by id: for admin
+    /// dumps.
+    pub fn flows(&self) -> Vec<FlowInfo> {
+        let mut v = self.inner.tables().infos();
+        v.sort_by_key(|i| i.flow.id());
+        v
+    }
+
     /// What is known about a flow (`None` once closed).
     pub fn flow_info(&self, flow: Flow) -> Option<FlowInfo> {
         self.inner.tables().get(flow).map(|e| e.info.clone())

@@ -219,6 +219,11 @@ impl FlowTable {
         self.udp_index.clear();
     }
 
+    /// Every flow's info.
+    pub(crate) fn infos(&self) -> Vec<FlowInfo> {
+        self.flows.values().map(|e| e.info.clone()).collect()
+    }
+
     /// The sinks of every connection (to close or abort them all).
     pub(crate) fn conn_sinks(&self) -> Vec<Arc<ConnSink>> {
         self.flows

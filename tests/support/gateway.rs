@@ -37,7 +37,19 @@ pub fn start(dir: &Path, config: &str) -> Running {
 
 /// Starts `sipwire run --config <path>` and waits for `ready`.
 pub fn start_file(path: &Path) -> Running {
-    let mut child = Command::new(sipwire_bin())
+    spawn_ready(Command::new(sipwire_bin()), path)
+}
+
+/// [`start`] inside a lab host (its network namespace, `ip netns exec`, which becomes the
+/// gateway's process).
+pub fn start_in(host: &sipwire_lab::Host, dir: &Path, config: &str) -> Running {
+    let path = dir.join("sipwire.toml");
+    std::fs::write(&path, config).expect("write config");
+    spawn_ready(host.command(sipwire_bin()), &path)
+}
+
+fn spawn_ready(mut cmd: Command, path: &Path) -> Running {
+    let mut child = cmd
         .args(["run", "--config"])
         .arg(path)
         .stdout(Stdio::piped())

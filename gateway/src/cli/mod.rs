@@ -4,6 +4,7 @@
 pub mod admin_client;
 pub mod alias_table;
 pub mod check_config;
+pub mod flows;
 pub mod log_level;
 pub mod parse;
 pub mod reload;

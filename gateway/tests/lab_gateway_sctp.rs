@@ -1,0 +1,306 @@
+//! `sipwire run` serving SIP over SCTP in the lab kernel, against real peers: SIPp (Debian's
+//! sip-tester, built with SCTP) as a UAC over one association (`-t s1`) and over one association
+//! per call (`-t sn`), and Kamailio 5.6 (`kamailio-sctp-modules`) exchanging requests with sipwire
+//! over multihomed associations in both directions. Needs root and kernel SCTP (the lab VM).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sipwire::transport::{Transport, TransportConfig};
+use sipwire::{Target, TransportKind};
+use sipwire_lab::{Host, Topology};
+use support::gateway::{self, Running};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("addr")
+}
+
+/// Hosts a (sipwire) and b (the peer) linked twice: 192.0.2.0/24 and 198.51.100.0/24.
+fn multihomed_pair(lab: &mut Topology) -> (Host, Host) {
+    let a = lab.host("a").expect("host a");
+    let b = lab.host("b").expect("host b");
+    lab.link(&a, &["192.0.2.1/24"], &b, &["192.0.2.2/24"])
+        .expect("link 1");
+    lab.link(&a, &["198.51.100.1/24"], &b, &["198.51.100.2/24"])
+        .expect("link 2");
+    (a, b)
+}
+
+/// `sipwire run` in host a with one SCTP listener on both of its addresses.
+fn sipwire_on_a(a: &Host, dir: &Path) -> Running {
+    let config = format!(
+        "[[listener]]\nname = 'sctp'\ntransport = 'sctp'\naddr = '192.0.2.1:5060'\n\
+         extra_addrs = ['198.51.100.1']\n[sctp]\nstreams = 16\n[state]\ndir = '{}'\n",
+        dir.join("state").display()
+    );
+    let gw = gateway::start_in(a, dir, &config);
+    assert_eq!(
+        gw.listener("sctp"),
+        addr("192.0.2.1:5060"),
+        "{:?}",
+        gw.startup
+    );
+    assert!(
+        gw.startup
+            .iter()
+            .any(|l| l.starts_with("sipwire: listening sctp 198.51.100.1:5060")),
+        "multihomed listener: {:?}",
+        gw.startup
+    );
+    gw
+}
+
+/// Runs SIPp in `host` with the lab's OPTIONS scenario; returns its exit status and output.
+fn sipp(host: &Host, args: &[&str]) -> (bool, String) {
+    let scenario = repo().join("lab/sipp/options-uac.xml");
+    let out = host
+        .command("sipp")
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-nostdin", "-timeout", "60s", "-timeout_error"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sipp runs (package sip-tester; lab/install-deps.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The `flows` admin answer of the gateway whose state directory is under `dir`.
+fn flows(dir: &Path) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let json = rt
+        .block_on(sipwire_gateway::admin::query(&dir.join("state"), "flows"))
+        .expect("admin flows");
+    serde_json::from_str(&json).expect("JSON")
+}
+
+fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn lab_sipp_options_over_sctp_to_sipwire_run_one_association_and_one_per_call() {
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let (a, b) = multihomed_pair(&mut lab);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _gw = sipwire_on_a(&a, dir.path());
+
+    let (ok, out) = sipp(
+        &b,
+        &[
+            "-s",
+            "sipwire",
+            "-t",
+            "s1",
+            "-m",
+            "500",
+            "-r",
+            "100",
+            "-l",
+            "50",
+            "-i",
+            "192.0.2.2",
+            "-p",
+            "5070",
+            "192.0.2.1:5060",
+        ],
+    );
+    assert!(ok, "SIPp over one SCTP association: calls failed\n{out}");
+
+    let (ok, out) = sipp(
+        &b,
+        &[
+            "-s",
+            "sipwire",
+            "-t",
+            "sn",
+            "-max_socket",
+            "100",
+            "-m",
+            "100",
+            "-r",
+            "50",
+            "-l",
+            "20",
+            "-i",
+            "192.0.2.2",
+            "-p",
+            "5071",
+            "192.0.2.1:5060",
+        ],
+    );
+    assert!(
+        ok,
+        "SIPp with one SCTP association per call: calls failed\n{out}"
+    );
+
+    // Every association SIPp opened was seen and, once SIPp left, is gone.
+    wait_for(Duration::from_secs(20), "associations to close", || {
+        flows(dir.path())["stats"]["sctp_associations"] == 0
+    });
+    let f = flows(dir.path());
+    let opened = f["stats"]["opened_inbound"].as_u64().expect("count");
+    assert!(opened >= 101, "one + one per call associations: {f}");
+}
+
+/// Kamailio in `host`, started with its SCTP listener on both of b's addresses and a UDP one on
+/// `udp`; killed on drop.
+struct Kamailio {
+    child: Child,
+    _run: tempfile::TempDir,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kamailio(host: &Host, udp: &str) -> Kamailio {
+    let run = tempfile::tempdir().expect("tempdir");
+    let child = host
+        .command("kamailio")
+        .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
+        .arg(run.path())
+        .arg("-f")
+        .arg(repo().join("lab/kamailio/sctp-peer.cfg"))
+        .args([
+            "-A",
+            "PEER_SCTP=sctp:(192.0.2.2,198.51.100.2):5060",
+            "-A",
+            &format!("PEER_UDP=udp:{udp}:5060"),
+            "-A",
+            "SIPWIRE=\"sip:192.0.2.1:5060;transport=sctp\"",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kamailio runs (packages kamailio, kamailio-sctp-modules)");
+    Kamailio { child, _run: run }
+}
+
+/// Remote addresses of the SCTP associations of `host` (its /proc/net/sctp/assocs).
+fn assoc_remote_addrs(host: &Host) -> String {
+    host.exec("cat", &["/proc/net/sctp/assocs"])
+        .expect("/proc/net/sctp/assocs")
+}
+
+#[test]
+fn lab_kamailio_and_sipwire_exchange_requests_over_multihomed_sctp_both_ways() {
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let (a, b) = multihomed_pair(&mut lab);
+    let c = lab.host("c").expect("host c");
+    lab.link(&b, &["203.0.113.2/24"], &c, &["203.0.113.3/24"])
+        .expect("link b-c");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _gw = sipwire_on_a(&a, dir.path());
+    let _kam = kamailio(&b, "203.0.113.2");
+
+    // sipwire → Kamailio: the library in host a opens a multihomed association to Kamailio's
+    // two addresses and sends OPTIONS; Kamailio answers 200 on it.
+    let to_kamailio = a.run(|| async {
+        let (t, mut rx) = Transport::new(TransportConfig::default());
+        let local = t
+            .bind_sctp(
+                TransportKind::Sctp,
+                &[addr("192.0.2.1:5062"), addr("198.51.100.1:5062")],
+            )
+            .await
+            .expect("bind");
+        let target = Target::new(TransportKind::Sctp, addr("192.0.2.2:5060"))
+            .with_extra_addrs([addr("198.51.100.2:5060")]);
+        // Kamailio takes a moment to start listening: retry the association (bounded).
+        let mut flow = None;
+        for _ in 0..50 {
+            match t.connect(&target).await {
+                Ok(f) => {
+                    flow = Some(f);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        let flow = flow.expect("an SCTP association to Kamailio within 10 s");
+        let req = support::sip::request("OPTIONS", "SCTP", local[0], target.addr, "tokam", 0);
+        t.send(flow, Bytes::from(req)).expect("send");
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("Kamailio's answer in time")
+            .expect("channel");
+        t.shutdown(Duration::from_millis(100)).await;
+        (r.message.status_code(), r.flow == flow)
+    });
+    let (status, same) = to_kamailio.join().expect("host a task");
+    assert_eq!(status, Some(200));
+    assert!(same, "Kamailio answered on our association");
+
+    // Kamailio → sipwire: SIPp in host c sends OPTIONS for user "sipwire" to Kamailio over UDP;
+    // Kamailio forwards each over SCTP to `sipwire run`, which answers 200 back through it.
+    let (ok, out) = sipp(
+        &c,
+        &[
+            "-s",
+            "sipwire",
+            "-t",
+            "u1",
+            "-m",
+            "100",
+            "-r",
+            "50",
+            "-i",
+            "203.0.113.3",
+            "-p",
+            "5070",
+            "203.0.113.2:5060",
+        ],
+    );
+    assert!(
+        ok,
+        "SIPp → Kamailio → sipwire over SCTP: calls failed\n{out}"
+    );
+
+    // The association Kamailio opened to sipwire is multihomed: host a sees both of b's
+    // addresses as its remote addresses.
+    let assocs = assoc_remote_addrs(&a);
+    assert!(
+        assocs
+            .lines()
+            .any(|l| l.contains("192.0.2.2") && l.contains("198.51.100.2")),
+        "no association with both of Kamailio's addresses:\n{assocs}"
+    );
+    let f = flows(dir.path());
+    assert!(
+        f["flows"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .any(|x| x["transport"] == "sctp" && x["direction"] == "inbound"),
+        "sipwire lists Kamailio's association: {f}"
+    );
+}
