@@ -70,6 +70,9 @@ pub struct TransportConfig {
     /// server selected no protocol of ours is closed (`reason="no_application_protocol"`).
     /// The offered list is the client configuration's `alpn_protocols`.
     pub require_alpn: bool,
+    /// Mirror every SIP message sent and received to a HEP collector ([`crate::capture`]);
+    /// `None` (the default): nothing is mirrored, at the cost of one branch per message.
+    pub capture: Option<crate::capture::Capture>,
 }
 
 impl Default for TransportConfig {
@@ -92,6 +95,7 @@ impl Default for TransportConfig {
             identities: Some(crate::tls::identity_fn()),
             outbound_ip: None,
             require_alpn: false,
+            capture: None,
         }
     }
 }
