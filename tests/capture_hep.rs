@@ -1,7 +1,7 @@
 //! HEP v3 capture seen from a collector: a transport with `capture` set mirrors every message
 //! it receives and sends over UDP, TCP and TLS (plaintext) to a plain UDP socket, which
 //! decodes each packet; a TCP collector that is down loses captures (counted) until it comes
-//! back; the byte bound of the queue drops what would exceed it.
+//! back; the byte and message bounds of the queue drop what would exceed them.
 
 mod support;
 
@@ -205,4 +205,27 @@ async fn the_byte_bound_drops_what_would_exceed_it() {
     let d = next_hep(&collector).await;
     assert_eq!(d.correlation_id.as_deref(), Some(&b"small"[..]));
     assert_eq!(capture.dropped(), 1);
+}
+
+/// The test runtime runs one task at a time: the sink's task drains nothing until the test
+/// awaits, so the message bound is reached deterministically.
+#[tokio::test]
+async fn the_message_bound_drops_what_would_exceed_it() {
+    let (collector, caddr) = udp_collector().await;
+    let capture = Capture::start(CaptureConfig {
+        capture_id: 4242,
+        queue_messages: 2,
+        ..CaptureConfig::new(caddr, CollectorTransport::Udp)
+    })
+    .expect("capture");
+    let a: SocketAddr = "127.0.0.1:1".parse().expect("a");
+    for n in 0..5 {
+        let m = format!("OPTIONS sip:b SIP/2.0\r\nCall-ID: n{n}\r\n\r\n");
+        capture.record(TransportKind::Udp, a, a, Bytes::from(m));
+    }
+    assert_eq!(capture.dropped(), 3, "two queued, three over the bound");
+    for n in 0..2 {
+        let d = next_hep(&collector).await;
+        assert_eq!(d.correlation_id, Some(format!("n{n}").into_bytes()));
+    }
 }
