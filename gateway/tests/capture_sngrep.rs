@@ -3,7 +3,8 @@
 //! OPTIONS over UDP, TCP and TLS are answered, and `tshark -r FILE.pcap` shows each request
 //! and each response as SIP with the addresses and ports it travelled between (tshark has no
 //! HEP dissector: sngrep unwraps HEP into the pcap). The TLS exchange can only be in the pcap
-//! through HEP (sngrep cannot decrypt), and sngrep sniffs no interface here.
+//! through HEP (sngrep cannot decrypt), and sngrep sniffs no interface here. The exporter
+//! then shows the six packets sent and no capture dropped.
 //!
 //! sngrep and tshark are Debian packages (lab/install-deps.sh installs them); the test fails,
 //! naming the package, when one is missing.
@@ -165,13 +166,17 @@ async fn sngrep_receives_every_request_and_response_and_tshark_reads_them() {
     require("tshark", "tshark", "-v");
     let dir = tempfile::tempdir().expect("tempdir");
     let (sngrep, collector) = Sngrep::start(dir.path());
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port");
 
     let cfg = format!(
         "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:0'\n\
          [[listener]]\nname = 't'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
          [[listener]]\nname = 's'\ntransport = 'tls'\naddr = '127.0.0.1:0'\ndomain = 'localhost'\n\
          [tls]\ndev_ca = true\n[state]\ndir = '{}'\n\
-         [capture]\ncollector = '{collector}'\ncapture_id = 2001\n",
+         [capture]\ncollector = '{collector}'\ncapture_id = 2001\n\
+         [metrics]\nprometheus = '{metrics}'\n",
         dir.path().join("state").display()
     );
     let gw = support::gateway::start(dir.path(), &cfg);
@@ -256,4 +261,34 @@ async fn sngrep_receives_every_request_and_response_and_tshark_reads_them() {
     );
     assert_eq!(seen.len(), want.len(), "nothing else mirrored: {seen:#?}");
     drop(sngrep);
+
+    // The gateway counted what it handed to the collector, and lost nothing.
+    let exported = scrape(metrics).await;
+    assert!(
+        exported
+            .lines()
+            .any(|l| l == "sipwire_capture_sent_total 6"),
+        "{exported}"
+    );
+    assert!(
+        !exported.contains("sipwire_capture_dropped_total"),
+        "{exported}"
+    );
+}
+
+/// The Prometheus exposition of the gateway's exporter.
+async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut s = TcpStream::connect(addr)
+        .await
+        .expect("connect to the exporter");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut out = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
+        .await
+        .expect("exporter answers in time")
+        .expect("read");
+    out
 }
