@@ -229,3 +229,26 @@ async fn the_message_bound_drops_what_would_exceed_it() {
         assert_eq!(d.correlation_id, Some(format!("n{n}").into_bytes()));
     }
 }
+
+#[tokio::test]
+async fn the_udp_drivers_own_error_response_is_mirrored() {
+    let (collector, caddr) = udp_collector().await;
+    let capture = Capture::start(CaptureConfig {
+        capture_id: 4242,
+        auth_key: Some("s3cret".to_owned()),
+        ..CaptureConfig::new(caddr, CollectorTransport::Udp)
+    })
+    .expect("capture");
+    let (srv, _rx) = transport_with(capture);
+    let udp = srv.bind_udp(any()).await.expect("udp");
+    let peer = UdpSocket::bind(any()).await.expect("peer");
+    let pl = peer.local_addr().expect("local");
+    let bad = options("UDP", pl, udp, "bad").replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS");
+    peer.send_to(bad.as_bytes(), udp).await.expect("send");
+    // The request is not delivered (it does not parse); the 400 the driver answers is sent.
+    let d = next_hep(&collector).await;
+    assert!(d.payload.starts_with(b"SIP/2.0 400 "), "{d:?}");
+    assert_eq!(d.protocol, Some(IpProtocol::Udp));
+    assert_eq!((d.source, d.destination), (udp, pl));
+    assert_eq!(d.correlation_id.as_deref(), Some(&b"bad@test"[..]));
+}

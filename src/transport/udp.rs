@@ -102,8 +102,10 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
                 }
             }
             Inbound::Reply(r) => {
-                if let (true, Ok(local)) = (inner.cfg.capture.is_some(), sock.local_addr()) {
-                    inner.capture(TransportKind::Udp, local, peer, &r);
+                if inner.cfg.capture.is_some() {
+                    if let Ok(local) = sock.local_addr() {
+                        inner.capture(TransportKind::Udp, local, peer, &r);
+                    }
                 }
                 let _ = send_datagram(&sock, peer, &r, &counters);
             }
