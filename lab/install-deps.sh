@@ -11,6 +11,7 @@ packages=(
     valgrind                                # repeatable instruction counts for benchmarks
     gcc                                     # C baselines of the SCTP benchmark
     systemd                                 # systemd-analyze verify of the shipped unit
+    sngrep tshark                           # HEP capture: a real collector and the pcap reader
 )
 missing=()
 for p in "${packages[@]}"; do

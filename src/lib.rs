@@ -12,6 +12,9 @@
 //! - The shared vocabulary: [`TransportKind`], [`Target`], [`PeerIdentities`], and the
 //!   codec's [`Message`].
 //!
+//! - [`capture`]: HEP v3 mirroring of every message sent and received, to Homer, sngrep or
+//!   any HEP collector.
+//!
 //! The modules, lowest layer first: [`wire`] (the SIP codec, pure), [`tls`] (rustls
 //! configuration and RFC 5922 identities), [`transport`] (the transport layer), [`alias`]
 //! (RFC 5923 tables, pure), [`resolve`] (RFC 3263: pure ordering + a hickory-resolver
@@ -23,6 +26,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod alias;
+pub mod capture;
 pub mod endpoint;
 mod identities;
 mod kind;

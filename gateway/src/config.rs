@@ -101,7 +101,19 @@ pub enum Violation {
         /// Which limit.
         name: &'static str,
     },
+    /// `[capture] collector` cannot be sent to.
+    #[error(
+        "[capture] collector {0} is not a destination; expected the collector's address and \
+         port, e.g. 127.0.0.1:9060"
+    )]
+    BadCollector(SocketAddr),
+    /// `[capture] auth_key` would not leave room for a message in a HEP packet.
+    #[error("[capture] auth_key is {0} bytes long; expected at most {MAX_AUTH_KEY}")]
+    AuthKeyTooLong(usize),
 }
+
+/// The longest `[capture] auth_key`: it is repeated in every HEP packet (at most 65535 bytes).
+pub const MAX_AUTH_KEY: usize = 1024;
 
 /// Where in the file a rule is broken: the keys (and array indices) leading to the
 /// offending table or value, so that a checker holding the parsed document can point at
@@ -425,6 +437,81 @@ impl AliasSection {
     }
 }
 
+/// How HEP packets reach the collector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureTransport {
+    /// One datagram per packet.
+    #[default]
+    Udp,
+    /// One connection, dialled again with backoff.
+    Tcp,
+}
+
+/// HEP v3 capture of every SIP message sent and received (docs/operations.md, "Capture to
+/// Homer, sngrep, tshark"). Present: on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSection {
+    /// The collector's address (Homer / heplify-server, sngrep `-L`).
+    pub collector: SocketAddr,
+    /// `udp` (default) or `tcp`.
+    #[serde(default)]
+    pub transport: CaptureTransport,
+    /// The capture agent id in every packet.
+    #[serde(default = "default_capture_id")]
+    pub capture_id: u32,
+    /// The collector's password, if it asks for one.
+    #[serde(default)]
+    pub auth_key: Option<String>,
+    /// Messages waiting for the collector at most; more are dropped and counted.
+    #[serde(default = "default_queue_messages")]
+    pub queue_messages: usize,
+    /// Message bytes waiting for the collector at most; more are dropped and counted.
+    #[serde(default = "default_queue_bytes")]
+    pub queue_bytes: usize,
+}
+
+impl CaptureTransport {
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureTransport::Udp => "udp",
+            CaptureTransport::Tcp => "tcp",
+        }
+    }
+}
+
+fn default_capture_id() -> u32 {
+    1
+}
+
+fn default_queue_messages() -> usize {
+    10_000
+}
+
+fn default_queue_bytes() -> usize {
+    16 << 20
+}
+
+impl CaptureSection {
+    /// The library's sink settings.
+    pub fn sink_config(&self) -> sipwire::capture::CaptureConfig {
+        use sipwire::capture::{CaptureConfig, CollectorTransport};
+        let transport = match self.transport {
+            CaptureTransport::Udp => CollectorTransport::Udp,
+            CaptureTransport::Tcp => CollectorTransport::Tcp,
+        };
+        CaptureConfig {
+            capture_id: self.capture_id,
+            auth_key: self.auth_key.clone(),
+            queue_messages: self.queue_messages,
+            queue_bytes: self.queue_bytes,
+            ..CaptureConfig::new(self.collector, transport)
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -450,6 +537,9 @@ pub struct Config {
     /// SCTP associations.
     #[serde(default)]
     pub sctp: SctpSection,
+    /// HEP capture; absent: off.
+    #[serde(default)]
+    pub capture: Option<CaptureSection>,
 }
 
 impl Config {
@@ -578,6 +668,34 @@ impl Config {
                 ));
             }
         }
+        if let Some(c) = &self.capture {
+            if c.collector.port() == 0
+                || c.collector.ip().is_unspecified()
+                || c.collector.ip().is_multicast()
+            {
+                out.push((
+                    Violation::BadCollector(c.collector),
+                    Place::key("capture").child("collector"),
+                ));
+            }
+            for (name, zero) in [
+                ("queue_messages", c.queue_messages == 0),
+                ("queue_bytes", c.queue_bytes == 0),
+            ] {
+                if zero {
+                    out.push((
+                        Violation::ZeroLimit { name },
+                        Place::key("capture").child(name),
+                    ));
+                }
+            }
+            if let Some(k) = c.auth_key.as_ref().filter(|k| k.len() > MAX_AUTH_KEY) {
+                out.push((
+                    Violation::AuthKeyTooLong(k.len()),
+                    Place::key("capture").child("auth_key"),
+                ));
+            }
+        }
         if l.idle_timeout_secs < 32 {
             out.push((
                 Violation::IdleTooShort(l.idle_timeout_secs),
@@ -691,6 +809,49 @@ mod tests {
             [Violation::IdleTooShort(31)]
         );
         assert!(Config::parse("[limits]\nidle_timeout_secs = 32\n").is_ok());
+    }
+
+    #[test]
+    fn capture_section_is_parsed_and_checked() {
+        assert_eq!(Config::parse("").unwrap().capture, None);
+        let c = Config::parse("[capture]\ncollector = '127.0.0.1:9060'\n")
+            .unwrap()
+            .capture
+            .unwrap();
+        assert_eq!(c.transport, CaptureTransport::Udp);
+        assert_eq!((c.capture_id, c.queue_messages), (1, 10_000));
+        let s = c.sink_config();
+        assert_eq!(s.collector, "127.0.0.1:9060".parse().unwrap());
+        assert_eq!(s.transport, sipwire::capture::CollectorTransport::Udp);
+        let c = Config::parse(
+            "[capture]\ncollector = '[::1]:9061'\ntransport = 'tcp'\ncapture_id = 7\n\
+             auth_key = 'k'\nqueue_messages = 5\nqueue_bytes = 4096\n",
+        )
+        .unwrap()
+        .capture
+        .unwrap();
+        let s = c.sink_config();
+        assert_eq!(s.transport, sipwire::capture::CollectorTransport::Tcp);
+        assert_eq!((s.capture_id, s.auth_key.as_deref()), (7, Some("k")));
+        assert_eq!((s.queue_messages, s.queue_bytes), (5, 4096));
+        assert_eq!(
+            violations("[capture]\ncollector = '0.0.0.0:9060'\nqueue_bytes = 0\n"),
+            [
+                Violation::BadCollector("0.0.0.0:9060".parse().unwrap()),
+                Violation::ZeroLimit {
+                    name: "queue_bytes"
+                }
+            ]
+        );
+        let long = format!(
+            "[capture]\ncollector = '127.0.0.1:9060'\nauth_key = '{}'\n",
+            "k".repeat(MAX_AUTH_KEY + 1)
+        );
+        assert_eq!(
+            violations(&long),
+            [Violation::AuthKeyTooLong(MAX_AUTH_KEY + 1)]
+        );
+        assert!(Config::parse("[capture]\ntransport = 'sctp'\n").is_err());
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! the old policy must not outlive it). Everything else is fixed once bound or built:
 //! listeners (sockets), `[limits]` (the transport's settings), the TLS trust anchors, ALPN
 //! and client-certificate policy (in each listener's rustls configuration), `[state]`
-//! (the admin socket) and `[metrics]` (the process-wide recorder). A change there is
-//! reported as needing a restart, and the running value stays.
+//! (the admin socket), `[metrics]` (the process-wide recorder) and `[capture]` (the
+//! transport's capture sink). A change there is reported as needing a restart, and the
+//! running value stays.
 
 use serde::{Deserialize, Serialize};
 
@@ -219,6 +220,11 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         MetricsSection { prometheus }
     ));
 
+    if new.capture != old.capture {
+        // The sink is part of the transport's settings.
+        needs_restart.push("[capture]".to_owned());
+    }
+
     let alias_changed = new.alias != old.alias;
     if alias_changed {
         let (o, n) = (&old.alias, &new.alias);
@@ -293,7 +299,8 @@ mod tests {
             &(BASE.replace("127.0.0.1:5061", "127.0.0.1:5071")
                 + "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:5060'\n\
                    [tls]\nca_files = ['ca.pem']\n[limits]\nidle_timeout_secs = 900\n\
-                   [metrics]\nprometheus = '127.0.0.1:9100'\n"),
+                   [metrics]\nprometheus = '127.0.0.1:9100'\n\
+                   [capture]\ncollector = '127.0.0.1:9060'\n"),
         )
         .expect("valid");
         let p = plan(&old, &new);
@@ -304,7 +311,8 @@ mod tests {
                 "listener u added",
                 "[tls] ca_files",
                 "[limits] idle_timeout_secs",
-                "[metrics] prometheus"
+                "[metrics] prometheus",
+                "[capture]"
             ]
         );
         assert!(p.applied.is_empty());

@@ -44,6 +44,9 @@ pub enum RunError {
     /// Signal handlers could not be installed.
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    /// The HEP capture sink could not start.
+    #[error(transparent)]
+    Capture(#[from] sipwire::capture::CaptureError),
 }
 
 /// Why a new configuration was not applied (the running one stays).
@@ -139,7 +142,12 @@ impl Gateway {
         } else {
             None
         };
-        let (transport, rx) = Transport::new(transport_config(cfg));
+        let mut tcfg = transport_config(cfg);
+        if let Some(c) = &cfg.capture {
+            // Started after the metrics recorder (its drop counter binds to it).
+            tcfg.capture = Some(sipwire::capture::Capture::start(c.sink_config())?);
+        }
+        let (transport, rx) = Transport::new(tcfg);
         let tls = if needs_tls {
             let t = GatewayTls::load(cfg, dev_ca.as_ref())?;
             t.install(&transport);
@@ -442,6 +450,14 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     }
     for (name, kind, addr, why) in &gw.off {
         println!("sipwire: listener {name} ({kind} {addr}) is off: {why}");
+    }
+    if let Some(c) = &cfg.capture {
+        println!(
+            "sipwire: capture HEP v3 to {} {} (capture id {})",
+            c.transport.as_str(),
+            c.collector,
+            c.capture_id
+        );
     }
     std::fs::create_dir_all(&cfg.state.dir)
         .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;

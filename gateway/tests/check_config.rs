@@ -129,6 +129,54 @@ fn a_tls_listener_without_certificate_is_located() {
 }
 
 #[test]
+fn a_capture_section_is_summarized_and_its_problems_located() {
+    let c = check(&format!(
+        "{TCP}[capture]\ncollector = '127.0.0.1:9060'\ntransport = 'tcp'\ncapture_id = 7\n"
+    ));
+    assert!(c.ok, "{}", c.stderr);
+    assert!(
+        c.stdout
+            .trim()
+            .ends_with("; capture to tcp 127.0.0.1:9060 (capture id 7)"),
+        "{}",
+        c.stdout
+    );
+    let c = check(&format!(
+        "{TCP}[capture]\ncollector = '0.0.0.0:9060'\nqueue_messages = 0\ntransport = 'sctp'\n"
+    ));
+    assert!(!c.ok);
+    // Keys and types first: the wrong transport; then the rules, once it is taken out.
+    assert_eq!(c.problems.len(), 1, "{}", c.stderr);
+    assert!(
+        c.problems[0].starts_with("8:13: unknown variant `sctp`, expected `udp` or `tcp`"),
+        "{}",
+        c.stderr
+    );
+    let c = check(&format!(
+        "{TCP}[capture]\ncollector = '0.0.0.0:9060'\nqueue_messages = 0\n"
+    ));
+    assert_eq!(
+        c.problems,
+        [
+            "6:1: [capture] collector 0.0.0.0:9060 is not a destination; expected the \
+             collector's address and port, e.g. 127.0.0.1:9060",
+            "7:1: limit queue_messages = 0; expected a number greater than zero"
+        ],
+        "{}",
+        c.stderr
+    );
+    let c = check(&format!("{TCP}[capture]\ntransport = 'udp'\n"));
+    assert!(!c.ok);
+    assert!(
+        c.problems
+            .iter()
+            .any(|p| p.contains("missing field `collector`")),
+        "{}",
+        c.stderr
+    );
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     // Keys and types: three sections, three errors.
     let c = check(&format!(

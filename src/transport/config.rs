@@ -73,6 +73,9 @@ pub struct TransportConfig {
     /// SCTP associations (RFC 4168): streams, stream policy, retransmission and heartbeat
     /// parameters, socket buffers.
     pub sctp: SctpConfig,
+    /// Mirror every SIP message sent and received to a HEP collector ([`crate::capture`]);
+    /// `None` (the default): nothing is mirrored, at the cost of one branch per message.
+    pub capture: Option<crate::capture::Capture>,
 }
 
 /// Settings of SCTP endpoints and their associations. Zero leaves a kernel parameter at the
@@ -148,6 +151,7 @@ impl Default for TransportConfig {
             outbound_ip: None,
             require_alpn: false,
             sctp: SctpConfig::default(),
+            capture: None,
         }
     }
 }

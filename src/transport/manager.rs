@@ -265,14 +265,41 @@ impl Inner {
         metrics::udp_flows(t.counts().udp_flows);
     }
 
+    /// Mirrors one SIP message (sent or received; TLS family: the plaintext) to the capture
+    /// sink, if one is configured. Every driver calls it for what it delivers and what it
+    /// sends; without capture it is one branch.
+    #[inline]
+    pub(crate) fn capture(
+        &self,
+        kind: TransportKind,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message: &Bytes,
+    ) {
+        if let Some(c) = &self.cfg.capture {
+            c.record(kind, source, destination, message.clone());
+        }
+    }
+
     /// Queues bytes on a flow without waiting.
     pub(crate) fn send(&self, flow: Flow, bytes: Bytes) -> Result<(), TransportError> {
         let t = self.tables();
-        let sink = match t.get(flow) {
+        let (sink, ends) = match t.get(flow) {
             None => return Err(TransportError::UnknownFlow(flow)),
-            Some(e) => e.sink.clone(),
+            Some(e) => {
+                // The addresses are copied only when they will be mirrored.
+                let ends = self
+                    .cfg
+                    .capture
+                    .as_ref()
+                    .map(|_| (e.info.local, e.info.peer));
+                (e.sink.clone(), ends)
+            }
         };
         drop(t);
+        if let Some((local, peer)) = ends {
+            self.capture(flow.kind(), local, peer, &bytes);
+        }
         match sink {
             Sink::Datagram { socket, peer, .. } => {
                 send_datagram(&socket, peer, &bytes, self.metrics.flow(TransportKind::Udp))
@@ -516,10 +543,17 @@ impl Transport {
         to: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), TransportError> {
-        let socket = match self.inner.tables().get(flow).map(|e| &e.sink) {
-            Some(Sink::Datagram { socket, .. }) => Arc::clone(socket),
-            _ => return Err(TransportError::UnknownFlow(flow)),
+        let (socket, local) = match self.inner.tables().get(flow) {
+            Some(e) => match &e.sink {
+                Sink::Datagram { socket, .. } => (Arc::clone(socket), e.info.local),
+                Sink::Conn(_) | Sink::Assoc(_) => return Err(TransportError::UnknownFlow(flow)),
+            },
+            None => return Err(TransportError::UnknownFlow(flow)),
         };
+        if self.inner.cfg.capture.is_some() {
+            let copy = Bytes::copy_from_slice(bytes);
+            self.inner.capture(TransportKind::Udp, local, to, &copy);
+        }
         send_datagram(
             &socket,
             to,

@@ -530,6 +530,7 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
                     match ev {
                         AssocEvent::Deliver(m) => {
                             counters.msgs_in.increment(1);
+                            inner.capture(kind, a.info.peer, a.info.local, m.as_bytes());
                             match inner.incoming.try_send(Incoming::new(m, &a.info)) {
                                 Ok(()) => {}
                                 Err(TrySendError::Closed(_)) => return,
@@ -546,6 +547,7 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
                                 stream,
                                 unordered: false,
                             });
+                            inner.capture(kind, a.info.local, a.info.peer, &bytes);
                             let _ = ep.sock.socket().try_send(&bytes, &info, None);
                         }
                         AssocEvent::Drop(reason) => metrics::drop(kind, reason),

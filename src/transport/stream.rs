@@ -153,6 +153,7 @@ async fn run(
             match ev {
                 FlowEvent::Deliver(message) => {
                     counters.msgs_in.increment(1);
+                    inner.capture(kind, info.peer, info.local, message.as_bytes());
                     // Handed up at once, or waited for while the channel is full (TCP
                     // back-pressure). The wait is boxed: rarely needed, and inline it would
                     // grow every flow's task (an idle flow's memory) by the message's size.

@@ -95,12 +95,18 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
                 else {
                     continue;
                 };
+                inner.capture(TransportKind::Udp, peer, info.local, message.as_bytes());
                 let inc = Incoming::new(message, &info);
                 if inner.incoming.try_send(inc).is_err() {
                     metrics::drop(TransportKind::Udp, "incoming_queue_full");
                 }
             }
             Inbound::Reply(r) => {
+                if inner.cfg.capture.is_some() {
+                    if let Ok(local) = sock.local_addr() {
+                        inner.capture(TransportKind::Udp, local, peer, &r);
+                    }
+                }
                 let _ = send_datagram(&sock, peer, &r, &counters);
             }
             Inbound::Stun(b) => {

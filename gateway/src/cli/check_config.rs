@@ -14,7 +14,7 @@ pub struct CheckConfigArgs {
     pub file: PathBuf,
 }
 
-/// The one-line summary of a valid configuration: its listeners and domains.
+/// The one-line summary of a valid configuration: its listeners, domains and capture.
 pub fn summary(path: &Path, cfg: &Config) -> String {
     let listeners: Vec<String> = cfg
         .listeners
@@ -22,8 +22,16 @@ pub fn summary(path: &Path, cfg: &Config) -> String {
         .map(|l| format!("{} ({} {})", l.name, l.transport, l.addr))
         .collect();
     let domains = cfg.domains();
+    let capture = cfg.capture.as_ref().map_or(String::new(), |c| {
+        format!(
+            "; capture to {} {} (capture id {})",
+            c.transport.as_str(),
+            c.collector,
+            c.capture_id
+        )
+    });
     format!(
-        "{}: valid; {} listener{}: {}; {} domain{}: {}",
+        "{}: valid; {} listener{}: {}; {} domain{}: {}{capture}",
         path.display(),
         listeners.len(),
         plural(listeners.len()),

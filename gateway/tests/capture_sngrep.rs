@@ -1,0 +1,294 @@
+//! HEP v3 capture against the real consumer: `sipwire run` with a `[capture]` section mirrors
+//! to sngrep listening for HEP without its screen (`sngrep -N -q -L udp:... -O FILE.pcap`);
+//! OPTIONS over UDP, TCP and TLS are answered, and `tshark -r FILE.pcap` shows each request
+//! and each response as SIP with the addresses and ports it travelled between (tshark has no
+//! HEP dissector: sngrep unwraps HEP into the pcap). The TLS exchange can only be in the pcap
+//! through HEP (sngrep cannot decrypt), and sngrep sniffs no interface here. The exporter
+//! then shows the six packets sent and no capture dropped.
+//!
+//! sngrep and tshark are Debian packages (lab/install-deps.sh installs them); the test fails,
+//! naming the package, when one is missing.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::net::{SocketAddr, UdpSocket as StdUdp};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use support::poll::WAIT;
+use support::sip::{options, parse};
+use support::transport::{framer, read_message};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// How long sngrep may take to bind, and the pcap to show every message.
+const TOOL_WAIT: Duration = Duration::from_secs(20);
+
+/// Panics with what to install when `tool` cannot be run.
+fn require(tool: &str, package: &str, version_arg: &str) {
+    match Command::new(tool).arg(version_arg).output() {
+        Ok(_) => {}
+        Err(e) => panic!(
+            "{tool} is needed by this test and cannot be run ({e}): install the Debian package \
+             `{package}` (lab/install-deps.sh does)"
+        ),
+    }
+}
+
+/// sngrep collecting HEP into a pcap; killed on drop.
+struct Sngrep {
+    child: Child,
+    pcap: PathBuf,
+    log: PathBuf,
+}
+
+impl Drop for Sngrep {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sngrep {
+    /// Starts `sngrep -N -q -L udp:127.0.0.1:PORT -O dir/capture.pcap` on a free port and
+    /// waits until it holds the port.
+    fn start(dir: &Path) -> (Sngrep, SocketAddr) {
+        let port = StdUdp::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free UDP port")
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let pcap = dir.join("capture.pcap");
+        let log = dir.join("sngrep.log");
+        let out = std::fs::File::create(&log).expect("sngrep log");
+        let child = Command::new("sngrep")
+            .args(["-N", "-q", "-L", &format!("udp:{addr}"), "-O"])
+            .arg(&pcap)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn sngrep");
+        let mut s = Sngrep { child, pcap, log };
+        let end = Instant::now() + TOOL_WAIT;
+        // Listening: the port can no longer be bound by anyone else.
+        while StdUdp::bind(addr).is_ok() {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("sngrep exited ({status}): {}", s.log_text());
+            }
+            assert!(
+                Instant::now() < end,
+                "sngrep did not bind {addr} in {TOOL_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (s, addr)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// One SIP message as tshark shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    src: SocketAddr,
+    dst: SocketAddr,
+    method: String,
+    status: String,
+    call_id: String,
+}
+
+/// `tshark -r pcap -Y sip -T fields ...`, one [`Seen`] per SIP packet.
+fn tshark(pcap: &Path) -> Vec<Seen> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "sip", "-T", "fields", "-E", "separator=/t"])
+        .args([
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ])
+        .args([
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+            "-e",
+            "sip.Call-ID",
+        ])
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let addr = |ip: &str, port: &str| format!("{ip}:{port}").parse().ok();
+            Some(Seen {
+                src: addr(f.first()?, f.get(2)?)?,
+                dst: addr(f.get(1)?, f.get(3)?)?,
+                method: f.get(4)?.to_string(),
+                status: f.get(5)?.to_string(),
+                call_id: f.get(6)?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Sends an OPTIONS on a stream and reads its 200.
+async fn stream_options<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    transport: &str,
+    local: SocketAddr,
+    server: SocketAddr,
+    branch: &str,
+) {
+    s.write_all(options(transport, local, server, branch).as_bytes())
+        .await
+        .expect("send");
+    let resp = read_message(s, &mut framer()).await;
+    assert_eq!(resp.status_code(), Some(200), "{resp:?}");
+}
+
+#[tokio::test]
+async fn sngrep_receives_every_request_and_response_and_tshark_reads_them() {
+    require("sngrep", "sngrep", "-V");
+    require("tshark", "tshark", "-v");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sngrep, collector) = Sngrep::start(dir.path());
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port");
+
+    let cfg = format!(
+        "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:0'\n\
+         [[listener]]\nname = 't'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
+         [[listener]]\nname = 's'\ntransport = 'tls'\naddr = '127.0.0.1:0'\ndomain = 'localhost'\n\
+         [tls]\ndev_ca = true\n[state]\ndir = '{}'\n\
+         [capture]\ncollector = '{collector}'\ncapture_id = 2001\n\
+         [metrics]\nprometheus = '{metrics}'\n",
+        dir.path().join("state").display()
+    );
+    let gw = support::gateway::start(dir.path(), &cfg);
+    assert_eq!(
+        gw.printed("sipwire: capture HEP v3 to "),
+        Some(format!("udp {collector} (capture id 2001)").as_str()),
+        "{:?}",
+        gw.startup
+    );
+    let (udp, tcp, tls) = (gw.listener("udp"), gw.listener("tcp"), gw.listener("tls"));
+
+    // UDP
+    let u = UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+    let ul = u.local_addr().expect("local");
+    u.send_to(options("UDP", ul, udp, "hepudp").as_bytes(), udp)
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = tokio::time::timeout(WAIT, u.recv_from(&mut buf))
+        .await
+        .expect("UDP answer in time")
+        .expect("recv");
+    assert_eq!(parse(&buf[..n]).status_code(), Some(200));
+
+    // TCP
+    let mut t = TcpStream::connect(tcp).await.expect("tcp connect");
+    let tl = t.local_addr().expect("local");
+    stream_options(&mut t, "TCP", tl, tcp, "heptcp").await;
+
+    // TLS, verified against the development CA.
+    let roots = support::gateway::dev_ca_roots(&dir.path().join("state"));
+    let cc = support::pki::client_config(roots, None, rustls::DEFAULT_VERSIONS);
+    let raw = TcpStream::connect(tls).await.expect("tls connect");
+    let sl = raw.local_addr().expect("local");
+    let mut s = tokio_rustls::TlsConnector::from(cc)
+        .connect(ServerName::try_from("localhost").expect("name"), raw)
+        .await
+        .expect("TLS handshake");
+    stream_options(&mut s, "TLS", sl, tls, "heptls").await;
+
+    // Each request (client -> gateway) and response (gateway -> client), as tshark reads them
+    // from what sngrep wrote.
+    let want: Vec<Seen> = [
+        ("hepudp", ul, udp),
+        ("heptcp", tl, tcp),
+        ("heptls", sl, tls),
+    ]
+    .into_iter()
+    .flat_map(|(branch, client, server)| {
+        let call_id = format!("{branch}@test");
+        [
+            Seen {
+                src: client,
+                dst: server,
+                method: "OPTIONS".into(),
+                status: String::new(),
+                call_id: call_id.clone(),
+            },
+            Seen {
+                src: server,
+                dst: client,
+                method: String::new(),
+                status: "200".into(),
+                call_id,
+            },
+        ]
+    })
+    .collect();
+    let end = Instant::now() + TOOL_WAIT;
+    let seen = loop {
+        let seen = tshark(&sngrep.pcap);
+        if want.iter().all(|w| seen.contains(w)) || Instant::now() >= end {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let missing: Vec<&Seen> = want.iter().filter(|w| !seen.contains(w)).collect();
+    assert!(
+        missing.is_empty(),
+        "missing from the pcap: {missing:#?}\ntshark read: {seen:#?}\nsngrep said: {}",
+        sngrep.log_text()
+    );
+    assert_eq!(seen.len(), want.len(), "nothing else mirrored: {seen:#?}");
+    drop(sngrep);
+
+    // The gateway counted what it handed to the collector, and lost nothing.
+    let exported = scrape(metrics).await;
+    assert!(
+        exported
+            .lines()
+            .any(|l| l == "sipwire_capture_sent_total 6"),
+        "{exported}"
+    );
+    assert!(
+        !exported.contains("sipwire_capture_dropped_total"),
+        "{exported}"
+    );
+}
+
+/// The Prometheus exposition of the gateway's exporter.
+async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut s = TcpStream::connect(addr)
+        .await
+        .expect("connect to the exporter");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut out = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
+        .await
+        .expect("exporter answers in time")
+        .expect("read");
+    out
+}
