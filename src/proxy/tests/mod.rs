@@ -56,7 +56,10 @@ pub(super) fn addr(s: &str) -> SocketAddr {
 }
 
 pub(super) fn msg(text: &str) -> Message {
-    Message::parse(Bytes::from(text.replace('\n', "\r\n"))).unwrap()
+    Message::parse(Bytes::from(
+        text.replace("\r\n", "\n").replace('\n', "\r\n"),
+    ))
+    .unwrap()
 }
 
 pub(super) fn s(m: &Message) -> String {
