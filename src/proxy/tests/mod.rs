@@ -12,6 +12,7 @@ use crate::wire::Message;
 use crate::{Target, TransportKind};
 
 mod call;
+mod context_probe;
 mod failover;
 mod request;
 mod responses;
