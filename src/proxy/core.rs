@@ -283,7 +283,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                 _ => return self.stateless_request(req, inbound),
             }
         }
-        let Some(listener) = self.cfg.listener(&inbound.listener) else {
+        if self.cfg.listener(&inbound.listener).is_none() {
             tracing::warn!(listener = %inbound.listener, "request on an unknown listener");
             return self.reject(
                 req,
@@ -292,8 +292,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                 Reject::because(500, "unknown listener"),
                 now,
             );
-        };
-        let _ = listener;
+        }
         let prepared = match request::prepare(&self.cfg, self.secret, &req) {
             Ok(p) => p,
             Err(rej) => return self.reject(req, inbound, None, rej, now),
