@@ -14,6 +14,8 @@
 //!   route whose first target is `stateless` forwards per §16.11.
 //! - [`NextHop`]: what a request needs next (an address, or a URI to resolve).
 //!
+//! - [`driver::run`]: a thin tokio driver over a `Transport`.
+//!
 //! See docs/proxy.md for the rules and the tests that prove them.
 #![cfg_attr(
     not(test),
@@ -29,6 +31,7 @@ mod branch;
 mod config;
 mod context;
 mod core;
+pub mod driver;
 mod reject;
 mod request;
 mod select;
