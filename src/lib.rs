@@ -18,7 +18,8 @@
 //! The modules, lowest layer first: [`wire`] (the SIP codec, pure), [`tls`] (rustls
 //! configuration and RFC 5922 identities), [`transport`] (the transport layer), [`alias`]
 //! (RFC 5923 tables, pure), [`resolve`] (RFC 3263: pure ordering + a hickory-resolver
-//! driver), [`transaction`] (RFC 3261 §17 with RFC 6026, pure and clock-free), [`endpoint`]
+//! driver), [`transaction`] (RFC 3261 §17 with RFC 6026, pure and clock-free), [`proxy`] (the
+//! RFC 3261 §16 proxy core over the transaction layer, pure), [`endpoint`]
 //! (the outbound and response API). The `sipwire run` gateway is a
 //! separate crate (`sipwire-gateway`) so that embedding the library pulls no configuration
 //! parser, CLI or HTTP exporter. See docs/architecture.md.
@@ -30,6 +31,7 @@ pub mod capture;
 pub mod endpoint;
 mod identities;
 mod kind;
+pub mod proxy;
 pub mod resolve;
 mod target;
 pub mod tls;

@@ -297,6 +297,58 @@ impl<'m> Editor<'m> {
         Ok(self)
     }
 
+    /// Removes the last Route value (a proxy's strict-route fix-up, RFC 3261 §16.4, moves
+    /// it into the Request-URI). Only that value goes when its line holds several.
+    pub fn remove_last_route(&mut self) -> Result<&mut Self, EditError> {
+        let h = *self
+            .msg
+            .fields()
+            .iter()
+            .rev()
+            .find(|h| h.kind == HeaderKind::Route)
+            .ok_or(EditError::NoRoute)?;
+        let values = split_values(h.value.of(self.buf())).collect::<Result<Vec<_>, _>>()?;
+        match values.as_slice() {
+            [] => return Err(EditError::NoRoute),
+            [_] => {
+                let r = h.line.range();
+                self.replace(r.start, r.end, b"");
+            }
+            [.., prev, last] => {
+                let a = self.offset(prev)? + prev.len();
+                let b = self.offset(last)? + last.len();
+                self.replace(a, b, b"");
+            }
+        }
+        Ok(self)
+    }
+
+    /// Replaces the Request-URI of a request (strict-route fix-up, RFC 3261 §16.4).
+    pub fn set_request_uri(&mut self, uri: &str) -> Result<&mut Self, EditError> {
+        check_uri(uri)?;
+        let old = self
+            .msg
+            .request_uri()
+            .ok_or(EditError::BadValue("not a request"))?;
+        let at =
+            offset_in(self.buf(), old.as_bytes()).ok_or(EditError::BadValue("Request-URI span"))?;
+        self.replace(at, at + old.len(), uri.as_bytes());
+        Ok(self)
+    }
+
+    /// Appends `name: value` after the last header line.
+    pub fn add_header(&mut self, name: &str, value: &str) -> Result<&mut Self, EditError> {
+        if name.is_empty() || !name.bytes().all(is_token) {
+            return Err(EditError::BadValue("header name"));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err(EditError::BadValue("header value"));
+        }
+        let at = self.msg.head_len().saturating_sub(2);
+        self.replace(at, at, format!("{name}: {value}\r\n").as_bytes());
+        Ok(self)
+    }
+
     /// Builds the edited message: untouched bytes are copied from the original once.
     pub fn finish(mut self) -> Result<Bytes, EditError> {
         let buf = self.buf();
@@ -551,6 +603,38 @@ From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n
             .edit()
             .prepend_via_value("SIP/2.0/UDP h, SIP/2.0/UDP g")
             .is_err());
+    }
+
+    #[test]
+    fn last_route_request_uri_and_added_header() {
+        let m = parse(REQ);
+        let mut e = m.edit();
+        e.remove_last_route()
+            .unwrap()
+            .set_request_uri("sip:p2.example.com;lr")
+            .unwrap()
+            .add_header("Warning", "380 p \"SIPS Not Allowed\"")
+            .unwrap();
+        let m2 = e.finish_message().unwrap();
+        assert_eq!(m2.request_uri(), Some("sip:p2.example.com;lr"));
+        let routes: Vec<_> = m2.routes().map(|r| r.unwrap().uri).collect();
+        assert_eq!(routes, vec!["sip:p1.example.com;lr"]);
+        assert_eq!(
+            m2.header("Warning"),
+            Some(&b"380 p \"SIPS Not Allowed\""[..])
+        );
+        assert_eq!(&m2.body()[..], b"x=y");
+        let mut e = m2.edit();
+        e.remove_last_route().unwrap();
+        let m3 = e.finish_message().unwrap();
+        assert_eq!(m3.routes().count(), 0);
+        assert_eq!(
+            m3.edit().remove_last_route().unwrap_err(),
+            EditError::NoRoute
+        );
+        assert!(m3.edit().add_header("Bad Name", "x").is_err());
+        assert!(m3.edit().add_header("X", "a\r\nEvil: 1").is_err());
+        assert!(m3.edit().set_request_uri("sip:a>").is_err());
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn default_reason(code: u16) -> &'static str {
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",
         483 => "Too Many Hops",
+        487 => "Request Terminated",
         500 => "Server Internal Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",

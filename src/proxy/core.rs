@@ -1,0 +1,898 @@
+//! The proxy core: one [`Transactions`] table and the proxy contexts (RFC 3261 §16's
+//! "response context") tying each server transaction to its client branches. Fed requests,
+//! responses, resolution results, transport errors and `now`; hands back [`Output`]s and
+//! its next [`deadline`](Proxy::deadline). No clock, no sockets, no DNS.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::resolve::SipTarget;
+use crate::transaction::{
+    Action, Received, TimerConfig, TransactionError, TransactionId, Transactions,
+};
+use crate::wire::Message;
+use crate::{Target, TransportKind};
+
+use super::branch::{self, Mode};
+use super::config::{ConfigError, ProxyConfig};
+use super::context::{Branch, Context, Outcome};
+use super::reject::Reject;
+use super::request::{self, Prepared};
+use super::select::{select, Hop, NextHop, Selection};
+use super::sips;
+
+/// The flow a request arrived on, as the driver describes it. `F` is the driver's flow
+/// handle (the transport's `Flow` in the tokio driver, a number in tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound<F> {
+    /// The flow: responses go back on it first (RFC 3261 §18.2.2).
+    pub flow: F,
+    /// Name of the [`super::Listener`] it was accepted on.
+    pub listener: String,
+    /// Its transport.
+    pub transport: TransportKind,
+    /// The peer's address.
+    pub source: SocketAddr,
+}
+
+/// Names one request the core works on (a proxy context), for [`Proxy::resolved`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(u64);
+
+/// What the driver must do.
+#[derive(Debug, Clone)]
+pub enum Output<F> {
+    /// Send this response upstream on the request's inbound flow (for UDP: to the source,
+    /// or by `received`/`rport`, RFC 3261 §18.2.2, RFC 3581).
+    Respond {
+        /// Where the request came from.
+        to: Inbound<F>,
+        /// The response.
+        message: Message,
+    },
+    /// Send this response by its top Via (§18.2.2, RFC 3263 §5): a response to a request
+    /// forwarded statelessly, or a 2xx that outlived its server transaction.
+    RespondByVia {
+        /// The response, our Via removed.
+        message: Message,
+    },
+    /// Locate this URI by RFC 3263 and call [`Proxy::resolved`] with the targets in order
+    /// (an empty list when it failed).
+    Resolve {
+        /// The request waiting.
+        request: RequestId,
+        /// What to resolve.
+        target: SipTarget,
+    },
+    /// Send this request (a first copy, a retransmission, an ACK for a non-2xx or a
+    /// CANCEL) to `target` from `listener` (RFC 5923: through the reuse endpoint for the
+    /// TLS family). Report a failure with [`Proxy::send_failed`].
+    Send {
+        /// Destination.
+        target: Target,
+        /// Listener to send from.
+        listener: String,
+        /// The request, our Via on top.
+        message: Message,
+        /// The client transaction (`None` for stateless forwarding).
+        client: Option<TransactionId>,
+    },
+}
+
+/// What the core did, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyCounters {
+    /// Requests forwarded with a client transaction (every failover attempt counts).
+    pub branches: u64,
+    /// Failover attempts (branches after the first of a request, RFC 3263 §4.3).
+    pub failovers: u64,
+    /// Requests forwarded statelessly (§16.11), ACKs for 2xx included.
+    pub forwarded_stateless: u64,
+    /// Responses sent upstream that came from downstream.
+    pub responses_forwarded: u64,
+    /// Responses the core built (errors, 100 excluded, 408, 480, 487, 500).
+    pub responses_generated: u64,
+    /// Responses whose top Via is not ours (RFC 3261 §18.1.2): dropped.
+    pub dropped_not_our_via: u64,
+    /// Responses with our Via and no transaction (RFC 6026): dropped.
+    pub dropped_stray: u64,
+    /// Messages the transaction layer could not key (no branch, bad Via): dropped.
+    pub dropped_malformed: u64,
+    /// Stateless requests (ACKs, unknown CANCELs) that could not be forwarded: dropped.
+    pub dropped_unroutable: u64,
+    /// Targets skipped because a SIPS Request-URI may not leave over their transport.
+    pub sips_refused: u64,
+}
+
+/// Why a [`Proxy`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The timers are unusable.
+    #[error(transparent)]
+    Timers(#[from] TransactionError),
+}
+
+/// Which part of a context a transaction plays.
+#[derive(Debug, Clone)]
+enum Role<F> {
+    /// The server transaction of the request.
+    Server,
+    /// A client branch (index into the context's branches).
+    Branch(usize),
+    /// The CANCEL sent downstream on a branch.
+    CancelClient(usize),
+    /// The server transaction of a received CANCEL, and where it came from.
+    CancelServer(Inbound<F>),
+}
+
+/// A transaction-stateful proxy (RFC 3261 §16) with per-route stateless forwarding
+/// (§16.11). See docs/proxy.md.
+#[derive(Debug)]
+pub struct Proxy<F> {
+    cfg: ProxyConfig,
+    secret: u64,
+    txns: Transactions,
+    next_request: u64,
+    seq: u64,
+    contexts: HashMap<RequestId, Context<F>>,
+    roles: HashMap<TransactionId, (RequestId, Role<F>)>,
+    out: VecDeque<Output<F>>,
+    counters: ProxyCounters,
+}
+
+impl<F: Clone + std::fmt::Debug> Proxy<F> {
+    /// A proxy with this configuration and these timers (a proxy sends 100 Trying to an
+    /// INVITE at once: give `trying_delay: Some(Duration::ZERO)`). `secret` keys the
+    /// branches (pass a random value; tests pass a constant).
+    pub fn new(cfg: ProxyConfig, timers: TimerConfig, secret: u64) -> Result<Proxy<F>, ProxyError> {
+        cfg.check()?;
+        timers.check()?;
+        Ok(Proxy {
+            cfg,
+            secret,
+            txns: Transactions::new(timers),
+            next_request: 0,
+            seq: 0,
+            contexts: HashMap::new(),
+            roles: HashMap::new(),
+            out: VecDeque::new(),
+            counters: ProxyCounters::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProxyConfig {
+        &self.cfg
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &ProxyCounters {
+        &self.counters
+    }
+
+    /// Requests in progress (proxy contexts).
+    pub fn pending(&self) -> usize {
+        self.contexts.len()
+    }
+
+    /// The next thing to do.
+    pub fn poll_output(&mut self) -> Option<Output<F>> {
+        self.out.pop_front()
+    }
+
+    /// When [`Proxy::handle_timeout`] is due.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.txns.deadline()
+    }
+
+    /// Fires the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.txns.handle_timeout(now);
+        self.drain(now);
+    }
+
+    /// A request received on `inbound` (its top Via already carries `received`/`rport`).
+    pub fn handle_request(&mut self, msg: Message, inbound: Inbound<F>, now: Instant) {
+        if !msg.is_request() {
+            return self.handle_response(msg, now);
+        }
+        match self.txns.receive(msg, now) {
+            Ok(Received::Matched(_)) => {}
+            Ok(Received::NewRequest(req)) => self.new_request(req, inbound, now),
+            Ok(Received::StrayAck(ack)) => self.stateless_request(ack, inbound),
+            Ok(Received::StrayResponse(_)) => self.counters.dropped_malformed += 1,
+            Err(e) => {
+                tracing::debug!(%e, "request dropped");
+                self.counters.dropped_malformed += 1;
+            }
+        }
+        self.drain(now);
+    }
+
+    /// A response received from downstream.
+    pub fn handle_response(&mut self, msg: Message, now: Instant) {
+        let (ours, stateless) = match msg.top_via() {
+            Ok(v) => (
+                self.cfg.is_our_sent_by(&v.host, v.port_or_default()),
+                v.branch.and_then(branch::parse).map(|(m, _)| m) == Some(Mode::Stateless),
+            ),
+            Err(_) => {
+                self.counters.dropped_malformed += 1;
+                return;
+            }
+        };
+        if !ours {
+            // §18.1.2: a response whose top Via is not ours is discarded.
+            self.counters.dropped_not_our_via += 1;
+            return;
+        }
+        match self.txns.receive(msg, now) {
+            Ok(Received::StrayResponse(r)) if stateless => self.respond_by_via(r),
+            Ok(Received::StrayResponse(_)) => self.counters.dropped_stray += 1,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(%e, "response dropped");
+                self.counters.dropped_malformed += 1;
+            }
+        }
+        self.drain(now);
+    }
+
+    /// The RFC 3263 result for an [`Output::Resolve`], targets in the order to try.
+    pub fn resolved(&mut self, request: RequestId, targets: Vec<Target>, now: Instant) {
+        let Some(ctx) = self.contexts.get_mut(&request) else {
+            return;
+        };
+        if !ctx.resolving {
+            return;
+        }
+        ctx.resolving = false;
+        let hint = ctx.resolve_hint.take();
+        ctx.targets
+            .extend(targets.into_iter().map(|t| (t, hint.clone())));
+        if ctx.server.is_none() {
+            self.stateless_next(request);
+        } else {
+            self.try_next(request, now);
+        }
+        self.drain(now);
+    }
+
+    /// The transport could not send an [`Output::Send`] of this client transaction
+    /// (§16.9: as if a 503 had come; RFC 3263 §4.3: the next target is tried).
+    pub fn send_failed(&mut self, client: TransactionId, now: Instant) {
+        if self.txns.transport_error(client, now).is_ok() {
+            self.drain(now);
+        }
+    }
+
+    fn new_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    fn new_request(&mut self, req: Message, inbound: Inbound<F>, now: Instant) {
+        if req.method() == Some("CANCEL") {
+            match self.txns.cancel_target(&req) {
+                Ok(Some(invite)) => return self.cancel(req, inbound, invite, now),
+                // §16.10: no context: forward statelessly.
+                _ => return self.stateless_request(req, inbound),
+            }
+        }
+        if self.cfg.listener(&inbound.listener).is_none() {
+            tracing::warn!(listener = %inbound.listener, "request on an unknown listener");
+            return self.reject(
+                req,
+                inbound,
+                None,
+                Reject::because(500, "unknown listener"),
+                now,
+            );
+        }
+        let prepared = match request::prepare(&self.cfg, self.secret, &req) {
+            Ok(p) => p,
+            Err(rej) => return self.reject(req, inbound, None, rej, now),
+        };
+        let selection = match select(&self.cfg, &prepared, &inbound.listener) {
+            Ok(s) => s,
+            Err(rej) => return self.reject(req, inbound, Some(prepared), rej, now),
+        };
+        match selection {
+            Selection::ForUs => {
+                let rej = if req.method() == Some("OPTIONS") {
+                    Reject::new(200)
+                } else {
+                    Reject::because(404, "addressed to this proxy")
+                };
+                self.reject(req, inbound, Some(prepared), rej, now)
+            }
+            Selection::Forward {
+                hops,
+                stateless: true,
+            } => self.stateless_start(req, inbound, prepared, hops),
+            Selection::Forward { hops, .. } => {
+                let Some(id) = self.start_context(&req, inbound, Some(prepared), now) else {
+                    return;
+                };
+                if let Some(ctx) = self.contexts.get_mut(&id) {
+                    ctx.hops = hops.into();
+                }
+                self.try_next(id, now);
+            }
+        }
+    }
+
+    /// Starts the server transaction and its context.
+    fn start_context(
+        &mut self,
+        req: &Message,
+        inbound: Inbound<F>,
+        prepared: Option<Prepared>,
+        now: Instant,
+    ) -> Option<RequestId> {
+        let sid = match self.txns.start_server(req.clone(), inbound.transport, now) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%e, "no server transaction");
+                self.counters.dropped_malformed += 1;
+                return None;
+            }
+        };
+        let id = self.new_id();
+        let record_route = self.cfg.record_route && request::creates_dialog(req);
+        let ctx = Context::new(inbound, req.clone(), prepared, Some(sid), record_route);
+        self.contexts.insert(id, ctx);
+        self.bind(sid, id, Role::Server);
+        Some(id)
+    }
+
+    /// Answers `req` with `rej` through a server transaction (retransmissions absorbed);
+    /// an ACK is dropped.
+    fn reject(
+        &mut self,
+        req: Message,
+        inbound: Inbound<F>,
+        prepared: Option<Prepared>,
+        rej: Reject,
+        now: Instant,
+    ) {
+        if req.method() == Some("ACK") {
+            self.counters.dropped_unroutable += 1;
+            return;
+        }
+        let Some(id) = self.start_context(&req, inbound, prepared, now) else {
+            return;
+        };
+        if let Some(ctx) = self.contexts.get_mut(&id) {
+            ctx.stop = true;
+            ctx.last_reject = Some(rej);
+        }
+        self.finish(id, now);
+    }
+
+    /// §16.10: 200 to the CANCEL, CANCEL on every pending branch, 487 from us if no branch
+    /// is out.
+    fn cancel(&mut self, req: Message, inbound: Inbound<F>, invite: TransactionId, now: Instant) {
+        let Some((id, Role::Server)) = self.roles.get(&invite).cloned() else {
+            return self.stateless_request(req, inbound);
+        };
+        let Ok(sid) = self.txns.start_server(req.clone(), inbound.transport, now) else {
+            self.counters.dropped_malformed += 1;
+            return;
+        };
+        self.bind(sid, id, Role::CancelServer(inbound));
+        if let Some(ok) = Reject::new(200).response_to(&req) {
+            let _ = self.txns.send_response(sid, ok, now);
+        }
+        let Some(ctx) = self.contexts.get_mut(&id) else {
+            return;
+        };
+        ctx.cancelled = true;
+        ctx.resolving = false;
+        let mut now_cancel = Vec::new();
+        for (i, b) in ctx.branches.iter_mut().enumerate() {
+            if b.done || b.cancel_sent {
+                continue;
+            }
+            if b.provisional {
+                now_cancel.push(i);
+            } else {
+                // §9.1: no CANCEL before a provisional response.
+                b.cancel_pending = true;
+            }
+        }
+        for i in now_cancel {
+            self.send_cancel(id, i, now);
+        }
+        self.try_next(id, now);
+    }
+
+    fn send_cancel(&mut self, id: RequestId, i: usize, now: Instant) {
+        let Some(b) = self
+            .contexts
+            .get_mut(&id)
+            .and_then(|c| c.branches.get_mut(i))
+        else {
+            return;
+        };
+        b.cancel_sent = true;
+        let Some(cancel) = cancel_for(&b.request) else {
+            return;
+        };
+        match self.txns.start_client(cancel, b.target.transport, now) {
+            Ok(cid) => {
+                self.bind(cid, id, Role::CancelClient(i));
+            }
+            Err(e) => tracing::debug!(%e, "CANCEL not sent"),
+        }
+    }
+
+    /// Tries the next target, resolves the next hop, or answers with the best response.
+    fn try_next(&mut self, id: RequestId, now: Instant) {
+        loop {
+            let Some(ctx) = self.contexts.get_mut(&id) else {
+                return;
+            };
+            if ctx.final_sent || ctx.resolving || ctx.has_pending_branch() {
+                return;
+            }
+            if ctx.cancelled || ctx.stop {
+                return self.finish(id, now);
+            }
+            if let Some((target, hint)) = ctx.targets.pop_front() {
+                if self.start_branch(id, target, hint, now) {
+                    return;
+                }
+                continue;
+            }
+            match ctx.hops.pop_front() {
+                Some(Hop {
+                    next: NextHop::Address(t),
+                    listener,
+                }) => ctx.targets.push_back((t, listener)),
+                Some(Hop {
+                    next: NextHop::Resolve(target),
+                    listener,
+                }) => {
+                    ctx.resolving = true;
+                    ctx.resolve_hint = listener;
+                    self.out.push_back(Output::Resolve {
+                        request: id,
+                        target,
+                    });
+                    return;
+                }
+                None => return self.finish(id, now),
+            }
+        }
+    }
+
+    /// The copy of the context's request for `target`, or why it cannot go there.
+    fn branch_request(
+        &mut self,
+        ctx_inbound: &str,
+        prepared: &Prepared,
+        target: &Target,
+        hint: Option<&str>,
+        branch: &str,
+        record_route: bool,
+    ) -> Result<(Message, String), Reject> {
+        if !sips::may_leave_over(prepared.scheme, target.transport) {
+            self.counters.sips_refused += 1;
+            return Err(Reject::sips_not_allowed(self.cfg.warning_agent()));
+        }
+        let out = self
+            .cfg
+            .outbound_listener(target.transport, hint)
+            .ok_or_else(|| Reject::because(480, "no listener for the target's transport"))?;
+        let inbound = self
+            .cfg
+            .listener(ctx_inbound)
+            .ok_or_else(|| Reject::because(500, "unknown listener"))?;
+        let msg = request::build_branch(
+            &self.cfg,
+            prepared,
+            inbound,
+            out,
+            target.transport,
+            branch,
+            record_route,
+        )?;
+        Ok((msg, out.name.clone()))
+    }
+
+    fn start_branch(
+        &mut self,
+        id: RequestId,
+        target: Target,
+        hint: Option<String>,
+        now: Instant,
+    ) -> bool {
+        let Some(ctx) = self.contexts.get(&id) else {
+            return false;
+        };
+        let Some(prepared) = ctx.prepared.clone() else {
+            return false;
+        };
+        let (listener, record_route) = (ctx.inbound.listener.clone(), ctx.record_route);
+        self.seq += 1;
+        let br = branch::stateful(self.secret, prepared.loop_hash, self.seq);
+        let built = self.branch_request(
+            &listener,
+            &prepared,
+            &target,
+            hint.as_deref(),
+            &br,
+            record_route,
+        );
+        let (msg, out_listener) = match built {
+            Ok(m) => m,
+            Err(rej) => {
+                if let Some(ctx) = self.contexts.get_mut(&id) {
+                    ctx.last_reject = Some(rej);
+                }
+                return false;
+            }
+        };
+        let cid = match self.txns.start_client(msg.clone(), target.transport, now) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(%e, "client transaction refused");
+                return false;
+            }
+        };
+        let Some(ctx) = self.contexts.get_mut(&id) else {
+            return false;
+        };
+        if !ctx.branches.is_empty() {
+            self.counters.failovers += 1;
+        }
+        self.counters.branches += 1;
+        ctx.branches.push(Branch::new(target, out_listener, msg));
+        let i = ctx.branches.len() - 1;
+        self.bind(cid, id, Role::Branch(i));
+        true
+    }
+
+    /// Sends the best final response (§16.7 step 6) once no branch is pending.
+    fn finish(&mut self, id: RequestId, now: Instant) {
+        let Some(ctx) = self.contexts.get_mut(&id) else {
+            return;
+        };
+        if ctx.final_sent {
+            return;
+        }
+        ctx.final_sent = true;
+        let (response, generated) = ctx.best_response();
+        let Some(response) = response else {
+            return;
+        };
+        if generated {
+            self.counters.responses_generated += 1;
+        } else {
+            self.counters.responses_forwarded += 1;
+        }
+        let server = ctx.server;
+        match server {
+            Some(sid) => {
+                if let Err(e) = self.txns.send_response(sid, response, now) {
+                    tracing::debug!(%e, "final response not sent");
+                }
+            }
+            None => {
+                let to = ctx.inbound.clone();
+                self.out.push_back(Output::Respond {
+                    to,
+                    message: response,
+                });
+            }
+        }
+        self.forget_if_done(id);
+    }
+
+    fn bind(&mut self, tid: TransactionId, id: RequestId, role: Role<F>) {
+        if let Some(ctx) = self.contexts.get_mut(&id) {
+            ctx.live += 1;
+        }
+        self.roles.insert(tid, (id, role));
+    }
+
+    /// Forgets a context with no transaction left and nothing to wait for.
+    fn forget_if_done(&mut self, id: RequestId) {
+        if self
+            .contexts
+            .get(&id)
+            .is_some_and(|c| c.live == 0 && !c.resolving)
+        {
+            self.contexts.remove(&id);
+        }
+    }
+
+    /// Drains the transaction table's actions into outputs and context events.
+    fn drain(&mut self, now: Instant) {
+        while let Some((tid, action)) = self.txns.poll_action() {
+            let Some((id, role)) = self.roles.get(&tid).cloned() else {
+                continue;
+            };
+            match (role, action) {
+                (_, Action::Terminated) => {
+                    self.roles.remove(&tid);
+                    if let Some(ctx) = self.contexts.get_mut(&id) {
+                        ctx.live = ctx.live.saturating_sub(1);
+                    }
+                    self.forget_if_done(id);
+                }
+                (Role::Server, Action::Send(message)) => {
+                    if let Some(ctx) = self.contexts.get(&id) {
+                        let to = ctx.inbound.clone();
+                        self.out.push_back(Output::Respond { to, message });
+                    }
+                }
+                (Role::Server, Action::PassUp(m)) if m.method() == Some("ACK") => {
+                    // An ACK matched in the RFC 6026 Accepted state: the ACK for the 2xx.
+                    if let Some(ctx) = self.contexts.get(&id) {
+                        let inbound = ctx.inbound.clone();
+                        self.stateless_request(m, inbound);
+                    }
+                }
+                (Role::CancelServer(to), Action::Send(message)) => {
+                    self.out.push_back(Output::Respond { to, message });
+                }
+                (Role::Branch(i) | Role::CancelClient(i), Action::Send(message)) => {
+                    if let Some(b) = self.contexts.get(&id).and_then(|c| c.branches.get(i)) {
+                        self.out.push_back(Output::Send {
+                            target: b.target.clone(),
+                            listener: b.listener.clone(),
+                            message,
+                            client: Some(tid),
+                        });
+                    }
+                }
+                (Role::Branch(i), Action::PassUp(resp)) => self.on_response(id, i, resp, now),
+                (Role::Branch(i), Action::Timeout(_)) => {
+                    self.branch_failed(id, i, Outcome::Timeout, now)
+                }
+                (Role::Branch(i), Action::TransportError) => {
+                    self.branch_failed(id, i, Outcome::TransportError, now)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn branch_failed(&mut self, id: RequestId, i: usize, outcome: Outcome, now: Instant) {
+        let Some(ctx) = self.contexts.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = ctx.branches.get_mut(i) else {
+            return;
+        };
+        if b.done {
+            return;
+        }
+        b.done = true;
+        ctx.outcomes.push(outcome);
+        self.try_next(id, now);
+    }
+
+    /// §16.7 for a response of branch `i`, passed up by its client transaction.
+    fn on_response(&mut self, id: RequestId, i: usize, resp: Message, now: Instant) {
+        let code = resp.status_code().unwrap_or(0);
+        // Step 3: our Via goes.
+        let fwd = resp.edit();
+        let fwd = match fwd_pop(fwd) {
+            Some(m) if m.via_count() > 0 => m,
+            _ => {
+                self.counters.dropped_malformed += 1;
+                return;
+            }
+        };
+        let Some(ctx) = self.contexts.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = ctx.branches.get_mut(i) else {
+            return;
+        };
+        if code < 200 {
+            b.provisional = true;
+            let cancel_now = b.cancel_pending && !b.cancel_sent && !b.done;
+            let forward = code > 100 && !ctx.final_sent;
+            let server = ctx.server;
+            if cancel_now {
+                self.send_cancel(id, i, now);
+            }
+            if forward {
+                if let Some(sid) = server {
+                    if self.txns.send_response(sid, fwd, now).is_ok() {
+                        self.counters.responses_forwarded += 1;
+                    }
+                }
+            }
+            return;
+        }
+        if (200..300).contains(&code) {
+            // Step 5: a 2xx goes up at once, every one of them (INVITE forks can bring
+            // several, and the client transaction passes 2xx retransmissions up too).
+            b.done = true;
+            ctx.final_sent = true;
+            ctx.stop = true;
+            let server = ctx.server;
+            self.counters.responses_forwarded += 1;
+            let sent =
+                server.is_some_and(|sid| self.txns.send_response(sid, fwd.clone(), now).is_ok());
+            if !sent {
+                self.out.push_back(Output::RespondByVia { message: fwd });
+            }
+            return;
+        }
+        if b.done {
+            return;
+        }
+        b.done = true;
+        // RFC 3263 §4.3: only a 503 moves on to the next target; 6xx forbids new
+        // branches (§16.7 step 5); any other final ends the search too.
+        if code != 503 {
+            ctx.stop = true;
+        }
+        ctx.outcomes.push(Outcome::Response(Box::new(fwd)));
+        self.try_next(id, now);
+    }
+
+    fn respond_by_via(&mut self, resp: Message) {
+        match fwd_pop(resp.edit()) {
+            Some(m) if m.via_count() > 0 => {
+                self.counters.responses_forwarded += 1;
+                self.out.push_back(Output::RespondByVia { message: m });
+            }
+            _ => self.counters.dropped_malformed += 1,
+        }
+    }
+
+    /// A request forwarded without a server transaction: an ACK for a 2xx, a CANCEL
+    /// without context (§16.10).
+    fn stateless_request(&mut self, req: Message, inbound: Inbound<F>) {
+        let is_ack = req.method() == Some("ACK");
+        let plan = request::prepare(&self.cfg, self.secret, &req).and_then(|p| {
+            match select(&self.cfg, &p, &inbound.listener)? {
+                Selection::Forward { hops, .. } => Ok((p, hops)),
+                Selection::ForUs => Err(Reject::new(481)),
+            }
+        });
+        match plan {
+            Ok((prepared, hops)) => self.stateless_start(req, inbound, prepared, hops),
+            Err(_) if is_ack => self.counters.dropped_unroutable += 1,
+            Err(rej) => self.respond_stateless(&req, inbound, &rej),
+        }
+    }
+
+    fn respond_stateless(&mut self, req: &Message, to: Inbound<F>, rej: &Reject) {
+        if req.method() == Some("ACK") {
+            self.counters.dropped_unroutable += 1;
+            return;
+        }
+        if let Some(message) = rej.response_to(req) {
+            self.counters.responses_generated += 1;
+            self.out.push_back(Output::Respond { to, message });
+        }
+    }
+
+    fn stateless_start(
+        &mut self,
+        req: Message,
+        inbound: Inbound<F>,
+        prepared: Prepared,
+        hops: Vec<Hop>,
+    ) {
+        let id = self.new_id();
+        let record_route = self.cfg.record_route && request::creates_dialog(&req);
+        let mut ctx = Context::new(inbound, req, Some(prepared), None, record_route);
+        ctx.hops = hops.into();
+        self.contexts.insert(id, ctx);
+        self.stateless_next(id);
+    }
+
+    /// §16.11: the first usable target gets the request, with a branch derived from it.
+    fn stateless_next(&mut self, id: RequestId) {
+        loop {
+            let Some(ctx) = self.contexts.get_mut(&id) else {
+                return;
+            };
+            if let Some((target, hint)) = ctx.targets.pop_front() {
+                let Some(prepared) = ctx.prepared.clone() else {
+                    return;
+                };
+                let listener = ctx.inbound.listener.clone();
+                let record_route = ctx.record_route;
+                let br = branch::stateless(self.secret, prepared.loop_hash, &ctx.original);
+                match self.branch_request(
+                    &listener,
+                    &prepared,
+                    &target,
+                    hint.as_deref(),
+                    &br,
+                    record_route,
+                ) {
+                    Ok((message, listener)) => {
+                        self.contexts.remove(&id);
+                        self.counters.forwarded_stateless += 1;
+                        self.out.push_back(Output::Send {
+                            target,
+                            listener,
+                            message,
+                            client: None,
+                        });
+                        return;
+                    }
+                    Err(rej) => {
+                        if let Some(ctx) = self.contexts.get_mut(&id) {
+                            ctx.last_reject = Some(rej);
+                        }
+                        continue;
+                    }
+                }
+            }
+            match ctx.hops.pop_front() {
+                Some(Hop {
+                    next: NextHop::Address(t),
+                    listener,
+                }) => ctx.targets.push_back((t, listener)),
+                Some(Hop {
+                    next: NextHop::Resolve(target),
+                    listener,
+                }) => {
+                    ctx.resolving = true;
+                    ctx.resolve_hint = listener;
+                    self.out.push_back(Output::Resolve {
+                        request: id,
+                        target,
+                    });
+                    return;
+                }
+                None => {
+                    let Some(ctx) = self.contexts.remove(&id) else {
+                        return;
+                    };
+                    let rej = ctx
+                        .last_reject
+                        .unwrap_or_else(|| Reject::because(480, "no target"));
+                    return self.respond_stateless(&ctx.original, ctx.inbound, &rej);
+                }
+            }
+        }
+    }
+}
+
+fn fwd_pop(mut ed: crate::wire::Editor<'_>) -> Option<Message> {
+    ed.pop_via().ok()?;
+    ed.finish_message().ok()
+}
+
+/// The CANCEL for a branch's request (§9.1): same Request-URI, Call-ID, From, To, CSeq
+/// number and Route, and only the branch's top Via.
+pub(crate) fn cancel_for(req: &Message) -> Option<Message> {
+    use std::fmt::Write as _;
+    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
+    let via = text(req.top_via().ok()?.raw)?;
+    let mut s = String::with_capacity(512);
+    let _ = write!(
+        s,
+        "CANCEL {} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n",
+        req.request_uri()?
+    );
+    for r in req.header_lines("Route") {
+        let _ = write!(s, "Route: {}\r\n", text(r)?);
+    }
+    let _ = write!(
+        s,
+        "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} CANCEL\r\nContent-Length: 0\r\n\r\n",
+        text(req.header("From")?)?,
+        text(req.header("To")?)?,
+        req.call_id(),
+        req.cseq().seq
+    );
+    Message::parse(bytes::Bytes::from(s)).ok()
+}

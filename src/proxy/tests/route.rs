@@ -1,0 +1,143 @@
+//! Next-hop selection (§16.5): top Route, else a configured route (domain, user, host,
+//! listener, method; first match wins), else RFC 3263 on the Request-URI.
+
+use super::*;
+
+fn target(host: &str) -> RouteTarget {
+    RouteTarget::new(TransportKind::Tcp, host, Some(5060))
+}
+
+fn first_hop(h: &mut H, req: &str, inbound: Inbound<u32>) -> std::net::IpAddr {
+    let o = h.request(req, inbound);
+    o.only_send().0.addr.ip()
+}
+
+#[test]
+fn configured_routes_match_in_order() {
+    let m = |f: &dyn Fn(&mut RouteMatch)| {
+        let mut x = RouteMatch::default();
+        f(&mut x);
+        x
+    };
+    let rules = vec![
+        RouteRule {
+            matches: m(&|x| x.methods = vec!["register".into()]),
+            targets: vec![target("10.0.0.71")],
+        },
+        RouteRule {
+            matches: m(&|x| x.user = Some("+33*".into())),
+            targets: vec![target("10.0.0.72")],
+        },
+        RouteRule {
+            matches: m(&|x| x.listener = Some(TLS_A.into())),
+            targets: vec![target("10.0.0.73")],
+        },
+        RouteRule {
+            matches: m(&|x| x.host = Some("198.51.100.7:5080".into())),
+            targets: vec![target("10.0.0.74")],
+        },
+        RouteRule {
+            matches: m(&|x| x.domain = Some("*.tenant.example".into())),
+            targets: vec![target("10.0.0.75")],
+        },
+        RouteRule {
+            matches: m(&|x| x.domain = Some("example.net".into())),
+            targets: vec![target("10.0.0.76")],
+        },
+    ];
+    let mut h = H::new(config(rules));
+    let mut n = 0;
+    let mut req = |ruri: &str, method: &str| {
+        n += 1;
+        OPTIONS
+            .replace("OPTIONS sip:bob@example.net", &format!("{method} {ruri}"))
+            .replace("CSeq: 1 OPTIONS", &format!("CSeq: 1 {method}"))
+            .replace("z9hG4bKopt1", &format!("z9hG4bKopt1x{n}"))
+    };
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        first_hop(&mut h, &req("sip:bob@example.net", "REGISTER"), udp_in()),
+        ip("10.0.0.71")
+    );
+    assert_eq!(
+        first_hop(
+            &mut h,
+            &req("sip:+33123@example.net;user=phone", "OPTIONS"),
+            udp_in()
+        ),
+        ip("10.0.0.72")
+    );
+    assert_eq!(
+        first_hop(&mut h, &req("sip:bob@example.net", "OPTIONS"), tls_in()),
+        ip("10.0.0.73")
+    );
+    assert_eq!(
+        first_hop(
+            &mut h,
+            &req("sip:bob@198.51.100.7:5080", "OPTIONS"),
+            udp_in()
+        ),
+        ip("10.0.0.74")
+    );
+    assert_eq!(
+        first_hop(
+            &mut h,
+            &req("sip:bob@a.tenant.example", "OPTIONS"),
+            udp_in()
+        ),
+        ip("10.0.0.75")
+    );
+    assert_eq!(
+        first_hop(&mut h, &req("sip:bob@EXAMPLE.net", "OPTIONS"), udp_in()),
+        ip("10.0.0.76")
+    );
+    // No rule: the Request-URI, numeric (no DNS) or a name to resolve.
+    assert_eq!(
+        first_hop(&mut h, &req("sip:bob@198.51.100.7", "OPTIONS"), udp_in()),
+        ip("198.51.100.7")
+    );
+    let o = h.request(&req("sips:bob@other.example", "OPTIONS"), udp_in());
+    assert!(o.sends.is_empty());
+    let (_, t) = &o.resolves[0];
+    assert_eq!(t.host, crate::wire::Host::Name("other.example".into()));
+    assert_eq!(t.scheme, crate::wire::Scheme::Sips);
+    assert_eq!(t.transport, None);
+}
+
+#[test]
+fn top_route_wins_over_configured_routes() {
+    let mut h = H::new(config(vec![rule("example.net", vec![target("10.0.0.76")])]));
+    let req = OPTIONS.replace(
+        "Max-Forwards: 70\n",
+        "Max-Forwards: 70\nRoute: <sip:10.0.0.90:5070;lr>\n",
+    );
+    let o = h.request(&req, udp_in());
+    assert_eq!(
+        o.only_send().0,
+        &Target::new(TransportKind::Udp, addr("10.0.0.90:5070"))
+    );
+}
+
+#[test]
+fn config_check_refuses_what_cannot_run() {
+    assert_eq!(
+        ProxyConfig::new(vec![]).check(),
+        Err(ConfigError::NoListener)
+    );
+    let mut c = config(vec![]);
+    c.listeners.push(listeners()[0].clone());
+    assert!(matches!(c.check(), Err(ConfigError::DuplicateListener(_))));
+    let mut c = config(vec![RouteRule {
+        matches: RouteMatch::default(),
+        targets: vec![],
+    }]);
+    assert_eq!(c.check(), Err(ConfigError::NoTarget(0)));
+    c.routes[0].targets.push(RouteTarget {
+        listener: Some("nope".into()),
+        ..target("10.0.0.1")
+    });
+    assert!(matches!(
+        c.check(),
+        Err(ConfigError::UnknownListener { .. })
+    ));
+}
