@@ -281,3 +281,94 @@ fn lab_sctp_bad_input_is_answered_or_dropped_and_other_associations_go_on() {
     assert_eq!(good.join().expect("good client"), "good@test");
     assert_eq!(server.join().expect("server").1.len(), 2);
 }
+
+/// TLS over SCTP (RFC 3436): host a serves `a.example.net` from a test CA, host b connects
+/// presenting a client certificate; 200 requests over 16 streams (one TLS session per stream
+/// pair) and a 60 KiB message come back answered; the server sees the client's identities and
+/// the SNI on every request. A client expecting another name never gets an association.
+#[test]
+fn lab_tls_sctp_round_trips_with_identities_on_many_streams() {
+    use support::pki::{Ca, Spec};
+    const N: usize = 200;
+    let versions = support::reuse::TLS13;
+    let ca = Ca::new("lab CA");
+    let server_leaf = ca.sip_leaf(&["a.example.net"]);
+    let client_leaf = ca.leaf(&Spec::sip(&["b.example.net"]));
+    let server_cfg = ca.server_config(&server_leaf, &[], versions);
+    let client_cfg = ca.client_config(Some(&client_leaf), versions);
+    let (_lab, a, b) = pair(false);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = a.run(move || async move {
+        let (t, mut rx) = Transport::new(sctp_config());
+        t.bind_tls_sctp(&[addr("192.0.2.1:5061")], server_cfg)
+            .await
+            .expect("bind TLS-SCTP");
+        let _ = ready_tx.send(());
+        let mut flows = std::collections::HashSet::new();
+        for _ in 0..N + 1 {
+            let inc = next(&mut rx).await;
+            assert_eq!(inc.transport(), TransportKind::TlsSctp);
+            assert_eq!(&*inc.identities, ["b.example.net"], "client identities");
+            assert_eq!(inc.server_name.as_deref(), Some("a.example.net"), "SNI");
+            assert!(inc.peer_certificate);
+            flows.insert(inc.flow);
+            t.send(inc.flow, response_to(&inc.message, 200, "OK"))
+                .expect("send response");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        t.shutdown(Duration::from_millis(100)).await;
+        flows.len()
+    });
+    ready_rx.recv_timeout(WAIT).expect("TLS-SCTP listener");
+    let client_cfg2 = client_cfg.clone();
+    let client = b.run(move || async move {
+        let (t, mut rx) = Transport::new(sctp_config());
+        t.set_tls_client(client_cfg2);
+        let local = t
+            .bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5060")])
+            .await
+            .expect("bind")[0];
+        // A name the server cannot prove: no association is left open.
+        let wrong = Target::new(TransportKind::TlsSctp, addr("192.0.2.1:5061"))
+            .with_server_name("wrong.example.org");
+        let err = t.connect(&wrong).await.expect_err("wrong name refused");
+        assert!(
+            matches!(
+                err,
+                sipwire::TransportError::Handshake { .. }
+                    | sipwire::TransportError::IdentityMismatch { .. }
+            ),
+            "{err:?}"
+        );
+        let target = Target::new(TransportKind::TlsSctp, addr("192.0.2.1:5061"))
+            .with_server_name("a.example.net");
+        let flow = connect(&t, &target).await;
+        let info = t.flow_info(flow).expect("flow");
+        assert_eq!(&*info.identities, ["a.example.net"], "server identities");
+        for i in 0..N {
+            let req = request(
+                "OPTIONS",
+                "TLS-SCTP",
+                local,
+                target.addr,
+                &format!("t{i}"),
+                0,
+            );
+            t.send(flow, Bytes::from(req)).expect("send");
+        }
+        let big = request("MESSAGE", "TLS-SCTP", local, target.addr, "big", 60 * 1024);
+        t.send(flow, Bytes::from(big)).expect("send");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..N + 1 {
+            let r = next(&mut rx).await;
+            assert_eq!(r.flow, flow);
+            assert_eq!(r.message.status_code(), Some(200));
+            seen.insert(r.message.call_id().to_owned());
+        }
+        assert!(seen.contains("big@test"));
+        t.shutdown(Duration::from_millis(100)).await;
+        seen.len()
+    });
+    assert_eq!(client.join().expect("client"), N + 1);
+    assert_eq!(server.join().expect("server"), 1, "one association");
+}

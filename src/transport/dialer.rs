@@ -26,7 +26,11 @@ impl Dialer {
 /// The reuse key of a connection-oriented target: TLS adds the name the server is verified
 /// against (the IP address when none is given).
 pub(crate) fn reuse_key(target: &Target) -> ReuseKey {
-    let name = (target.transport == TransportKind::Tls).then(|| {
+    let name = matches!(
+        target.transport,
+        TransportKind::Tls | TransportKind::TlsSctp
+    )
+    .then(|| {
         target
             .server_name
             .clone()

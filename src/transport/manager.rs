@@ -211,6 +211,12 @@ impl Inner {
             .insert_flow(info, Sink::Assoc(sink), reuse_key, Instant::now());
     }
 
+    /// Replaces what is known about a registered flow (TLS over SCTP: who the peer proved to
+    /// be, once its first stream's handshake finished).
+    pub(crate) fn update_flow_info(&self, info: FlowInfo) {
+        self.tables().update_info(info);
+    }
+
     /// Takes a flow out of the reuse index (it starts no new transaction).
     pub(crate) fn unindex(&self, flow: Flow) {
         self.tables().unindex(flow);
@@ -520,7 +526,19 @@ impl Transport {
             return Err(TransportError::Unsupported(kind));
         }
         sctp_available()?;
-        super::sctp::bind(&self.inner, kind, addrs)
+        super::sctp::bind(&self.inner, kind, addrs, None)
+    }
+
+    /// Binds a TLS over SCTP listener (RFC 3436: one TLS session per stream pair, each
+    /// handshake with `server`, the same identity required on every stream) on one
+    /// one-to-many socket bound to every address of `addrs`. Returns the bound addresses.
+    pub async fn bind_tls_sctp(
+        &self,
+        addrs: &[SocketAddr],
+        server: Arc<rustls::ServerConfig>,
+    ) -> Result<Vec<SocketAddr>, TransportError> {
+        sctp_available()?;
+        super::sctp::bind(&self.inner, TransportKind::TlsSctp, addrs, Some(server))
     }
 
     /// The listeners bound so far.
@@ -579,7 +597,7 @@ impl Transport {
             TransportKind::Tcp | TransportKind::Tls => {
                 super::dialer::connect(&self.inner, target).await
             }
-            TransportKind::Sctp => {
+            TransportKind::Sctp | TransportKind::TlsSctp => {
                 sctp_available()?;
                 super::dialer::connect(&self.inner, target).await
             }

@@ -33,6 +33,7 @@ pub mod receive;
 mod reroute;
 mod sctp;
 mod sctp_core;
+mod sctp_tls;
 mod session;
 mod sink;
 mod stream;

@@ -36,6 +36,8 @@ use super::limits::WriteBudget;
 use super::manager::{Admission, Incoming, Inner};
 use super::metrics;
 use super::sctp_core::{place, AssocCore, AssocEvent, Placement, StreamPolicy};
+use super::sctp_tls::{PeerProof, TlsRole, TlsSctpError, TlsStreams};
+use super::session::HandshakeError;
 use super::sink::PushError;
 use super::table::ReuseKey;
 use crate::{PeerIdentities, Target, TransportKind};
@@ -51,8 +53,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub(crate) struct SctpState {
     endpoints: Mutex<Vec<Arc<Endpoint>>>,
-    /// Outbound-only sockets, made on first use (IPv4, IPv6).
-    outbound: tokio::sync::Mutex<[Option<Arc<Endpoint>>; 2]>,
+    /// Outbound-only sockets, made on first use (one per transport and address family).
+    outbound: tokio::sync::Mutex<Vec<Arc<Endpoint>>>,
     associations: AtomicUsize,
 }
 
@@ -72,6 +74,8 @@ impl SctpState {
 struct Connecting {
     key: ReuseKey,
     done: oneshot::Sender<Result<Flow, io::Error>>,
+    /// TLS over SCTP: our client side and the name the server is verified against.
+    tls: Option<TlsRole>,
 }
 
 /// One one-to-many socket.
@@ -80,6 +84,8 @@ pub(crate) struct Endpoint {
     kind: TransportKind,
     local: SocketAddr,
     policy: StreamPolicy,
+    /// TLS over SCTP listeners: the server side of every stream's session.
+    tls_server: Option<Arc<rustls::ServerConfig>>,
     /// Sinks with queued messages or a pending shutdown, for the writer task.
     dirty: Mutex<Vec<Arc<AssocSink>>>,
     wake: Notify,
@@ -125,6 +131,14 @@ struct SendState {
     gone: bool,
 }
 
+/// TLS over SCTP state of an association, shared by the senders and the reader.
+#[derive(Debug)]
+struct AssocTls {
+    streams: TlsStreams,
+    /// Told when the first handshake finishes or fails (an outbound connect waits on it).
+    first: Option<oneshot::Sender<Result<PeerProof, TlsSctpError>>>,
+}
+
 /// How bytes reach one association.
 #[derive(Debug)]
 pub(crate) struct AssocSink {
@@ -133,6 +147,7 @@ pub(crate) struct AssocSink {
     flow: Flow,
     ostreams: AtomicU16,
     state: Mutex<SendState>,
+    tls: Option<Mutex<AssocTls>>,
 }
 
 fn would_block(e: &SctpError) -> bool {
@@ -147,20 +162,17 @@ impl AssocSink {
             .unordered(p.unordered)
     }
 
-    /// Sends `bytes` now, or queues them (bounded by `budget`) when the socket is full.
-    pub(crate) fn push(
+    /// Sends one message (a SIP message, or a TLS record) on the association now, or queues
+    /// it (bounded by `budget`) when the socket is full.
+    fn transmit(
         self: &Arc<Self>,
+        p: Placement,
         bytes: Bytes,
         budget: WriteBudget,
         counters: &metrics::FlowCounters,
     ) -> Result<(), PushError> {
-        let p = place(
-            self.endpoint.policy,
-            &bytes,
-            self.ostreams.load(Ordering::Relaxed),
-        );
         let mut s = lock(&self.state);
-        if s.gone || s.closing {
+        if s.gone {
             return Err(PushError::Gone);
         }
         if s.pending.is_empty() && !s.flushing {
@@ -172,7 +184,6 @@ impl AssocSink {
             {
                 Ok(_) => {
                     counters.bytes_out.increment(bytes.len() as u64);
-                    counters.msgs_out.increment(1);
                     return Ok(());
                 }
                 Err(e) if would_block(&e) => {}
@@ -196,6 +207,64 @@ impl AssocSink {
         Ok(())
     }
 
+    /// Sends TLS records, each on its stream, ordered.
+    fn transmit_records(
+        self: &Arc<Self>,
+        records: &mut Vec<(u16, Bytes)>,
+        budget: WriteBudget,
+        counters: &metrics::FlowCounters,
+    ) -> Result<(), PushError> {
+        for (stream, rec) in records.drain(..) {
+            let p = Placement {
+                stream,
+                unordered: false,
+            };
+            self.transmit(p, rec, budget, counters)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a SIP message: on the stream its transaction goes on, encrypted on TLS
+    /// associations (the stream's session opened first when needed).
+    pub(crate) fn push(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        budget: WriteBudget,
+        counters: &metrics::FlowCounters,
+    ) -> Result<(), PushError> {
+        if lock(&self.state).closing {
+            return Err(PushError::Gone);
+        }
+        let p = place(
+            self.endpoint.policy,
+            &bytes,
+            self.ostreams.load(Ordering::Relaxed),
+        );
+        let r = match &self.tls {
+            None => self.transmit(p, bytes, budget, counters),
+            Some(tls) => {
+                let mut t = lock(tls);
+                // Server side before the client opened any stream: nothing to send on yet.
+                let Some(stream) = t.streams.stream_for(p.stream) else {
+                    return Err(PushError::Gone);
+                };
+                let mut records = Vec::new();
+                match t.streams.send(stream, bytes, &mut records) {
+                    Ok(()) => self.transmit_records(&mut records, budget, counters),
+                    Err(e) => {
+                        tracing::info!(flow = %self.flow, error = %e, "TLS over SCTP send refused");
+                        self.abort(e.reason());
+                        Err(PushError::Gone)
+                    }
+                }
+            }
+        };
+        if r.is_ok() {
+            counters.msgs_out.increment(1);
+        }
+        r
+    }
+
     /// Graceful close: no new messages; SHUTDOWN once the queue is out, after `drain`.
     pub(crate) fn close(self: &Arc<Self>, drain: Duration) {
         {
@@ -204,6 +273,13 @@ impl AssocSink {
                 return;
             }
             s.closing = true;
+        }
+        if let Some(tls) = &self.tls {
+            // close_notify on every stream, then SHUTDOWN (RFC 3436 §5.3 keeps the order).
+            let mut records = Vec::new();
+            lock(tls).streams.close(&mut records);
+            let counters = metrics::FlowCounters::new(self.flow.kind());
+            let _ = self.transmit_records(&mut records, WriteBudget::new(usize::MAX), &counters);
         }
         let me = Arc::clone(self);
         let go = move || {
@@ -311,6 +387,7 @@ fn open(
     kind: TransportKind,
     addrs: &[SocketAddr],
     listen: bool,
+    tls_server: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<Arc<Endpoint>, SctpError> {
     let family = sipwire_sys::Family::for_addrs(addrs);
     let sock = SctpSocket::one_to_many(family)?;
@@ -327,7 +404,12 @@ fn open(
         sock,
         kind,
         local,
-        policy: inner.cfg.sctp.policy,
+        policy: match kind {
+            // RFC 3436 §6.2: TLS streams are never unordered.
+            TransportKind::TlsSctp => StreamPolicy::Spread,
+            _ => inner.cfg.sctp.policy,
+        },
+        tls_server,
         dirty: Mutex::new(Vec::new()),
         wake: Notify::new(),
         connecting: Mutex::new(HashMap::new()),
@@ -361,6 +443,7 @@ pub(crate) fn bind(
     inner: &Arc<Inner>,
     kind: TransportKind,
     addrs: &[SocketAddr],
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<Vec<SocketAddr>, TransportError> {
     let first = addrs.first().copied().ok_or(TransportError::Bind {
         kind,
@@ -372,7 +455,7 @@ pub(crate) fn bind(
         addr: first,
         source: sys_err(e),
     };
-    let ep = open(inner, kind, addrs, true).map_err(bind_err)?;
+    let ep = open(inner, kind, addrs, true, tls).map_err(bind_err)?;
     let bound = ep.sock.local_addrs(0).map_err(bind_err)?;
     let bound = if bound.is_empty() {
         vec![ep.local]
@@ -403,9 +486,11 @@ async fn socket_for(
     if let Some(ep) = listener {
         return Ok(ep);
     }
-    let idx = usize::from(peer.is_ipv6());
     let mut out = inner.sctp.outbound.lock().await;
-    if let Some(ep) = out.get(idx).and_then(Option::as_ref) {
+    if let Some(ep) = out
+        .iter()
+        .find(|e| e.kind == kind && e.local.is_ipv4() == peer.is_ipv4())
+    {
         return Ok(Arc::clone(ep));
     }
     let ip = inner
@@ -417,29 +502,42 @@ async fn socket_for(
         } else {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         });
-    let ep = open(inner, kind, &[SocketAddr::new(ip, 0)], false).map_err(|e| {
+    let ep = open(inner, kind, &[SocketAddr::new(ip, 0)], false, None).map_err(|e| {
         TransportError::Connect {
             addr: peer,
             source: sys_err(e),
         }
     })?;
-    if let Some(slot) = out.get_mut(idx) {
-        *slot = Some(Arc::clone(&ep));
-    }
+    out.push(Arc::clone(&ep));
     Ok(ep)
 }
 
 /// Starts an association to `target` (its address and any extra addresses: multihoming) and
-/// waits for it to come up.
+/// waits for it to come up; over TLS, also for the first stream's handshake, so that the server
+/// is authenticated (RFC 5922 §7.3) before anything is sent.
 pub(crate) async fn connect(
     inner: &Arc<Inner>,
     target: &Target,
     key: ReuseKey,
 ) -> Result<Flow, TransportError> {
     let kind = target.transport;
-    if kind != TransportKind::Sctp {
-        return Err(TransportError::Unsupported(kind));
-    }
+    let tls = match kind {
+        TransportKind::Sctp => None,
+        TransportKind::TlsSctp => {
+            let config = inner
+                .tls_client_for(target.scope.as_ref())
+                .ok_or(TransportError::NoTlsClient)?;
+            let name_text = key.name.as_deref().unwrap_or_default().to_owned();
+            let name = rustls_pki_types::ServerName::try_from(name_text.clone())
+                .map_err(|_| TransportError::BadServerName(name_text))?;
+            Some(TlsRole::Client {
+                config,
+                name,
+                require_alpn: inner.cfg.require_alpn,
+            })
+        }
+        other => return Err(TransportError::Unsupported(other)),
+    };
     let ep = socket_for(inner, kind, target.addr).await?;
     let mut peers = vec![target.addr];
     peers.extend(target.extra_addrs.iter().copied());
@@ -455,24 +553,105 @@ pub(crate) async fn connect(
                 addr: target.addr,
                 source: sys_err(e),
             })?;
-        c.insert(id, Connecting { key, done: tx });
+        c.insert(
+            id,
+            Connecting {
+                key: key.clone(),
+                done: tx,
+                tls,
+            },
+        );
         id
     };
-    match tokio::time::timeout(inner.cfg.connect_timeout, rx).await {
-        Ok(Ok(Ok(flow))) => Ok(flow),
-        Ok(Ok(Err(source))) => Err(TransportError::Connect {
-            addr: target.addr,
-            source,
-        }),
-        Ok(Err(_)) => Err(TransportError::ShuttingDown),
+    let flow = match tokio::time::timeout(inner.cfg.connect_timeout, rx).await {
+        Ok(Ok(Ok(flow))) => flow,
+        Ok(Ok(Err(source))) => {
+            return Err(TransportError::Connect {
+                addr: target.addr,
+                source,
+            })
+        }
+        Ok(Err(_)) => return Err(TransportError::ShuttingDown),
         Err(_) => {
             lock(&ep.connecting).remove(&assoc_id);
             let _ = ep.sock.abort(assoc_id, b"").await;
-            Err(TransportError::Connect {
+            return Err(TransportError::Connect {
                 addr: target.addr,
                 source: io::Error::new(io::ErrorKind::TimedOut, "SCTP association timed out"),
-            })
+            });
         }
+    };
+    if kind == TransportKind::TlsSctp {
+        tls_handshake(inner, &ep, assoc_id, flow, target, &key).await?;
+    }
+    Ok(flow)
+}
+
+/// Opens the first stream's TLS session of a new outbound association and waits for it; on
+/// failure the association is aborted.
+async fn tls_handshake(
+    inner: &Arc<Inner>,
+    ep: &Endpoint,
+    assoc_id: i32,
+    flow: Flow,
+    target: &Target,
+    key: &ReuseKey,
+) -> Result<(), TransportError> {
+    let sink = lock(&ep.sinks).get(&assoc_id).cloned();
+    let Some(sink) = sink else {
+        return Err(TransportError::UnknownFlow(flow));
+    };
+    let Some(tls) = &sink.tls else {
+        return Err(TransportError::Unsupported(flow.kind()));
+    };
+    let (tx, rx) = oneshot::channel();
+    let mut records = Vec::new();
+    let started = {
+        let mut t = lock(tls);
+        t.first = Some(tx);
+        t.streams.start(0, &mut records)
+    };
+    let counters = inner.metrics.flow(flow.kind());
+    let outcome: Result<(), HandshakeError> = match started {
+        Err(e) => Err(into_handshake_error(e)),
+        Ok(()) => match sink.transmit_records(&mut records, inner.budget, counters) {
+            Err(_) => Err(HandshakeError::Eof),
+            Ok(()) => match tokio::time::timeout(inner.cfg.handshake_timeout, rx).await {
+                Ok(Ok(Ok(_proof))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(into_handshake_error(e)),
+                Ok(Err(_)) => Err(HandshakeError::Eof),
+                Err(_) => {
+                    metrics::handshake_failed(Direction::Outbound, "timeout");
+                    Err(HandshakeError::Timeout)
+                }
+            },
+        },
+    };
+    let Err(e) = outcome else {
+        return Ok(());
+    };
+    sink.abort(e.reason());
+    if e.is_identity_mismatch() {
+        // RFC 5922 §7.3: the server does not prove the domain; the association is gone.
+        return Err(TransportError::IdentityMismatch {
+            addr: target.addr,
+            domain: key.name.as_deref().unwrap_or_default().to_owned(),
+        });
+    }
+    Err(TransportError::Handshake {
+        addr: target.addr,
+        reason: e.reason(),
+        source: e,
+    })
+}
+
+fn into_handshake_error(e: TlsSctpError) -> HandshakeError {
+    match e {
+        TlsSctpError::Handshake(h) => h,
+        other => HandshakeError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            other.to_string(),
+        )),
     }
 }
 
@@ -493,6 +672,7 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
     let partial_limit = inner.cfg.limits.max_message_bytes.saturating_mul(4);
     let mut assocs: HashMap<i32, Assoc> = HashMap::new();
     let mut events = Vec::new();
+    let mut plain = Vec::new();
     let kind = ep.kind;
     let counters = inner.metrics.flow(kind);
     // On shutdown the socket keeps receiving (responses during the drain) until every
@@ -517,7 +697,17 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
                     continue;
                 };
                 counters.bytes_in.increment(data.len() as u64);
-                a.core.handle_message(info.stream, data, &mut events);
+                if a.sink.tls.is_some() {
+                    if !tls_receive(&inner, a, info.stream, data, &mut plain) {
+                        continue;
+                    }
+                    if !plain.is_empty() {
+                        a.core.handle_message(info.stream, &plain, &mut events);
+                        plain.clear();
+                    }
+                } else {
+                    a.core.handle_message(info.stream, data, &mut events);
+                }
                 if a.core.buffered() > partial_limit {
                     // Partial messages on many streams at once: a peer holding memory.
                     tracing::info!(flow = %a.info.flow, "partial messages over the limit; aborting");
@@ -583,6 +773,60 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
         finish(&inner, &ep, a, "shutdown");
     }
     ep.wake.notify_one();
+}
+
+/// One TLS record received on `stream` of a TLS association: answered (handshake records),
+/// decrypted into `plain`; the first completed handshake fills in who the peer is. False when
+/// the association is being aborted (a failed handshake, another identity on a later stream).
+fn tls_receive(
+    inner: &Arc<Inner>,
+    a: &mut Assoc,
+    stream: u16,
+    data: &[u8],
+    plain: &mut Vec<u8>,
+) -> bool {
+    let Some(tls) = &a.sink.tls else {
+        return true;
+    };
+    let mut records = Vec::new();
+    let mut t = lock(tls);
+    let r = t
+        .streams
+        .receive(stream, data, &inner.identities, &mut records, plain);
+    let counters = inner.metrics.flow(a.info.flow.kind());
+    let _ = a
+        .sink
+        .transmit_records(&mut records, inner.budget, counters);
+    match r {
+        Ok(got) => {
+            if let Some(proof) = got.first_proof {
+                inner.metrics.handshake_done(a.info.direction);
+                a.info.identities = proof.identities.clone();
+                a.info.peer_certificate = proof.peer_certificate;
+                a.info.alpn = proof.alpn.clone();
+                if a.info.direction == Direction::Inbound {
+                    a.info.server_name = proof.sni.clone();
+                }
+                inner.update_flow_info(a.info.clone());
+                if let Some(w) = t.first.take() {
+                    let _ = w.send(Ok(proof));
+                }
+            }
+            true
+        }
+        Err(e) => {
+            metrics::handshake_failed(a.info.direction, e.reason());
+            tracing::info!(flow = %a.info.flow, error = %e, "TLS over SCTP failed; aborting the association");
+            plain.clear();
+            let reason = e.reason();
+            if let Some(w) = t.first.take() {
+                let _ = w.send(Err(e));
+            }
+            drop(t);
+            a.sink.abort(reason);
+            false
+        }
+    }
 }
 
 /// Takes a finished association out of every table.
@@ -703,6 +947,19 @@ fn on_notification(
     }
 }
 
+/// The TLS side of a new association (TLS over SCTP only).
+fn tls_role(ep: &Endpoint, waiter: Option<&Connecting>) -> Option<TlsRole> {
+    if ep.kind != TransportKind::TlsSctp {
+        return None;
+    }
+    match waiter {
+        Some(w) => w.tls.clone(),
+        None => ep.tls_server.as_ref().map(|config| TlsRole::Server {
+            config: Arc::clone(config),
+        }),
+    }
+}
+
 /// A new association: admitted, registered, its sink made.
 fn up(
     inner: &Arc<Inner>,
@@ -732,6 +989,9 @@ fn up(
     } else {
         Direction::Inbound
     };
+    if ep.kind == TransportKind::TlsSctp && tls_role(ep, waiter).is_none() {
+        return Err("tls_not_configured");
+    }
     let flow = inner.next_flow(ep.kind);
     let info = FlowInfo {
         flow,
@@ -749,6 +1009,12 @@ fn up(
         flow,
         ostreams: AtomicU16::new(ostreams.max(1)),
         state: Mutex::new(SendState::default()),
+        tls: tls_role(ep, waiter).map(|role| {
+            Mutex::new(AssocTls {
+                streams: TlsStreams::new(role),
+                first: None,
+            })
+        }),
     });
     lock(&ep.sinks).insert(assoc_id, Arc::clone(&sink));
     inner.sctp.associations.fetch_add(1, Ordering::Relaxed);

@@ -39,7 +39,7 @@ impl Identities {
         }
     }
 
-    fn of(&self, ee: &rustls_pki_types::CertificateDer<'_>) -> PeerIdentities {
+    pub(crate) fn of(&self, ee: &rustls_pki_types::CertificateDer<'_>) -> PeerIdentities {
         let Some(f) = &self.extract else {
             return PeerIdentities::none();
         };

@@ -219,6 +219,13 @@ impl FlowTable {
         self.udp_index.clear();
     }
 
+    /// Replaces a flow's info (same flow id).
+    pub(crate) fn update_info(&mut self, info: FlowInfo) {
+        if let Some(e) = self.flows.get_mut(&info.flow.id()) {
+            e.info = info;
+        }
+    }
+
     /// Every flow's info.
     pub(crate) fn infos(&self) -> Vec<FlowInfo> {
         self.flows.values().map(|e| e.info.clone()).collect()
