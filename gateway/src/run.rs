@@ -90,10 +90,11 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
 
 fn kind_of(l: &ListenerConfig) -> Result<TransportKind, RunError> {
     match l.transport {
-        k
-        @ (TransportKind::Udp | TransportKind::Tcp | TransportKind::Tls | TransportKind::Sctp) => {
-            Ok(k)
-        }
+        k @ (TransportKind::Udp
+        | TransportKind::Tcp
+        | TransportKind::Tls
+        | TransportKind::Sctp
+        | TransportKind::TlsSctp) => Ok(k),
         t => Err(RunError::Unsupported(l.name.clone(), t)),
     }
 }
@@ -175,7 +176,7 @@ impl Gateway {
                     transport.bind_udp(addr).await?
                 }
                 TransportKind::Tcp => transport.bind_tcp(l.addr).await?,
-                TransportKind::Sctp => {
+                TransportKind::Sctp | TransportKind::TlsSctp => {
                     if let (true, Err(e)) = (l.optional, sipwire::transport::sctp_available()) {
                         tracing::warn!(listener = %l.name, error = %e, "optional SCTP listener off");
                         off.push((l.name.clone(), kind, l.addr, e.to_string()));
@@ -187,7 +188,16 @@ impl Gateway {
                             .iter()
                             .map(|ip| SocketAddr::new(*ip, l.addr.port())),
                     );
-                    let all = transport.bind_sctp(kind, &addrs).await?;
+                    let all = if kind == TransportKind::TlsSctp {
+                        let tls = tls
+                            .as_ref()
+                            .ok_or(RunError::Unsupported(l.name.clone(), l.transport))?;
+                        transport
+                            .bind_tls_sctp(&addrs, tls.server_config(l)?)
+                            .await?
+                    } else {
+                        transport.bind_sctp(kind, &addrs).await?
+                    };
                     bound.extend(all.iter().map(|a| (l.name.clone(), kind, *a)));
                     continue;
                 }

@@ -304,3 +304,50 @@ fn lab_kamailio_and_sipwire_exchange_requests_over_multihomed_sctp_both_ways() {
         "sipwire lists Kamailio's association: {f}"
     );
 }
+
+#[test]
+fn lab_tls_sctp_options_to_sipwire_run_with_its_dev_ca() {
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let (a, b) = multihomed_pair(&mut lab);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[[listener]]\nname = 'tls-sctp'\ntransport = 'tls-sctp'\naddr = '192.0.2.1:5061'\n\
+         extra_addrs = ['198.51.100.1']\ndomain = 'a.example.net'\n\
+         [tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
+        dir.path().join("state").display()
+    );
+    let gw = gateway::start_in(&a, dir.path(), &config);
+    assert_eq!(
+        gw.listener("tls-sctp"),
+        addr("192.0.2.1:5061"),
+        "{:?}",
+        gw.startup
+    );
+    let roots = gateway::dev_ca_roots(&dir.path().join("state"));
+    let client = support::pki::client_config(roots, None, support::reuse::TLS13);
+    let answered = b.run(move || async move {
+        let (t, mut rx) = Transport::new(TransportConfig::default());
+        t.set_tls_client(client);
+        let target = Target::new(TransportKind::TlsSctp, addr("192.0.2.1:5061"))
+            .with_server_name("a.example.net")
+            .with_extra_addrs([addr("198.51.100.1:5061")]);
+        let flow = t.connect(&target).await.expect("TLS-SCTP association");
+        let local = t.flow_info(flow).expect("flow").local;
+        let mut codes = Vec::new();
+        for i in 0..20 {
+            let uri_to = addr("192.0.2.1:5061");
+            let req =
+                support::sip::request("OPTIONS", "TLS-SCTP", local, uri_to, &format!("g{i}"), 0);
+            t.send(flow, Bytes::from(req)).expect("send");
+            let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("answer in time")
+                .expect("channel");
+            codes.push(r.message.status_code());
+        }
+        t.shutdown(Duration::from_millis(100)).await;
+        codes
+    });
+    let codes = answered.join().expect("host b");
+    assert!(codes.iter().all(|c| *c == Some(200)), "{codes:?}");
+}
