@@ -441,6 +441,120 @@ mod tests {
         assert_eq!(at_server.len(), big.len());
     }
 
+    /// A CA, a server certificate and two client certificates with different SIP identities.
+    struct ClientCerts {
+        server: Arc<rustls::ServerConfig>,
+        clients: Vec<Arc<rustls::ClientConfig>>,
+    }
+
+    fn client_certs() -> ClientCerts {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let leaf = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(vec![name.to_owned()]).unwrap();
+            p.subject_alt_names
+                .push(SanType::URI(format!("sip:{name}").try_into().unwrap()));
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            (
+                vec![cert.der().clone()],
+                rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let roots = Arc::new(roots);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::clone(&roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap();
+        let (chain, key) = leaf("sip.example.net");
+        let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let clients = ["a.example.com", "b.example.org"]
+            .iter()
+            .map(|n| {
+                let (chain, key) = leaf(n);
+                Arc::new(
+                    rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+                        .with_safe_default_protocol_versions()
+                        .unwrap()
+                        .with_root_certificates(Arc::clone(&roots))
+                        .with_client_auth_cert(chain, key)
+                        .unwrap(),
+                )
+            })
+            .collect();
+        ClientCerts {
+            server: Arc::new(server),
+            clients,
+        }
+    }
+
+    fn client(config: &Arc<rustls::ClientConfig>) -> TlsStreams {
+        TlsStreams::new(TlsRole::Client {
+            config: Arc::clone(config),
+            name: ServerName::try_from("sip.example.net").unwrap(),
+            require_alpn: false,
+        })
+    }
+
+    /// Runs one stream's handshake between `client` and `server`; the server's outcome.
+    fn handshake(
+        client: &mut TlsStreams,
+        server: &mut TlsStreams,
+        stream: u16,
+        ids: &Identities,
+    ) -> Result<(), TlsSctpError> {
+        let mut to_server = Vec::new();
+        client.start(stream, &mut to_server).unwrap();
+        for _ in 0..10 {
+            let mut to_client = Vec::new();
+            for (s, r) in to_server.drain(..) {
+                server.receive(s, &r, ids, &mut to_client, &mut Vec::new())?;
+            }
+            for (s, r) in to_client.drain(..) {
+                client
+                    .receive(s, &r, ids, &mut to_server, &mut Vec::new())
+                    .unwrap();
+            }
+            if to_server.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_stream_must_prove_the_identity_the_first_proved() {
+        let c = client_certs();
+        let ids = Identities::new(Some(crate::tls::identity_fn()));
+        let mut server = TlsStreams::new(TlsRole::Server {
+            config: Arc::clone(&c.server),
+        });
+        let (mut first, mut same, mut other) =
+            (client(&c.clients[0]), client(&c.clients[0]), client(&c.clients[1]));
+        handshake(&mut first, &mut server, 0, &ids).unwrap();
+        let proved = server.peer().expect("first stream proved").identities.clone();
+        assert_eq!(&*proved, ["a.example.com"]);
+        // Another stream with the same certificate is fine; one with another identity is not.
+        handshake(&mut same, &mut server, 1, &ids).unwrap();
+        let err = handshake(&mut other, &mut server, 2, &ids).unwrap_err();
+        assert!(matches!(err, TlsSctpError::IdentityChanged), "{err:?}");
+        assert_eq!(err.reason(), "identity_changed");
+    }
+
     #[test]
     fn a_server_that_speaks_first_on_an_unopened_stream_is_refused() {
         let (c, k) = cert();
