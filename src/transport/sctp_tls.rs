@@ -543,10 +543,17 @@ mod tests {
         let mut server = TlsStreams::new(TlsRole::Server {
             config: Arc::clone(&c.server),
         });
-        let (mut first, mut same, mut other) =
-            (client(&c.clients[0]), client(&c.clients[0]), client(&c.clients[1]));
+        let (mut first, mut same, mut other) = (
+            client(&c.clients[0]),
+            client(&c.clients[0]),
+            client(&c.clients[1]),
+        );
         handshake(&mut first, &mut server, 0, &ids).unwrap();
-        let proved = server.peer().expect("first stream proved").identities.clone();
+        let proved = server
+            .peer()
+            .expect("first stream proved")
+            .identities
+            .clone();
         assert_eq!(&*proved, ["a.example.com"]);
         // Another stream with the same certificate is fine; one with another identity is not.
         handshake(&mut same, &mut server, 1, &ids).unwrap();
