@@ -12,6 +12,7 @@
 //! - The shared vocabulary: [`TransportKind`], [`Target`], [`PeerIdentities`], and the
 //!   codec's [`Message`].
 //!
+//! - [`flood`]: per-source request, connection and TLS handshake limits (pike-like).
 //! - [`capture`]: HEP v3 mirroring of every message sent and received, to Homer, sngrep or
 //!   any HEP collector.
 //!
@@ -29,6 +30,7 @@
 pub mod alias;
 pub mod capture;
 pub mod endpoint;
+pub mod flood;
 mod identities;
 mod kind;
 pub mod proxy;

@@ -107,6 +107,17 @@ pub enum Violation {
          port, e.g. 127.0.0.1:9060"
     )]
     BadCollector(SocketAddr),
+    /// A `[flood] allow` entry is not an address prefix.
+    #[error("[flood] allow entry {value:?}: {error}; expected an address or a prefix such as 10.0.0.0/8 or 2001:db8::/32")]
+    BadAllowPrefix {
+        /// The entry.
+        value: String,
+        /// Why it does not parse.
+        error: sipwire::flood::PrefixError,
+    },
+    /// `[flood] ipv6_prefix` out of range.
+    #[error("[flood] ipv6_prefix = {0}; expected 1 to 128 (64: one source per /64)")]
+    BadIpv6Prefix(u8),
     /// `[capture] auth_key` would not leave room for a message in a HEP packet.
     #[error("[capture] auth_key is {0} bytes long; expected at most {MAX_AUTH_KEY}")]
     AuthKeyTooLong(usize),
@@ -512,6 +523,95 @@ impl CaptureSection {
     }
 }
 
+/// What `[flood]` does with a request over its source's rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FloodActionConfig {
+    /// 503 Service Unavailable with Retry-After.
+    #[default]
+    Reply,
+    /// Dropped silently.
+    Drop,
+}
+
+/// Per-source flood limits (docs/operations.md, "Flood limits"). Present: on. A rate of 0
+/// turns that limit off.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodSection {
+    /// Requests per second per source (0: off).
+    pub requests_per_second: u32,
+    /// Requests a source may send at once after a quiet spell.
+    pub request_burst: u32,
+    /// New TCP/TLS connections and SCTP associations per second per source (0: off).
+    pub connections_per_second: u32,
+    /// New connections a source may open at once.
+    pub connection_burst: u32,
+    /// Failed TLS handshakes a source may cause per `tls_failure_window_secs` (0: off).
+    pub tls_failures: u32,
+    /// The window of `tls_failures`.
+    pub tls_failure_window_secs: u64,
+    /// How long a source over its TLS handshake budget is refused TLS.
+    pub tls_ban_secs: u64,
+    /// `reply` (503 + Retry-After) or `drop`.
+    pub action: FloodActionConfig,
+    /// Retry-After of the 503, seconds (0: no header).
+    pub retry_after_secs: u32,
+    /// Addresses and prefixes never limited.
+    pub allow: Vec<String>,
+    /// Sources remembered at most (the least recently seen is forgotten first).
+    pub max_sources: usize,
+    /// IPv6 sources are grouped by this prefix length.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for FloodSection {
+    fn default() -> Self {
+        FloodSection {
+            requests_per_second: 100,
+            request_burst: 200,
+            connections_per_second: 10,
+            connection_burst: 20,
+            tls_failures: 10,
+            tls_failure_window_secs: 60,
+            tls_ban_secs: 60,
+            action: FloodActionConfig::Reply,
+            retry_after_secs: 5,
+            allow: Vec::new(),
+            max_sources: 65_536,
+            ipv6_prefix: 64,
+        }
+    }
+}
+
+impl FloodSection {
+    /// The library's limits (allow entries that do not parse are left out: validation
+    /// refuses them first).
+    pub fn flood_config(&self) -> sipwire::flood::FloodConfig {
+        use sipwire::flood::{FloodAction, FloodConfig, Rate};
+        use std::time::Duration;
+        let rate = |count: u32, burst: u32| (count > 0).then(|| Rate::per_second(count, burst));
+        FloodConfig {
+            requests: rate(self.requests_per_second, self.request_burst),
+            connections: rate(self.connections_per_second, self.connection_burst),
+            tls_failures: (self.tls_failures > 0).then(|| Rate {
+                count: self.tls_failures,
+                per: Duration::from_secs(self.tls_failure_window_secs),
+                burst: self.tls_failures,
+            }),
+            tls_ban: Duration::from_secs(self.tls_ban_secs),
+            action: match self.action {
+                FloodActionConfig::Reply => FloodAction::Reply,
+                FloodActionConfig::Drop => FloodAction::Drop,
+            },
+            retry_after: (self.retry_after_secs > 0).then_some(self.retry_after_secs),
+            allow: self.allow.iter().filter_map(|a| a.parse().ok()).collect(),
+            max_sources: self.max_sources,
+            ipv6_prefix: self.ipv6_prefix,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -540,6 +640,9 @@ pub struct Config {
     /// HEP capture; absent: off.
     #[serde(default)]
     pub capture: Option<CaptureSection>,
+    /// Per-source flood limits; absent: off.
+    #[serde(default)]
+    pub flood: Option<FloodSection>,
 }
 
 impl Config {
@@ -696,6 +799,48 @@ impl Config {
                 ));
             }
         }
+        if let Some(f) = &self.flood {
+            for (i, a) in f.allow.iter().enumerate() {
+                if let Err(error) = a.parse::<sipwire::flood::IpPrefix>() {
+                    out.push((
+                        Violation::BadAllowPrefix {
+                            value: a.clone(),
+                            error,
+                        },
+                        Place::key("flood").child("allow").then(PlaceStep::Index(i)),
+                    ));
+                }
+            }
+            for (name, zero) in [
+                (
+                    "request_burst",
+                    f.requests_per_second > 0 && f.request_burst == 0,
+                ),
+                (
+                    "connection_burst",
+                    f.connections_per_second > 0 && f.connection_burst == 0,
+                ),
+                (
+                    "tls_failure_window_secs",
+                    f.tls_failures > 0 && f.tls_failure_window_secs == 0,
+                ),
+                ("tls_ban_secs", f.tls_failures > 0 && f.tls_ban_secs == 0),
+                ("max_sources", f.max_sources == 0),
+            ] {
+                if zero {
+                    out.push((
+                        Violation::ZeroLimit { name },
+                        Place::key("flood").child(name),
+                    ));
+                }
+            }
+            if !(1..=128).contains(&f.ipv6_prefix) {
+                out.push((
+                    Violation::BadIpv6Prefix(f.ipv6_prefix),
+                    Place::key("flood").child("ipv6_prefix"),
+                ));
+            }
+        }
         if l.idle_timeout_secs < 32 {
             out.push((
                 Violation::IdleTooShort(l.idle_timeout_secs),
@@ -745,6 +890,39 @@ mod tests {
         assert!(kinds.contains(&TransportKind::Tls));
         assert!(cfg.listeners.iter().all(|l| l.addr.ip().is_loopback()));
         assert_eq!(cfg.domains(), ["localhost"]);
+    }
+
+    #[test]
+    fn flood_section_maps_to_the_limiter() {
+        let tcp = "[[listener]]\nname='t'\ntransport='tcp'\naddr='127.0.0.1:5060'\n";
+        let cfg = Config::parse(tcp).expect("valid");
+        assert!(cfg.flood.is_none());
+        let cfg = Config::parse(&format!(
+            "{tcp}[flood]\nrequests_per_second = 0\nconnections_per_second = 3\n\
+             connection_burst = 4\nretry_after_secs = 0\nallow = ['192.0.2.0/24']\n\
+             action = 'drop'\ntls_failures = 2\ntls_failure_window_secs = 10\n"
+        ))
+        .expect("valid");
+        let f = cfg.flood.expect("on").flood_config();
+        assert_eq!(f.requests, None);
+        assert_eq!(f.connections, Some(sipwire::flood::Rate::per_second(3, 4)));
+        assert_eq!(f.retry_after, None);
+        assert_eq!(f.action, sipwire::flood::FloodAction::Drop);
+        assert_eq!(f.allow.len(), 1);
+        let t = f.tls_failures.expect("budget");
+        assert_eq!((t.count, t.per.as_secs(), t.burst), (2, 10, 2));
+        let v = violations(&format!(
+            "{tcp}[flood]\nmax_sources = 0\nipv6_prefix = 129\n"
+        ));
+        assert_eq!(
+            v,
+            [
+                Violation::ZeroLimit {
+                    name: "max_sources"
+                },
+                Violation::BadIpv6Prefix(129)
+            ]
+        );
     }
 
     #[test]

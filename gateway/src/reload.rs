@@ -6,7 +6,8 @@
 //! `[[tls.domains]]`, `[tls] client_cert`/`client_key`), swapped into the TLS resolvers for
 //! the next handshakes; and `[alias]`, which replaces the reuse endpoint (its alias rows
 //! start empty and are learnt again from the peers' next requests — rows accepted under
-//! the old policy must not outlive it). Everything else is fixed once bound or built:
+//! the old policy must not outlive it); and `[flood]`, which replaces the transport's
+//! flood limiter (every source starts afresh). Everything else is fixed once bound or built:
 //! listeners (sockets), `[limits]` (the transport's settings), the TLS trust anchors, ALPN
 //! and client-certificate policy (in each listener's rustls configuration), `[state]`
 //! (the admin socket), `[metrics]` (the process-wide recorder) and `[capture]` (the
@@ -28,6 +29,8 @@ pub struct Plan {
     pub effective: Config,
     /// Whether `[alias]` changed (the reuse endpoint is replaced).
     pub alias_changed: bool,
+    /// Whether `[flood]` changed (the limiter is replaced, its counters start over).
+    pub flood_changed: bool,
     /// What changes, one phrase each.
     pub applied: Vec<String>,
     /// What changed in the file but needs a restart, one phrase each.
@@ -225,6 +228,16 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         needs_restart.push("[capture]".to_owned());
     }
 
+    let flood_changed = new.flood != old.flood;
+    if flood_changed {
+        applied.push(match (&old.flood, &new.flood) {
+            (None, Some(_)) => "[flood] on".to_owned(),
+            (Some(_), None) => "[flood] off".to_owned(),
+            _ => "[flood] limits (sources start afresh)".to_owned(),
+        });
+        effective.flood = new.flood.clone();
+    }
+
     let alias_changed = new.alias != old.alias;
     if alias_changed {
         let (o, n) = (&old.alias, &new.alias);
@@ -244,6 +257,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
     Plan {
         effective,
         alias_changed,
+        flood_changed,
         applied,
         needs_restart,
     }
@@ -267,6 +281,20 @@ mod tests {
         assert_eq!(p.effective, cfg(""));
         assert!(p.applied.is_empty() && p.needs_restart.is_empty());
         assert!(!p.alias_changed);
+        assert!(!p.flood_changed);
+    }
+
+    #[test]
+    fn flood_applies() {
+        let old = cfg("");
+        let on = cfg("[flood]\nrequests_per_second = 5\n");
+        let p = plan(&old, &on);
+        assert_eq!(p.applied, ["[flood] on"]);
+        assert!(p.flood_changed && p.needs_restart.is_empty());
+        assert_eq!(p.effective, on);
+        let p = plan(&on, &cfg("[flood]\nrequests_per_second = 6\n"));
+        assert_eq!(p.applied, ["[flood] limits (sources start afresh)"]);
+        assert_eq!(plan(&on, &old).applied, ["[flood] off"]);
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         identities: Some(sipwire::tls::identity_fn()),
         require_alpn: cfg.tls.alpn_policy == sipwire::tls::AlpnPolicy::Require,
         sctp: cfg.sctp.transport_config(),
+        flood: cfg.flood.as_ref().map(|f| f.flood_config()),
         ..TransportConfig::default()
     }
 }
@@ -270,6 +271,14 @@ impl Gateway {
         }
         if let Some(t) = &self.tls {
             t.reload_with(&plan.effective, Some(&self.transport))?;
+        }
+        if plan.flood_changed {
+            self.transport
+                .set_flood(plan.effective.flood.as_ref().map(|f| f.flood_config()));
+            tracing::info!(
+                on = plan.effective.flood.is_some(),
+                "[flood] changed: limiter replaced, sources start afresh"
+            );
         }
         if plan.alias_changed {
             let fresh = ReuseEndpoint::new(

@@ -264,3 +264,49 @@ fn help_lists_every_subcommand_on_a_line() {
     }
     assert!(help.contains("--log-format"), "{help}");
 }
+
+#[test]
+fn flood_problems_are_located() {
+    let c = check(&format!(
+        "{TCP}[flood]\nallow = ['10.0.0.0/8', '10.0.0.0/40', 'example.com']\n\
+         request_burst = 0\nipv6_prefix = 0\naction = 'bounce'\n"
+    ));
+    assert!(!c.ok);
+    // A bad value of a known type is reported alone (the text does not deserialize).
+    assert_eq!(c.problems.len(), 1, "{}", c.stderr);
+    assert!(
+        c.problems[0].starts_with("9:10: unknown variant `bounce`, expected `reply` or `drop`"),
+        "{}",
+        c.stderr
+    );
+    let c = check(&format!(
+        "{TCP}[flood]\nallow = ['10.0.0.0/8', '10.0.0.0/40', 'example.com']\n\
+         request_burst = 0\nipv6_prefix = 0\n"
+    ));
+    assert!(!c.ok);
+    assert_eq!(c.problems.len(), 4, "{}", c.stderr);
+    assert!(
+        c.problems[0].starts_with("6:24: [flood] allow entry \"10.0.0.0/40\": prefix length"),
+        "{}",
+        c.stderr
+    );
+    assert!(
+        c.problems[1].starts_with("6:39: [flood] allow entry \"example.com\""),
+        "{}",
+        c.stderr
+    );
+    assert!(
+        c.problems[2].starts_with("7:1: limit request_burst = 0"),
+        "{}",
+        c.stderr
+    );
+    assert!(
+        c.problems[3].starts_with("8:1: [flood] ipv6_prefix = 0; expected 1 to 128"),
+        "{}",
+        c.stderr
+    );
+    let c = check(&format!(
+        "{TCP}[flood]\nallow = ['10.0.0.0/8', '2001:db8::/32']\naction = 'drop'\n"
+    ));
+    assert!(c.ok, "{}", c.stderr);
+}

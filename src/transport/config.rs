@@ -76,6 +76,10 @@ pub struct TransportConfig {
     /// Mirror every SIP message sent and received to a HEP collector ([`crate::capture`]);
     /// `None` (the default): nothing is mirrored, at the cost of one branch per message.
     pub capture: Option<crate::capture::Capture>,
+    /// Per-source flood limits ([`crate::flood`]): request rate, new-connection rate, TLS
+    /// handshake budget. `None` (the default): nothing is limited beyond the connection
+    /// counts above. [`super::Transport::set_flood`] replaces them at run time.
+    pub flood: Option<crate::flood::FloodConfig>,
 }
 
 /// Settings of SCTP endpoints and their associations. Zero leaves a kernel parameter at the
@@ -152,6 +156,7 @@ impl Default for TransportConfig {
             require_alpn: false,
             sctp: SctpConfig::default(),
             capture: None,
+            flood: None,
         }
     }
 }

@@ -97,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) identities: super::session::Identities,
     /// SCTP sockets and associations.
     pub(crate) sctp: super::sctp::SctpState,
+    /// Per-source flood limits.
+    pub(crate) flood: super::flood::FloodGate,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -402,6 +404,8 @@ pub struct TransportStats {
     pub opened_outbound: usize,
     /// SCTP associations up (also counted in `stream_flows`).
     pub sctp_associations: usize,
+    /// Sources the flood limiter remembers.
+    pub flood_sources: usize,
 }
 
 /// The transport layer: one handle over every listener and flow. Cheap to clone.
@@ -446,7 +450,9 @@ impl Transport {
             metrics: metrics::TransportMetrics::default(),
             identities,
             sctp: super::sctp::SctpState::default(),
+            flood: super::flood::FloodGate::default(),
         });
+        inner.flood.set(inner.cfg.flood.clone());
         let t = Transport { inner };
         t.spawn_udp_sweeper();
         (t, rx)
@@ -539,6 +545,12 @@ impl Transport {
     ) -> Result<Vec<SocketAddr>, TransportError> {
         sctp_available()?;
         super::sctp::bind(&self.inner, TransportKind::TlsSctp, addrs, Some(server))
+    }
+
+    /// Replaces the flood limits (`None`: none). Every source starts afresh: a reload
+    /// forgets who was being limited.
+    pub fn set_flood(&self, cfg: Option<crate::flood::FloodConfig>) {
+        self.inner.flood.set(cfg);
     }
 
     /// The listeners bound so far.
@@ -705,6 +717,7 @@ impl Transport {
             opened_inbound: self.inner.opened[0].load(Ordering::Relaxed),
             opened_outbound: self.inner.opened[1].load(Ordering::Relaxed),
             sctp_associations: self.inner.sctp.associations(),
+            flood_sources: self.inner.flood.tracked(),
         }
     }
 

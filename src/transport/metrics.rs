@@ -35,6 +35,15 @@ pub const DROPS: &str = "sipwire_transport_drops_total";
 /// stun).
 pub const KEEPALIVES: &str = "sipwire_transport_keepalives_total";
 
+/// Counter: 503 responses sent to requests over their source's rate (each also counted in
+/// `drops_total{reason="request_rate"}`), by transport.
+pub const FLOOD_REPLIES: &str = "sipwire_transport_flood_replies_total";
+
+/// Counts a 503 sent by the flood limits.
+pub fn flood_reply(kind: TransportKind) {
+    counter!(FLOOD_REPLIES, "transport" => kind.as_str()).increment(1);
+}
+
 /// Counts a drop.
 pub fn drop(kind: TransportKind, reason: &'static str) {
     counter!(DROPS, "transport" => kind.as_str(), "reason" => reason).increment(1);

@@ -21,6 +21,7 @@ mod close;
 mod config;
 mod dialer;
 mod error;
+mod flood;
 mod flow;
 mod flow_core;
 mod idhash;

@@ -40,6 +40,7 @@ use super::sctp_tls::{PeerProof, TlsRole, TlsSctpError, TlsStreams};
 use super::session::HandshakeError;
 use super::sink::PushError;
 use super::table::ReuseKey;
+use crate::flood::{Limit, RequestVerdict};
 use crate::{PeerIdentities, Target, TransportKind};
 
 /// SIP's payload protocol identifier: RFC 4168 §4 leaves it 0.
@@ -721,6 +722,14 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
                         AssocEvent::Deliver(m) => {
                             counters.msgs_in.increment(1);
                             inner.capture(kind, a.info.peer, a.info.local, m.as_bytes());
+                            match inner.flood.message(kind, a.info.peer, &m) {
+                                RequestVerdict::Admit => {}
+                                RequestVerdict::Reply(r, _) => {
+                                    let _ = inner.send(a.info.flow, r);
+                                    continue;
+                                }
+                                RequestVerdict::Drop(_) => continue,
+                            }
                             match inner.incoming.try_send(Incoming::new(m, &a.info)) {
                                 Ok(()) => {}
                                 Err(TrySendError::Closed(_)) => return,
@@ -873,7 +882,10 @@ fn on_notification(
                     }
                     Err(reason) => {
                         metrics::drop(kind, reason);
-                        tracing::info!(assoc_id, reason, "association refused");
+                        if reason != Limit::Connections.reason() {
+                            // (Flood refusals are logged by the limiter, within its budget.)
+                            tracing::info!(assoc_id, reason, "association refused");
+                        }
                         let sock = Arc::clone(ep);
                         tokio::spawn(async move {
                             let _ = sock.sock.abort(assoc_id, reason.as_bytes()).await;
@@ -980,6 +992,12 @@ fn up(
         .ok()
         .and_then(|l| l.into_iter().find(|a| a.is_ipv4() == peer.is_ipv4()))
         .unwrap_or(ep.local);
+    if waiter.is_none() {
+        inner
+            .flood
+            .connection(ep.kind, peer, false)
+            .map_err(|l| l.reason())?;
+    }
     if inner.sctp.associations() >= inner.cfg.sctp.max_associations {
         return Err("sctp_max_associations");
     }

@@ -15,6 +15,7 @@ use super::manager::{Incoming, Inner, StreamGuard, StreamParts};
 use super::metrics;
 use super::session::{Received, Session};
 use super::sink::Control;
+use crate::flood::RequestVerdict;
 
 /// How long our close (TLS close_notify, then FIN) may wait for the socket.
 const SHUTDOWN_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -154,6 +155,14 @@ async fn run(
                 FlowEvent::Deliver(message) => {
                     counters.msgs_in.increment(1);
                     inner.capture(kind, info.peer, info.local, message.as_bytes());
+                    match inner.flood.message(kind, info.peer, &message) {
+                        RequestVerdict::Admit => {}
+                        RequestVerdict::Reply(r, _) => {
+                            let _ = inner.send(info.flow, r);
+                            continue;
+                        }
+                        RequestVerdict::Drop(_) => continue,
+                    }
                     // Handed up at once, or waited for while the channel is full (TCP
                     // back-pressure). The wait is boxed: rarely needed, and inline it would
                     // grow every flow's task (an idle flow's memory) by the message's size.

@@ -89,6 +89,13 @@ async fn accept_loop(
                 continue;
             }
         };
+        if let Err(limit) = inner.flood.connection(kind, peer, tls.is_some()) {
+            metrics::drop(kind, limit.reason());
+            // Closed with a reset: no TIME_WAIT held on our side for a flooder.
+            let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
+            drop(tcp);
+            continue;
+        }
         let admission = match inner.admit(peer.ip()) {
             Ok(a) => a,
             Err(e) => {
@@ -143,6 +150,7 @@ async fn accept_loop(
                         match r {
                             Err(e) => {
                                 tracing::debug!(reason = e.reason(), error = %e, "TLS handshake failed");
+                                inner2.flood.handshake_failed(peer);
                                 drop(admission);
                             }
                             Ok(h) => {

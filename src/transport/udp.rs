@@ -14,6 +14,7 @@ use super::manager::{send_datagram, Incoming, Inner};
 use super::metrics;
 use super::receive::{self, Inbound};
 use super::stun;
+use crate::flood::RequestVerdict;
 use crate::TransportKind;
 
 /// Largest UDP payload plus one, so that nothing is ever truncated silently.
@@ -58,14 +59,14 @@ pub(crate) async fn bind(
     tokio::spawn(
         async move {
             let _task = task;
-            recv_loop(inner2, idx, sock).await;
+            recv_loop(inner2, idx, sock, local).await;
         }
         .instrument(span),
     );
     Ok(local)
 }
 
-async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
+async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>, local: SocketAddr) {
     let mut buf = vec![0u8; RECV_BUF];
     let counters = inner.metrics.flow(TransportKind::Udp).clone();
     let mut stop = inner.shutdown.subscribe();
@@ -91,6 +92,19 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>) {
         match receive::datagram(raw, peer, &inner.cfg.limits) {
             Inbound::Deliver(message) => {
                 counters.msgs_in.increment(1);
+                // Before a UDP flow is made for it: a flood must not fill the flow table.
+                match inner.flood.message(TransportKind::Udp, peer, &message) {
+                    RequestVerdict::Admit => {}
+                    RequestVerdict::Reply(r, _) => {
+                        if inner.cfg.capture.is_some() {
+                            inner.capture(TransportKind::Udp, peer, local, message.as_bytes());
+                            inner.capture(TransportKind::Udp, local, peer, &r);
+                        }
+                        let _ = send_datagram(&sock, peer, &r, &counters);
+                        continue;
+                    }
+                    RequestVerdict::Drop(_) => continue,
+                }
                 let Some(info) = inner.udp_flow(idx, peer, Direction::Inbound, Instant::now())
                 else {
                     continue;

@@ -90,7 +90,7 @@ struct Echo<'a> {
     cseq: Option<&'a [u8]>,
 }
 
-fn write_response(code: u16, reason: &str, echo: &Echo<'_>) -> Bytes {
+fn write_response(code: u16, reason: &str, echo: &Echo<'_>, extra: &[(&str, &str)]) -> Bytes {
     let mut out = BytesMut::with_capacity(512);
     let mut head = String::with_capacity(48);
     let _ = write!(head, "SIP/2.0 {code} {}\r\n", sanitize_reason(reason));
@@ -134,6 +134,9 @@ fn write_response(code: u16, reason: &str, echo: &Echo<'_>) -> Bytes {
     if let Some(c) = echo.cseq {
         put("CSeq", c, &mut out);
     }
+    for (name, value) in extra {
+        put(name, value.as_bytes(), &mut out);
+    }
     out.put_slice(b"Content-Length: 0\r\n\r\n");
     out.freeze()
 }
@@ -141,6 +144,25 @@ fn write_response(code: u16, reason: &str, echo: &Echo<'_>) -> Bytes {
 /// A stateless response to a parsed request (for example 483 or 503), echoing Via,
 /// From, To (with a To tag added if missing), Call-ID and CSeq.
 pub fn response_to(msg: &Message, code: u16, reason: &str) -> Bytes {
+    response_with(msg, code, reason, &[])
+}
+
+/// 503 Service Unavailable, with `Retry-After: secs` when given (RFC 3261 §21.5.4: the
+/// client should not retry this server before then; without it, it may try another).
+pub fn service_unavailable(msg: &Message, retry_after: Option<u32>) -> Bytes {
+    match retry_after {
+        Some(secs) => response_with(
+            msg,
+            503,
+            "Service Unavailable",
+            &[("Retry-After", &secs.to_string())],
+        ),
+        None => response_to(msg, 503, "Service Unavailable"),
+    }
+}
+
+/// [`response_to`] with extra header fields (name, value) before Content-Length.
+fn response_with(msg: &Message, code: u16, reason: &str, extra: &[(&str, &str)]) -> Bytes {
     let b: &[u8] = msg.as_bytes();
     let mut echo = Echo::default();
     for h in msg.fields() {
@@ -154,7 +176,7 @@ pub fn response_to(msg: &Message, code: u16, reason: &str) -> Bytes {
             _ => {}
         }
     }
-    write_response(code, reason, &echo)
+    write_response(code, reason, &echo, extra)
 }
 
 /// 483 Too Many Hops for a request whose Max-Forwards is 0.
@@ -248,7 +270,12 @@ pub fn error_response(raw: &[u8], err: &ParseError) -> Option<Bytes> {
             _ => {}
         }
     }
-    Some(write_response(err.status_code(), &error_reason(err), &echo))
+    Some(write_response(
+        err.status_code(),
+        &error_reason(err),
+        &echo,
+        &[],
+    ))
 }
 
 /// [`error_response`] for a framing error, given the bytes the framer had buffered.
@@ -337,6 +364,19 @@ Content-Length: x\r\n\
         assert_eq!(resp.status_code(), Some(483));
         assert_eq!(resp.reason_phrase(), Some(&b"Too Many Hops"[..]));
         assert!(resp.to_tag().is_some());
+    }
+
+    #[test]
+    fn service_unavailable_with_retry_after() {
+        let ok = BAD.replace("Content-Length: x", "Content-Length: 0");
+        let m = Message::parse(Bytes::from(ok)).unwrap();
+        let r = service_unavailable(&m, Some(30));
+        let resp = Message::parse(r.clone()).unwrap();
+        assert_eq!(resp.status_code(), Some(503));
+        assert_eq!(resp.call_id(), "abc");
+        assert!(r.windows(19).any(|w| w == b"\r\nRetry-After: 30\r\n"));
+        let r = service_unavailable(&m, None);
+        assert!(!r.windows(11).any(|w| w == b"Retry-After"));
     }
 
     #[test]
