@@ -52,6 +52,19 @@ pub async fn bind_port(
     client: Arc<rustls::ClientConfig>,
     with_tcp: bool,
 ) -> Bound {
+    bind_port_over(TransportKind::Tls, ip, port, server, client, with_tcp).await
+}
+
+/// [`bind_port`] with the secure listener over `kind`: TLS over TCP, or TLS over SCTP (lab
+/// kernel only).
+pub async fn bind_port_over(
+    kind: TransportKind,
+    ip: &str,
+    port: u16,
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+    with_tcp: bool,
+) -> Bound {
     let ip: std::net::IpAddr = ip.parse().expect("ip");
     let cfg = TransportConfig {
         identities: Some(sipwire::tls::identity_fn()),
@@ -61,10 +74,17 @@ pub async fn bind_port(
     };
     let (transport, rx) = Transport::new(cfg);
     transport.set_tls_client(client);
-    let tls = transport
-        .bind_tls(SocketAddr::new(ip, port), server)
-        .await
-        .unwrap_or_else(|e| panic!("bind TLS on {ip}: {e} (127.0.0.x must be bindable)"));
+    let at = SocketAddr::new(ip, port);
+    let tls = match kind {
+        TransportKind::TlsSctp => transport
+            .bind_tls_sctp(&[at], server)
+            .await
+            .unwrap_or_else(|e| panic!("bind TLS-SCTP on {ip}: {e}"))[0],
+        _ => transport
+            .bind_tls(at, server)
+            .await
+            .unwrap_or_else(|e| panic!("bind TLS on {ip}: {e} (127.0.0.x must be bindable)")),
+    };
     let tcp = if with_tcp {
         Some(
             transport

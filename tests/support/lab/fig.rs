@@ -41,6 +41,9 @@ pub struct FigOptions {
     /// A DNS server on each host, so that resolution never crosses the link (benchmarks); by
     /// default one, on P2's host.
     pub dns_on_each_host: bool,
+    /// The proxies' secure transport: TLS over TCP (RFC 5923's figures), or TLS over SCTP
+    /// (SRV `_sips._sctp`).
+    pub transport: sipwire::TransportKind,
 }
 
 impl FigOptions {
@@ -49,6 +52,7 @@ impl FigOptions {
             add_alias,
             p2_tcp: false,
             dns_on_each_host: false,
+            transport: sipwire::TransportKind::Tls,
         }
     }
 }
@@ -67,10 +71,26 @@ pub fn figure_with(o: FigOptions, tweak: impl Fn(&mut PeerSpec)) -> Lab {
     let link = lab
         .link(&h1, &["192.0.2.1/24"], &h2, &["192.0.2.128/24"])
         .expect("link");
+    let proto = match o.transport {
+        sipwire::TransportKind::TlsSctp => "sctp",
+        _ => "tcp",
+    };
     let zone = Zone::new()
-        .srv("_sips._tcp.example.com", "p1.example.com", SIPS_PORT, 0, 0)
+        .srv(
+            &format!("_sips._{proto}.example.com"),
+            "p1.example.com",
+            SIPS_PORT,
+            0,
+            0,
+        )
         .host("p1.example.com", &[ip("192.0.2.1")])
-        .srv("_sips._tcp.example.net", "p2.example.net", SIPS_PORT, 0, 0)
+        .srv(
+            &format!("_sips._{proto}.example.net"),
+            "p2.example.net",
+            SIPS_PORT,
+            0,
+            0,
+        )
         .host("p2.example.net", &[ip("192.0.2.128")]);
     let dns2 = lab
         .dns(&h2, ip("192.0.2.128"), &zone)
@@ -98,6 +118,7 @@ pub fn figure_with(o: FigOptions, tweak: impl Fn(&mut PeerSpec)) -> Lab {
     s2.with_tcp = o.p2_tcp;
     for s in [&mut s1, &mut s2] {
         s.add_alias = o.add_alias;
+        s.transport = o.transport;
         tweak(s);
     }
     let p1 = Agent::start(&h1, Arc::clone(&ca), s1);

@@ -38,6 +38,7 @@ pub fn spec(ip: &'static str, server_cert: &Leaf, domains: Vec<LocalDomain>) -> 
         dns_cache: false,
         resumption: true,
         with_tcp: false,
+        transport: sipwire::TransportKind::Tls,
     }
 }
 
@@ -59,6 +60,8 @@ pub struct PeerSpec {
     /// TLS session resumption on our outbound connections (rustls default: on).
     pub resumption: bool,
     pub with_tcp: bool,
+    /// The secure transport of the listener and of the targets (TLS or TLS-SCTP).
+    pub transport: sipwire::TransportKind,
 }
 
 /// What a send gave.
@@ -143,7 +146,8 @@ async fn serve(
     ready: std::sync::mpsc::Sender<()>,
 ) {
     let by_sni: Vec<(&str, &Leaf)> = spec.by_sni.iter().map(|(n, l)| (n.as_str(), l)).collect();
-    let bound = reuse::bind_port(
+    let bound = reuse::bind_port_over(
+        spec.transport,
         spec.ip,
         spec.port,
         ca.server_config(&spec.server_cert, &by_sni, spec.versions),
