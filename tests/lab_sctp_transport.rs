@@ -515,3 +515,98 @@ fn lab_tls_sctp_round_trips_with_identities_on_many_streams() {
     assert_eq!(client.join().expect("client"), N + 1);
     assert_eq!(server.join().expect("server"), 1, "one association");
 }
+
+/// A peer that opens 10,000 associations (kept 400 at a time, each dropped for the next) while
+/// another address runs ordinary transactions: the association limits hold, every ordinary
+/// transaction is answered, nothing panics.
+#[test]
+fn lab_sctp_ten_thousand_associations_from_one_peer_leave_others_served() {
+    const LEGIT: usize = 100;
+    const MAX: usize = 100;
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let a = lab.host("a").expect("host a");
+    let b = lab.host("b").expect("host b");
+    lab.link(&a, &["192.0.2.1/24"], &b, &["192.0.2.2/24", "192.0.2.3/24"])
+        .expect("link");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = a.run(move || async move {
+        let mut cfg = sctp_config();
+        cfg.sctp.max_associations = MAX;
+        cfg.max_connections_per_ip = MAX / 2;
+        let (t, mut rx) = Transport::new(cfg);
+        t.bind_sctp(TransportKind::Sctp, &[addr("192.0.2.1:5060")])
+            .await
+            .expect("bind");
+        let _ = ready_tx.send(());
+        let mut peak = 0;
+        let mut answered = 0;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while answered < LEGIT {
+            tokio::select! {
+                _ = tick.tick() => peak = peak.max(t.stats().sctp_associations),
+                inc = rx.recv() => {
+                    let inc = inc.expect("channel");
+                    t.send(inc.flow, response_to(&inc.message, 200, "OK")).expect("answer");
+                    answered += 1;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        t.shutdown(Duration::from_millis(100)).await;
+        peak
+    });
+    ready_rx.recv_timeout(WAIT).expect("listening");
+    let flood = b.spawn(|| {
+        use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+        let server = SockAddr::from(addr("192.0.2.1:5060"));
+        let from = SockAddr::from(addr("192.0.2.3:0"));
+        let mut open = std::collections::VecDeque::new();
+        let mut started = 0;
+        for _ in 0..10_000 {
+            let Ok(s) = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(132))) else {
+                continue;
+            };
+            if s.bind(&from).is_err() || s.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let _ = s.connect(&server);
+            started += 1;
+            open.push_back(s);
+            if open.len() > 400 {
+                open.pop_front();
+            }
+        }
+        started
+    });
+    let client = b.run(|| async {
+        let (t, mut rx) = Transport::new(sctp_config());
+        let local = t
+            .bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5060")])
+            .await
+            .expect("bind")[0];
+        let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5060"));
+        let flow = connect(&t, &target).await;
+        let lat = paced_load(
+            &t,
+            &mut rx,
+            flow,
+            (local, target.addr),
+            LEGIT,
+            Duration::from_millis(20),
+            |_| {},
+        )
+        .await;
+        t.shutdown(Duration::from_millis(100)).await;
+        lat.len()
+    });
+    assert_eq!(
+        client.join().expect("client"),
+        LEGIT,
+        "every ordinary transaction answered"
+    );
+    let started = flood.join().expect("thread").expect("flood");
+    assert!(started >= 9_000, "the flood started {started} associations");
+    let peak = server.join().expect("server");
+    assert!(peak <= MAX, "{peak} associations at once, limit {MAX}");
+    println!("flood: {started} associations started; server peak {peak} (limit {MAX})");
+}
