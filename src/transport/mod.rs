@@ -33,7 +33,6 @@ pub mod receive;
 mod reroute;
 mod sctp;
 mod sctp_core;
-#[allow(dead_code)] // The SCTP driver uses it from the next commit on.
 mod sctp_dtls;
 mod sctp_tls;
 mod session;
