@@ -588,6 +588,17 @@ impl Transport {
         self.inner.sctp.via_token(kind)
     }
 
+    /// The SCTP-AUTH state of a DTLS over SCTP association (`None` for other flows).
+    pub fn sctp_auth(&self, flow: Flow) -> Option<super::sctp::SctpAuthInfo> {
+        let sink = match self.inner.tables().get(flow).map(|e| &e.sink) {
+            Some(Sink::Assoc(a)) => Arc::clone(a),
+            _ => return None,
+        };
+        // The table's lock is released first: the reader takes the association's DTLS lock
+        // and then the table's.
+        sink.auth_info()
+    }
+
     /// The listeners bound so far.
     pub fn listeners(&self) -> Vec<(TransportKind, SocketAddr)> {
         self.inner.tables().listeners.clone()

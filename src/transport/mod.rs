@@ -53,5 +53,6 @@ pub use error::TransportError;
 pub use flow::{Direction, Flow, FlowInfo};
 pub use limits::{AdmitError, QueueOverflow};
 pub use manager::{sctp_available, CloseHook, Incoming, Transport, TransportStats};
+pub use sctp::SctpAuthInfo;
 pub use sctp_core::StreamPolicy;
 pub use session::HandshakeError;

@@ -168,6 +168,47 @@ struct AssocDtls {
     shutdown_after: bool,
     /// Told when the handshake finishes or fails (an outbound connect waits on it).
     first: Option<oneshot::Sender<Result<PeerProof, DtlsSctpError>>>,
+    /// The first 8 bytes of SHA-256 of key 1, once set (diagnostics: equal on both ends).
+    key_fingerprint: Option<[u8; 8]>,
+    handshake_key_deleted: bool,
+}
+
+/// SCTP-AUTH state of one association (DTLS over SCTP), for diagnostics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SctpAuthInfo {
+    /// The peer announced SCTP-AUTH (read from the socket).
+    pub peer_supports_auth: bool,
+    /// The key DATA is sent with (read from the socket).
+    pub active_key: u16,
+    /// Chunk types we require authenticated (read from the socket).
+    pub local_chunks: Vec<u8>,
+    /// Chunk types the peer requires authenticated (read from the socket).
+    pub peer_chunks: Vec<u8>,
+    /// The first 8 bytes of SHA-256 of the exporter key set as key 1 (the kernel does not
+    /// give keys back; the same fingerprint on both ends means the same key).
+    pub key_fingerprint: Option<[u8; 8]>,
+    /// The empty handshake key 0 was deleted after the peer's Finished.
+    pub handshake_key_deleted: bool,
+}
+
+impl AssocSink {
+    /// The association's SCTP-AUTH state (DTLS over SCTP associations only).
+    pub(crate) fn auth_info(&self) -> Option<SctpAuthInfo> {
+        let dtls = self.dtls.as_ref()?;
+        let (key_fingerprint, handshake_key_deleted) = {
+            let d = lock(dtls);
+            (d.key_fingerprint, d.handshake_key_deleted)
+        };
+        let sock = self.endpoint.sock.socket();
+        Some(SctpAuthInfo {
+            peer_supports_auth: sock.peer_auth_supported(self.assoc_id).ok()?,
+            active_key: sock.active_auth_key(self.assoc_id).ok()?,
+            local_chunks: sock.local_auth_chunks(self.assoc_id).ok()?,
+            peer_chunks: sock.peer_auth_chunks(self.assoc_id).ok()?,
+            key_fingerprint,
+            handshake_key_deleted,
+        })
+    }
 }
 
 /// How bytes reach one association.
@@ -471,6 +512,16 @@ impl AssocSink {
                 self.abort("dtls_auth_key");
                 return Err(PushError::Gone);
             }
+            match &a {
+                DtlsAction::AddKey { key, .. } => {
+                    let h = openssl::sha::sha256(&key[..]);
+                    let mut f = [0u8; 8];
+                    f.copy_from_slice(&h[..8]);
+                    d.key_fingerprint = Some(f);
+                }
+                DtlsAction::DeleteKey { .. } => d.handshake_key_deleted = true,
+                _ => {}
+            }
             tracing::debug!(flow = %self.flow, action = ?a, "SCTP-AUTH key step");
         }
         if std::mem::take(&mut d.shutdown_after) {
@@ -629,9 +680,10 @@ fn open(
 /// DTLS over SCTP (RFC 6083 §4.5): every DATA chunk authenticated (SCTP-AUTH, RFC 4895), the
 /// empty key 0 for the handshake, and SENDER_DRY events for §4.7 and §4.9 — all set before any
 /// association starts. Fails with [`SctpError::AuthDisabled`] where `net.sctp.auth_enable` is 0.
+/// Linux gives every AUTH-enabled endpoint the empty key 0 already (and refuses to set an empty
+/// key), so it is only made the active one here.
 fn require_auth(sock: &SctpSocket) -> Result<(), SctpError> {
     sock.add_auth_chunk(sipwire_sys::auth::CHUNK_DATA)?;
-    sock.set_auth_key(0, super::sctp_dtls::HANDSHAKE_KEY, &[])?;
     sock.set_active_auth_key(0, super::sctp_dtls::HANDSHAKE_KEY)?;
     sock.set_event(Event::SenderDry, true)
 }
@@ -1409,6 +1461,8 @@ fn up(
                 dry_wait: false,
                 shutdown_after: false,
                 first: None,
+                key_fingerprint: None,
+                handshake_key_deleted: false,
             }))
         }
     };
