@@ -441,18 +441,17 @@ impl AssocSink {
         }
     }
 
-    /// Nothing of ours left unacknowledged: our queue empty and the kernel's too.
-    fn is_dry(&self) -> bool {
+    /// Asks the kernel for a SENDER_DRY event: Linux sends one at once for an association
+    /// whose send queue is already empty when the event is (re)enabled, and otherwise when it
+    /// empties. (SCTP_STATUS cannot tell: its unackdata/penddata count received chunks.)
+    fn arm_sender_dry(&self) {
+        if let Err(e) = self
+            .endpoint
+            .sock
+            .socket()
+            .set_event(Event::SenderDry, true)
         {
-            let s = lock(&self.state);
-            if !s.pending.is_empty() || s.flushing {
-                return false;
-            }
-        }
-        match self.endpoint.sock.socket().send_queue(self.assoc_id) {
-            Ok(q) => q.unacked == 0 && q.pending == 0,
-            // The association is gone: nothing to wait for.
-            Err(_) => true,
+            tracing::debug!(flow = %self.flow, error = %e, "SENDER_DRY re-arm failed");
         }
     }
 
@@ -488,13 +487,16 @@ impl AssocSink {
                     continue;
                 }
                 DtlsAction::SenderDry => {
-                    if !self.is_dry() {
-                        d.dry_wait = true;
-                        return Ok(());
+                    // Always wait for the event (resumed by `dtls_dry`).
+                    d.dry_wait = true;
+                    if self.own_queue_empty() {
+                        self.arm_sender_dry();
                     }
-                    continue;
+                    return Ok(());
                 }
                 _ if !self.own_queue_empty() => {
+                    // The writer still holds records of ours: wait until they are out and
+                    // acknowledged (the SENDER_DRY event follows the queue emptying).
                     d.held.push_front(a);
                     d.dry_wait = true;
                     return Ok(());
@@ -537,7 +539,7 @@ impl AssocSink {
             return;
         };
         let mut d = lock(dtls);
-        if d.dry_wait && self.is_dry() {
+        if d.dry_wait && self.own_queue_empty() {
             d.dry_wait = false;
             let _ = self.run_dtls(&mut d, Vec::new(), budget, counters);
         }

@@ -27,7 +27,7 @@ pub use error::{Result, SctpError};
 pub use notification::{AssocState, AuthIndication, Event, Notification, PeerAddrState};
 pub use one_to_many::SctpEndpoint;
 pub use one_to_one::{SctpListener, SctpStream};
-pub use options::{AssocInfo, InitMsg, PeerAddrParams, RtoInfo, SctpOptions, SendQueue};
+pub use options::{AssocInfo, InitMsg, PeerAddrParams, RtoInfo, SctpOptions};
 pub use sndrcv::{Received, RecvBuf, RecvInfo, SendInfo, DEFAULT_RECV_LIMIT};
 pub use socket::{kernel_sctp_available, Family, SctpSocket, Style};
 

@@ -5,18 +5,9 @@
 use crate::error::Result;
 use crate::ffi;
 use crate::notification::Event;
-use crate::socket::{getsockopt, getsockopt_bytes, setsockopt};
+use crate::socket::{getsockopt, setsockopt};
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-
-/// An association's send queue (`SCTP_STATUS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SendQueue {
-    /// DATA chunks sent and not yet acknowledged.
-    pub unacked: u16,
-    /// DATA chunks waiting to be sent.
-    pub pending: u16,
-}
 
 /// `SCTP_INITMSG`: stream counts and INIT retransmission limits for new associations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -261,31 +252,6 @@ pub trait SctpOptions: AsFd {
     /// Subscribes to each of `events`.
     fn subscribe(&self, events: &[Event]) -> Result<()> {
         events.iter().try_for_each(|e| self.set_event(*e, true))
-    }
-
-    /// What an association still has to send or to get acknowledged (`SCTP_STATUS`): both
-    /// zero means the peer has acknowledged everything (what SENDER_DRY reports).
-    fn send_queue(&self, assoc_id: i32) -> Result<SendQueue> {
-        // struct sctp_status: assoc_id, state, rwnd, unackdata, penddata, ... and a
-        // struct sctp_paddrinfo (176 bytes in all); only the head is read.
-        let mut b = [0u8; 256];
-        b[0..4].copy_from_slice(&assoc_id.to_ne_bytes());
-        let n = getsockopt_bytes(
-            self.as_fd(),
-            ffi::SOL_SCTP,
-            ffi::SCTP_STATUS,
-            b.as_mut_ptr(),
-            b.len(),
-        )?;
-        if n < 16 {
-            return Err(crate::SctpError::Malformed {
-                what: "sctp_status",
-            });
-        }
-        Ok(SendQueue {
-            unacked: u16::from_ne_bytes([b[12], b[13]]),
-            pending: u16::from_ne_bytes([b[14], b[15]]),
-        })
     }
 
     /// `SO_SNDBUF` in bytes (the kernel doubles the value).
