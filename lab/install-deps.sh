@@ -10,6 +10,7 @@ packages=(
     qemu-system-x86 linux-image-amd64 busybox-static   # the lab VM: a real kernel with SCTP
     valgrind                                # repeatable instruction counts for benchmarks
     gcc                                     # C baselines of the SCTP benchmark
+    libssl-dev pkg-config                   # the openssl crate (DTLS over SCTP)
     systemd                                 # systemd-analyze verify of the shipped unit
     sngrep tshark                           # HEP capture: a real collector and the pcap reader
 )

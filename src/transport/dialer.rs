@@ -28,7 +28,7 @@ impl Dialer {
 pub(crate) fn reuse_key(target: &Target) -> ReuseKey {
     let name = matches!(
         target.transport,
-        TransportKind::Tls | TransportKind::TlsSctp
+        TransportKind::Tls | TransportKind::TlsSctp | TransportKind::DtlsSctp
     )
     .then(|| {
         target

@@ -76,6 +76,17 @@ pub enum TransportError {
         /// Details.
         overflow: QueueOverflow,
     },
+    /// The message is larger than the flow carries whole (DTLS over SCTP, RFC 6083 §3.2: one
+    /// DTLS record of 2^14 bytes per message, never split); refused, the flow stays up.
+    #[error("flow {flow}: SIP message of {len} bytes refused, at most {limit} bytes fit one DTLS record")]
+    MessageTooLarge {
+        /// The flow.
+        flow: Flow,
+        /// The message's size.
+        len: usize,
+        /// The largest message the flow carries.
+        limit: usize,
+    },
     /// A datagram could not be sent now (socket buffer full); it was dropped.
     #[error("datagram to {0} dropped: {1}")]
     Datagram(SocketAddr, std::io::Error),

@@ -351,6 +351,9 @@ fn push_result(flow: Flow, r: Result<(), PushError>) -> Result<(), TransportErro
             metrics::drop(flow.kind(), "write_queue_full");
             Err(TransportError::Overflow { flow, overflow })
         }
+        Err(PushError::TooLarge { len, limit }) => {
+            Err(TransportError::MessageTooLarge { flow, len, limit })
+        }
     }
 }
 
@@ -553,6 +556,61 @@ impl Transport {
         self.inner.flood.set(cfg);
     }
 
+    /// Binds a DTLS over SCTP listener (RFC 6083): one DTLS 1.2 connection per association
+    /// made from `acceptor` (its certificate, key, verification and ALPN settings; sipwire adds
+    /// `NO_QUERY_MTU`, no renegotiation and no tickets), on one one-to-many socket bound to
+    /// every address of `addrs`, SCTP-AUTH required on every association. Fails where
+    /// `net.sctp.auth_enable` is 0 (SCTP-AUTH off) or the kernel has no SCTP. Returns the
+    /// bound addresses. See docs/sctp.md.
+    pub async fn bind_dtls_sctp(
+        &self,
+        addrs: &[SocketAddr],
+        acceptor: openssl::ssl::SslAcceptorBuilder,
+    ) -> Result<Vec<SocketAddr>, TransportError> {
+        sctp_available()?;
+        super::sctp::bind_dtls(&self.inner, addrs, acceptor)
+    }
+
+    /// Sets the DTLS client side of outbound DTLS over SCTP associations (roots, client
+    /// certificate; the server is verified against the target's server name or address).
+    pub fn set_dtls_sctp_client(&self, connector: openssl::ssl::SslConnectorBuilder) {
+        let c = super::sctp_dtls::connector(connector);
+        *self
+            .inner
+            .sctp
+            .dtls_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(c));
+    }
+
+    /// Sets the Via token of DTLS over SCTP (default `DTLS-SCTP`; no RFC defines one, so
+    /// peers may expect another spelling).
+    pub fn set_dtls_sctp_via_token(&self, token: &str) {
+        *self
+            .inner
+            .sctp
+            .dtls_via
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::from(token));
+    }
+
+    /// The Via transport token this transport writes for `kind` (only DTLS over SCTP's is
+    /// configurable).
+    pub fn via_token(&self, kind: TransportKind) -> Arc<str> {
+        self.inner.sctp.via_token(kind)
+    }
+
+    /// The SCTP-AUTH state of a DTLS over SCTP association (`None` for other flows).
+    pub fn sctp_auth(&self, flow: Flow) -> Option<super::sctp::SctpAuthInfo> {
+        let sink = match self.inner.tables().get(flow).map(|e| &e.sink) {
+            Some(Sink::Assoc(a)) => Arc::clone(a),
+            _ => return None,
+        };
+        // The table's lock is released first: the reader takes the association's DTLS lock
+        // and then the table's.
+        sink.auth_info()
+    }
+
     /// The listeners bound so far.
     pub fn listeners(&self) -> Vec<(TransportKind, SocketAddr)> {
         self.inner.tables().listeners.clone()
@@ -609,11 +667,10 @@ impl Transport {
             TransportKind::Tcp | TransportKind::Tls => {
                 super::dialer::connect(&self.inner, target).await
             }
-            TransportKind::Sctp | TransportKind::TlsSctp => {
+            TransportKind::Sctp | TransportKind::TlsSctp | TransportKind::DtlsSctp => {
                 sctp_available()?;
                 super::dialer::connect(&self.inner, target).await
             }
-            k => Err(TransportError::Unsupported(k)),
         }
     }
 

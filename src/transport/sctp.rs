@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sipwire_sys::{
-    AssocState, Event, InitMsg, Notification, PeerAddrParams, Received, RecvBuf, RtoInfo,
+    AssocState, Event, InitMsg, Notification, PeerAddrParams, Received, RecvBuf, RtoInfo, SctpAuth,
     SctpEndpoint, SctpError, SctpOptions, SctpSocket, SendInfo,
 };
 use tokio::sync::{mpsc::error::TrySendError, oneshot, Notify};
@@ -36,6 +36,7 @@ use super::limits::WriteBudget;
 use super::manager::{Admission, Incoming, Inner};
 use super::metrics;
 use super::sctp_core::{place, AssocCore, AssocEvent, Placement, StreamPolicy};
+use super::sctp_dtls::{DtlsAction, DtlsAssoc, DtlsRole, DtlsSctpError, DTLS_SCTP_MAX_MESSAGE};
 use super::sctp_tls::{PeerProof, TlsRole, TlsSctpError, TlsStreams};
 use super::session::HandshakeError;
 use super::sink::PushError;
@@ -57,6 +58,10 @@ pub(crate) struct SctpState {
     /// Outbound-only sockets, made on first use (one per transport and address family).
     outbound: tokio::sync::Mutex<Vec<Arc<Endpoint>>>,
     associations: AtomicUsize,
+    /// DTLS over SCTP: the client side of outbound associations.
+    pub(crate) dtls_client: Mutex<Option<Arc<openssl::ssl::SslConnector>>>,
+    /// DTLS over SCTP: the Via token, when not the default `DTLS-SCTP` (no RFC defines one).
+    pub(crate) dtls_via: Mutex<Option<Arc<str>>>,
 }
 
 impl SctpState {
@@ -69,6 +74,14 @@ impl SctpState {
     pub(crate) fn associations(&self) -> usize {
         self.associations.load(Ordering::Relaxed)
     }
+
+    /// The Via token of `kind` (configurable for DTLS over SCTP only).
+    pub(crate) fn via_token(&self, kind: TransportKind) -> Arc<str> {
+        match (kind, lock(&self.dtls_via).as_ref()) {
+            (TransportKind::DtlsSctp, Some(t)) => Arc::clone(t),
+            _ => Arc::from(kind.via_token()),
+        }
+    }
 }
 
 /// An association being started by [`connect`], waiting for COMM_UP.
@@ -77,6 +90,8 @@ struct Connecting {
     done: oneshot::Sender<Result<Flow, io::Error>>,
     /// TLS over SCTP: our client side and the name the server is verified against.
     tls: Option<TlsRole>,
+    /// DTLS over SCTP: the same.
+    dtls: Option<DtlsRole>,
 }
 
 /// One one-to-many socket.
@@ -87,6 +102,8 @@ pub(crate) struct Endpoint {
     policy: StreamPolicy,
     /// TLS over SCTP listeners: the server side of every stream's session.
     tls_server: Option<Arc<rustls::ServerConfig>>,
+    /// DTLS over SCTP listeners: the server side of every association's connection.
+    dtls_server: Option<Arc<openssl::ssl::SslAcceptor>>,
     /// Sinks with queued messages or a pending shutdown, for the writer task.
     dirty: Mutex<Vec<Arc<AssocSink>>>,
     wake: Notify,
@@ -140,6 +157,61 @@ struct AssocTls {
     first: Option<oneshot::Sender<Result<PeerProof, TlsSctpError>>>,
 }
 
+/// DTLS over SCTP state of an association, shared by the senders and the reader.
+#[derive(Debug)]
+struct AssocDtls {
+    conn: DtlsAssoc,
+    /// Actions behind a SENDER_DRY point, carried out in order once the peer has acknowledged
+    /// everything (the reader resumes them on SCTP_SENDER_DRY_EVENT).
+    held: VecDeque<DtlsAction>,
+    dry_wait: bool,
+    /// SHUTDOWN once `held` is out (close_notify was held).
+    shutdown_after: bool,
+    /// Told when the handshake finishes or fails (an outbound connect waits on it).
+    first: Option<oneshot::Sender<Result<PeerProof, DtlsSctpError>>>,
+    /// The first 8 bytes of SHA-256 of key 1, once set (diagnostics: equal on both ends).
+    key_fingerprint: Option<[u8; 8]>,
+    handshake_key_deleted: bool,
+}
+
+/// SCTP-AUTH state of one association (DTLS over SCTP), for diagnostics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SctpAuthInfo {
+    /// The peer announced SCTP-AUTH (read from the socket).
+    pub peer_supports_auth: bool,
+    /// The key DATA is sent with (read from the socket).
+    pub active_key: u16,
+    /// Chunk types we require authenticated (read from the socket).
+    pub local_chunks: Vec<u8>,
+    /// Chunk types the peer requires authenticated (read from the socket).
+    pub peer_chunks: Vec<u8>,
+    /// The first 8 bytes of SHA-256 of the exporter key set as key 1 (the kernel does not
+    /// give keys back; the same fingerprint on both ends means the same key).
+    pub key_fingerprint: Option<[u8; 8]>,
+    /// The empty handshake key 0 was deleted after the peer's Finished.
+    pub handshake_key_deleted: bool,
+}
+
+impl AssocSink {
+    /// The association's SCTP-AUTH state (DTLS over SCTP associations only).
+    pub(crate) fn auth_info(&self) -> Option<SctpAuthInfo> {
+        let dtls = self.dtls.as_ref()?;
+        let (key_fingerprint, handshake_key_deleted) = {
+            let d = lock(dtls);
+            (d.key_fingerprint, d.handshake_key_deleted)
+        };
+        let sock = self.endpoint.sock.socket();
+        Some(SctpAuthInfo {
+            peer_supports_auth: sock.peer_auth_supported(self.assoc_id).ok()?,
+            active_key: sock.active_auth_key(self.assoc_id).ok()?,
+            local_chunks: sock.local_auth_chunks(self.assoc_id).ok()?,
+            peer_chunks: sock.peer_auth_chunks(self.assoc_id).ok()?,
+            key_fingerprint,
+            handshake_key_deleted,
+        })
+    }
+}
+
 /// How bytes reach one association.
 #[derive(Debug)]
 pub(crate) struct AssocSink {
@@ -149,6 +221,7 @@ pub(crate) struct AssocSink {
     ostreams: AtomicU16,
     state: Mutex<SendState>,
     tls: Option<Mutex<AssocTls>>,
+    dtls: Option<Mutex<AssocDtls>>,
 }
 
 fn would_block(e: &SctpError) -> bool {
@@ -241,6 +314,13 @@ impl AssocSink {
             &bytes,
             self.ostreams.load(Ordering::Relaxed),
         );
+        if let Some(dtls) = &self.dtls {
+            let r = self.push_dtls(dtls, p, bytes, budget, counters);
+            if r.is_ok() {
+                counters.msgs_out.increment(1);
+            }
+            return r;
+        }
         let r = match &self.tls {
             None => self.transmit(p, bytes, budget, counters),
             Some(tls) => {
@@ -282,8 +362,23 @@ impl AssocSink {
             let counters = metrics::FlowCounters::new(self.flow.kind());
             let _ = self.transmit_records(&mut records, WriteBudget::new(usize::MAX), &counters);
         }
+        if let Some(dtls) = &self.dtls {
+            // close_notify behind a SENDER_DRY point (RFC 6083 §4.9), SHUTDOWN after it.
+            let mut d = lock(dtls);
+            let mut actions = Vec::new();
+            d.conn.close(&mut actions);
+            let counters = metrics::FlowCounters::new(self.flow.kind());
+            let _ = self.run_dtls(&mut d, actions, WriteBudget::new(usize::MAX), &counters);
+        }
         let me = Arc::clone(self);
         let go = move || {
+            if let Some(dtls) = &me.dtls {
+                let mut d = lock(dtls);
+                if !d.held.is_empty() {
+                    d.shutdown_after = true;
+                    return;
+                }
+            }
             lock(&me.state).shutdown = true;
             me.endpoint.mark_dirty(&me);
         };
@@ -308,6 +403,147 @@ impl AssocSink {
             s.abort = Some(reason);
         }
         self.endpoint.mark_dirty(self);
+    }
+
+    /// Encrypts one SIP message as one DTLS record (RFC 6083: never split; application data
+    /// off stream 0 when the association has other streams).
+    fn push_dtls(
+        self: &Arc<Self>,
+        dtls: &Mutex<AssocDtls>,
+        p: Placement,
+        bytes: Bytes,
+        budget: WriteBudget,
+        counters: &metrics::FlowCounters,
+    ) -> Result<(), PushError> {
+        let ostreams = self.ostreams.load(Ordering::Relaxed);
+        let stream = match ostreams {
+            0 | 1 => 0,
+            n => 1 + p.stream % (n - 1),
+        };
+        let len = bytes.len();
+        let mut d = lock(dtls);
+        let mut actions = Vec::new();
+        match d.conn.send(stream, bytes, &mut actions) {
+            Ok(()) => self.run_dtls(&mut d, actions, budget, counters),
+            Err(DtlsSctpError::TooLarge { .. }) => {
+                tracing::info!(flow = %self.flow, len, "SIP message larger than one DTLS record refused");
+                metrics::drop(self.flow.kind(), "dtls_message_too_large");
+                Err(PushError::TooLarge {
+                    len,
+                    limit: DTLS_SCTP_MAX_MESSAGE,
+                })
+            }
+            Err(e) => {
+                tracing::info!(flow = %self.flow, error = %e, "DTLS over SCTP send refused");
+                drop(d);
+                self.abort(e.reason());
+                Err(PushError::Gone)
+            }
+        }
+    }
+
+    /// Asks the kernel for a SENDER_DRY event: Linux sends one at once for an association
+    /// whose send queue is already empty when the event is (re)enabled, and otherwise when it
+    /// empties. (SCTP_STATUS cannot tell: its unackdata/penddata count received chunks.)
+    fn arm_sender_dry(&self) {
+        if let Err(e) = self
+            .endpoint
+            .sock
+            .socket()
+            .set_event(Event::SenderDry, true)
+        {
+            tracing::debug!(flow = %self.flow, error = %e, "SENDER_DRY re-arm failed");
+        }
+    }
+
+    fn own_queue_empty(&self) -> bool {
+        let s = lock(&self.state);
+        s.pending.is_empty() && !s.flushing
+    }
+
+    /// Carries out DTLS actions in order: records sent, SCTP-AUTH keys added, activated and
+    /// deleted on this association; at a SENDER_DRY point with data unacknowledged the rest
+    /// waits for the SENDER_DRY event. A key step also waits while records of ours are still
+    /// queued (they must go out under the key they were made for).
+    fn run_dtls(
+        self: &Arc<Self>,
+        d: &mut AssocDtls,
+        actions: Vec<DtlsAction>,
+        budget: WriteBudget,
+        counters: &metrics::FlowCounters,
+    ) -> Result<(), PushError> {
+        d.held.extend(actions);
+        if d.dry_wait {
+            return Ok(());
+        }
+        let sock = self.endpoint.sock.socket();
+        while let Some(a) = d.held.pop_front() {
+            let step = match &a {
+                DtlsAction::Send { stream, record } => {
+                    let p = Placement {
+                        stream: *stream,
+                        unordered: false,
+                    };
+                    self.transmit(p, record.clone(), budget, counters)?;
+                    continue;
+                }
+                DtlsAction::SenderDry => {
+                    // Always wait for the event (resumed by `dtls_dry`).
+                    d.dry_wait = true;
+                    if self.own_queue_empty() {
+                        self.arm_sender_dry();
+                    }
+                    return Ok(());
+                }
+                _ if !self.own_queue_empty() => {
+                    // The writer still holds records of ours: wait until they are out and
+                    // acknowledged (the SENDER_DRY event follows the queue emptying).
+                    d.held.push_front(a);
+                    d.dry_wait = true;
+                    return Ok(());
+                }
+                DtlsAction::AddKey { number, key } => {
+                    sock.set_auth_key(self.assoc_id, *number, &key[..])
+                }
+                DtlsAction::ActivateKey { number } => {
+                    sock.set_active_auth_key(self.assoc_id, *number)
+                }
+                DtlsAction::DeleteKey { number } => sock.delete_auth_key(self.assoc_id, *number),
+            };
+            if let Err(e) = step {
+                tracing::warn!(flow = %self.flow, error = %e, action = ?a, "SCTP-AUTH key step failed; aborting");
+                self.abort("dtls_auth_key");
+                return Err(PushError::Gone);
+            }
+            match &a {
+                DtlsAction::AddKey { key, .. } => {
+                    let h = openssl::sha::sha256(&key[..]);
+                    let mut f = [0u8; 8];
+                    f.copy_from_slice(&h[..8]);
+                    d.key_fingerprint = Some(f);
+                }
+                DtlsAction::DeleteKey { .. } => d.handshake_key_deleted = true,
+                _ => {}
+            }
+            tracing::debug!(flow = %self.flow, action = ?a, "SCTP-AUTH key step");
+        }
+        if std::mem::take(&mut d.shutdown_after) {
+            lock(&self.state).shutdown = true;
+            self.endpoint.mark_dirty(self);
+        }
+        Ok(())
+    }
+
+    /// The SENDER_DRY event: resumes held DTLS actions.
+    fn dtls_dry(self: &Arc<Self>, budget: WriteBudget, counters: &metrics::FlowCounters) {
+        let Some(dtls) = &self.dtls else {
+            return;
+        };
+        let mut d = lock(dtls);
+        if d.dry_wait && self.own_queue_empty() {
+            d.dry_wait = false;
+            let _ = self.run_dtls(&mut d, Vec::new(), budget, counters);
+        }
     }
 
     fn set_gone(&self) {
@@ -389,10 +625,14 @@ fn open(
     addrs: &[SocketAddr],
     listen: bool,
     tls_server: Option<Arc<rustls::ServerConfig>>,
+    dtls_server: Option<Arc<openssl::ssl::SslAcceptor>>,
 ) -> Result<Arc<Endpoint>, SctpError> {
     let family = sipwire_sys::Family::for_addrs(addrs);
     let sock = SctpSocket::one_to_many(family)?;
     configure(&sock, &inner.cfg.sctp)?;
+    if kind == TransportKind::DtlsSctp {
+        require_auth(&sock)?;
+    }
     sock.bind(addrs)?;
     let sock = sock.into_endpoint(listen)?;
     let local = sock
@@ -406,11 +646,13 @@ fn open(
         kind,
         local,
         policy: match kind {
-            // RFC 3436 §6.2: TLS streams are never unordered.
-            TransportKind::TlsSctp => StreamPolicy::Spread,
+            // RFC 3436 §6.2: TLS streams are never unordered; DTLS records go ordered too
+            // (the SENDER_DRY points of RFC 6083 §4.7 assume it).
+            TransportKind::TlsSctp | TransportKind::DtlsSctp => StreamPolicy::Spread,
             _ => inner.cfg.sctp.policy,
         },
         tls_server,
+        dtls_server,
         dirty: Mutex::new(Vec::new()),
         wake: Notify::new(),
         connecting: Mutex::new(HashMap::new()),
@@ -438,6 +680,17 @@ fn open(
     Ok(ep)
 }
 
+/// DTLS over SCTP (RFC 6083 §4.5): every DATA chunk authenticated (SCTP-AUTH, RFC 4895), the
+/// empty key 0 for the handshake, and SENDER_DRY events for §4.7 and §4.9 — all set before any
+/// association starts. Fails with [`SctpError::AuthDisabled`] where `net.sctp.auth_enable` is 0.
+/// Linux gives every AUTH-enabled endpoint the empty key 0 already (and refuses to set an empty
+/// key), so it is only made the active one here.
+fn require_auth(sock: &SctpSocket) -> Result<(), SctpError> {
+    sock.add_auth_chunk(sipwire_sys::auth::CHUNK_DATA)?;
+    sock.set_active_auth_key(0, super::sctp_dtls::HANDSHAKE_KEY)?;
+    sock.set_event(Event::SenderDry, true)
+}
+
 /// Binds an SCTP listener on every address of `addrs` (one socket, multihomed); returns the
 /// bound addresses (the port the kernel chose when 0 was given).
 pub(crate) fn bind(
@@ -445,6 +698,26 @@ pub(crate) fn bind(
     kind: TransportKind,
     addrs: &[SocketAddr],
     tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Vec<SocketAddr>, TransportError> {
+    bind_endpoint(inner, kind, addrs, tls, None)
+}
+
+/// Binds a DTLS over SCTP listener (RFC 6083) with `acceptor`'s certificate and settings.
+pub(crate) fn bind_dtls(
+    inner: &Arc<Inner>,
+    addrs: &[SocketAddr],
+    acceptor: openssl::ssl::SslAcceptorBuilder,
+) -> Result<Vec<SocketAddr>, TransportError> {
+    let acceptor = Arc::new(super::sctp_dtls::acceptor(acceptor));
+    bind_endpoint(inner, TransportKind::DtlsSctp, addrs, None, Some(acceptor))
+}
+
+fn bind_endpoint(
+    inner: &Arc<Inner>,
+    kind: TransportKind,
+    addrs: &[SocketAddr],
+    tls: Option<Arc<rustls::ServerConfig>>,
+    dtls: Option<Arc<openssl::ssl::SslAcceptor>>,
 ) -> Result<Vec<SocketAddr>, TransportError> {
     let first = addrs.first().copied().ok_or(TransportError::Bind {
         kind,
@@ -456,7 +729,7 @@ pub(crate) fn bind(
         addr: first,
         source: sys_err(e),
     };
-    let ep = open(inner, kind, addrs, true, tls).map_err(bind_err)?;
+    let ep = open(inner, kind, addrs, true, tls, dtls).map_err(bind_err)?;
     let bound = ep.sock.local_addrs(0).map_err(bind_err)?;
     let bound = if bound.is_empty() {
         vec![ep.local]
@@ -503,7 +776,7 @@ async fn socket_for(
         } else {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         });
-    let ep = open(inner, kind, &[SocketAddr::new(ip, 0)], false, None).map_err(|e| {
+    let ep = open(inner, kind, &[SocketAddr::new(ip, 0)], false, None, None).map_err(|e| {
         TransportError::Connect {
             addr: peer,
             source: sys_err(e),
@@ -522,8 +795,19 @@ pub(crate) async fn connect(
     key: ReuseKey,
 ) -> Result<Flow, TransportError> {
     let kind = target.transport;
+    let mut dtls = None;
     let tls = match kind {
         TransportKind::Sctp => None,
+        TransportKind::DtlsSctp => {
+            let connector = lock(&inner.sctp.dtls_client)
+                .clone()
+                .ok_or(TransportError::NoTlsClient)?;
+            dtls = Some(DtlsRole::Client {
+                connector,
+                name: key.name.as_deref().unwrap_or_default().to_owned(),
+            });
+            None
+        }
         TransportKind::TlsSctp => {
             let config = inner
                 .tls_client_for(target.scope.as_ref())
@@ -560,6 +844,7 @@ pub(crate) async fn connect(
                 key: key.clone(),
                 done: tx,
                 tls,
+                dtls,
             },
         );
         id
@@ -585,7 +870,76 @@ pub(crate) async fn connect(
     if kind == TransportKind::TlsSctp {
         tls_handshake(inner, &ep, assoc_id, flow, target, &key).await?;
     }
+    if kind == TransportKind::DtlsSctp {
+        dtls_handshake(inner, &ep, assoc_id, flow, target, &key).await?;
+    }
     Ok(flow)
+}
+
+/// Runs the DTLS handshake of a new outbound association and waits for it; on failure the
+/// association is aborted.
+async fn dtls_handshake(
+    inner: &Arc<Inner>,
+    ep: &Endpoint,
+    assoc_id: i32,
+    flow: Flow,
+    target: &Target,
+    key: &ReuseKey,
+) -> Result<(), TransportError> {
+    let sink = lock(&ep.sinks).get(&assoc_id).cloned();
+    let Some(sink) = sink else {
+        return Err(TransportError::UnknownFlow(flow));
+    };
+    let Some(dtls) = &sink.dtls else {
+        return Err(TransportError::Unsupported(flow.kind()));
+    };
+    let (tx, rx) = oneshot::channel();
+    let counters = inner.metrics.flow(flow.kind());
+    let started = {
+        let mut d = lock(dtls);
+        d.first = Some(tx);
+        let mut actions = Vec::new();
+        match d.conn.start(&mut actions) {
+            Ok(()) => sink
+                .run_dtls(&mut d, actions, inner.budget, counters)
+                .map_err(|_| HandshakeError::Eof),
+            Err(e) => Err(dtls_handshake_error(e)),
+        }
+    };
+    let outcome = match started {
+        Err(e) => Err(e),
+        Ok(()) => match tokio::time::timeout(inner.cfg.handshake_timeout, rx).await {
+            Ok(Ok(Ok(_proof))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(dtls_handshake_error(e)),
+            Ok(Err(_)) => Err(HandshakeError::Eof),
+            Err(_) => {
+                metrics::handshake_failed(Direction::Outbound, "timeout");
+                Err(HandshakeError::Timeout)
+            }
+        },
+    };
+    let Err(e) = outcome else {
+        return Ok(());
+    };
+    sink.abort(e.reason());
+    if e.is_identity_mismatch() {
+        return Err(TransportError::IdentityMismatch {
+            addr: target.addr,
+            domain: key.name.as_deref().unwrap_or_default().to_owned(),
+        });
+    }
+    Err(TransportError::Handshake {
+        addr: target.addr,
+        reason: e.reason(),
+        source: e,
+    })
+}
+
+fn dtls_handshake_error(e: DtlsSctpError) -> HandshakeError {
+    HandshakeError::Dtls {
+        reason: e.reason(),
+        source: Box::new(e),
+    }
 }
 
 /// Opens the first stream's TLS session of a new outbound association and waits for it; on
@@ -674,6 +1028,7 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
     let mut assocs: HashMap<i32, Assoc> = HashMap::new();
     let mut events = Vec::new();
     let mut plain = Vec::new();
+    let mut records = Vec::new();
     let kind = ep.kind;
     let counters = inner.metrics.flow(kind);
     // On shutdown the socket keeps receiving (responses during the drain) until every
@@ -698,7 +1053,14 @@ async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
                     continue;
                 };
                 counters.bytes_in.increment(data.len() as u64);
-                if a.sink.tls.is_some() {
+                if a.sink.dtls.is_some() {
+                    if !dtls_receive(&inner, a, info.stream, data, &mut records) {
+                        continue;
+                    }
+                    for (stream, m) in records.drain(..) {
+                        a.core.handle_message(stream, &m, &mut events);
+                    }
+                } else if a.sink.tls.is_some() {
                     if !tls_receive(&inner, a, info.stream, data, &mut plain) {
                         continue;
                     }
@@ -838,6 +1200,62 @@ fn tls_receive(
     }
 }
 
+/// One DTLS record received on `stream` of a DTLS association: handshake records answered
+/// (with the key steps), application data appended to `records`; the finished handshake fills
+/// in who the peer is. False when the association is being aborted.
+fn dtls_receive(
+    inner: &Arc<Inner>,
+    a: &mut Assoc,
+    stream: u16,
+    data: &[u8],
+    records: &mut Vec<(u16, Bytes)>,
+) -> bool {
+    let Some(dtls) = &a.sink.dtls else {
+        return true;
+    };
+    let counters = inner.metrics.flow(a.info.flow.kind());
+    let mut actions = Vec::new();
+    let mut d = lock(dtls);
+    let r = d
+        .conn
+        .receive(stream, data, &inner.identities, &mut actions, records);
+    let _ = a.sink.run_dtls(&mut d, actions, inner.budget, counters);
+    match r {
+        Ok(got) => {
+            if let Some(proof) = got.proof {
+                inner.metrics.handshake_done(a.info.direction);
+                a.info.identities = proof.identities.clone();
+                a.info.peer_certificate = proof.peer_certificate;
+                a.info.alpn = proof.alpn.clone();
+                if a.info.direction == Direction::Inbound {
+                    a.info.server_name = proof.sni.clone();
+                }
+                inner.update_flow_info(a.info.clone());
+                if let Some(w) = d.first.take() {
+                    let _ = w.send(Ok(proof));
+                }
+            }
+            if got.closed {
+                tracing::debug!(flow = %a.info.flow, "peer sent close_notify");
+                lock(&a.sink.state).closing = true;
+            }
+            true
+        }
+        Err(e) => {
+            metrics::handshake_failed(a.info.direction, e.reason());
+            tracing::info!(flow = %a.info.flow, error = %e, "DTLS over SCTP failed; aborting the association");
+            records.clear();
+            let reason = e.reason();
+            if let Some(w) = d.first.take() {
+                let _ = w.send(Err(e));
+            }
+            drop(d);
+            a.sink.abort(reason);
+            false
+        }
+    }
+}
+
 /// Takes a finished association out of every table.
 fn finish(inner: &Inner, ep: &Endpoint, a: Assoc, reason: &'static str) {
     a.sink.set_gone();
@@ -891,7 +1309,7 @@ fn on_notification(
                             let _ = sock.sock.abort(assoc_id, reason.as_bytes()).await;
                         });
                         if let Some(w) = waiter {
-                            let _ = w.done.send(Err(io::Error::other(reason)));
+                            let _ = w.done.send(Err(refusal(reason)));
                         }
                     }
                 }
@@ -951,11 +1369,41 @@ fn on_notification(
             metrics::sctp_event(kind, "remote_error");
             tracing::info!(assoc_id, cause, "SCTP peer sent an ERROR chunk");
         }
+        Notification::SenderDry { assoc_id } => {
+            if let Some(a) = assocs.get(&assoc_id) {
+                a.sink.dtls_dry(inner.budget, inner.metrics.flow(kind));
+            }
+        }
         Notification::PartialDelivery { assoc_id, .. } => {
             metrics::drop(kind, "sctp_partial_delivery_aborted");
             tracing::debug!(assoc_id, "partial delivery aborted");
         }
         _ => {}
+    }
+}
+
+/// Why a new association was refused, for the connect that waits on it.
+fn refusal(reason: &'static str) -> io::Error {
+    match reason {
+        "dtls_peer_without_auth" => io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "peer does not support SCTP-AUTH (RFC 4895), which DTLS over SCTP requires \
+             (RFC 6083 §4.5): association aborted",
+        ),
+        other => io::Error::other(other),
+    }
+}
+
+/// The DTLS side of a new association (DTLS over SCTP only).
+fn dtls_role(ep: &Endpoint, waiter: Option<&Connecting>) -> Option<DtlsRole> {
+    if ep.kind != TransportKind::DtlsSctp {
+        return None;
+    }
+    match waiter {
+        Some(w) => w.dtls.clone(),
+        None => ep.dtls_server.as_ref().map(|acceptor| DtlsRole::Server {
+            acceptor: Arc::clone(acceptor),
+        }),
     }
 }
 
@@ -1010,6 +1458,34 @@ fn up(
     if ep.kind == TransportKind::TlsSctp && tls_role(ep, waiter).is_none() {
         return Err("tls_not_configured");
     }
+    let dtls = match dtls_role(ep, waiter) {
+        _ if ep.kind != TransportKind::DtlsSctp => None,
+        None => return Err("tls_not_configured"),
+        Some(role) => {
+            // RFC 6083 §4.5: DATA must be authenticated; a peer without AUTH cannot do that.
+            if !ep
+                .sock
+                .socket()
+                .peer_auth_supported(assoc_id)
+                .unwrap_or(false)
+            {
+                return Err("dtls_peer_without_auth");
+            }
+            let conn = DtlsAssoc::new(&role).map_err(|e| {
+                tracing::warn!(error = %e, "DTLS connection not created");
+                "dtls_setup"
+            })?;
+            Some(Mutex::new(AssocDtls {
+                conn,
+                held: VecDeque::new(),
+                dry_wait: false,
+                shutdown_after: false,
+                first: None,
+                key_fingerprint: None,
+                handshake_key_deleted: false,
+            }))
+        }
+    };
     let flow = inner.next_flow(ep.kind);
     let info = FlowInfo {
         flow,
@@ -1033,6 +1509,7 @@ fn up(
                 first: None,
             })
         }),
+        dtls,
     });
     lock(&ep.sinks).insert(assoc_id, Arc::clone(&sink));
     inner.sctp.associations.fetch_add(1, Ordering::Relaxed);

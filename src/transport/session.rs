@@ -79,6 +79,15 @@ pub enum HandshakeError {
     /// Client side, `require_alpn`: the server selected none of our protocols.
     #[error("server selected no application protocol (ALPN required)")]
     NoApplicationProtocol,
+    /// DTLS over SCTP: OpenSSL refused the handshake (`reason` as in the metrics).
+    #[error("DTLS handshake failed ({reason})")]
+    Dtls {
+        /// Metrics label (`bad_certificate`, `dtls_handshake`, ...).
+        reason: &'static str,
+        /// OpenSSL's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl HandshakeError {
@@ -90,6 +99,7 @@ impl HandshakeError {
             HandshakeError::Io(_) => "io",
             HandshakeError::NoAlpnOffered(_) => "no_alpn_offered",
             HandshakeError::NoApplicationProtocol => "no_application_protocol",
+            HandshakeError::Dtls { reason, .. } => reason,
             HandshakeError::Tls(e) => match e {
                 e if crate::tls::IdentityMismatch::is(e) => "identity_mismatch",
                 rustls::Error::InvalidCertificate(_) => "bad_certificate",

@@ -32,6 +32,9 @@ pub(crate) enum PushError {
     Gone,
     /// The byte bound would be exceeded; the flow is being aborted.
     Overflow(QueueOverflow),
+    /// The message is larger than the flow can carry whole (DTLS over SCTP: one record);
+    /// refused, the flow stays up.
+    TooLarge { len: usize, limit: usize },
 }
 
 #[derive(Debug)]
