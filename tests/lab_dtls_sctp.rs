@@ -221,6 +221,10 @@ fn lab_dtls_sctp_peers_without_sctp_auth_are_refused() {
     // a has SCTP-AUTH; b's namespace has it off (net.sctp.auth_enable = 0).
     let (_lab, a, b) = pair(true, false);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    // b's plain association goes from its listener's address and port to a's DTLS listener,
+    // the very pair a's DTLS connect to b uses: started together they would collide into one
+    // association (RFC 4960 §5.2). b starts once a's attempt is over.
+    let (a_done_tx, a_done_rx) = tokio::sync::oneshot::channel::<()>();
     let plain_b = b.run(move || async move {
         let (t, mut rx) = Transport::new(config());
         t.bind_sctp(TransportKind::Sctp, &[addr("192.0.2.2:5060")])
@@ -238,6 +242,7 @@ fn lab_dtls_sctp_peers_without_sctp_auth_are_refused() {
         );
         // b, without AUTH, opens a plain SCTP association to a's DTLS-SCTP listener: a
         // aborts it, nothing is delivered.
+        let _ = tokio::time::timeout(WAIT, a_done_rx).await;
         let target = Target::new(TransportKind::Sctp, addr("192.0.2.1:5062"));
         let mut gone = false;
         if let Ok(flow) = t.connect(&target).await {
@@ -277,6 +282,7 @@ fn lab_dtls_sctp_peers_without_sctp_auth_are_refused() {
         let target = Target::new(TransportKind::DtlsSctp, addr("192.0.2.2:5060"))
             .with_server_name("b.example.net");
         let err = t.connect(&target).await.expect_err("peer without AUTH");
+        let _ = a_done_tx.send(());
         let text = format!("{err}");
         assert!(text.contains("SCTP-AUTH"), "clear error: {text}");
         // Give b's plain association time to come and be aborted.
