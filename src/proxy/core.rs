@@ -103,6 +103,8 @@ pub struct ProxyCounters {
     pub dropped_unroutable: u64,
     /// Targets skipped because a SIPS Request-URI may not leave over their transport.
     pub sips_refused: u64,
+    /// New requests answered 503 while shutting down.
+    pub refused_draining: u64,
 }
 
 /// Why a [`Proxy`] could not be built.
@@ -142,6 +144,8 @@ pub struct Proxy<F> {
     roles: HashMap<TransactionId, (RequestId, Role<F>)>,
     out: VecDeque<Output<F>>,
     counters: ProxyCounters,
+    /// Shutting down: new transactions are refused (503), those in flight go on.
+    draining: bool,
 }
 
 impl<F: Clone + std::fmt::Debug> Proxy<F> {
@@ -161,7 +165,29 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             roles: HashMap::new(),
             out: VecDeque::new(),
             counters: ProxyCounters::default(),
+            draining: false,
         })
+    }
+
+    /// Replaces the configuration (routes, Record-Route, Max-Forwards, names): requests
+    /// that arrive from now on use it; those in progress keep the hops they selected. On
+    /// error the old one stays.
+    pub fn set_config(&mut self, cfg: ProxyConfig) -> Result<(), ConfigError> {
+        cfg.check()?;
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Stops accepting new transactions (graceful shutdown): a new request gets 503 with
+    /// `Retry-After`, while ACKs, CANCELs and the transactions in flight go on.
+    pub fn stop_accepting(&mut self) {
+        self.draining = true;
+    }
+
+    /// Requests still waiting for their final response (what a graceful shutdown waits
+    /// for; a context kept only to absorb retransmissions does not count).
+    pub fn in_flight(&self) -> usize {
+        self.contexts.values().filter(|c| !c.final_sent).count()
     }
 
     /// The configuration.
@@ -282,6 +308,11 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                 // §16.10: no context: forward statelessly.
                 _ => return self.stateless_request(req, inbound),
             }
+        }
+        if self.draining && req.method() != Some("ACK") {
+            self.counters.refused_draining += 1;
+            let rej = Reject::because(503, "shutting down").with_header("Retry-After", "5");
+            return self.reject(req, inbound, None, rej, now);
         }
         if self.cfg.listener(&inbound.listener).is_none() {
             tracing::warn!(listener = %inbound.listener, "request on an unknown listener");
