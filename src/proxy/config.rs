@@ -345,6 +345,11 @@ impl ProxyConfig {
         self.listeners.iter().find(|l| l.named_by(uri))
     }
 
+    /// True when the host and port of `uri` are one of our listeners', whatever its user.
+    pub fn is_listener_address(&self, uri: &Uri<'_>) -> bool {
+        self.listeners.iter().any(|l| l.named_by(uri))
+    }
+
     /// True when `uri` names us: one of our listeners, or one of our other names at any
     /// port (no user part in either case: `sip:alice@example.com` is a user of ours, not us).
     pub fn is_ours(&self, uri: &Uri<'_>) -> bool {

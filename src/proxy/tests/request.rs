@@ -307,3 +307,18 @@ fn set_config_changes_routes_for_new_requests_only() {
     assert!(h.p.set_config(bad).is_err());
     assert_eq!(h.p.config().routes[0].targets[0].host, "10.0.0.30");
 }
+
+#[test]
+fn a_user_at_our_listener_address_is_for_us() {
+    let mut h = H::new(to_bob());
+    let o = h.request(
+        &with(
+            OPTIONS,
+            "OPTIONS sip:bob@example.net",
+            "OPTIONS sip:ping@192.0.2.1:5060",
+        ),
+        udp_in(),
+    );
+    assert_eq!(o.codes(), vec![200]);
+    assert!(o.sends.is_empty());
+}
