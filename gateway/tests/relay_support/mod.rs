@@ -160,7 +160,7 @@ impl Stats {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
         let header: Vec<&str> = lines.next().expect("header").split(';').collect();
         let last: Vec<&str> = lines
-            .last()
+            .next_back()
             .expect("a statistics line")
             .split(';')
             .collect();
