@@ -226,7 +226,9 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         if !msg.is_request() {
             return self.handle_response(msg, now);
         }
+        let invite = msg.method() == Some("INVITE");
         match self.txns.receive(msg, now) {
+            Ok(Received::Matched(tid)) if invite => self.repeat_2xx(tid),
             Ok(Received::Matched(_)) => {}
             Ok(Received::NewRequest(req)) => self.new_request(req, inbound, now),
             Ok(Received::StrayAck(ack)) => self.stateless_request(ack, inbound),
@@ -237,6 +239,25 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             }
         }
         self.drain(now);
+    }
+
+    /// An INVITE retransmission after a 2xx went up: the 2xx was lost upstream. RFC 3261
+    /// §13.3.1.4 has the UAS retransmit its 2xx, but a UAS on a reliable hop often does not
+    /// (and the transaction's RFC 6026 Accepted state only absorbs): the proxy sends the
+    /// 2xx again, so that a lossy upstream hop still completes the call.
+    fn repeat_2xx(&mut self, server: TransactionId) {
+        let Some((id, Role::Server)) = self.roles.get(&server) else {
+            return;
+        };
+        if let Some(ctx) = self.contexts.get(id) {
+            if let Some(ok) = &ctx.last_2xx {
+                self.counters.responses_forwarded += 1;
+                self.out.push_back(Output::Respond {
+                    to: ctx.inbound.clone(),
+                    message: ok.clone(),
+                });
+            }
+        }
     }
 
     /// A response received from downstream.
@@ -752,6 +773,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             ctx.final_sent = true;
             ctx.stop = true;
             let server = ctx.server;
+            ctx.last_2xx = Some(fwd.clone());
             self.counters.responses_forwarded += 1;
             let sent =
                 server.is_some_and(|sid| self.txns.send_response(sid, fwd.clone(), now).is_ok());
