@@ -178,3 +178,33 @@ impl Stats {
         }
     }
 }
+
+/// Received retransmissions counted by a SIPp `-trace_counts` file in `dir` (the sum of
+/// the `*_Retrans` columns of `*_Recv` messages on its last line).
+pub fn received_retransmissions(dir: &Path, scenario_name: &str) -> u64 {
+    let file = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(scenario_name) && n.ends_with("_counts.csv"))
+        })
+        .expect("a -trace_counts file");
+    let text = std::fs::read_to_string(file).expect("counts");
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().expect("header").split(';').collect();
+    let last: Vec<&str> = lines.next_back().expect("a line").split(';').collect();
+    header
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| {
+            h.ends_with("_Retrans")
+                && header
+                    .get(i.wrapping_sub(1))
+                    .is_some_and(|p| p.ends_with("_Recv"))
+        })
+        .filter_map(|(i, _)| last.get(i).and_then(|v| v.trim().parse::<u64>().ok()))
+        .sum()
+}
