@@ -223,3 +223,65 @@ async fn relays_an_invite_dialog_udp_in_tcp_out() {
     assert_eq!(done.message.cseq().method, "BYE");
     assert_eq!(done.message.via_count(), 1);
 }
+
+/// RFC 3261 §18.2.2: the UAC's connection closes while its request is downstream; the
+/// response goes on a new connection to the Via's `received` address and sent-by port.
+#[tokio::test]
+async fn a_response_whose_inbound_connection_closed_goes_on_a_new_connection() {
+    use tokio::io::AsyncWriteExt;
+    let mut n = setup().await;
+    let (uac, mut uac_rx) = transport();
+    let uac_listen = uac.bind_tcp(any()).await.expect("uac tcp");
+    let mut stream = tokio::net::TcpStream::connect(n.p_tcp)
+        .await
+        .expect("connect");
+    let req = format!(
+        "OPTIONS sip:bob@example.net SIP/2.0\r\nVia: SIP/2.0/TCP {uac_listen};branch=z9hG4bKc1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@example.org>;tag=a1\r\nTo: <sip:bob@example.net>\r\n\
+         Call-ID: closed@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let got = next(&mut n.uas_rx).await;
+    assert_eq!(got.message.method(), Some("OPTIONS"));
+    drop(stream);
+    // Let the proxy see the close before the answer comes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n.uas
+        .send(got.flow, reply(&got.message, 200, ""))
+        .expect("reply");
+    let back = next(&mut uac_rx).await;
+    assert_eq!(back.message.status_code(), Some(200));
+    assert_eq!(back.transport(), TransportKind::Tcp);
+    assert_eq!(
+        back.local, uac_listen,
+        "a new connection to the sent-by port"
+    );
+}
+
+/// A burst for one target that is still connecting leaves in the order it came in.
+#[tokio::test]
+async fn sends_to_one_target_stay_in_order() {
+    let mut n = setup().await;
+    let to_proxy = Target::new(TransportKind::Udp, n.p_udp);
+    for i in 0..20 {
+        let req = request(
+            "OPTIONS",
+            "sip:bob@example.net",
+            n.uac_addr,
+            &format!("z9hG4bKburst{i}"),
+            "",
+        );
+        let req = String::from_utf8(req.to_vec())
+            .unwrap()
+            .replace("CSeq: 1 ", &format!("CSeq: {} ", i + 1))
+            .replace("relay-OPTIONS@test", &format!("burst{i}@test"));
+        n.uac
+            .send_to(&to_proxy, Bytes::from(req))
+            .await
+            .expect("send");
+    }
+    for i in 0..20 {
+        let got = next(&mut n.uas_rx).await;
+        assert_eq!(got.message.cseq().seq, i + 1, "order kept");
+    }
+}

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::config_check::{self, FileChecks, Invalid, Problem, ProblemKind};
+pub use super::relay_config::{ProxySection, RouteConfig, TargetConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -121,6 +122,37 @@ pub enum Violation {
     /// `[capture] auth_key` would not leave room for a message in a HEP packet.
     #[error("[capture] auth_key is {0} bytes long; expected at most {MAX_AUTH_KEY}")]
     AuthKeyTooLong(usize),
+    /// A listener bound to every address has no `advertise`: the relay would write
+    /// 0.0.0.0 in its Via and Record-Route.
+    #[error(
+        "listener {0} binds an unspecified address; expected `advertise = \"host[:port]\"` \
+         naming what peers reach"
+    )]
+    UnspecifiedWithoutAdvertise(String),
+    /// `[proxy] t2_ms` below `t1_ms`.
+    #[error("[proxy] t2_ms = {0} is below t1_ms = {1}; expected t2_ms >= t1_ms")]
+    T2BelowT1(u64, u64),
+    /// `[proxy] name_server` cannot be queried.
+    #[error("[proxy] name_server {0} is not a destination; expected IP:port, e.g. 127.0.0.1:53")]
+    BadNameServer(SocketAddr),
+    /// A `[[route]]` has no `[[route.target]]`.
+    #[error("route {0} has no target; expected at least one [[route.target]]")]
+    RouteWithoutTarget(usize),
+    /// A route or target names a listener that does not exist.
+    #[error("unknown listener {0:?}; expected the name of a [[listener]]")]
+    UnknownListener(String),
+    /// A route match or target host is not a host name or address.
+    #[error("{0:?} is not a valid host; expected a host name, `*.domain` or an IP address")]
+    BadRouteMatch(String),
+    /// A target has both or neither of `address` and `host`.
+    #[error("a route target needs exactly one of `address` (IP:port) and `host` (name or IP)")]
+    TargetAddressOrHost,
+    /// A target's listener has another transport.
+    #[error("listener {0} is not a {1} listener; expected one of the target's transport")]
+    TargetListenerTransport(String, TransportKind),
+    /// No listener has the target's transport.
+    #[error("no {0} listener to send from; expected a [[listener]] of that transport")]
+    NoListenerFor(TransportKind),
 }
 
 /// The longest `[capture] auth_key`: it is repeated in every HEP packet (at most 65535 bytes).
@@ -205,6 +237,14 @@ pub struct ListenerConfig {
     /// the start with an error.
     #[serde(default)]
     pub optional: bool,
+    /// What peers reach this listener as (`host` or `host:port`): the relay's Via sent-by
+    /// and Record-Route. Absent: the bound address. Needed with an unspecified `addr`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// The network this listener faces (`access`, `core`): a request that leaves on
+    /// another network than it came from gets two Record-Route entries (RFC 5658).
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// TLS settings shared by all TLS-family listeners and outbound connections.
@@ -643,6 +683,12 @@ pub struct Config {
     /// Per-source flood limits; absent: off.
     #[serde(default)]
     pub flood: Option<FloodSection>,
+    /// How requests are relayed.
+    #[serde(default)]
+    pub proxy: ProxySection,
+    /// Configured routes, first match wins (else RFC 3263 on the Request-URI).
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
 }
 
 impl Config {
@@ -720,6 +766,12 @@ impl Config {
                         name: a.name.clone(),
                         addr: a.addr,
                     },
+                    Place::listener(i).child("addr"),
+                ));
+            }
+            if a.addr.ip().is_unspecified() && a.advertise.is_none() {
+                out.push((
+                    Violation::UnspecifiedWithoutAdvertise(a.name.clone()),
                     Place::listener(i).child("addr"),
                 ));
             }
@@ -841,6 +893,7 @@ impl Config {
                 ));
             }
         }
+        super::relay_config::violations(self, &mut out);
         if l.idle_timeout_secs < 32 {
             out.push((
                 Violation::IdleTooShort(l.idle_timeout_secs),

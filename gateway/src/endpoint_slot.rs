@@ -1,5 +1,5 @@
 //! The reuse endpoint in force: a reload that changes `[alias]` puts a new one in the slot;
-//! the responder and the admin socket take the current one for each message or request.
+//! the relay and the admin socket take the current one for each message or request.
 
 use std::sync::{Arc, RwLock};
 

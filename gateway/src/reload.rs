@@ -17,8 +17,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    AliasSection, Config, LimitsSection, ListenerConfig, MetricsSection, SctpSection, StateSection,
-    TlsSection,
+    AliasSection, Config, LimitsSection, ListenerConfig, MetricsSection, ProxySection, SctpSection,
+    StateSection, TlsSection,
 };
 
 /// The outcome of comparing the running configuration with a new one.
@@ -31,6 +31,9 @@ pub struct Plan {
     pub alias_changed: bool,
     /// Whether `[flood]` changed (the limiter is replaced, its counters start over).
     pub flood_changed: bool,
+    /// Whether `[[route]]` or the run-time part of `[proxy]` changed (the relay takes the
+    /// new routes for requests that arrive from now on).
+    pub relay_changed: bool,
     /// What changes, one phrase each.
     pub applied: Vec<String>,
     /// What changed in the file but needs a restart, one phrase each.
@@ -92,6 +95,8 @@ fn listener_changes(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<Strin
                     key: _,
                     client_cert: _,
                     optional: _,
+                    advertise: _,
+                    network: _,
                 } = o;
                 let mut what = Vec::new();
                 if n.transport != o.transport {
@@ -112,6 +117,12 @@ fn listener_changes(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<Strin
                 if n.optional != o.optional {
                     what.push("optional");
                 }
+                if n.advertise != o.advertise {
+                    what.push("advertise");
+                }
+                if n.network != o.network {
+                    what.push("network");
+                }
                 out.push(format!("listener {} {}", o.name, what.join(", ")));
             }
             Some(_) => {}
@@ -123,6 +134,58 @@ fn listener_changes(old: &[ListenerConfig], new: &[ListenerConfig]) -> Vec<Strin
         }
     }
     out
+}
+
+/// `[[route]]` and `[proxy]` record_route, max_forwards, stateful and local_names apply to
+/// new requests; the timers and the DNS server are built into the running relay.
+fn relay_changes(
+    old: &Config,
+    new: &Config,
+    effective: &mut Config,
+    applied: &mut Vec<String>,
+    needs_restart: &mut Vec<String>,
+) -> bool {
+    let mut changed = false;
+    if new.routes != old.routes {
+        applied.push(format!("[[route]] ({} routes)", new.routes.len()));
+        effective.routes = new.routes.clone();
+        changed = true;
+    }
+    let (o, n) = (&old.proxy, &new.proxy);
+    let fields = changed_fields!(
+        o,
+        n,
+        "[proxy]",
+        ProxySection {
+            stateful,
+            record_route,
+            max_forwards,
+            t1_ms,
+            t2_ms,
+            t4_ms,
+            name_server,
+            local_names,
+        }
+    );
+    for f in fields {
+        let live = ["stateful", "record_route", "max_forwards", "local_names"]
+            .iter()
+            .any(|k| f.ends_with(k));
+        if live {
+            applied.push(f);
+            changed = true;
+        } else {
+            needs_restart.push(f);
+        }
+    }
+    if changed {
+        let p = &mut effective.proxy;
+        p.stateful = n.stateful;
+        p.record_route = n.record_route;
+        p.max_forwards = n.max_forwards;
+        p.local_names = n.local_names.clone();
+    }
+    changed
 }
 
 /// Compares the running configuration `old` with the new, valid `new`.
@@ -238,6 +301,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         effective.flood = new.flood.clone();
     }
 
+    let relay_changed = relay_changes(old, new, &mut effective, &mut applied, &mut needs_restart);
     let alias_changed = new.alias != old.alias;
     if alias_changed {
         let (o, n) = (&old.alias, &new.alias);
@@ -258,6 +322,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         effective,
         alias_changed,
         flood_changed,
+        relay_changed,
         applied,
         needs_restart,
     }
@@ -295,6 +360,28 @@ mod tests {
         let p = plan(&on, &cfg("[flood]\nrequests_per_second = 6\n"));
         assert_eq!(p.applied, ["[flood] limits (sources start afresh)"]);
         assert_eq!(plan(&on, &old).applied, ["[flood] off"]);
+        assert!(!p.relay_changed);
+    }
+
+    #[test]
+    fn routes_and_proxy_options_apply_timers_need_a_restart() {
+        let old = cfg("");
+        let new = cfg("[proxy]
+record_route = false
+t1_ms = 100
+             [[route]]
+domain = 'example.net'
+             [[route.target]]
+transport = 'tcp'
+address = '10.0.0.1:5060'
+");
+        let p = plan(&old, &new);
+        assert!(p.relay_changed);
+        assert_eq!(p.applied, ["[[route]] (1 routes)", "[proxy] record_route"]);
+        assert_eq!(p.needs_restart, ["[proxy] t1_ms"]);
+        assert_eq!(p.effective.routes, new.routes);
+        assert!(!p.effective.proxy.record_route);
+        assert_eq!(p.effective.proxy.t1_ms, 500);
     }
 
     #[test]

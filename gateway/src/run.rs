@@ -1,6 +1,7 @@
-//! `sipwire run`: binds the configured listeners, answers OPTIONS addressed to itself
-//! (see [`super::responder`]), reloads its configuration on SIGHUP or the admin call
-//! `reload`, tells systemd where it stands, and shuts down gracefully on Ctrl-C or SIGTERM.
+//! `sipwire run`: binds the configured listeners, relays SIP between them (see
+//! [`super::relay`]; OPTIONS addressed to itself get 200), reloads its configuration on
+//! SIGHUP or the admin call `reload`, tells systemd where it stands, and shuts down
+//! gracefully on Ctrl-C or SIGTERM (transactions in flight finish first).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,12 +16,12 @@ use super::dev_tls::{self, DevCa, DevTlsError};
 use super::endpoint_slot::EndpointSlot;
 use super::logging::LogControl;
 use super::notify::{self, Notifier};
+use super::relay::{Relay, RelayError};
 use super::reload::{self, Plan, ReloadOutcome};
-use super::responder::{self, LocalNames};
 use super::sip_log::SipLog;
 use super::tls_setup::GatewayTls;
 use sipwire::endpoint::{LocalDomain, ReuseConfig, ReuseEndpoint};
-use sipwire::transport::{Incoming, Transport, TransportConfig, TransportError};
+use sipwire::transport::{Transport, TransportConfig, TransportError};
 use sipwire::wire::Limits;
 
 /// Errors that stop `sipwire run` before it serves.
@@ -47,6 +48,9 @@ pub enum RunError {
     /// The HEP capture sink could not start.
     #[error(transparent)]
     Capture(#[from] sipwire::capture::CaptureError),
+    /// The relay could not start.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
 }
 
 /// Why a new configuration was not applied (the running one stays).
@@ -59,6 +63,9 @@ pub enum ApplyError {
     /// restart to change.
     #[error("{0} (with the running values of the settings that need a restart)")]
     Conflict(Violation),
+    /// The relay refused its routes.
+    #[error(transparent)]
+    Relay(#[from] super::relay::ReconfigureError),
 }
 
 /// The transport settings taken from the `[limits]` section.
@@ -118,7 +125,7 @@ pub struct Gateway {
     reuse: EndpointSlot,
     /// The configuration in force.
     cfg: Config,
-    responder: tokio::task::JoinHandle<()>,
+    relay: Relay,
     drain: Duration,
 }
 
@@ -211,19 +218,12 @@ impl Gateway {
             };
             bound.push((l.name.clone(), kind, addr));
         }
-        let mut local = LocalNames {
-            addrs: bound.iter().map(|(_, _, a)| (a.ip(), a.port())).collect(),
-            domains: vec!["localhost".to_owned()],
-        };
-        local
-            .domains
-            .extend(cfg.listeners.iter().filter_map(|l| l.domain.clone()));
         let reuse = EndpointSlot::new(ReuseEndpoint::new(
             transport.clone(),
             None,
             reuse_config(cfg, &bound),
         ));
-        let responder = tokio::spawn(respond(reuse.clone(), rx, Arc::new(local), sip_log));
+        let relay = Relay::start(cfg, transport.clone(), rx, &bound, reuse.clone(), sip_log)?;
         Ok(Gateway {
             transport,
             bound,
@@ -232,7 +232,7 @@ impl Gateway {
             dev_ca,
             tls,
             cfg: cfg.clone(),
-            responder,
+            relay,
             drain: Duration::from_millis(cfg.limits.shutdown_drain_ms),
         })
     }
@@ -269,6 +269,10 @@ impl Gateway {
         if let Some((v, _)) = plan.effective.violations().into_iter().next() {
             return Err(ApplyError::Conflict(v));
         }
+        if plan.relay_changed {
+            // Checked before anything is applied: on error nothing changes.
+            self.relay.check(&plan.effective)?;
+        }
         if let Some(t) = &self.tls {
             t.reload_with(&plan.effective, Some(&self.transport))?;
         }
@@ -278,6 +282,13 @@ impl Gateway {
             tracing::info!(
                 on = plan.effective.flood.is_some(),
                 "[flood] changed: limiter replaced, sources start afresh"
+            );
+        }
+        if plan.relay_changed {
+            self.relay.reconfigure_now(&plan.effective)?;
+            tracing::info!(
+                routes = plan.effective.routes.len(),
+                "relay routes replaced"
             );
         }
         if plan.alias_changed {
@@ -293,10 +304,16 @@ impl Gateway {
         Ok(plan)
     }
 
-    /// Graceful shutdown: listeners stop, flows drain and close.
-    pub async fn shutdown(self) {
-        self.transport.shutdown(self.drain).await;
-        self.responder.abort();
+    /// Graceful shutdown: new transactions are refused, those in flight finish within
+    /// `[limits] shutdown_drain_ms`, then listeners stop and flows drain and close in what
+    /// is left of it. Returns the transactions still unfinished at the end.
+    pub async fn shutdown(self) -> usize {
+        let start = std::time::Instant::now();
+        let left = self.relay.drain(self.drain).await;
+        let rest = self.drain.saturating_sub(start.elapsed());
+        self.transport.shutdown(rest).await;
+        self.relay.abort();
+        left
     }
 }
 
@@ -331,26 +348,6 @@ pub fn reuse_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
         domains,
         listener_domains,
         ..ReuseConfig::default()
-    }
-}
-
-async fn respond(
-    reuse: EndpointSlot,
-    mut rx: mpsc::Receiver<Incoming>,
-    local: Arc<LocalNames>,
-    sip_log: SipLog,
-) {
-    while let Some(inc) = rx.recv().await {
-        sip_log.received(&inc);
-        let reuse = reuse.get();
-        // RFC 5923 §8.2: the request proceeds whatever the alias decision.
-        reuse.on_incoming(&inc);
-        let Some(resp) = responder::answer(&inc.message, &local) else {
-            continue;
-        };
-        if let Err(e) = reuse.send_response(&inc, resp).await {
-            tracing::debug!(flow = %inc.flow, error = %e, "response not sent");
-        }
     }
 }
 
@@ -438,6 +435,33 @@ fn report(out: &ReloadOutcome, tls: bool) {
     }
 }
 
+/// Prints the routes in force and how to send the relay a first call with SIPp.
+fn print_first_call(gw: &Gateway) {
+    let routes = gw.cfg.routes.len();
+    println!(
+        "sipwire: relaying ({}, {routes} configured route{}, else RFC 3263 on the Request-URI)",
+        if gw.cfg.proxy.stateful {
+            "stateful"
+        } else {
+            "stateless"
+        },
+        if routes == 1 { "" } else { "s" }
+    );
+    if let Some((_, _, udp)) = gw
+        .bound
+        .iter()
+        .find(|(_, k, a)| *k == TransportKind::Udp && !a.ip().is_unspecified())
+    {
+        let ip = udp.ip();
+        let uas = SocketAddr::new(ip, if udp.port() == 5070 { 5080 } else { 5070 });
+        println!(
+            "sipwire: first call: sipp -sn uas -i {ip} -p {} -nostdin -bg; \
+             sipp -sn uac -i {ip} -rsa {udp} -m 1 -nostdin {uas}",
+            uas.port()
+        );
+    }
+}
+
 /// Runs the gateway until Ctrl-C or SIGTERM; prints what it listens on to stdout.
 pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     // Notifications help supervision, they are not worth refusing to serve over.
@@ -470,6 +494,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     for (name, kind, addr, why) in &gw.off {
         println!("sipwire: listener {name} ({kind} {addr}) is off: {why}");
     }
+    print_first_call(&gw);
     if let Some(c) = &cfg.capture {
         println!(
             "sipwire: capture HEP v3 to {} {} (capture id {})",
@@ -522,7 +547,12 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     }
     admin.abort();
     let _ = std::fs::remove_file(admin::socket_path(&cfg.state.dir));
-    gw.shutdown().await;
+    let left = gw.shutdown().await;
+    if left > 0 {
+        println!("sipwire: {left} transactions unfinished after the drain");
+    } else {
+        println!("sipwire: every transaction finished");
+    }
     println!("sipwire: stopped");
     Ok(())
 }

@@ -48,7 +48,7 @@ fn a_valid_file_exits_0_with_a_summary() {
     assert!(
         line.ends_with(
             "sipwire.toml: valid; 3 listeners: tcp (tcp 127.0.0.1:5060), udp (udp 127.0.0.1:5060), \
-             tls (tls 127.0.0.1:5061); 1 domain: sip.example.com"
+             tls (tls 127.0.0.1:5061); 1 domain: sip.example.com; relay stateful, 0 routes"
         ),
         "{line}"
     );
@@ -137,7 +137,7 @@ fn a_capture_section_is_summarized_and_its_problems_located() {
     assert!(
         c.stdout
             .trim()
-            .ends_with("; capture to tcp 127.0.0.1:9060 (capture id 7)"),
+            .ends_with("; capture to tcp 127.0.0.1:9060 (capture id 7); relay stateful, 0 routes"),
         "{}",
         c.stdout
     );
@@ -309,4 +309,47 @@ fn flood_problems_are_located() {
         "{TCP}[flood]\nallow = ['10.0.0.0/8', '2001:db8::/32']\naction = 'drop'\n"
     ));
     assert!(c.ok, "{}", c.stderr);
+}
+
+#[test]
+fn route_and_proxy_problems_are_located() {
+    let c = check(&format!(
+        "{TCP}[proxy]\nt1_ms = 500\nt2_ms = 100\n\
+         [[route]]\ndomain = 'example.net'\nlistener = 'nope'\n\
+         [[route.target]]\ntransport = 'udp'\naddress = '10.0.0.1:5060'\n\
+         [[route.target]]\ntransport = 'tcp'\n"
+    ));
+    assert!(!c.ok);
+    let at: Vec<&str> = c
+        .problems
+        .iter()
+        .map(|p| p.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(at, ["7:1", "10:1", "12:1", "14:1"], "{}", c.stderr);
+    assert!(
+        c.stderr.contains("t2_ms = 100 is below t1_ms = 500"),
+        "{}",
+        c.stderr
+    );
+    assert!(
+        c.stderr.contains("unknown listener \"nope\""),
+        "{}",
+        c.stderr
+    );
+    assert!(c.stderr.contains("no udp listener"), "{}", c.stderr);
+    assert!(
+        c.stderr.contains("exactly one of `address`"),
+        "{}",
+        c.stderr
+    );
+    let ok = check(&format!(
+        "{TCP}[[route]]\ndomain = '*.example.net'\nstateless = true\n\
+         [[route.target]]\ntransport = 'tcp'\nhost = 'core.example.net'\n"
+    ));
+    assert!(ok.ok, "{}", ok.stderr);
+    assert!(
+        ok.stdout.contains("relay stateful, 1 route"),
+        "{}",
+        ok.stdout
+    );
 }

@@ -135,6 +135,14 @@ pub struct Sent {
     pub reused: bool,
 }
 
+/// What [`ReuseEndpoint::try_alias`] did.
+enum Aliased {
+    /// Sent over this aliased flow.
+    Sent(Flow),
+    /// No usable row: open a flow, record it or not, verify this name.
+    Connect(bool, String),
+}
+
 struct Shared {
     tables: Mutex<AliasTables<Flow>>,
     /// What this endpoint last published: metrics move by deltas, so that several endpoints
@@ -316,42 +324,11 @@ impl ReuseEndpoint {
             Ok(ed.finish()?)
         };
         let bytes = with_via(kind)?;
-        let choice = {
-            let mut t = self.shared.tables();
-            let c = route(&mut t, &domain.name, aus, target, |f| {
-                self.transport.flow_info(*f).is_some()
-            });
-            self.shared.publish(&t);
-            c
+        let (record, server_name) = match self.try_alias(domain, aus, target, &bytes)? {
+            Aliased::Sent(flow) => return Ok(self.reused(flow, target, aus)),
+            Aliased::Connect(record, server_name) => (record, server_name),
         };
-        let (record, server_name) = match choice {
-            Route::Reuse { flow, .. } => match self.transport.send(flow, bytes.clone()) {
-                Ok(()) => {
-                    alias_metrics::reused();
-                    return Ok(Sent {
-                        flow,
-                        target: target.clone(),
-                        aus: aus.to_owned(),
-                        reused: true,
-                    });
-                }
-                Err(e) => {
-                    // Died between the lookup and the send: a new connection (§8.1).
-                    tracing::debug!(%flow, %e, "aliased flow unusable, opening a new one");
-                    self.shared.forget(flow);
-                    (true, aus.to_owned())
-                }
-            },
-            Route::Connect {
-                record,
-                server_name,
-                ..
-            } => (record, server_name),
-        };
-        let mut tt = target.clone().with_scope(&domain.name);
-        if kind.is_secure() {
-            tt = tt.with_server_name(&server_name);
-        }
+        let tt = self.scoped(domain, target, &server_name);
         let flow = if kind == TransportKind::Udp
             && bytes.len() > self.transport.config().udp_max_request
         {
@@ -377,6 +354,97 @@ impl ReuseEndpoint {
         } else {
             self.transport.send_to(&tt, bytes).await?
         };
+        Ok(self.opened(domain, aus, target, flow, record))
+    }
+
+    /// Sends `request`, which already carries the sender's own Via on top (a proxy writes
+    /// its Via, branch and `alias` itself), for `local_domain` to `target`, a resolved
+    /// target of a URI whose domain is `aus`: over an aliased flow if one proves `aus`
+    /// (§8.1, rows learnt in either direction), else over a new (or, for non-TLS
+    /// transports, RFC 3261-reused) flow, recorded after the server authenticated.
+    /// Nothing is added to the message and the transport is not changed.
+    pub async fn send_prepared(
+        &self,
+        local_domain: &str,
+        aus: &str,
+        target: &Target,
+        request: Bytes,
+    ) -> Result<Sent, ReuseError> {
+        let domain = self.domain(local_domain)?;
+        let (record, server_name) = match self.try_alias(domain, aus, target, &request)? {
+            Aliased::Sent(flow) => return Ok(self.reused(flow, target, aus)),
+            Aliased::Connect(record, server_name) => (record, server_name),
+        };
+        let tt = self.scoped(domain, target, &server_name);
+        let flow = self.transport.send_to(&tt, request).await?;
+        Ok(self.opened(domain, aus, target, flow, record))
+    }
+
+    /// Sends `bytes` over an aliased flow proving `aus` when the table has one; else says
+    /// what a new flow needs.
+    fn try_alias(
+        &self,
+        domain: &LocalDomain,
+        aus: &str,
+        target: &Target,
+        bytes: &Bytes,
+    ) -> Result<Aliased, ReuseError> {
+        let choice = {
+            let mut t = self.shared.tables();
+            let c = route(&mut t, &domain.name, aus, target, |f| {
+                self.transport.flow_info(*f).is_some()
+            });
+            self.shared.publish(&t);
+            c
+        };
+        Ok(match choice {
+            Route::Reuse { flow, .. } => match self.transport.send(flow, bytes.clone()) {
+                Ok(()) => {
+                    alias_metrics::reused();
+                    Aliased::Sent(flow)
+                }
+                Err(e) => {
+                    // Died between the lookup and the send: a new connection (§8.1).
+                    tracing::debug!(%flow, %e, "aliased flow unusable, opening a new one");
+                    self.shared.forget(flow);
+                    Aliased::Connect(true, aus.to_owned())
+                }
+            },
+            Route::Connect {
+                record,
+                server_name,
+                ..
+            } => Aliased::Connect(record, server_name),
+        })
+    }
+
+    fn reused(&self, flow: Flow, target: &Target, aus: &str) -> Sent {
+        Sent {
+            flow,
+            target: target.clone(),
+            aus: aus.to_owned(),
+            reused: true,
+        }
+    }
+
+    /// The target in the reuse scope of `domain`, verified against `server_name` (TLS).
+    fn scoped(&self, domain: &LocalDomain, target: &Target, server_name: &str) -> Target {
+        let mut tt = target.clone().with_scope(&domain.name);
+        if target.transport.is_secure() {
+            tt = tt.with_server_name(server_name);
+        }
+        tt
+    }
+
+    /// Records a flow just opened for `domain` (TLS family, when asked).
+    fn opened(
+        &self,
+        domain: &LocalDomain,
+        aus: &str,
+        target: &Target,
+        flow: Flow,
+        record: bool,
+    ) -> Sent {
         alias_metrics::connected();
         if record && flow.kind().is_secure() {
             // The handshake verified the server against the AUS (RFC 5922 §7.3).
@@ -390,12 +458,12 @@ impl ReuseEndpoint {
                 self.shared.publish(&t);
             }
         }
-        Ok(Sent {
+        Sent {
             flow,
             target: target.clone(),
             aus: aus.to_owned(),
             reused: false,
-        })
+        }
     }
 
     /// The local domain a flow serves. A flow we opened: the domain we opened it for. An

@@ -218,10 +218,17 @@ pub struct ProxyConfig {
     /// Host written in generated Warning headers; `None`: the first listener's host.
     #[serde(default)]
     pub warning_agent: Option<String>,
+    /// Max-Forwards written into a request that has none (§16.6 step 3; 70 by default).
+    #[serde(default = "default_max_forwards")]
+    pub max_forwards: u8,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_max_forwards() -> u8 {
+    70
 }
 
 /// A configuration the core cannot run with.
@@ -250,6 +257,9 @@ pub enum ConfigError {
     /// A route has no target.
     #[error("route {0}: no target")]
     NoTarget(usize),
+    /// The Max-Forwards default is zero: nothing could be forwarded.
+    #[error("max_forwards is 0")]
+    ZeroMaxForwards,
 }
 
 impl ProxyConfig {
@@ -263,6 +273,7 @@ impl ProxyConfig {
             proxy_require: ProxyRequire::Ignore,
             alias: true,
             warning_agent: None,
+            max_forwards: default_max_forwards(),
         }
     }
 
@@ -270,6 +281,9 @@ impl ProxyConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.listeners.is_empty() {
             return Err(ConfigError::NoListener);
+        }
+        if self.max_forwards == 0 {
+            return Err(ConfigError::ZeroMaxForwards);
         }
         for (i, l) in self.listeners.iter().enumerate() {
             if self.listeners.iter().take(i).any(|o| o.name == l.name) {
@@ -329,6 +343,11 @@ impl ProxyConfig {
             return None;
         }
         self.listeners.iter().find(|l| l.named_by(uri))
+    }
+
+    /// True when the host and port of `uri` are one of our listeners', whatever its user.
+    pub fn is_listener_address(&self, uri: &Uri<'_>) -> bool {
+        self.listeners.iter().any(|l| l.named_by(uri))
     }
 
     /// True when `uri` names us: one of our listeners, or one of our other names at any

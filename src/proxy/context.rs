@@ -91,6 +91,8 @@ pub(crate) struct Context<F> {
     /// No new branch: a final other than 503 came, or the request was answered here.
     pub(crate) stop: bool,
     pub(crate) final_sent: bool,
+    /// The last 2xx forwarded upstream (sent again on an INVITE retransmission).
+    pub(crate) last_2xx: Option<Message>,
     /// Transactions of this context still in the table.
     pub(crate) live: usize,
 }
@@ -119,6 +121,7 @@ impl<F> Context<F> {
             cancelled: false,
             stop: false,
             final_sent: false,
+            last_2xx: None,
             live: 0,
         }
     }

@@ -103,6 +103,8 @@ pub struct ProxyCounters {
     pub dropped_unroutable: u64,
     /// Targets skipped because a SIPS Request-URI may not leave over their transport.
     pub sips_refused: u64,
+    /// New requests answered 503 while shutting down.
+    pub refused_draining: u64,
 }
 
 /// Why a [`Proxy`] could not be built.
@@ -142,6 +144,8 @@ pub struct Proxy<F> {
     roles: HashMap<TransactionId, (RequestId, Role<F>)>,
     out: VecDeque<Output<F>>,
     counters: ProxyCounters,
+    /// Shutting down: new transactions are refused (503), those in flight go on.
+    draining: bool,
 }
 
 impl<F: Clone + std::fmt::Debug> Proxy<F> {
@@ -161,7 +165,29 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             roles: HashMap::new(),
             out: VecDeque::new(),
             counters: ProxyCounters::default(),
+            draining: false,
         })
+    }
+
+    /// Replaces the configuration (routes, Record-Route, Max-Forwards, names): requests
+    /// that arrive from now on use it; those in progress keep the hops they selected. On
+    /// error the old one stays.
+    pub fn set_config(&mut self, cfg: ProxyConfig) -> Result<(), ConfigError> {
+        cfg.check()?;
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Stops accepting new transactions (graceful shutdown): a new request gets 503 with
+    /// `Retry-After`, while ACKs, CANCELs and the transactions in flight go on.
+    pub fn stop_accepting(&mut self) {
+        self.draining = true;
+    }
+
+    /// Requests still waiting for their final response (what a graceful shutdown waits
+    /// for; a context kept only to absorb retransmissions does not count).
+    pub fn in_flight(&self) -> usize {
+        self.contexts.values().filter(|c| !c.final_sent).count()
     }
 
     /// The configuration.
@@ -200,7 +226,9 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         if !msg.is_request() {
             return self.handle_response(msg, now);
         }
+        let invite = msg.method() == Some("INVITE");
         match self.txns.receive(msg, now) {
+            Ok(Received::Matched(tid)) if invite => self.repeat_2xx(tid),
             Ok(Received::Matched(_)) => {}
             Ok(Received::NewRequest(req)) => self.new_request(req, inbound, now),
             Ok(Received::StrayAck(ack)) => self.stateless_request(ack, inbound),
@@ -211,6 +239,25 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             }
         }
         self.drain(now);
+    }
+
+    /// An INVITE retransmission after a 2xx went up: the 2xx was lost upstream. RFC 3261
+    /// §13.3.1.4 has the UAS retransmit its 2xx, but a UAS on a reliable hop often does not
+    /// (and the transaction's RFC 6026 Accepted state only absorbs): the proxy sends the
+    /// 2xx again, so that a lossy upstream hop still completes the call.
+    fn repeat_2xx(&mut self, server: TransactionId) {
+        let Some((id, Role::Server)) = self.roles.get(&server) else {
+            return;
+        };
+        if let Some(ctx) = self.contexts.get(id) {
+            if let Some(ok) = &ctx.last_2xx {
+                self.counters.responses_forwarded += 1;
+                self.out.push_back(Output::Respond {
+                    to: ctx.inbound.clone(),
+                    message: ok.clone(),
+                });
+            }
+        }
     }
 
     /// A response received from downstream.
@@ -282,6 +329,11 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                 // §16.10: no context: forward statelessly.
                 _ => return self.stateless_request(req, inbound),
             }
+        }
+        if self.draining && req.method() != Some("ACK") {
+            self.counters.refused_draining += 1;
+            let rej = Reject::because(503, "shutting down").with_header("Retry-After", "5");
+            return self.reject(req, inbound, None, rej, now);
         }
         if self.cfg.listener(&inbound.listener).is_none() {
             tracing::warn!(listener = %inbound.listener, "request on an unknown listener");
@@ -721,6 +773,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             ctx.final_sent = true;
             ctx.stop = true;
             let server = ctx.server;
+            ctx.last_2xx = Some(fwd.clone());
             self.counters.responses_forwarded += 1;
             let sent =
                 server.is_some_and(|sid| self.txns.send_response(sid, fwd.clone(), now).is_ok());

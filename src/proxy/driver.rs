@@ -1,26 +1,37 @@
-//! A thin tokio driver for the proxy core: received messages from a [`Transport`] go in,
-//! the core's outputs go out (sends and RFC 3263 look-ups run as tasks that report back),
-//! and the core's deadline is slept on. All protocol decisions stay in [`Proxy`].
+//! A thin tokio driver for the proxy core: received messages go in, the core's outputs go
+//! out, and the core's deadline is slept on. All protocol decisions stay in [`Proxy`].
 //!
-//! Limits: sends go through [`Transport::send_to`] (RFC 3261 connection reuse), not yet
-//! through the RFC 5923 reuse endpoint; each send is its own task, so two sends to a
-//! target that is still connecting may be reordered.
+//! - Sends to one target go through one queue ([`super::send_queue`]) so that they leave
+//!   in the order the core produced them, even while the first one is still connecting.
+//! - TLS-family requests go through the RFC 5923 [`ReuseEndpoint`] when one is given
+//!   ([`ReuseEndpoint::send_prepared`]: the core's own Via, alias rows in both directions).
+//! - A response whose inbound connection has closed goes on a new connection to the Via's
+//!   `received` address and sent-by port (RFC 3261 §18.2.2).
+//! - RFC 3263 look-ups run as tasks that report back.
+//! - [`Command`]s replace the configuration and drain the proxy for a graceful stop.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::endpoint::ReuseEndpoint;
 use crate::resolve::{resolve_with, Answer, DnsResolver, Resolution, ResolveConfig, SipTarget};
 use crate::transaction::TransactionId;
-use crate::transport::{Flow, Incoming, Transport};
-use crate::wire::Message;
+use crate::transport::{Flow, Incoming, Transport, TransportError};
+use crate::wire::{Host, Message};
 use crate::{Target, TransportKind};
 
+use super::config::{ConfigError, ProxyConfig};
 use super::core::{Inbound, Output, Proxy, RequestId};
+use super::metrics::Published;
+use super::send_queue::{Job, SendQueues};
 
-enum Event {
+/// What the tasks report back to the loop.
+pub(crate) enum Event {
     Resolved(RequestId, Vec<Target>),
     SendFailed(TransactionId),
 }
@@ -42,27 +53,98 @@ impl ListenerMap {
         self.by_local.insert(local, name.to_owned());
         self
     }
+
+    /// A local address of the listener `name`.
+    pub fn address_of(&self, name: &str) -> Option<SocketAddr> {
+        self.by_local
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(a, _)| *a)
+    }
+}
+
+/// The RFC 5923 reuse endpoint in force, asked at each send (a gateway replaces it when its
+/// alias settings are reloaded).
+pub type ReuseSource = Arc<dyn Fn() -> Option<ReuseEndpoint> + Send + Sync>;
+
+/// How the driver reaches the network beyond the transport.
+#[derive(Clone, Default)]
+pub struct DriverOptions {
+    /// Listener names by local address.
+    pub listeners: ListenerMap,
+    /// RFC 3263 resolver (without it only numeric next hops work).
+    pub dns: Option<DnsResolver>,
+    /// RFC 5923 reuse for TLS-family requests; `None`: straight to the transport.
+    pub reuse: Option<ReuseSource>,
+    /// A target's send queue that stays empty this long ends (a new one starts on demand).
+    pub queue_idle: Option<Duration>,
+}
+
+/// Orders for a running driver.
+#[derive(Debug)]
+pub enum Command {
+    /// Use this configuration for new requests (the answer says whether it was taken).
+    Reconfigure {
+        /// The new configuration.
+        config: Box<ProxyConfig>,
+        /// The outcome.
+        reply: oneshot::Sender<Result<(), ConfigError>>,
+    },
+    /// Graceful stop: refuse new transactions (503) and answer, with the number of
+    /// requests still without a final response, once none is left or at `until`.
+    Drain {
+        /// The latest moment to answer.
+        until: Instant,
+        /// Requests still in flight when answering (0: all finished).
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 /// Runs `proxy` over `transport` until `incoming` closes. `dns` resolves host names
 /// (without it only numeric next hops work).
 pub async fn run(
-    mut proxy: Proxy<Flow>,
+    proxy: Proxy<Flow>,
     transport: Transport,
-    mut incoming: mpsc::Receiver<Incoming>,
+    incoming: mpsc::Receiver<Incoming>,
     listeners: ListenerMap,
     dns: Option<DnsResolver>,
 ) {
-    let dns = dns.map(std::sync::Arc::new);
+    let (_keep, commands) = mpsc::channel(1);
+    let opts = DriverOptions {
+        listeners,
+        dns,
+        ..DriverOptions::default()
+    };
+    run_with(proxy, transport, incoming, opts, commands).await;
+}
+
+/// Runs `proxy` over `transport` until `incoming` closes, obeying `commands`.
+pub async fn run_with(
+    mut proxy: Proxy<Flow>,
+    transport: Transport,
+    mut incoming: mpsc::Receiver<Incoming>,
+    opts: DriverOptions,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let dns = opts.dns.clone().map(Arc::new);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Event>();
+    let mut queues = SendQueues::new(
+        transport.clone(),
+        opts.reuse.clone(),
+        ev_tx.clone(),
+        opts.queue_idle.unwrap_or(Duration::from_secs(32)),
+    );
+    let mut published = Published::default();
+    let mut drain: Option<(Instant, oneshot::Sender<usize>)> = None;
     loop {
         let deadline = proxy.deadline();
+        let drain_until = drain.as_ref().map(|(u, _)| *u);
         tokio::select! {
             inc = incoming.recv() => {
                 let Some(inc) = inc else { break };
                 let now = Instant::now().into_std();
                 if inc.message.is_request() {
-                    let Some(listener) = listener_of(&listeners, &proxy, &inc) else {
+                    let Some(listener) = listener_of(&opts.listeners, &proxy, &inc) else {
                         tracing::debug!(local = %inc.local, "request on no configured listener");
                         continue;
                     };
@@ -84,12 +166,32 @@ pub async fn run(
                     Event::SendFailed(client) => proxy.send_failed(client, now),
                 }
             }
+            Some(cmd) = commands.recv() => match cmd {
+                Command::Reconfigure { config, reply } => {
+                    let _ = reply.send(proxy.set_config(*config));
+                }
+                Command::Drain { until, reply } => {
+                    proxy.stop_accepting();
+                    drain = Some((until, reply));
+                }
+            },
             _ = sleep_until(deadline), if deadline.is_some() => {
                 proxy.handle_timeout(Instant::now().into_std());
             }
+            _ = tokio::time::sleep_until(drain_until.unwrap_or_else(Instant::now)),
+                if drain_until.is_some() => {}
         }
         while let Some(out) = proxy.poll_output() {
-            perform(out, &transport, &ev_tx, dns.clone());
+            perform(out, &opts, &transport, &mut queues, &ev_tx, dns.clone());
+        }
+        published.publish(proxy.counters(), proxy.in_flight());
+        if let Some((until, _)) = &drain {
+            let left = proxy.in_flight();
+            if left == 0 || Instant::now() >= *until {
+                if let Some((_, reply)) = drain.take() {
+                    let _ = reply.send(left);
+                }
+            }
         }
     }
 }
@@ -113,24 +215,18 @@ fn listener_of(map: &ListenerMap, proxy: &Proxy<Flow>, inc: &Incoming) -> Option
 
 fn perform(
     out: Output<Flow>,
+    opts: &DriverOptions,
     transport: &Transport,
+    queues: &mut SendQueues,
     ev: &mpsc::UnboundedSender<Event>,
-    dns: Option<std::sync::Arc<DnsResolver>>,
+    dns: Option<Arc<DnsResolver>>,
 ) {
     match out {
-        Output::Respond { to, message } => respond(transport, &to, message),
-        Output::RespondByVia { message } => {
-            let Some(target) = via_target(&message) else {
-                tracing::debug!("response without a usable Via dropped");
-                return;
-            };
-            let t = transport.clone();
-            tokio::spawn(async move {
-                if let Err(e) = t.send_to(&target, message.into_bytes()).await {
-                    tracing::debug!(%e, "response not sent");
-                }
-            });
-        }
+        Output::Respond { to, message } => respond(transport, queues, &to, message),
+        Output::RespondByVia { message } => match via_target(&message, None) {
+            Some(target) => queues.push(target, Job::response(message.into_bytes())),
+            None => tracing::debug!("response without a usable Via dropped"),
+        },
         Output::Resolve { request, target } => {
             let ev = ev.clone();
             tokio::spawn(async move {
@@ -140,27 +236,36 @@ fn perform(
         }
         Output::Send {
             target,
+            listener,
             message,
             client,
-            ..
         } => {
-            let t = transport.clone();
-            let ev = ev.clone();
-            tokio::spawn(async move {
-                if let Err(e) = t.send_to(&target, message.into_bytes()).await {
-                    tracing::debug!(%e, %target.addr, "request not sent");
-                    if let Some(c) = client {
-                        let _ = ev.send(Event::SendFailed(c));
-                    }
-                }
-            });
+            let domain = if target.transport.is_secure() {
+                local_domain(opts, &listener)
+            } else {
+                None
+            };
+            queues.push(target, Job::request(message.into_bytes(), client, domain));
         }
     }
 }
 
+/// The RFC 5923 local domain a request leaving by `listener` is sent for: the listener's
+/// own domain, else the endpoint's default.
+fn local_domain(opts: &DriverOptions, listener: &str) -> Option<String> {
+    let reuse = opts.reuse.as_ref().and_then(|r| r())?;
+    let cfg = reuse.config();
+    opts.listeners
+        .address_of(listener)
+        .and_then(|a| cfg.listener_domains.get(&a).cloned())
+        .or_else(|| cfg.default_domain.clone())
+}
+
 /// RFC 3261 §18.2.2 / RFC 3581: reliable transports and `rport` answer on the flow; UDP
-/// without `rport` goes to `received` (or the source) at the sent-by port.
-fn respond(transport: &Transport, to: &Inbound<Flow>, message: Message) {
+/// without `rport` goes to `received` (or the source) at the sent-by port. When the
+/// connection the request came on has closed, a new one goes to the Via's `received`
+/// address at its sent-by port, over the same transport.
+fn respond(transport: &Transport, queues: &mut SendQueues, to: &Inbound<Flow>, message: Message) {
     let udp_to = match (to.transport, message.top_via()) {
         (TransportKind::Udp, Ok(v)) if v.rport.is_none() => {
             let ip = v.received.unwrap_or(to.source.ip());
@@ -172,26 +277,50 @@ fn respond(transport: &Transport, to: &Inbound<Flow>, message: Message) {
         Some(addr) if addr != to.source => {
             transport.send_datagram_via(to.flow, addr, message.as_bytes())
         }
-        _ => transport.send(to.flow, message.into_bytes()),
+        _ => transport.send(to.flow, message.clone().into_bytes()),
     };
-    if let Err(e) = result {
-        tracing::debug!(%e, "response not sent");
+    match result {
+        Ok(()) => {}
+        Err(TransportError::UnknownFlow(_)) if to.transport.is_reliable() => {
+            match via_target(&message, Some(to)) {
+                Some(target) => {
+                    tracing::debug!(addr = %target.addr, "inbound flow closed: response on a new connection");
+                    queues.push(target, Job::response(message.into_bytes()));
+                }
+                None => tracing::debug!("inbound flow closed and no Via to answer by"),
+            }
+        }
+        Err(e) => tracing::debug!(%e, "response not sent"),
     }
 }
 
-/// Where a response goes by its top Via: `received` (else the sent-by address) at the
-/// `rport` (else the sent-by port). Host names are not resolved here.
-fn via_target(message: &Message) -> Option<Target> {
+/// Where a response goes by its top Via. Without an inbound flow (a stateless response):
+/// `received` (else the sent-by address) at the `rport` (else the sent-by port). For a
+/// closed inbound connection (§18.2.2): `received` (else the source) at the sent-by port
+/// (the transport's default without one), never the old ephemeral port. Host names are
+/// not resolved here; a TLS target is verified against the sent-by name when it is one.
+fn via_target(message: &Message, closed: Option<&Inbound<Flow>>) -> Option<Target> {
     let v = message.top_via().ok()?;
-    let kind = v.transport.kind()?;
-    let ip = v.received.or_else(|| v.host.ip())?;
-    let port = match v.rport {
-        Some(crate::wire::Rport::Port(p)) => p,
-        _ => v.port_or_default(),
+    let kind = match closed {
+        Some(i) => i.transport,
+        None => v.transport.kind()?,
     };
-    Some(Target::new(kind, SocketAddr::new(ip, port)))
+    let ip = match closed {
+        Some(i) => v.received.unwrap_or(i.source.ip()),
+        None => v.received.or_else(|| v.host.ip())?,
+    };
+    let port = match (closed, v.rport) {
+        (None, Some(crate::wire::Rport::Port(p))) => p,
+        _ => v.port.unwrap_or(kind.default_port()),
+    };
+    let mut target = Target::new(kind, SocketAddr::new(ip, port));
+    if let (true, Host::Name(n)) = (kind.is_secure(), &v.host) {
+        target = target.with_server_name(n);
+    }
+    Some(target)
 }
 
+/// RFC 3263 on `target`; TLS-family results are verified against the URI's host (the AUS).
 async fn resolve(dns: Option<&DnsResolver>, target: &SipTarget) -> Vec<Target> {
     let result = match dns {
         Some(d) => d.resolve(target).await.map_err(|e| e.to_string()),
@@ -203,7 +332,19 @@ async fn resolve(dns: Option<&DnsResolver>, target: &SipTarget) -> Vec<Target> {
             }),
     };
     match result {
-        Ok(r) => r.targets,
+        Ok(r) => {
+            let aus = r.aus;
+            r.targets
+                .into_iter()
+                .map(|t| {
+                    if t.transport.is_secure() && t.server_name.is_none() {
+                        t.with_server_name(&aus)
+                    } else {
+                        t
+                    }
+                })
+                .collect()
+        }
         Err(e) => {
             tracing::debug!(%e, "resolution failed");
             Vec::new()

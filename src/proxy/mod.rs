@@ -32,9 +32,11 @@ mod config;
 mod context;
 mod core;
 pub mod driver;
+pub mod metrics;
 mod reject;
 mod request;
 mod select;
+mod send_queue;
 mod sips;
 
 pub use config::{

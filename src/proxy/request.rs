@@ -78,7 +78,8 @@ pub(crate) fn prepare(cfg: &ProxyConfig, secret: u64, req: &Message) -> Result<P
     // Request-URI is the last Route value.
     let strict = cfg.listener_named_by(&uri).is_some();
     let mut ed = req.edit();
-    ed.decrement_max_forwards().map_err(edit_err)?;
+    ed.decrement_max_forwards_or(cfg.max_forwards)
+        .map_err(edit_err)?;
     let last_route = req.routes().last().and_then(Result::ok).map(|r| r.uri);
     if strict {
         if let Some(last) = last_route {

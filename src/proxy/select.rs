@@ -185,7 +185,9 @@ pub(crate) fn select(
         let stateless = rule.targets.first().is_some_and(|t| t.stateless);
         return Ok(Selection::Forward { hops, stateless });
     }
-    if prepared.for_us {
+    // A Request-URI at one of our listeners, user part or not, with nothing configured for
+    // it: this proxy is no registrar, so forwarding it would only bring it back here.
+    if prepared.for_us || cfg.is_listener_address(&uri) {
         return Ok(Selection::ForUs);
     }
     Ok(Selection::Forward {

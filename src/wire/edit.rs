@@ -245,11 +245,18 @@ impl<'m> Editor<'m> {
     /// `Max-Forwards: 70` (RFC 3261 §16.6 step 3). At 0 the request must not be forwarded:
     /// [`EditError::TooManyHops`] (answer 483).
     pub fn decrement_max_forwards(&mut self) -> Result<u8, EditError> {
+        self.decrement_max_forwards_or(70)
+    }
+
+    /// [`Editor::decrement_max_forwards`], adding `Max-Forwards: {initial}` when there is
+    /// none (a proxy's configured default).
+    pub fn decrement_max_forwards_or(&mut self, initial: u8) -> Result<u8, EditError> {
         match self.first_field(HeaderKind::MaxForwards) {
             None => {
                 let at = self.header_insert_point();
-                self.replace(at, at, b"Max-Forwards: 70\r\n");
-                Ok(70)
+                let line = format!("Max-Forwards: {initial}\r\n");
+                self.replace(at, at, line.as_bytes());
+                Ok(initial)
             }
             Some(h) => {
                 let v = self.msg.max_forwards().ok_or(ParseError::BadMaxForwards)?;

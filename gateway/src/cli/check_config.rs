@@ -30,8 +30,18 @@ pub fn summary(path: &Path, cfg: &Config) -> String {
             c.capture_id
         )
     });
+    let relay = format!(
+        "; relay {}, {} route{}",
+        if cfg.proxy.stateful {
+            "stateful"
+        } else {
+            "stateless"
+        },
+        cfg.routes.len(),
+        plural(cfg.routes.len())
+    );
     format!(
-        "{}: valid; {} listener{}: {}; {} domain{}: {}{capture}",
+        "{}: valid; {} listener{}: {}; {} domain{}: {}{capture}{relay}",
         path.display(),
         listeners.len(),
         plural(listeners.len()),

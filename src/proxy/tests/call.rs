@@ -62,6 +62,12 @@ fn invite_dialog_udp_in_tcp_out() {
     // A 2xx retransmission from the UAS goes up too (RFC 6026 Accepted).
     let o = h.response(reply(&inv, 200, Some("b1"), &extra));
     assert_eq!(o.codes(), vec![200]);
+    // The 200 was lost upstream: the UAC's INVITE retransmission gets it again (the UAS on
+    // TCP does not retransmit), and nothing goes downstream.
+    let o = h.request(INVITE, udp_in());
+    assert_eq!(o.codes(), vec![200]);
+    assert_eq!(o.responses[0].0, Some(1));
+    assert!(o.sends.is_empty());
 
     // ACK from the UAC: route set = RR reversed; both entries are ours and both go; the
     // ACK leaves statelessly over TCP to the remote target.

@@ -262,3 +262,63 @@ fn stateless_route_gives_the_same_branch_to_the_same_request() {
     assert_eq!(o.responses[0].0, None);
     assert_eq!(vias(&o.responses[0].1).len(), 1);
 }
+
+#[test]
+fn configured_max_forwards_is_written_when_absent() {
+    let mut cfg = to_bob();
+    cfg.max_forwards = 20;
+    let mut h = H::new(cfg);
+    let o = h.request(&with(OPTIONS, "Max-Forwards: 70\n", ""), udp_in());
+    assert_eq!(o.only_send().2.max_forwards(), Some(20));
+    let mut zero = to_bob();
+    zero.max_forwards = 0;
+    assert!(Proxy::<u32>::new(zero, timers(), 1).is_err());
+}
+
+#[test]
+fn draining_refuses_new_requests_and_finishes_those_in_flight() {
+    let mut h = H::new(to_bob());
+    let o = h.request(OPTIONS, udp_in());
+    let fwd = o.only_send().2.clone();
+    assert_eq!(h.p.in_flight(), 1);
+    h.p.stop_accepting();
+    let o = h.request(&with(OPTIONS, "z9hG4bKopt1", "z9hG4bKopt9"), udp_in());
+    let r = o.only_response();
+    assert_eq!(r.status_code(), Some(503));
+    assert!(s(r).contains("Retry-After: 5"), "{}", s(r));
+    assert!(o.sends.is_empty());
+    assert_eq!(h.p.counters().refused_draining, 1);
+    // The request in flight still completes.
+    let o = h.response(reply(&fwd, 200, Some("b1"), ""));
+    assert_eq!(o.codes(), vec![200]);
+    assert_eq!(h.p.in_flight(), 0);
+}
+
+#[test]
+fn set_config_changes_routes_for_new_requests_only() {
+    let mut h = H::new(to_bob());
+    let mut other = to_bob();
+    other.routes[0].targets[0].host = "10.0.0.30".into();
+    h.p.set_config(other).unwrap();
+    let o = h.request(OPTIONS, udp_in());
+    assert_eq!(o.only_send().0.addr, addr("10.0.0.30:5060"));
+    let mut bad = to_bob();
+    bad.routes[0].targets.clear();
+    assert!(h.p.set_config(bad).is_err());
+    assert_eq!(h.p.config().routes[0].targets[0].host, "10.0.0.30");
+}
+
+#[test]
+fn a_user_at_our_listener_address_is_for_us() {
+    let mut h = H::new(to_bob());
+    let o = h.request(
+        &with(
+            OPTIONS,
+            "OPTIONS sip:bob@example.net",
+            "OPTIONS sip:ping@192.0.2.1:5060",
+        ),
+        udp_in(),
+    );
+    assert_eq!(o.codes(), vec![200]);
+    assert!(o.sends.is_empty());
+}
