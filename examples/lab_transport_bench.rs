@@ -4,16 +4,21 @@
 //! - Transactions: host b keeps `W` OPTIONS transactions in flight to host a (closed loop) for a
 //!   few seconds per transport, transports alternated over rounds; prints transactions/s and
 //!   p50/p99 latency per transport and the ratio to TCP (plain) or TLS (secure).
-//! - Memory per idle association / connection: host b opens `K` idle associations (or TCP
+//! - Memory per idle association / connection: host b opens `IDLE` idle associations (or TCP
 //!   connections) to a sipwire listener with raw kernel sockets (no userspace state on that
-//!   side); the growth of this process's resident memory divided by `K` is sipwire's cost per
-//!   flow (kernel socket memory is not in it).
+//!   side), TCP first and, with those still open, SCTP, before any other traffic (so that freed
+//!   memory is not reused in between); the growth of this process's resident memory divided by
+//!   `IDLE` is sipwire's cost per flow (kernel socket memory is not in it).
 //!
 //! Only ratios mean something: the VM emulates the CPU.
 
 #[allow(dead_code)]
+#[path = "../tests/support/dtls.rs"]
+mod dtls;
+#[allow(dead_code)]
 #[path = "../tests/support/pki.rs"]
 mod pki;
+
 #[allow(dead_code)]
 #[path = "../tests/support/sip.rs"]
 mod sip;
@@ -42,12 +47,13 @@ fn port(kind: TransportKind) -> u16 {
         TransportKind::Tcp => 5060,
         TransportKind::Tls => 5061,
         TransportKind::Sctp => 5062,
-        _ => 5063,
+        TransportKind::TlsSctp => 5063,
+        _ => 5064,
     }
 }
 
 /// Host a: one transport with every listener, answering every request with 200.
-fn server(a: &Host, tls: Arc<rustls::ServerConfig>) {
+fn server(a: &Host, tls: Arc<rustls::ServerConfig>, dtls: openssl::ssl::SslAcceptorBuilder) {
     let (tx, rx) = std::sync::mpsc::channel();
     let task = a.run(move || async move {
         let (t, mut rx_in) = Transport::new(TransportConfig::default());
@@ -61,6 +67,9 @@ fn server(a: &Host, tls: Arc<rustls::ServerConfig>) {
         t.bind_tls_sctp(&[addr("192.0.2.1:5063")], tls)
             .await
             .expect("tls-sctp");
+        t.bind_dtls_sctp(&[addr("192.0.2.1:5064")], dtls)
+            .await
+            .expect("dtls-sctp (net.sctp.auth_enable = 1)");
         let _ = tx.send(());
         while let Some(inc) = rx_in.recv().await {
             let _ = t.send(inc.flow, response_to(&inc.message, 200, "OK"));
@@ -72,10 +81,16 @@ fn server(a: &Host, tls: Arc<rustls::ServerConfig>) {
 }
 
 /// One closed-loop run of `kind`: (transactions/s, latencies).
-fn run(b: &Host, kind: TransportKind, client: Arc<rustls::ClientConfig>) -> (f64, Vec<Duration>) {
+fn run(
+    b: &Host,
+    kind: TransportKind,
+    client: Arc<rustls::ClientConfig>,
+    dtls: openssl::ssl::SslConnectorBuilder,
+) -> (f64, Vec<Duration>) {
     b.run(move || async move {
         let (t, mut rx) = Transport::new(TransportConfig::default());
         t.set_tls_client(client);
+        t.set_dtls_sctp_client(dtls);
         let target = Target::new(kind, SocketAddr::new(addr("192.0.2.1:0").ip(), port(kind)))
             .with_server_name("a.example.net");
         let flow = t.connect(&target).await.expect("connect");
@@ -121,7 +136,7 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn rss_kib() -> usize {
+fn rss_kib() -> isize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -134,8 +149,8 @@ fn rss_kib() -> usize {
 }
 
 /// Opens `IDLE` raw idle flows of `kind` (TCP or SCTP) from host b to host a's listener and
-/// returns sipwire's resident memory growth per flow, in bytes.
-fn idle_cost(b: &Host, kind: TransportKind) -> f64 {
+/// returns sipwire's resident memory growth per flow, in bytes, and the open sockets.
+fn idle_cost(b: &Host, kind: TransportKind) -> (f64, Vec<socket2::Socket>) {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let to = SockAddr::from(SocketAddr::new(addr("192.0.2.1:0").ip(), port(kind)));
     let before = rss_kib();
@@ -157,9 +172,7 @@ fn idle_cost(b: &Host, kind: TransportKind) -> f64 {
     // Let the server register every flow.
     std::thread::sleep(Duration::from_secs(3));
     let after = rss_kib();
-    drop(socks);
-    std::thread::sleep(Duration::from_secs(2));
-    (after.saturating_sub(before) as f64) * 1024.0 / IDLE as f64
+    ((after - before) as f64 * 1024.0 / IDLE as f64, socks)
 }
 
 fn main() {
@@ -170,21 +183,40 @@ fn main() {
         .expect("link");
     let ca = pki::Ca::new("bench CA");
     let leaf = ca.sip_leaf(&["a.example.net"]);
+    let client_leaf = ca.sip_leaf(&["b.example.net"]);
     let versions: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
-    server(&a, ca.server_config(&leaf, &[], versions));
+    for h in [&a, &b] {
+        h.sysctl("net/sctp/auth_enable", "1").expect("SCTP-AUTH on");
+    }
+    server(
+        &a,
+        ca.server_config(&leaf, &[], versions),
+        dtls::acceptor(&ca, &leaf),
+    );
     let client = ca.client_config(None, versions);
 
+    // Idle flows first, before any traffic has freed memory that the next flows would reuse.
+    let (tcp, tcp_socks) = idle_cost(&b, TransportKind::Tcp);
+    let (sctp, sctp_socks) = idle_cost(&b, TransportKind::Sctp);
+    drop((tcp_socks, sctp_socks));
+    std::thread::sleep(Duration::from_secs(2));
     let kinds = [
         TransportKind::Tcp,
         TransportKind::Sctp,
         TransportKind::Tls,
         TransportKind::TlsSctp,
+        TransportKind::DtlsSctp,
     ];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let mut lats: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
     for round in 0..ROUNDS {
         for (i, k) in kinds.iter().enumerate() {
-            let (r, l) = run(&b, *k, Arc::clone(&client));
+            let (r, l) = run(
+                &b,
+                *k,
+                Arc::clone(&client),
+                dtls::connector(&ca, &client_leaf),
+            );
             eprintln!("round {round} {k}: {r:.0} transactions/s");
             rates[i].push(r);
             lats[i].extend(l);
@@ -209,8 +241,6 @@ fn main() {
             pct(&mut l, 0.99).as_secs_f64() * 1e3
         );
     }
-    let tcp = idle_cost(&b, TransportKind::Tcp);
-    let sctp = idle_cost(&b, TransportKind::Sctp);
     println!();
     println!("| idle flows ({IDLE}, raw kernel clients) | sipwire memory per flow |");
     println!("|---|---|");

@@ -10,14 +10,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use openssl::pkey::PKey;
-use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
-use openssl::x509::X509;
 use sipwire::transport::{Incoming, SctpAuthInfo, Transport, TransportConfig};
 use sipwire::wire::response::response_to;
 use sipwire::{Target, TransportError, TransportKind};
 use sipwire_lab::{Host, Topology};
-use support::pki::{Ca, Leaf, Spec};
+use support::dtls::{acceptor, connector};
+use support::pki::{Ca, Spec};
 use support::sip::request;
 use tokio::sync::mpsc;
 
@@ -58,37 +56,6 @@ fn pair(auth_a: bool, auth_b: bool) -> (Topology, Host, Host) {
     b.sysctl("net/sctp/auth_enable", on(auth_b))
         .expect("sysctl b");
     (lab, a, b)
-}
-
-fn cert_and_key(leaf: &Leaf) -> (X509, PKey<openssl::pkey::Private>) {
-    (
-        X509::from_der(leaf.chain[0].as_ref()).expect("leaf"),
-        PKey::private_key_from_pkcs8(&leaf.key).expect("key"),
-    )
-}
-
-fn acceptor(ca: &Ca, leaf: &Leaf) -> openssl::ssl::SslAcceptorBuilder {
-    let (cert, key) = cert_and_key(leaf);
-    let mut a = SslAcceptor::mozilla_intermediate_v5(SslMethod::dtls()).expect("acceptor");
-    a.set_certificate(&cert).expect("cert");
-    a.set_private_key(&key).expect("key");
-    a.cert_store_mut()
-        .add_cert(X509::from_pem(ca.pem().as_bytes()).expect("ca"))
-        .expect("ca");
-    // Mutual authentication, as a SIP peer would want it (RFC 5922 identities both ways).
-    a.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
-    a
-}
-
-fn connector(ca: &Ca, leaf: &Leaf) -> openssl::ssl::SslConnectorBuilder {
-    let (cert, key) = cert_and_key(leaf);
-    let mut c = SslConnector::builder(SslMethod::dtls()).expect("connector");
-    c.cert_store_mut()
-        .add_cert(X509::from_pem(ca.pem().as_bytes()).expect("ca"))
-        .expect("ca");
-    c.set_certificate(&cert).expect("cert");
-    c.set_private_key(&key).expect("key");
-    c
 }
 
 fn assert_switched(side: &str, auth: &SctpAuthInfo) {

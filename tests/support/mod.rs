@@ -6,6 +6,8 @@
 
 /// An in-process DNS server with NAPTR/SRV/A/AAAA zones.
 pub mod dns;
+/// OpenSSL DTLS configurations from the test CA.
+pub mod dtls;
 /// The RFC 5923 §5 two-proxy setup on loopback.
 pub mod fig;
 /// The `sipwire run` binary as a child process.
