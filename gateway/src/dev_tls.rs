@@ -30,6 +30,9 @@ pub enum DevTlsError {
     /// Loading the material or building a configuration failed.
     #[error(transparent)]
     Tls(#[from] sipwire::tls::TlsError),
+    /// OpenSSL refused the DTLS material (DTLS over SCTP listeners).
+    #[error("DTLS configuration of {0}: {1}")]
+    Dtls(PathBuf, #[source] openssl::error::ErrorStack),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevTlsError + '_ {

@@ -96,17 +96,6 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
     }
 }
 
-fn kind_of(l: &ListenerConfig) -> Result<TransportKind, RunError> {
-    match l.transport {
-        k @ (TransportKind::Udp
-        | TransportKind::Tcp
-        | TransportKind::Tls
-        | TransportKind::Sctp
-        | TransportKind::TlsSctp) => Ok(k),
-        t => Err(RunError::Unsupported(l.name.clone(), t)),
-    }
-}
-
 /// A started gateway.
 pub struct Gateway {
     /// The transport (for tests and future admin endpoints).
@@ -169,7 +158,7 @@ impl Gateway {
         let mut ordered: Vec<&ListenerConfig> = cfg.listeners.iter().collect();
         ordered.sort_by_key(|l| l.transport == TransportKind::Udp);
         for l in ordered {
-            let kind = kind_of(l)?;
+            let kind = l.transport;
             let addr = match kind {
                 TransportKind::Udp => {
                     let mut addr = l.addr;
@@ -184,7 +173,7 @@ impl Gateway {
                     transport.bind_udp(addr).await?
                 }
                 TransportKind::Tcp => transport.bind_tcp(l.addr).await?,
-                TransportKind::Sctp | TransportKind::TlsSctp => {
+                TransportKind::Sctp | TransportKind::TlsSctp | TransportKind::DtlsSctp => {
                     if let (true, Err(e)) = (l.optional, sipwire::transport::sctp_available()) {
                         tracing::warn!(listener = %l.name, error = %e, "optional SCTP listener off");
                         off.push((l.name.clone(), kind, l.addr, e.to_string()));
@@ -196,7 +185,10 @@ impl Gateway {
                             .iter()
                             .map(|ip| SocketAddr::new(*ip, l.addr.port())),
                     );
-                    let all = if kind == TransportKind::TlsSctp {
+                    let all = if kind == TransportKind::DtlsSctp {
+                        let acceptor = crate::tls_setup::dtls_acceptor(cfg, l, dev_ca.as_ref())?;
+                        transport.bind_dtls_sctp(&addrs, acceptor).await?
+                    } else if kind == TransportKind::TlsSctp {
                         let tls = tls
                             .as_ref()
                             .ok_or(RunError::Unsupported(l.name.clone(), l.transport))?;

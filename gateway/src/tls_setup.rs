@@ -109,6 +109,44 @@ fn domain_names(cfg: &Config) -> Vec<String> {
     cfg.tls.domains.iter().map(|d| d.name.clone()).collect()
 }
 
+/// The OpenSSL DTLS server side of a DTLS over SCTP listener (RFC 6083): the listener's
+/// certificate chain and key (or the development ones), client certificates requested and
+/// verified against `[tls] ca_files` and the development CA, required with
+/// `client_cert = "require"`. `[[tls.domains]]` (SNI) and ALPN are not applied to DTLS.
+pub fn dtls_acceptor(
+    cfg: &Config,
+    l: &ListenerConfig,
+    dev: Option<&DevCa>,
+) -> Result<openssl::ssl::SslAcceptorBuilder, DevTlsError> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+    let (cert, key) = listener_files(l, dev)?;
+    let err = |p: &Path| {
+        let p = p.to_owned();
+        move |e| DevTlsError::Dtls(p, e)
+    };
+    let mut a = SslAcceptor::mozilla_intermediate_v5(SslMethod::dtls()).map_err(err(&cert))?;
+    a.set_certificate_chain_file(&cert).map_err(err(&cert))?;
+    a.set_private_key_file(&key, SslFiletype::PEM)
+        .map_err(err(&key))?;
+    for ca in cfg
+        .tls
+        .ca_files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(dev.map(|d| d.ca.as_path()))
+    {
+        a.load_verify_locations(Some(ca), None).map_err(err(ca))?;
+    }
+    let mode = match l.client_cert {
+        sipwire::tls::ClientCertPolicy::Require => {
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT
+        }
+        _ => SslVerifyMode::PEER,
+    };
+    a.set_verify(mode);
+    Ok(a)
+}
+
 impl GatewayTls {
     /// Loads every certificate named by `cfg` (and the development CA, if any).
     pub fn load(cfg: &Config, dev: Option<&DevCa>) -> Result<GatewayTls, DevTlsError> {

@@ -351,3 +351,61 @@ fn lab_tls_sctp_options_to_sipwire_run_with_its_dev_ca() {
     let codes = answered.join().expect("host b");
     assert!(codes.iter().all(|c| *c == Some(200)), "{codes:?}");
 }
+
+#[test]
+fn lab_dtls_sctp_options_to_sipwire_run_with_its_dev_ca() {
+    use openssl::ssl::{SslConnector, SslMethod};
+    use openssl::x509::X509;
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let (a, b) = multihomed_pair(&mut lab);
+    for h in [&a, &b] {
+        h.sysctl("net/sctp/auth_enable", "1").expect("SCTP-AUTH on");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[[listener]]\nname = 'dtls-sctp'\ntransport = 'dtls-sctp'\naddr = '192.0.2.1:5064'\n\
+         domain = 'a.example.net'\n[tls]\ndev_ca = true\n[state]\ndir = '{}'\n",
+        dir.path().join("state").display()
+    );
+    let gw = gateway::start_in(&a, dir.path(), &config);
+    assert_eq!(
+        gw.listener("dtls-sctp"),
+        addr("192.0.2.1:5064"),
+        "{:?}",
+        gw.startup
+    );
+    let ca_pem = std::fs::read(dir.path().join("state/dev-ca/ca.pem")).expect("dev CA");
+    let answered = b.run(move || async move {
+        let mut c = SslConnector::builder(SslMethod::dtls()).expect("connector");
+        c.cert_store_mut()
+            .add_cert(X509::from_pem(&ca_pem).expect("CA"))
+            .expect("trust");
+        let (t, mut rx) = Transport::new(TransportConfig::default());
+        t.set_dtls_sctp_client(c);
+        let target = Target::new(TransportKind::DtlsSctp, addr("192.0.2.1:5064"))
+            .with_server_name("a.example.net");
+        let flow = t.connect(&target).await.expect("DTLS-SCTP association");
+        let local = t.flow_info(flow).expect("flow").local;
+        let mut codes = Vec::new();
+        for i in 0..10 {
+            let req = support::sip::request(
+                "OPTIONS",
+                "DTLS-SCTP",
+                local,
+                target.addr,
+                &format!("d{i}"),
+                0,
+            );
+            t.send(flow, Bytes::from(req)).expect("send");
+            let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("answer in time")
+                .expect("channel");
+            codes.push(r.message.status_code());
+        }
+        t.shutdown(Duration::from_millis(100)).await;
+        codes
+    });
+    let codes = answered.join().expect("host b");
+    assert!(codes.iter().all(|c| *c == Some(200)), "{codes:?}");
+}

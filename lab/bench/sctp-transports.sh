@@ -19,4 +19,6 @@ if [[ "${SCTP_BENCH_INSIDE:-}" != 1 ]]; then
     exec timeout 1200 "$root/lab/vm/run-in-vm.sh" --mem 2G -- env SCTP_BENCH_INSIDE=1 CARGO_TARGET_DIR="$target" bash "$0"
 fi
 [[ -x "$bin" ]] || { echo "sctp-transports: build first (missing $bin)" >&2; exit 1; }
+# Both ends of the idle TCP connections are in this process, and the SCTP clients' sockets too.
+ulimit -n 65536
 exec "$bin"

@@ -1357,7 +1357,19 @@ fn on_notification(
         } => {
             metrics::sctp_event(kind, "peer_addr_change");
             let flow = assocs.get(&assoc_id).map(|a| a.info.flow);
-            tracing::info!(?flow, ?addr, ?state, "SCTP peer address changed state");
+            // A path failing (or coming back after one did) is news; addresses being confirmed
+            // as a multihomed association starts are not.
+            if matches!(
+                state,
+                sipwire_sys::PeerAddrState::Unreachable
+                    | sipwire_sys::PeerAddrState::PotentiallyFailed
+                    | sipwire_sys::PeerAddrState::Removed
+                    | sipwire_sys::PeerAddrState::MadePrimary
+            ) {
+                tracing::info!(?flow, ?addr, ?state, "SCTP peer address changed state");
+            } else {
+                tracing::debug!(?flow, ?addr, ?state, "SCTP peer address changed state");
+            }
         }
         Notification::SendFailed { assoc_id, .. } => {
             metrics::drop(kind, "sctp_send_failed");
