@@ -3,6 +3,7 @@
 //! per call (`-t sn`), and Kamailio 5.6 (`kamailio-sctp-modules`) exchanging requests with sipwire
 //! over multihomed associations in both directions. Needs root and kernel SCTP (the lab VM).
 
+mod relay_support;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
@@ -408,4 +409,74 @@ fn lab_dtls_sctp_options_to_sipwire_run_with_its_dev_ca() {
     });
     let codes = answered.join().expect("host b");
     assert!(codes.iter().all(|c| *c == Some(200)), "{codes:?}");
+}
+
+/// SIPp as UAC and as UAS, both over SCTP, calling through `sipwire run` (INVITE / 200 / ACK /
+/// BYE with Record-Route): the UAC in host b on one side, the UAS in host c on the other, the
+/// gateway's one SCTP listener multihomed over both networks.
+#[test]
+fn lab_sipp_calls_over_sctp_through_sipwire_run() {
+    use relay_support::{start, uac_args, uas_args, wait, Stats};
+    const CALLS: usize = 50;
+    let mut lab = Topology::new().expect("lab (run as root)");
+    let a = lab.host("a").expect("host a");
+    let b = lab.host("b").expect("host b");
+    let c = lab.host("c").expect("host c");
+    lab.link(&b, &["192.0.2.2/24"], &a, &["192.0.2.1/24"])
+        .expect("access link");
+    lab.link(&a, &["198.51.100.1/24"], &c, &["198.51.100.2/24"])
+        .expect("core link");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[[listener]]\nname = 'sctp'\ntransport = 'sctp'\naddr = '192.0.2.1:5060'\n\
+         extra_addrs = ['198.51.100.1']\n[proxy]\nname_server = '127.0.0.1:9'\n\
+         [state]\ndir = '{}'\n",
+        dir.path().join("state").display()
+    );
+    let _gw = gateway::start_in(&a, dir.path(), &config);
+    let mut uas = start(
+        c.command("sipp"),
+        dir.path(),
+        "uas",
+        &uas_args("198.51.100.2", 5070, "sctp", CALLS),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut uac = start(
+        b.command("sipp"),
+        dir.path(),
+        "uac",
+        &uac_args(
+            "192.0.2.2",
+            5080,
+            "sctp",
+            "192.0.2.1:5060",
+            "198.51.100.2:5070",
+            "sctp",
+            CALLS,
+            10,
+        ),
+    );
+    let uac_rc = wait(&mut uac, Duration::from_secs(120));
+    let uas_rc = wait(&mut uas, Duration::from_secs(60));
+    let (cs, ss) = (Stats::read(&uac.stats), Stats::read(&uas.stats));
+    let logs = || {
+        format!(
+            "uac: {}\nuas: {}",
+            std::fs::read_to_string(&uac.log).unwrap_or_default(),
+            std::fs::read_to_string(&uas.log).unwrap_or_default()
+        )
+    };
+    assert_eq!(
+        (cs.successful, cs.failed),
+        (CALLS as u64, 0),
+        "uac {cs:?}\n{}",
+        logs()
+    );
+    assert_eq!(
+        (ss.successful, ss.failed),
+        (CALLS as u64, 0),
+        "uas {ss:?}\n{}",
+        logs()
+    );
+    assert_eq!((uac_rc, uas_rc), (0, 0), "{}", logs());
 }
