@@ -149,6 +149,14 @@ impl Gateway {
         let tls = if needs_tls {
             let t = GatewayTls::load(cfg, dev_ca.as_ref())?;
             t.install(&transport);
+            if cfg
+                .listeners
+                .iter()
+                .any(|l| l.transport == TransportKind::DtlsSctp)
+            {
+                transport
+                    .set_dtls_sctp_client(crate::tls_setup::dtls_connector(cfg, dev_ca.as_ref())?);
+            }
             Some(Arc::new(t))
         } else {
             None

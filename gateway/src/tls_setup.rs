@@ -147,6 +147,47 @@ pub fn dtls_acceptor(
     Ok(a)
 }
 
+/// The OpenSSL DTLS client side of outbound DTLS over SCTP associations (routes to
+/// `dtls-sctp` targets): servers verified against `[tls] ca_files` and the development CA,
+/// presenting `[tls] client_cert`/`client_key`, else the first DTLS listener's certificate, else
+/// the development one.
+pub fn dtls_connector(
+    cfg: &Config,
+    dev: Option<&DevCa>,
+) -> Result<openssl::ssl::SslConnectorBuilder, DevTlsError> {
+    use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
+    let err = |p: &Path| {
+        let p = p.to_owned();
+        move |e| DevTlsError::Dtls(p, e)
+    };
+    let here = Path::new("[tls]");
+    let mut c = SslConnector::builder(SslMethod::dtls()).map_err(err(here))?;
+    for ca in cfg
+        .tls
+        .ca_files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(dev.map(|d| d.ca.as_path()))
+    {
+        c.load_verify_locations(Some(ca), None).map_err(err(ca))?;
+    }
+    let own = match (&cfg.tls.client_cert, &cfg.tls.client_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => cfg
+            .listeners
+            .iter()
+            .find(|l| l.transport == sipwire::TransportKind::DtlsSctp)
+            .and_then(|l| listener_files(l, dev).ok())
+            .or_else(|| dev.map(|d| (d.cert.clone(), d.key.clone()))),
+    };
+    if let Some((cert, key)) = own {
+        c.set_certificate_chain_file(&cert).map_err(err(&cert))?;
+        c.set_private_key_file(&key, SslFiletype::PEM)
+            .map_err(err(&key))?;
+    }
+    Ok(c)
+}
+
 impl GatewayTls {
     /// Loads every certificate named by `cfg` (and the development CA, if any).
     pub fn load(cfg: &Config, dev: Option<&DevCa>) -> Result<GatewayTls, DevTlsError> {
