@@ -426,9 +426,9 @@ fn lab_sctp_bad_input_is_answered_or_dropped_and_other_associations_go_on() {
 }
 
 /// TLS over SCTP (RFC 3436): host a serves `a.example.net` from a test CA, host b connects
-/// presenting a client certificate; 1,000 concurrent requests over 16 streams (one TLS session per stream
-/// pair) and a 60 KiB message come back answered; the server sees the client's identities and
-/// the SNI on every request. A client expecting another name never gets an association.
+/// presenting a client certificate; 1,000 concurrent requests over 16 streams (one TLS session
+/// per stream pair) and a 60 KiB message come back answered; the server sees the client's
+/// identities and the SNI on every request. A client expecting another name never gets an association.
 #[test]
 fn lab_tls_sctp_round_trips_with_identities_on_many_streams() {
     use support::pki::{Ca, Spec};
