@@ -27,6 +27,7 @@
     )
 )]
 
+mod ack_wait;
 mod branch;
 mod config;
 mod context;
