@@ -12,7 +12,9 @@
 //! downstream hop sees one ACK. A 2xx retransmission that comes from downstream (a UAS that
 //! does retransmit) is forwarded and counts as one of ours, so upstream does not get twice
 //! as many; one that comes after the ACK went down says that ACK was lost downstream, so
-//! the next ACK from upstream is forwarded too.
+//! the next ACK from upstream is forwarded too. A BYE from upstream in the dialog proves the
+//! caller has the 2xx and ends the dialog: retransmissions stop and a late ACK is absorbed
+//! (it would reach the UAS after the BYE, for a dialog that is gone).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -88,6 +90,8 @@ pub(crate) struct Fired<U> {
 pub(crate) struct AckWait<U> {
     timers: TimerConfig,
     entries: HashMap<OkKey, Entry<U>>,
+    /// (Call-ID, To tag) → the CSeq numbers of its entries, for a BYE.
+    dialogs: HashMap<(Box<str>, Box<str>), Vec<u32>>,
     by_id: HashMap<u64, OkKey>,
     /// (when, entry id); stale items (an entry rescheduled or gone) are skipped.
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -99,6 +103,7 @@ impl<U: Clone> AckWait<U> {
         AckWait {
             timers,
             entries: HashMap::new(),
+            dialogs: HashMap::new(),
             by_id: HashMap::new(),
             heap: BinaryHeap::new(),
             next_id: 0,
@@ -141,6 +146,10 @@ impl<U: Clone> AckWait<U> {
         };
         self.heap.push(Reverse((e.next_at(), e.id)));
         self.by_id.insert(e.id, key.clone());
+        self.dialogs
+            .entry((key.call_id.clone(), key.to_tag.clone()))
+            .or_default()
+            .push(key.cseq);
         self.entries.insert(key, e);
     }
 
@@ -157,6 +166,27 @@ impl<U: Clone> AckWait<U> {
             AckVerdict::Forward
         } else {
             AckVerdict::Absorb
+        }
+    }
+
+    /// A BYE from upstream in the dialog (Call-ID, To tag): its 2xx arrived, the dialog
+    /// ends. Retransmissions stop; ACKs from now on are absorbed.
+    pub(crate) fn dialog_ended(&mut self, call_id: &str, to_tag: &str) {
+        let Some(cseqs) = self.dialogs.get(&(call_id.into(), to_tag.into())) else {
+            return;
+        };
+        for &cseq in cseqs {
+            let key = OkKey {
+                call_id: call_id.into(),
+                cseq,
+                to_tag: to_tag.into(),
+            };
+            if let Some(e) = self.entries.get_mut(&key) {
+                e.forward_next_ack = false;
+                if e.retransmit.take().is_some() {
+                    self.heap.push(Reverse((e.expires, e.id)));
+                }
+            }
         }
     }
 
@@ -193,6 +223,7 @@ impl<U: Clone> AckWait<U> {
                 let key = key.clone();
                 self.entries.remove(&key);
                 self.by_id.remove(&id);
+                self.forget_dialog(&key);
                 continue;
             }
             if let Some((_, interval)) = e.retransmit {
@@ -205,5 +236,15 @@ impl<U: Clone> AckWait<U> {
             self.heap.push(Reverse((e.next_at(), id)));
         }
         fired
+    }
+
+    fn forget_dialog(&mut self, key: &OkKey) {
+        let dialog = (key.call_id.clone(), key.to_tag.clone());
+        if let Some(cseqs) = self.dialogs.get_mut(&dialog) {
+            cseqs.retain(|&c| c != key.cseq);
+            if cseqs.is_empty() {
+                self.dialogs.remove(&dialog);
+            }
+        }
     }
 }

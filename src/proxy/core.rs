@@ -259,6 +259,12 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             return self.handle_response(msg, now);
         }
         let invite = msg.method() == Some("INVITE");
+        if msg.method() == Some("BYE") {
+            if let Some(tag) = msg.to_tag() {
+                // The caller has the 2xx (see ack_wait.rs).
+                self.ack_wait.dialog_ended(msg.call_id(), tag);
+            }
+        }
         match self.txns.receive(msg, now) {
             Ok(Received::Matched(tid)) if invite => self.repeat_2xx(tid),
             Ok(Received::Matched(_)) => {}

@@ -167,3 +167,21 @@ fn a_reliable_upstream_gets_no_retransmission() {
     assert_eq!(acks(&h.request(&ack("z9hG4bKack1", "tcp"), tls_in())), 1);
     assert_eq!(h.p.counters().ok_retransmitted, 0);
 }
+
+#[test]
+fn a_bye_from_the_caller_stops_retransmissions_and_a_late_ack_is_absorbed() {
+    let (mut h, _, _) = answered(TransportKind::Tcp, udp_in());
+    // The UAC got the 200, its ACK was lost, and it hangs up: the BYE goes down.
+    let bye = ack("z9hG4bKbye1", "tcp")
+        .replace("ACK sip:", "BYE sip:")
+        .replace("CSeq: 1 ACK", "CSeq: 2 BYE");
+    let o = h.request(&bye, udp_in());
+    assert_eq!(o.only_send().2.method(), Some("BYE"));
+    // No 200 goes up again, and an ACK arriving now would reach the UAS after the BYE.
+    assert!(h.advance(MS(600)).responses.is_empty());
+    assert_eq!(acks(&h.request(&ack("z9hG4bKack1", "tcp"), udp_in())), 0);
+    let c = h.p.counters();
+    assert_eq!((c.ok_retransmitted, c.acks_absorbed), (0, 1));
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.p.awaiting_ack(), 0);
+}
