@@ -14,6 +14,7 @@ use crate::transaction::{
 use crate::wire::Message;
 use crate::{Target, TransportKind};
 
+use super::ack_wait::{AckVerdict, AckWait, OkKey};
 use super::branch::{self, Mode};
 use super::config::{ConfigError, ProxyConfig};
 use super::context::{Branch, Context, Outcome};
@@ -105,6 +106,13 @@ pub struct ProxyCounters {
     pub sips_refused: u64,
     /// New requests answered 503 while shutting down.
     pub refused_draining: u64,
+    /// 2xx responses to INVITE the proxy sent upstream again itself (unreliable upstream,
+    /// no ACK yet; RFC 3261 §13.3.1.4 done for a UAS that does not).
+    pub ok_retransmitted: u64,
+    /// Copies of an ACK for a 2xx already forwarded: absorbed.
+    pub acks_absorbed: u64,
+    /// 2xx responses whose ACK never came within 64·T1.
+    pub ok_unacknowledged: u64,
 }
 
 /// Why a [`Proxy`] could not be built.
@@ -146,6 +154,9 @@ pub struct Proxy<F> {
     counters: ProxyCounters,
     /// Shutting down: new transactions are refused (503), those in flight go on.
     draining: bool,
+    /// 2xx responses to INVITE sent up an unreliable hop, retransmitted until their ACK
+    /// (`None`: sent by Via).
+    ack_wait: AckWait<Option<Inbound<F>>>,
 }
 
 impl<F: Clone + std::fmt::Debug> Proxy<F> {
@@ -159,6 +170,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             cfg,
             secret,
             txns: Transactions::new(timers),
+            ack_wait: AckWait::new(timers),
             next_request: 0,
             seq: 0,
             contexts: HashMap::new(),
@@ -212,13 +224,33 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
 
     /// When [`Proxy::handle_timeout`] is due.
     pub fn deadline(&self) -> Option<Instant> {
-        self.txns.deadline()
+        match (self.txns.deadline(), self.ack_wait.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fires the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.txns.handle_timeout(now);
         self.drain(now);
+        let fired = self.ack_wait.handle_timeout(now);
+        if fired.gave_up > 0 {
+            tracing::debug!(count = fired.gave_up, "no ACK for a 2xx within 64*T1");
+            self.counters.ok_unacknowledged += fired.gave_up;
+        }
+        for (to, message) in fired.retransmit {
+            self.counters.ok_retransmitted += 1;
+            self.out.push_back(match to {
+                Some(to) => Output::Respond { to, message },
+                None => Output::RespondByVia { message },
+            });
+        }
+    }
+
+    /// 2xx responses to INVITE waiting for their ACK, or kept to absorb its copies.
+    pub fn awaiting_ack(&self) -> usize {
+        self.ack_wait.len()
     }
 
     /// A request received on `inbound` (its top Via already carries `received`/`rport`).
@@ -227,6 +259,12 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             return self.handle_response(msg, now);
         }
         let invite = msg.method() == Some("INVITE");
+        if msg.method() == Some("BYE") {
+            if let Some(tag) = msg.to_tag() {
+                // The caller has the 2xx (see ack_wait.rs).
+                self.ack_wait.dialog_ended(msg.call_id(), tag);
+            }
+        }
         match self.txns.receive(msg, now) {
             Ok(Received::Matched(tid)) if invite => self.repeat_2xx(tid),
             Ok(Received::Matched(_)) => {}
@@ -774,11 +812,20 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             ctx.stop = true;
             let server = ctx.server;
             ctx.last_2xx = Some(fwd.clone());
+            // RFC 3261 §13.3.1.4 on behalf of the UAS: see ack_wait.rs.
+            let upstream = (fwd.cseq().method == "INVITE" && !ctx.inbound.transport.is_reliable())
+                .then(|| ctx.inbound.clone());
             self.counters.responses_forwarded += 1;
             let sent =
                 server.is_some_and(|sid| self.txns.send_response(sid, fwd.clone(), now).is_ok());
             if !sent {
-                self.out.push_back(Output::RespondByVia { message: fwd });
+                self.out.push_back(Output::RespondByVia {
+                    message: fwd.clone(),
+                });
+            }
+            if let (Some(inbound), Some(key)) = (upstream, OkKey::of(&fwd)) {
+                let to = sent.then_some(inbound);
+                self.ack_wait.forwarded(key, fwd, to, now);
             }
             return;
         }
@@ -809,6 +856,13 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
     /// without context (§16.10).
     fn stateless_request(&mut self, req: Message, inbound: Inbound<F>) {
         let is_ack = req.method() == Some("ACK");
+        if is_ack {
+            let verdict = OkKey::of(&req).map(|k| self.ack_wait.ack(&k));
+            if verdict == Some(AckVerdict::Absorb) {
+                self.counters.acks_absorbed += 1;
+                return;
+            }
+        }
         let plan = request::prepare(&self.cfg, self.secret, &req).and_then(|p| {
             match select(&self.cfg, &p, &inbound.listener)? {
                 Selection::Forward { hops, .. } => Ok((p, hops)),

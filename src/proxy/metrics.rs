@@ -17,6 +17,13 @@ pub const RESPONSES: &str = "sipwire_proxy_responses_total";
 pub const DROPPED: &str = "sipwire_proxy_dropped_total";
 /// Requests answered by the proxy instead of forwarded, by `reason`.
 pub const REFUSED: &str = "sipwire_proxy_refused_total";
+/// 2xx responses to INVITE sent upstream again by the proxy (unreliable upstream, no ACK
+/// yet).
+pub const OK_RETRANSMITTED: &str = "sipwire_proxy_2xx_retransmitted_total";
+/// Copies of an ACK for a 2xx already forwarded, absorbed.
+pub const ACKS_ABSORBED: &str = "sipwire_proxy_acks_absorbed_total";
+/// 2xx responses to INVITE whose ACK did not come within 64·T1.
+pub const OK_UNACKNOWLEDGED: &str = "sipwire_proxy_2xx_unacknowledged_total";
 /// Requests waiting for their final response.
 pub const IN_FLIGHT: &str = "sipwire_proxy_in_flight";
 
@@ -43,6 +50,15 @@ impl Published {
         bump(
             STATELESS,
             d(now.forwarded_stateless, last.forwarded_stateless),
+        );
+        bump(
+            OK_RETRANSMITTED,
+            d(now.ok_retransmitted, last.ok_retransmitted),
+        );
+        bump(ACKS_ABSORBED, d(now.acks_absorbed, last.acks_absorbed));
+        bump(
+            OK_UNACKNOWLEDGED,
+            d(now.ok_unacknowledged, last.ok_unacknowledged),
         );
         for (origin, by) in [
             (

@@ -12,6 +12,8 @@
 //! - [`Proxy`]: the core. Transaction-stateful by default (absorbs retransmissions, 100
 //!   Trying to INVITE, best response, CANCEL, failover with a new branch per attempt); a
 //!   route whose first target is `stateless` forwards per §16.11.
+//!   A 2xx to INVITE sent up an unreliable hop is retransmitted until its ACK (RFC 3261
+//!   §13.3.1.4 done for a UAS that does not; see `ack_wait.rs`).
 //! - [`NextHop`]: what a request needs next (an address, or a URI to resolve).
 //!
 //! - [`driver::run`]: a thin tokio driver over a `Transport`.
@@ -27,6 +29,7 @@
     )
 )]
 
+mod ack_wait;
 mod branch;
 mod config;
 mod context;

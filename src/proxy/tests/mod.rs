@@ -11,6 +11,7 @@ use crate::transaction::TimerConfig;
 use crate::wire::Message;
 use crate::{Target, TransportKind};
 
+mod ack_wait;
 mod call;
 mod context_probe;
 mod failover;
