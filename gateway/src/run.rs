@@ -547,11 +547,16 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
     }
     admin.abort();
     let _ = std::fs::remove_file(admin::socket_path(&cfg.state.dir));
-    let left = gw.shutdown().await;
-    if left > 0 {
-        println!("sipwire: {left} transactions unfinished after the drain");
-    } else {
-        println!("sipwire: every transaction finished");
+    // A second SIGTERM (or Ctrl-C) during the drain stops at once: the operator asked twice.
+    let left = tokio::select! {
+        left = gw.shutdown() => Some(left),
+        _ = term.recv() => None,
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    match left {
+        None => println!("sipwire: second signal, stopping without waiting for the drain"),
+        Some(0) => println!("sipwire: every transaction finished"),
+        Some(left) => println!("sipwire: {left} transactions unfinished after the drain"),
     }
     println!("sipwire: stopped");
     Ok(())

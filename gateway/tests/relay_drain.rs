@@ -126,3 +126,56 @@ fn sigterm_lets_every_transaction_in_flight_finish_and_exits_0() {
         "{rest:?}"
     );
 }
+
+#[test]
+fn a_second_sigterm_during_the_drain_stops_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[[listener]]\nname = 'udp'\ntransport = 'udp'\naddr = '127.0.0.1:0'\n\
+         [[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '127.0.0.1:0'\n\
+         [limits]\nshutdown_drain_ms = 60000\n[state]\ndir = '{}'\n",
+        dir.path().join("state").display()
+    );
+    let mut gw = gateway::start(dir.path(), &config);
+    let relay = gw.listener("udp");
+    let uas = UdpSocket::bind("127.0.0.1:0").expect("uas");
+    let uac = UdpSocket::bind("127.0.0.1:0").expect("uac");
+    let (uas_addr, uac_addr) = (uas.local_addr().unwrap(), uac.local_addr().unwrap());
+    uas.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // One transaction the UAS never answers: the drain would wait a minute for it.
+    uac.send_to(message(0, uac_addr, uas_addr).as_bytes(), relay)
+        .expect("send");
+    recv(&uas).expect("forwarded request");
+    let pid = gw.child.id().to_string();
+    let term = || {
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill(1)");
+        assert!(killed.success());
+    };
+    term();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        gw.child.try_wait().expect("wait").is_none(),
+        "still draining"
+    );
+    let second = Instant::now();
+    term();
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(5),
+            "sipwire did not stop at the second SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = gw.lines.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.starts_with("sipwire: second signal")),
+        "{rest:?}"
+    );
+}
