@@ -24,7 +24,13 @@ use crate::reload::ReloadOutcome;
 pub const ADMIN_SOCKET: &str = "admin.sock";
 
 /// The commands, for the error answer to an unknown one.
-pub const COMMANDS: [&str; 4] = ["alias-table", "flows", "reload", "log-level [DIRECTIVES]"];
+pub const COMMANDS: [&str; 5] = [
+    "alias-table",
+    "flows",
+    "transactions",
+    "reload",
+    "log-level [DIRECTIVES]",
+];
 
 /// Longest command line accepted.
 const MAX_COMMAND: u64 = 4096;
@@ -60,6 +66,7 @@ pub struct Handlers {
     reuse: EndpointSlot,
     log: Option<LogControl>,
     reload: Option<mpsc::Sender<ReloadRequest>>,
+    transactions: Option<crate::relay::Snapshots>,
 }
 
 impl Handlers {
@@ -69,12 +76,19 @@ impl Handlers {
             reuse,
             log: None,
             reload: None,
+            transactions: None,
         }
     }
 
     /// `log-level` changes this filter.
     pub fn with_log(mut self, log: Option<LogControl>) -> Handlers {
         self.log = log;
+        self
+    }
+
+    /// `transactions` asks this relay.
+    pub fn with_transactions(mut self, relay: crate::relay::Snapshots) -> Handlers {
+        self.transactions = Some(relay);
         self
     }
 
@@ -173,6 +187,18 @@ async fn execute(line: &str, h: &Handlers) -> serde_json::Value {
         ("alias-table", "") => serde_json::to_value(AliasTableReport::of(&h.reuse.get()))
             .unwrap_or_else(|e| error(e.to_string())),
         ("flows", "") => flows_report(h.reuse.get().transport()),
+        ("transactions", "") => {
+            let Some(relay) = &h.transactions else {
+                return error("transactions is not available here".to_owned());
+            };
+            match relay.get().await {
+                Some(list) => serde_json::json!({
+                    "in_flight": list.iter().filter(|t| !t.final_sent).count(),
+                    "transactions": list,
+                }),
+                None => error("the relay has stopped".to_owned()),
+            }
+        }
         ("reload", "") => {
             let Some(tx) = &h.reload else {
                 return error("reload is not available here".to_owned());

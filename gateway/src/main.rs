@@ -39,6 +39,8 @@ enum Command {
     AliasTable(cli::alias_table::AliasTableArgs),
     /// Print the open flows of a running gateway: connections, SCTP associations, UDP peers.
     Flows(cli::flows::FlowsArgs),
+    /// Print the requests a running gateway is relaying (transactions in flight).
+    Transactions(cli::transactions::TransactionsArgs),
     /// Parse one SIP message (file or stdin) and show how the codec frames and reads it.
     Parse(cli::parse::ParseArgs),
 }
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::LogLevel(args) => cli::log_level::run(&args),
         Command::AliasTable(args) => cli::alias_table::run(&args),
         Command::Flows(args) => cli::flows::run(&args),
+        Command::Transactions(args) => cli::transactions::run(&args),
         Command::Parse(args) => cli::parse::run(&args),
     }
 }

@@ -42,6 +42,19 @@ pub enum ReconfigureError {
     Stopped,
 }
 
+/// Asks a running relay what it is relaying.
+#[derive(Debug, Clone)]
+pub struct Snapshots(mpsc::Sender<Command>);
+
+impl Snapshots {
+    /// The requests being relayed now; `None` when the relay has stopped.
+    pub async fn get(&self) -> Option<Vec<sipwire::proxy::InFlight>> {
+        let (reply, answer) = oneshot::channel();
+        self.0.send(Command::Snapshot { reply }).await.ok()?;
+        answer.await.ok()
+    }
+}
+
 /// The running relay.
 pub struct Relay {
     commands: mpsc::Sender<Command>,
@@ -153,6 +166,12 @@ impl Relay {
             return 0;
         }
         answer.await.unwrap_or(0)
+    }
+
+    /// A handle that asks the relay for the requests it is relaying (the admin `transactions`
+    /// command).
+    pub fn snapshots(&self) -> Snapshots {
+        Snapshots(self.commands.clone())
     }
 
     /// Stops both tasks.

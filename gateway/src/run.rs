@@ -242,6 +242,11 @@ impl Gateway {
         self.reuse.get()
     }
 
+    /// Asks the relay what it is relaying (the admin `transactions` command).
+    pub fn snapshots(&self) -> super::relay::Snapshots {
+        self.relay.snapshots()
+    }
+
     /// The slot holding the reuse endpoint in force (what the admin socket reads).
     pub fn reuse_slot(&self) -> EndpointSlot {
         self.reuse.clone()
@@ -507,6 +512,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), RunError> {
         .map_err(|e| RunError::State(cfg.state.dir.clone(), e))?;
     let (reload_tx, mut reload_rx) = mpsc::channel::<admin::ReloadRequest>(4);
     let handlers = admin::Handlers::new(gw.reuse_slot())
+        .with_transactions(gw.snapshots())
         .with_log(opts.log.clone())
         .with_reload(reload_tx);
     let admin = admin::serve(&cfg.state.dir, handlers)

@@ -146,6 +146,22 @@ fn a_second_sigterm_during_the_drain_stops_at_once() {
     uac.send_to(message(0, uac_addr, uas_addr).as_bytes(), relay)
         .expect("send");
     recv(&uas).expect("forwarded request");
+    // The admin socket lists it as in flight (`sipwire transactions`).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let json = rt
+        .block_on(sipwire_gateway::admin::query(
+            &dir.path().join("state"),
+            "transactions",
+        ))
+        .expect("admin transactions");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["in_flight"], 1, "{v}");
+    assert_eq!(v["transactions"][0]["call_id"], "drain0@test", "{v}");
+    assert_eq!(v["transactions"][0]["method"], "MESSAGE", "{v}");
+    assert_eq!(v["transactions"][0]["final_sent"], false, "{v}");
     let pid = gw.child.id().to_string();
     let term = || {
         let killed = Command::new("kill")

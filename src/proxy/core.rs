@@ -139,6 +139,25 @@ enum Role<F> {
     CancelServer(Inbound<F>),
 }
 
+/// One request being relayed, as an admin dump shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InFlight {
+    /// Its Call-ID.
+    pub call_id: String,
+    /// Its method.
+    pub method: String,
+    /// Relayed statefully (false: a stateless route's request being answered here).
+    pub stateful: bool,
+    /// Client branches tried so far.
+    pub branches: usize,
+    /// Waiting for RFC 3263 resolution.
+    pub resolving: bool,
+    /// A CANCEL came for it.
+    pub cancelled: bool,
+    /// Its final response went upstream (kept for retransmissions and ACK).
+    pub final_sent: bool,
+}
+
 /// A transaction-stateful proxy (RFC 3261 §16) with per-route stateless forwarding
 /// (§16.11). See docs/proxy.md.
 #[derive(Debug)]
@@ -215,6 +234,25 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
     /// Requests in progress (proxy contexts).
     pub fn pending(&self) -> usize {
         self.contexts.len()
+    }
+
+    /// Every request being relayed, for admin dumps (`sipwire transactions`).
+    pub fn in_flight_list(&self) -> Vec<InFlight> {
+        let mut v: Vec<InFlight> = self
+            .contexts
+            .values()
+            .map(|c| InFlight {
+                call_id: c.original.call_id().to_owned(),
+                method: c.original.method().unwrap_or_default().to_owned(),
+                stateful: c.server.is_some(),
+                branches: c.branches.len(),
+                resolving: c.resolving,
+                cancelled: c.cancelled,
+                final_sent: c.final_sent,
+            })
+            .collect();
+        v.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        v
     }
 
     /// The next thing to do.

@@ -98,6 +98,11 @@ pub enum Command {
         /// Requests still in flight when answering (0: all finished).
         reply: oneshot::Sender<usize>,
     },
+    /// Every request being relayed now (admin dumps).
+    Snapshot {
+        /// The answer.
+        reply: oneshot::Sender<Vec<super::InFlight>>,
+    },
 }
 
 /// Runs `proxy` over `transport` until `incoming` closes. `dns` resolves host names
@@ -173,6 +178,9 @@ pub async fn run_with(
                 Command::Drain { until, reply } => {
                     proxy.stop_accepting();
                     drain = Some((until, reply));
+                }
+                Command::Snapshot { reply } => {
+                    let _ = reply.send(proxy.in_flight_list());
                 }
             },
             _ = sleep_until(deadline), if deadline.is_some() => {

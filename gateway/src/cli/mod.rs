@@ -8,3 +8,4 @@ pub mod flows;
 pub mod log_level;
 pub mod parse;
 pub mod reload;
+pub mod transactions;
