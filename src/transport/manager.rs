@@ -193,6 +193,8 @@ impl Inner {
         }
         self.metrics
             .connection_opened(info.flow.kind(), info.direction);
+        tracing::debug!(flow = %info.flow, peer = %info.peer, local = %info.local,
+            direction = info.direction.as_str(), identities = ?&*info.identities, "flow opened");
         StreamParts { info, sink }
     }
 
