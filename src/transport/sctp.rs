@@ -1280,6 +1280,7 @@ fn on_notification(
             state,
             assoc_id,
             outbound_streams,
+            inbound_streams,
             error,
             ..
         } => match state {
@@ -1288,7 +1289,13 @@ fn on_notification(
                 let admitted = if stopping {
                     Err("shutting_down")
                 } else {
-                    up(inner, ep, assoc_id, outbound_streams, waiter.as_ref())
+                    up(
+                        inner,
+                        ep,
+                        assoc_id,
+                        (outbound_streams, inbound_streams),
+                        waiter.as_ref(),
+                    )
                 };
                 match admitted {
                     Ok(a) => {
@@ -1437,7 +1444,7 @@ fn up(
     inner: &Arc<Inner>,
     ep: &Arc<Endpoint>,
     assoc_id: i32,
-    ostreams: u16,
+    (ostreams, istreams): (u16, u16),
     waiter: Option<&Connecting>,
 ) -> Result<Assoc, &'static str> {
     let peers = ep.sock.peer_addrs(assoc_id).unwrap_or_default();
@@ -1517,7 +1524,8 @@ fn up(
         state: Mutex::new(SendState::default()),
         tls: tls_role(ep, waiter).map(|role| {
             Mutex::new(AssocTls {
-                streams: TlsStreams::new(role),
+                // RFC 3436 §3.1: only streams with a number both ways carry TLS.
+                streams: TlsStreams::new(role).with_bidirectional(ostreams.min(istreams)),
                 first: None,
             })
         }),

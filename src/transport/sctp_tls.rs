@@ -81,6 +81,8 @@ pub(crate) struct TlsStreams {
     peer: Option<PeerProof>,
     /// Streams whose handshake finished, in order of completion (the server sends on them).
     ready: Vec<u16>,
+    /// Streams 0..this exist both ways (RFC 3436 §3.1); TLS on another is refused (§6.2).
+    bidirectional: u16,
 }
 
 /// What a received user message gave.
@@ -128,7 +130,18 @@ impl TlsStreams {
             streams: HashMap::new(),
             peer: None,
             ready: Vec::new(),
+            bidirectional: u16::MAX,
         }
+    }
+
+    /// Only streams below `n` (those numbered both ways) carry TLS.
+    pub(crate) fn with_bidirectional(mut self, n: u16) -> TlsStreams {
+        self.set_bidirectional(n);
+        self
+    }
+
+    fn set_bidirectional(&mut self, n: u16) {
+        self.bidirectional = n.max(1);
     }
 
     /// What the first handshake proved, once one finished.
@@ -219,6 +232,10 @@ impl TlsStreams {
         out: &mut Vec<(u16, Bytes)>,
         plain: &mut Vec<u8>,
     ) -> Result<TlsReceived, TlsSctpError> {
+        if stream >= self.bidirectional {
+            // A one-way stream carries no TLS (RFC 3436 §6.2).
+            return Err(TlsSctpError::UnexpectedStream(stream));
+        }
         if !self.streams.contains_key(&stream) {
             let TlsRole::Server { config } = &self.role else {
                 return Err(TlsSctpError::UnexpectedStream(stream));
@@ -560,6 +577,29 @@ mod tests {
         let err = handshake(&mut other, &mut server, 2, &ids).unwrap_err();
         assert!(matches!(err, TlsSctpError::IdentityChanged), "{err:?}");
         assert_eq!(err.reason(), "identity_changed");
+    }
+
+    #[test]
+    fn tls_on_a_one_way_stream_is_refused() {
+        let (c, k) = cert();
+        let mut p = Pair::new((&c, &k), "sip.example.net");
+        // Four streams both ways: stream 4 exists one way only.
+        p.server.set_bidirectional(4);
+        let mut out = Vec::new();
+        p.client.start(4, &mut out).unwrap();
+        let (s, rec) = out.remove(0);
+        let err = p
+            .server
+            .receive(s, &rec, &p.ids, &mut Vec::new(), &mut Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, TlsSctpError::UnexpectedStream(4)), "{err:?}");
+        // Stream 3 (both ways) is fine.
+        let mut out = Vec::new();
+        p.client.start(3, &mut out).unwrap();
+        let (s, rec) = out.remove(0);
+        p.server
+            .receive(s, &rec, &p.ids, &mut Vec::new(), &mut Vec::new())
+            .unwrap();
     }
 
     #[test]
