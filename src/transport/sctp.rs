@@ -906,11 +906,26 @@ async fn dtls_handshake(
             Err(e) => Err(dtls_handshake_error(e)),
         }
     };
+    first_handshake(inner, &sink, started, rx, dtls_handshake_error, target, key).await
+}
+
+/// Waits (bounded by `handshake_timeout`) for the first handshake of a new outbound secure
+/// association, started with `started`; on failure the association is aborted and the error
+/// says why (RFC 5922 §7.3: a server that does not prove the domain is an identity mismatch).
+async fn first_handshake<P, E>(
+    inner: &Inner,
+    sink: &Arc<AssocSink>,
+    started: Result<(), HandshakeError>,
+    done: oneshot::Receiver<Result<P, E>>,
+    handshake_error: fn(E) -> HandshakeError,
+    target: &Target,
+    key: &ReuseKey,
+) -> Result<(), TransportError> {
     let outcome = match started {
         Err(e) => Err(e),
-        Ok(()) => match tokio::time::timeout(inner.cfg.handshake_timeout, rx).await {
+        Ok(()) => match tokio::time::timeout(inner.cfg.handshake_timeout, done).await {
             Ok(Ok(Ok(_proof))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(dtls_handshake_error(e)),
+            Ok(Ok(Err(e))) => Err(handshake_error(e)),
             Ok(Err(_)) => Err(HandshakeError::Eof),
             Err(_) => {
                 metrics::handshake_failed(Direction::Outbound, "timeout");
@@ -967,37 +982,13 @@ async fn tls_handshake(
         t.streams.start(0, &mut records)
     };
     let counters = inner.metrics.flow(flow.kind());
-    let outcome: Result<(), HandshakeError> = match started {
+    let started = match started {
         Err(e) => Err(into_handshake_error(e)),
-        Ok(()) => match sink.transmit_records(&mut records, inner.budget, counters) {
-            Err(_) => Err(HandshakeError::Eof),
-            Ok(()) => match tokio::time::timeout(inner.cfg.handshake_timeout, rx).await {
-                Ok(Ok(Ok(_proof))) => Ok(()),
-                Ok(Ok(Err(e))) => Err(into_handshake_error(e)),
-                Ok(Err(_)) => Err(HandshakeError::Eof),
-                Err(_) => {
-                    metrics::handshake_failed(Direction::Outbound, "timeout");
-                    Err(HandshakeError::Timeout)
-                }
-            },
-        },
+        Ok(()) => sink
+            .transmit_records(&mut records, inner.budget, counters)
+            .map_err(|_| HandshakeError::Eof),
     };
-    let Err(e) = outcome else {
-        return Ok(());
-    };
-    sink.abort(e.reason());
-    if e.is_identity_mismatch() {
-        // RFC 5922 §7.3: the server does not prove the domain; the association is gone.
-        return Err(TransportError::IdentityMismatch {
-            addr: target.addr,
-            domain: key.name.as_deref().unwrap_or_default().to_owned(),
-        });
-    }
-    Err(TransportError::Handshake {
-        addr: target.addr,
-        reason: e.reason(),
-        source: e,
-    })
+    first_handshake(inner, &sink, started, rx, into_handshake_error, target, key).await
 }
 
 fn into_handshake_error(e: TlsSctpError) -> HandshakeError {
