@@ -56,4 +56,27 @@ impl AdminTarget {
             ExitCode::FAILURE
         })
     }
+
+    /// Asks `command` and prints the answer: the JSON as it came, or with `text` what
+    /// `render` makes of it (an answer it cannot read is an error).
+    pub fn print(&self, command: &str, text: bool, render: fn(&str) -> Option<String>) -> ExitCode {
+        let json = match self.ask(command) {
+            Ok(j) => j,
+            Err(code) => return code,
+        };
+        if !text {
+            print!("{json}");
+            return ExitCode::SUCCESS;
+        }
+        match render(&json) {
+            Some(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("sipwire: unexpected answer: {json}");
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

@@ -53,24 +53,7 @@ pub fn render_text(json: &str) -> Option<String> {
 
 /// Runs the subcommand.
 pub fn run(args: &FlowsArgs) -> ExitCode {
-    let json = match args.target.ask("flows") {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
-    if !args.text {
-        print!("{json}");
-        return ExitCode::SUCCESS;
-    }
-    match render_text(&json) {
-        Some(t) => {
-            print!("{t}");
-            ExitCode::SUCCESS
-        }
-        None => {
-            eprintln!("sipwire: unexpected answer: {json}");
-            ExitCode::FAILURE
-        }
-    }
+    args.target.print("flows", args.text, render_text)
 }
 
 #[cfg(test)]

@@ -48,24 +48,7 @@ pub fn render_text(json: &str) -> Option<String> {
 
 /// Runs the subcommand.
 pub fn run(args: &TransactionsArgs) -> ExitCode {
-    let json = match args.target.ask("transactions") {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
-    if !args.text {
-        print!("{json}");
-        return ExitCode::SUCCESS;
-    }
-    match render_text(&json) {
-        Some(t) => {
-            print!("{t}");
-            ExitCode::SUCCESS
-        }
-        None => {
-            eprintln!("sipwire: unexpected answer: {json}");
-            ExitCode::FAILURE
-        }
-    }
+    args.target.print("transactions", args.text, render_text)
 }
 
 #[cfg(test)]
