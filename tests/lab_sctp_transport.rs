@@ -80,8 +80,13 @@ fn responder(a: &Host, addrs: Vec<SocketAddr>, count: usize) -> Served {
             t.send(inc.flow, response_to(&inc.message, 200, "OK"))
                 .expect("send response");
         }
-        // Let the last responses leave before the transport goes.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The client closes first (after checking its own association count): the server
+        // waits for that rather than a guessed time, so its close never races the client's
+        // last look at the association.
+        support::poll::eventually(WAIT, "the client to close its associations", || {
+            t.stats().sctp_associations == 0
+        })
+        .await;
         t.shutdown(Duration::from_millis(100)).await;
         (count, flows)
     });
