@@ -1,7 +1,7 @@
 //! Where to send: what RFC 3263 server location hands back (a transport, an address) and
 //! what the transport layer connects to (the same, plus the TLS name and reuse scope).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,11 @@ pub struct Target {
     /// (`sctp_connectx`). Ignored by other transports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_addrs: Vec<SocketAddr>,
+    /// The local address to leave from: a relay's chosen listener, whose address its Via and
+    /// Record-Route carry (a gateway between networks must send from the side facing the
+    /// peer). `None`: the kernel's routing table decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
 }
 
 impl Target {
@@ -40,6 +45,7 @@ impl Target {
             server_name: None,
             scope: None,
             extra_addrs: Vec::new(),
+            source: None,
         }
     }
 
@@ -52,6 +58,12 @@ impl Target {
     /// The same target with a TLS server name.
     pub fn with_server_name(mut self, name: &str) -> Self {
         self.server_name = Some(name.into());
+        self
+    }
+
+    /// The same target, leaving from the local address `ip` (when one of ours is bound to it).
+    pub fn with_source(mut self, ip: IpAddr) -> Self {
+        self.source = Some(ip);
         self
     }
 

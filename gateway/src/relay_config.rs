@@ -236,7 +236,7 @@ pub fn proxy_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
             Some(a) => split_host_port(a, addr.port()),
             None => (addr.ip().to_string(), addr.port()),
         };
-        let mut l = Listener::new(name, *kind, &host, Some(port));
+        let mut l = Listener::new(name, *kind, &host, Some(port)).bound_to(addr.ip());
         if let Some(n) = conf.and_then(|c| c.network.as_deref()) {
             l = l.on_network(n);
         }

@@ -29,6 +29,10 @@ pub struct Listener {
     /// (with `lr`), for deployments where the peers reach us by another name.
     #[serde(default)]
     pub record_route: Option<String>,
+    /// The address the listener is bound to, when it is one address (not a wildcard): a
+    /// request to a target the host routes from this address leaves by this listener.
+    #[serde(default)]
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 fn default_network() -> String {
@@ -45,7 +49,14 @@ impl Listener {
             port,
             network: default_network(),
             record_route: None,
+            local_ip: None,
         }
+    }
+
+    /// The same listener, bound to `ip` (ignored for a wildcard address).
+    pub fn bound_to(mut self, ip: std::net::IpAddr) -> Listener {
+        self.local_ip = (!ip.is_unspecified()).then_some(ip);
+        self
     }
 
     /// The same listener facing `network`.
@@ -325,16 +336,32 @@ impl ProxyConfig {
     }
 
     /// The listener a request leaves by over `transport`: `preferred` when it has that
-    /// transport, else the first listener of that transport.
+    /// transport, else the one bound to `source` (the local address the host routes the
+    /// target from), else the first listener of that transport.
     pub fn outbound_listener(
         &self,
         transport: TransportKind,
         preferred: Option<&str>,
+        source: Option<std::net::IpAddr>,
     ) -> Option<&Listener> {
+        let of_transport = || {
+            self.listeners
+                .iter()
+                .filter(move |l| l.transport == transport)
+        };
         preferred
             .and_then(|n| self.listener(n))
             .filter(|l| l.transport == transport)
-            .or_else(|| self.listeners.iter().find(|l| l.transport == transport))
+            .or_else(|| source.and_then(|ip| of_transport().find(|l| l.local_ip == Some(ip))))
+            .or_else(|| of_transport().next())
+    }
+
+    /// How many listeners have `transport`.
+    pub fn listener_count(&self, transport: TransportKind) -> usize {
+        self.listeners
+            .iter()
+            .filter(|l| l.transport == transport)
+            .count()
     }
 
     /// The listener `uri` names, if any (a Route or Request-URI we wrote).

@@ -176,6 +176,30 @@ pub struct Proxy<F> {
     /// 2xx responses to INVITE sent up an unreliable hop, retransmitted until their ACK
     /// (`None`: sent by Via).
     ack_wait: AckWait<Option<Inbound<F>>>,
+    /// Which of our addresses a packet to an address leaves from (the host's routing
+    /// table, asked by the driver); `None`: the first listener of the transport.
+    egress: Option<Egress>,
+}
+
+/// The local address the host would send from toward an address (its routing table).
+#[derive(Clone)]
+pub struct Egress(
+    std::sync::Arc<dyn Fn(std::net::IpAddr) -> Option<std::net::IpAddr> + Send + Sync>,
+);
+
+impl Egress {
+    /// Asks `f`.
+    pub fn new(
+        f: impl Fn(std::net::IpAddr) -> Option<std::net::IpAddr> + Send + Sync + 'static,
+    ) -> Egress {
+        Egress(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Egress")
+    }
 }
 
 impl<F: Clone + std::fmt::Debug> Proxy<F> {
@@ -197,7 +221,15 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             out: VecDeque::new(),
             counters: ProxyCounters::default(),
             draining: false,
+            egress: None,
         })
+    }
+
+    /// Lets the proxy ask which local address faces a target, so that a request leaves by
+    /// the listener on the target's side (an access and a core network each with their own
+    /// listener) when no route names one. The driver passes the host's routing table.
+    pub fn set_egress(&mut self, egress: Egress) {
+        self.egress = Some(egress);
     }
 
     /// Replaces the configuration (routes, Record-Route, Max-Forwards, names): requests
@@ -613,9 +645,15 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             self.counters.sips_refused += 1;
             return Err(Reject::sips_not_allowed(self.cfg.warning_agent()));
         }
+        let source = target.source.or_else(|| {
+            let f = self.egress.as_ref()?;
+            (self.cfg.listener_count(target.transport) > 1)
+                .then(|| (f.0)(target.addr.ip()))
+                .flatten()
+        });
         let out = self
             .cfg
-            .outbound_listener(target.transport, hint)
+            .outbound_listener(target.transport, hint, source)
             .ok_or_else(|| Reject::because(480, "no listener for the target's transport"))?;
         let inbound = self
             .cfg

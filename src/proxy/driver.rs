@@ -132,6 +132,10 @@ pub async fn run_with(
     mut commands: mpsc::Receiver<Command>,
 ) {
     let dns = opts.dns.clone().map(Arc::new);
+    proxy.set_egress({
+        let transport = transport.clone();
+        super::Egress::new(move |ip| transport.route_source(ip))
+    });
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Event>();
     let mut queues = SendQueues::new(
         transport.clone(),
@@ -252,6 +256,14 @@ fn perform(
                 local_domain(opts, &listener)
             } else {
                 None
+            };
+            // Leave from the listener the Via and Record-Route name, so that the peer's
+            // answer comes back to an address it can reach.
+            let target = match opts.listeners.address_of(&listener).map(|a| a.ip()) {
+                Some(ip) if !ip.is_unspecified() && target.source.is_none() => {
+                    target.with_source(ip)
+                }
+                _ => target,
             };
             queues.push(target, Job::request(message.into_bytes(), client, domain));
         }

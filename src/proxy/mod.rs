@@ -45,7 +45,7 @@ mod sips;
 pub use config::{
     ConfigError, Listener, ProxyConfig, ProxyRequire, RouteMatch, RouteRule, RouteTarget,
 };
-pub use core::{InFlight, Inbound, Output, Proxy, ProxyCounters, ProxyError, RequestId};
+pub use core::{Egress, InFlight, Inbound, Output, Proxy, ProxyCounters, ProxyError, RequestId};
 pub use reject::Reject;
 pub use select::{Hop, NextHop};
 

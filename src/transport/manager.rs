@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) sctp: super::sctp::SctpState,
     /// Per-source flood limits.
     pub(crate) flood: super::flood::FloodGate,
+    /// The kernel's source address per destination (which listener a packet leaves by).
+    pub(crate) egress: super::egress::Egress,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -456,6 +458,7 @@ impl Transport {
             identities,
             sctp: super::sctp::SctpState::default(),
             flood: super::flood::FloodGate::default(),
+            egress: super::egress::Egress::default(),
         });
         inner.flood.set(inner.cfg.flood.clone());
         let t = Transport { inner };
@@ -660,7 +663,7 @@ impl Transport {
         }
         match target.transport {
             TransportKind::Udp => {
-                let idx = self.udp_socket_for(target.addr)?;
+                let idx = self.udp_socket_for(target)?;
                 self.inner
                     .udp_flow(idx, target.addr, Direction::Outbound, Instant::now())
                     .map(|i| i.flow)
@@ -708,14 +711,33 @@ impl Transport {
         Ok(flow)
     }
 
-    fn udp_socket_for(&self, addr: SocketAddr) -> Result<usize, TransportError> {
+    /// The local address the host's routing table sends from toward `dest` (cached per
+    /// destination); `None` when it has no route.
+    pub fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {
+        self.inner.egress.source_for(dest)
+    }
+
+    /// The UDP socket a datagram to `target` leaves by: the one bound to `target.source`, else
+    /// (with several sockets of its family) the one bound to the address the kernel routes
+    /// from, else the first of its family that matches its loopback-ness.
+    fn udp_socket_for(&self, target: &Target) -> Result<usize, TransportError> {
+        let addr = target.addr;
         let t = self.inner.tables();
         let same_family = |l: &SocketAddr| l.is_ipv4() == addr.is_ipv4();
-        let pick = t
-            .udp_sockets
-            .iter()
-            .position(|(_, l)| same_family(l) && l.ip().is_loopback() == addr.ip().is_loopback())
-            .or_else(|| t.udp_sockets.iter().position(|(_, l)| same_family(l)));
+        let locals = t.udp_sockets.iter().map(|(_, l)| l);
+        let candidates = locals.clone().filter(|l| same_family(l)).count();
+        let source = target.source.or_else(|| {
+            (candidates > 1)
+                .then(|| self.inner.egress.source_for(addr.ip()))
+                .flatten()
+        });
+        let pick = super::egress::pick(locals.clone(), addr, source)
+            .or_else(|| {
+                locals
+                    .clone()
+                    .position(|l| same_family(l) && l.ip().is_loopback() == addr.ip().is_loopback())
+            })
+            .or_else(|| locals.clone().position(same_family));
         pick.ok_or(TransportError::NoUdpSocket(addr))
     }
 

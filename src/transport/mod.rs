@@ -20,6 +20,7 @@
 mod close;
 mod config;
 mod dialer;
+mod egress;
 mod error;
 mod flood;
 mod flow;

@@ -748,15 +748,27 @@ async fn socket_for(
     inner: &Arc<Inner>,
     kind: TransportKind,
     peer: SocketAddr,
+    source: Option<IpAddr>,
 ) -> Result<Arc<Endpoint>, TransportError> {
-    let listener = lock(&inner.sctp.endpoints)
-        .iter()
-        .find(|e| e.kind == kind && e.local.is_ipv4() == peer.is_ipv4() && e.local.port() != 0)
-        .filter(|e| {
-            // A listener on loopback cannot reach other hosts.
-            e.local.ip().is_unspecified() || e.local.ip().is_loopback() == peer.ip().is_loopback()
-        })
-        .cloned();
+    let listener = {
+        let endpoints = lock(&inner.sctp.endpoints);
+        let listeners = || {
+            endpoints.iter().filter(|e| {
+                e.kind == kind && e.local.is_ipv4() == peer.is_ipv4() && e.local.port() != 0
+            })
+        };
+        // The listener bound to the chosen source address first (a relay's outbound listener).
+        source
+            .and_then(|ip| listeners().find(|e| e.local.ip() == ip))
+            .or_else(|| {
+                listeners().next().filter(|e| {
+                    // A listener on loopback cannot reach other hosts.
+                    e.local.ip().is_unspecified()
+                        || e.local.ip().is_loopback() == peer.ip().is_loopback()
+                })
+            })
+            .cloned()
+    };
     if let Some(ep) = listener {
         return Ok(ep);
     }
@@ -823,7 +835,7 @@ pub(crate) async fn connect(
         }
         other => return Err(TransportError::Unsupported(other)),
     };
-    let ep = socket_for(inner, kind, target.addr).await?;
+    let ep = socket_for(inner, kind, target.addr, target.source).await?;
     let mut peers = vec![target.addr];
     peers.extend(target.extra_addrs.iter().copied());
     let (tx, rx) = oneshot::channel();

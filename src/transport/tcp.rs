@@ -218,7 +218,7 @@ pub(crate) async fn connect(
     let addr = target.addr;
     let admission = inner.admit(addr.ip())?;
     let connecting = async {
-        match inner.cfg.outbound_ip {
+        match target.source.or(inner.cfg.outbound_ip) {
             Some(ip) if ip.is_ipv4() == addr.is_ipv4() => {
                 let sock = if addr.is_ipv4() {
                     TcpSocket::new_v4()?

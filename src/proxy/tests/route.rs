@@ -141,3 +141,39 @@ fn config_check_refuses_what_cannot_run() {
         Err(ConfigError::UnknownListener { .. })
     ));
 }
+
+/// Two UDP listeners, access (192.0.2.1) and core (10.0.0.1), bound to their addresses; a
+/// route target on the core side with no listener named leaves by the core listener, the
+/// one the host's routing table sends from (the driver's egress), and its Via says so.
+#[test]
+fn without_a_named_listener_a_request_leaves_by_the_one_facing_the_target() {
+    let bound: Vec<Listener> = listeners()
+        .into_iter()
+        .map(|l| {
+            let ip = l.host.parse().unwrap();
+            l.bound_to(ip)
+        })
+        .collect();
+    let mut cfg = ProxyConfig::new(bound);
+    cfg.routes = vec![rule(
+        "example.net",
+        vec![RouteTarget::new(TransportKind::Udp, "10.0.0.9", Some(5070))],
+    )];
+    // Without the routing table: the first UDP listener (the access one).
+    let mut h = H::new(cfg.clone());
+    let o = h.request(OPTIONS, udp_in());
+    assert_eq!(o.only_send().1, UDP_A);
+
+    let mut h = H::new(cfg);
+    h.p.set_egress(Egress::new(|ip| {
+        let core: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        match ip {
+            std::net::IpAddr::V4(v4) if v4.octets()[0] == 10 => Some(core),
+            _ => "192.0.2.1".parse().ok(),
+        }
+    }));
+    let o = h.request(OPTIONS, udp_in());
+    let (target, listener, m) = o.only_send();
+    assert_eq!((target.addr, listener), (addr("10.0.0.9:5070"), UDP_C));
+    assert!(s(m).contains("Via: SIP/2.0/UDP 10.0.0.1:5060;"), "{}", s(m));
+}
