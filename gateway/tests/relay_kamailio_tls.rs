@@ -199,7 +199,8 @@ async fn kamailio(
 /// `sipwire run` as sipwire.test: UDP and TCP listeners for the UA, a TLS listener requiring a
 /// client certificate from the test CA, and a route sending requests for kamailio.test over TLS
 /// to `kamailio.test:<kamailio_tls_port>` (resolved by the test's DNS server to 127.0.0.2).
-fn sipwire(dir: &Path, pki: &Pki, dns: SocketAddr, kamailio_tls_port: u16) -> Running {
+/// `alias`: `[alias] add_alias` (`;alias` in its Via on TLS hops; on by default).
+fn sipwire(dir: &Path, pki: &Pki, dns: SocketAddr, kamailio_tls_port: u16, alias: bool) -> Running {
     let config = format!(
         "[[listener]]\nname = 'udp'\ntransport = 'udp'\naddr = '{SIPWIRE_IP}:0'\n\
          [[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '{SIPWIRE_IP}:0'\n\
@@ -209,7 +210,7 @@ fn sipwire(dir: &Path, pki: &Pki, dns: SocketAddr, kamailio_tls_port: u16) -> Ru
          [proxy]\nname_server = '{}'\n\
          [[route]]\ndomain = 'kamailio.test'\n\
          [[route.target]]\ntransport = 'tls'\nhost = 'kamailio.test'\nport = {kamailio_tls_port}\n\
-         [state]\ndir = '{}'\n",
+         [alias]\nadd_alias = {alias}\n[state]\ndir = '{}'\n",
         pki.sipwire.0.display(),
         pki.sipwire.1.display(),
         pki.ca.display(),
@@ -329,7 +330,14 @@ struct Setup {
     sipwire_tls: SocketAddr,
 }
 
-async fn setup(via_alias: bool) -> Setup {
+/// Which side puts `;alias` in its Via.
+#[derive(Clone, Copy)]
+struct Alias {
+    sipwire: bool,
+    kamailio: bool,
+}
+
+async fn setup(alias: Alias) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = pki(dir.path());
     let tls_cfg = kamailio_tls_cfg(dir.path(), &pki);
@@ -342,7 +350,7 @@ async fn setup(via_alias: bool) -> Setup {
     .await;
     let gw = tokio::task::spawn_blocking({
         let (dir, dns) = (dir.path().to_owned(), dns.addr);
-        move || sipwire(&dir, &pki, dns, kam_tls.port())
+        move || sipwire(&dir, &pki, dns, kam_tls.port(), alias.sipwire)
     })
     .await
     .expect("start sipwire");
@@ -354,7 +362,7 @@ async fn setup(via_alias: bool) -> Setup {
         kam_tls,
         kam_udp,
         sipwire_tls,
-        via_alias,
+        alias.kamailio,
     )
     .await;
     Setup {
@@ -372,14 +380,26 @@ impl Setup {
         self.dir.path()
     }
 
+    /// Kamailio's script lines starting with `prefix`, as (line, connection id).
+    fn kamailio_lines(&self, prefix: &str) -> Vec<(String, String)> {
+        self.kam
+            .script_lines()
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| {
+                let conn = l.rsplit(" conn ").next().expect("conn id").to_owned();
+                (l, conn)
+            })
+            .collect()
+    }
+
     /// The connection id Kamailio logged for the first script line starting with `prefix`.
     fn kamailio_conn(&self, prefix: &str) -> String {
-        let lines = self.kam.script_lines();
-        let line = lines
-            .iter()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("Kamailio logged no `{prefix}`:\n{}", self.kam.log()));
-        line.rsplit(" conn ").next().expect("conn id").to_owned()
+        self.kamailio_lines(prefix)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("Kamailio logged no `{prefix}`:\n{}", self.kam.log()))
+            .1
     }
 
     /// Asserts `n` TLS connections between the two, by the kernel and by sipwire; returns
@@ -408,7 +428,11 @@ async fn alias_row(dir: &Path) -> (serde_json::Value, serde_json::Value) {
 /// sends its request for sipwire's domain back over it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipwire_first_kamailio_sends_back_over_sipwires_connection() {
-    let s = setup(false).await;
+    let s = setup(Alias {
+        sipwire: true,
+        kamailio: false,
+    })
+    .await;
     let mut ua = Ua::new().await;
 
     // UA → sipwire → (new TLS connection, sipwire's Via with `alias`) → Kamailio: 200.
@@ -471,7 +495,11 @@ async fn sipwire_first_kamailio_sends_back_over_sipwires_connection() {
 /// row for kamailio.test and relays a request for Kamailio's domain over that connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_first_with_alias_sipwire_sends_back_over_kamailios_connection() {
-    let s = setup(true).await;
+    let s = setup(Alias {
+        sipwire: true,
+        kamailio: true,
+    })
+    .await;
     let mut ua = Ua::new().await;
 
     // UA → Kamailio (UDP) → (new TLS connection, `alias`) → sipwire: 200.
@@ -520,7 +548,11 @@ async fn kamailio_first_with_alias_sipwire_sends_back_over_kamailios_connection(
 /// connection for Kamailio's domain (RFC 3261 behaviour): two connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_first_without_alias_gets_a_second_connection() {
-    let s = setup(false).await;
+    let s = setup(Alias {
+        sipwire: true,
+        kamailio: false,
+    })
+    .await;
     let mut ua = Ua::new().await;
     assert_eq!(
         ua.options("sip:sipwire.test", s.kam.udp).await,
@@ -543,4 +575,109 @@ async fn kamailio_first_without_alias_gets_a_second_connection() {
         .collect();
     dirs.sort_unstable();
     assert_eq!(dirs, ["inbound", "outbound"], "{flows:#?}");
+}
+
+/// The control of the first case: sipwire without `alias` (`[alias] add_alias = false`), so
+/// Kamailio, `tcp_accept_aliases` or not, has no alias for sipwire's listener and opens its own
+/// connection to it: two connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipwire_first_without_alias_kamailio_opens_a_second_connection() {
+    let s = setup(Alias {
+        sipwire: false,
+        kamailio: false,
+    })
+    .await;
+    let mut ua = Ua::new().await;
+    assert_eq!(
+        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
+        200,
+        "{}",
+        s.kam.log()
+    );
+    let from_sipwire = "OPTIONS sip:kam@kamailio.test from tls:127.0.0.1:";
+    let lines = s.kam.script_lines();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(from_sipwire))
+        .expect("Kamailio got sipwire's request");
+    assert!(!line.contains(";alias"), "no alias: {line}");
+    let conn = s.kamailio_conn(from_sipwire);
+    assert_eq!(
+        ua.options("sip:sipwire.test", s.kam.udp).await,
+        200,
+        "{}",
+        s.kam.log()
+    );
+    assert_ne!(
+        s.kamailio_conn("reply 200 from tls:"),
+        conn,
+        "sipwire's answer came on a connection Kamailio opened:\n{}",
+        s.kam.log()
+    );
+    let flows = s.assert_connections(2).await;
+    let mut dirs: Vec<&str> = flows
+        .iter()
+        .map(|f| f["direction"].as_str().expect("direction"))
+        .collect();
+    dirs.sort_unstable();
+    assert_eq!(dirs, ["inbound", "outbound"], "{flows:#?}");
+}
+
+/// `[alias] add_alias` turned on by a reload of `sipwire run`: its next request over the open
+/// connection carries `alias`, Kamailio aliases that connection, and its request for sipwire's
+/// domain then comes over it: one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloading_add_alias_on_lets_kamailio_reuse_the_open_connection() {
+    let s = setup(Alias {
+        sipwire: false,
+        kamailio: false,
+    })
+    .await;
+    let mut ua = Ua::new().await;
+    assert_eq!(
+        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
+        200,
+        "{}",
+        s.kam.log()
+    );
+
+    let file = s.state().join("sipwire.toml");
+    let text = std::fs::read_to_string(&file).expect("config");
+    assert!(text.contains("add_alias = false"), "{text}");
+    std::fs::write(&file, text.replace("add_alias = false", "add_alias = true")).expect("write");
+    let outcome = admin(s.state(), "reload").await;
+    assert_eq!(outcome["reloaded"], true, "{outcome}");
+    let applied = outcome["applied"].as_array().expect("applied");
+    assert!(applied.contains(&"[alias] add_alias".into()), "{outcome}");
+
+    assert_eq!(
+        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
+        200,
+        "{}",
+        s.kam.log()
+    );
+    let sent = s.kamailio_lines("OPTIONS sip:kam@kamailio.test from tls:127.0.0.1:");
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(!sent[0].0.contains(";alias"), "before: {}", sent[0].0);
+    assert!(
+        sent[1].0.contains(";alias"),
+        "after the reload: {}",
+        sent[1].0
+    );
+    assert_eq!(sent[0].1, sent[1].1, "one connection: {sent:#?}");
+
+    assert_eq!(
+        ua.options("sip:sipwire.test", s.kam.udp).await,
+        200,
+        "{}",
+        s.kam.log()
+    );
+    assert_eq!(
+        s.kamailio_conn("reply 200 from tls:"),
+        sent[0].1,
+        "sipwire's answer came on the connection sipwire opened:\n{}",
+        s.kam.log()
+    );
+    let flows = s.assert_connections(1).await;
+    assert_eq!(flows[0]["direction"], "outbound", "{flows:#?}");
 }
