@@ -186,7 +186,13 @@ async fn kamailio(
             .lines()
             .any(|l| l.split_whitespace().nth(3) == Some(addr.to_string().as_str()))
     };
+    // `ss` is a process: asked every 50 ms, not at every turn of `eventually`.
+    let mut next = Instant::now();
     eventually(Duration::from_secs(20), "Kamailio listening", || {
+        if Instant::now() < next {
+            return false;
+        }
+        next = Instant::now() + Duration::from_millis(50);
         if let Ok(Some(status)) = k.child.try_wait() {
             panic!("Kamailio exited ({status}):\n{}", k.log());
         }
