@@ -246,6 +246,9 @@ pub fn proxy_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
     pc.local_names = cfg.proxy.local_names.clone();
     pc.local_names.extend(cfg.domains());
     pc.record_route = cfg.proxy.record_route;
+    // The relay writes its own Via: `[alias] add_alias` must reach it, not only the reuse
+    // endpoint (which adds nothing to a relayed request).
+    pc.alias = cfg.alias.add_alias;
     pc.max_forwards = cfg.proxy.max_forwards;
     pc.routes = cfg
         .routes
@@ -357,6 +360,14 @@ mod tests {
         let t = cfg.proxy.timers();
         assert_eq!(t.t1, Duration::from_millis(100));
         assert_eq!(t.trying_delay, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn add_alias_reaches_the_relays_via() {
+        let on = Config::parse(BASE).unwrap();
+        assert!(proxy_config(&on, &bound()).alias);
+        let off = Config::parse(&format!("{BASE}[alias]\nadd_alias = false\n")).unwrap();
+        assert!(!proxy_config(&off, &bound()).alias);
     }
 
     #[test]

@@ -274,7 +274,9 @@ impl Gateway {
         if let Some((v, _)) = plan.effective.violations().into_iter().next() {
             return Err(ApplyError::Conflict(v));
         }
-        if plan.relay_changed {
+        // The relay's configuration carries `[alias] add_alias` (its Via) besides the routes.
+        let relay_changed = plan.relay_changed || plan.alias_changed;
+        if relay_changed {
             // Checked before anything is applied: on error nothing changes.
             self.relay.check(&plan.effective)?;
         }
@@ -289,11 +291,11 @@ impl Gateway {
                 "[flood] changed: limiter replaced, sources start afresh"
             );
         }
-        if plan.relay_changed {
+        if relay_changed {
             self.relay.reconfigure_now(&plan.effective)?;
             tracing::info!(
                 routes = plan.effective.routes.len(),
-                "relay routes replaced"
+                "relay configuration replaced"
             );
         }
         if plan.alias_changed {
