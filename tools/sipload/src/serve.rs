@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 use sipwire_sys::{
-    AssocState, Event, Notification, Received, RecvBuf, SctpEndpoint, SctpOptions, SendInfo,
-    DEFAULT_RECV_LIMIT,
+    AssocState, Event, Family, InitMsg, Notification, Received, RecvBuf, SctpOptions, SctpSocket,
+    SendInfo, DEFAULT_RECV_LIMIT,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -23,6 +23,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::sip::{self, Frame};
 use crate::tls_sctp::Sessions;
 use crate::uas::Uas;
+
+/// Streams offered both ways on SCTP associations.
+const SCTP_STREAMS: u16 = 256;
 
 /// The transports `serve` listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +247,20 @@ async fn sctp(
     tls: Option<Arc<ServerConfig>>,
     trying: bool,
 ) -> Result<(), ServeError> {
-    let ep = SctpEndpoint::bind(&[addr], true).map_err(|e| ServeError::Sctp("SCTP bind", e))?;
+    let sock = SctpSocket::one_to_many(Family::for_addrs(&[addr]))
+        .map_err(|e| ServeError::Sctp("SCTP socket", e))?;
+    // As many streams both ways as a client may use: replies go on the request's stream.
+    sock.set_init_msg(InitMsg {
+        num_ostreams: SCTP_STREAMS,
+        max_instreams: SCTP_STREAMS,
+        ..InitMsg::default()
+    })
+    .map_err(|e| ServeError::Sctp("SCTP_INITMSG", e))?;
+    sock.bind(&[addr])
+        .map_err(|e| ServeError::Sctp("SCTP bind", e))?;
+    let ep = sock
+        .into_endpoint(true)
+        .map_err(|e| ServeError::Sctp("SCTP listen", e))?;
     ep.subscribe(&[Event::AssocChange])
         .map_err(|e| ServeError::Sctp("SCTP events", e))?;
     let _ = ep.set_nodelay(true);

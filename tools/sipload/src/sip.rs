@@ -534,6 +534,48 @@ mod tests {
     }
 
     #[test]
+    fn dialog_from_a_2xx_with_compact_forms_and_lists() {
+        let msg = b"SIP/2.0 200 OK\r\n\
+            v: SIP/2.0/UDP h;branch=z9hG4bK-sl1-0-4-i\r\n\
+            Record-Route: <sip:a@x;lr>, \"B, c\" <sip:b@y;lr>\r\n\
+            record-route: <sip:c@z;lr>\r\n\
+            t: \"U\" <sip:u@h>;TAG=abc;x=1\r\n\
+            m: sip:uas@192.0.2.1:5070;transport=tcp;expires=5\r\n\
+            l: 0\r\n\r\n";
+        let r = parse_response(msg, 1).unwrap();
+        assert_eq!((r.txn, r.seq), (Txn::Invite, 4));
+        let d = r.dialog.unwrap();
+        assert_eq!(d.to_tag.as_deref(), Some("abc"));
+        assert_eq!(d.target.as_deref(), Some("sip:uas@192.0.2.1:5070"));
+        assert_eq!(
+            d.record_route,
+            ["<sip:a@x;lr>", "\"B, c\" <sip:b@y;lr>", "<sip:c@z;lr>"]
+        );
+        assert_eq!(tag_param("<sip:u@h;tag=no>"), None);
+        assert_eq!(tag_param("sip:u@h;tag=yes"), Some("yes"));
+        // Provisional responses and BYE responses carry no dialog; unknown suffixes are foreign.
+        let bye = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK-sl1-0-4-b\r\n\r\n";
+        assert_eq!(
+            parse_response(bye, 1),
+            Ok(Response::new(200, 0, 4, Txn::Bye))
+        );
+        let odd = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK-sl1-0-4-q\r\n\r\n";
+        assert_eq!(parse_response(odd, 1), Err(ParseError::ForeignBranch));
+    }
+
+    #[test]
+    fn invite_has_its_sdp_and_a_matching_length() {
+        let mut inv = Vec::new();
+        template().write_msg(5, Method::Invite, None, &mut inv);
+        let text = std::str::from_utf8(&inv).unwrap();
+        assert!(text.starts_with("INVITE sip:127.0.0.1:5060 SIP/2.0\r\n"));
+        assert!(text.contains(";branch=z9hG4bK-slabc-7-5-i;rport\r\n"));
+        assert!(text.contains("Contact: <sip:sipload@127.0.0.1:40000;transport=tcp>\r\n"));
+        assert_eq!(next_frame(&inv), Frame::Message(inv.len()));
+        assert!(text.ends_with(SDP));
+    }
+
+    #[test]
     fn framing() {
         assert_eq!(next_frame(b"\r\n\r\nSIP"), Frame::Skip(4));
         assert_eq!(next_frame(b"SIP/2.0 200 OK\r\nl: 3\r\n"), Frame::Incomplete);

@@ -179,6 +179,105 @@ fn split_records(buf: &[u8], stream: u16, out: &mut Vec<(u16, Vec<u8>)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::{next_frame, parse_response, Frame, Method, RequestTemplate, Txn};
+    use crate::uas::Uas;
+
+    /// A client and a server end with a self-signed certificate for `localhost`.
+    fn pair() -> (Sessions, Sessions) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = c.cert.der().clone();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(c.signing_key.serialize_der()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            Sessions::client(
+                Arc::new(client),
+                ServerName::try_from("localhost".to_owned()).unwrap(),
+            ),
+            Sessions::server(Arc::new(server)),
+        )
+    }
+
+    /// Passes records both ways (each one user message on its stream) until quiet.
+    fn exchange(c: &mut Sessions, s: &mut Sessions, mut to_server: Vec<(u16, Vec<u8>)>) {
+        for _ in 0..20 {
+            let mut to_client = Vec::new();
+            for (st, rec) in to_server.drain(..) {
+                s.receive(st, &rec, &mut to_client).unwrap();
+            }
+            for (st, rec) in to_client.drain(..) {
+                c.receive(st, &rec, &mut to_server).unwrap();
+            }
+            if to_server.is_empty() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_session_per_stream_carries_a_call() {
+        let (mut c, mut s) = pair();
+        let mut recs = Vec::new();
+        for stream in 0..3 {
+            c.open(stream, &mut recs).unwrap();
+        }
+        assert!(c.handshaking());
+        exchange(&mut c, &mut s, recs);
+        assert!(!c.handshaking() && !s.handshaking());
+        assert!(c.cipher().unwrap().starts_with("TLSv1_3/"));
+
+        // An INVITE on stream 2, answered by the UAS on the same stream's session.
+        let tmpl = RequestTemplate {
+            via_transport: "TLS-SCTP",
+            local: "127.0.0.1:40000".parse().unwrap(),
+            uri: "sip:uas@127.0.0.1:5061".into(),
+            run: 1,
+            flow: 0,
+        };
+        let mut invite = Vec::new();
+        tmpl.write_msg(2, Method::Invite, None, &mut invite);
+        let mut recs = Vec::new();
+        assert!(c.send(2, &invite, &mut recs));
+        assert!(recs.iter().all(|(st, _)| *st == 2));
+        let mut back = Vec::new();
+        for (st, rec) in recs {
+            s.receive(st, &rec, &mut back).unwrap();
+        }
+        let plain = s.plain(2).unwrap();
+        assert_eq!(next_frame(plain), Frame::Message(invite.len()));
+        let mut answers = Vec::new();
+        let uas = Uas::new("127.0.0.1:5061".parse().unwrap(), "TLS-SCTP", false);
+        uas.answer(plain, &mut answers);
+        plain.clear();
+        for a in &answers {
+            assert!(s.send(2, a, &mut back));
+        }
+        let mut none = Vec::new();
+        for (st, rec) in back {
+            c.receive(st, &rec, &mut none).unwrap();
+        }
+        let plain = c.plain(2).unwrap();
+        let Frame::Message(n) = next_frame(plain) else {
+            panic!("no whole response")
+        };
+        let r = parse_response(&plain[..n], 1).unwrap();
+        assert_eq!((r.status, r.txn, r.seq), (200, Txn::Invite, 2));
+        // The client never opened stream 5: a record there is refused.
+        assert!(c.receive(5, &[23, 3, 3, 0, 0], &mut none).is_err());
+    }
 
     #[test]
     fn records_are_cut_at_their_lengths() {

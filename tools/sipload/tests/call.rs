@@ -185,3 +185,35 @@ fn dtls_sctp_is_refused_clearly() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported by sipload yet"));
 }
+
+#[test]
+fn calls_over_tls_against_serve() {
+    let dir = std::env::temp_dir().join(format!("sipload-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let serve = Serve::start("tls", &["--cert", cert, "--key", key]);
+    let out = Command::new(SIPLOAD)
+        .args(["--scenario", "call", "--transport", "tls", "--ca", cert])
+        .args(["--target", &serve.addr, "--flows", "2", "--requests", "100"])
+        .args(["--warmup", "0", "--tls-version", "1.2"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8(out.stdout).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{json} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(num(&json, "answered"), 100, "{json}");
+    assert_eq!(field(&json, "tls_version"), "\"1.2\"");
+    assert_eq!(
+        num(&json, "unanswered") + num(&json, "non_200"),
+        0,
+        "{json}"
+    );
+}
