@@ -28,6 +28,7 @@ cleanup() {
 trap cleanup EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -addext basicConstraints=critical,CA:FALSE \
     -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 fail=0
 for t in sctp tls-sctp; do

@@ -80,9 +80,9 @@ enum TlsVersionArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
-    /// N flows, each keeping W requests outstanding.
+    /// N flows, each keeping W items outstanding.
     Closed,
-    /// Requests at a fixed total rate, whatever the responses do.
+    /// Items at a fixed total rate, whatever the responses do.
     Open,
 }
 
@@ -155,7 +155,7 @@ struct Args {
     /// TLS version offered (only that one).
     #[arg(long, value_enum, default_value = "1.3")]
     tls_version: TlsVersionArg,
-    /// CA certificate(s) to trust (PEM), required for tls.
+    /// CA certificate(s) to trust (PEM), required for tls and tls-sctp.
     #[arg(long)]
     ca: Option<PathBuf>,
     /// Name the server certificate is verified against, also sent as SNI.
