@@ -779,6 +779,24 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_flow_stops_retransmitting_and_times_out() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(Pace::Closed { window: 2 }, s, 2000 * MS, Budget::default())
+            .with_scenario(Scenario::Call)
+            .with_retransmit(Some(RTX));
+        let now = s.warm_end;
+        assert_eq!(drain(&mut f, now), [0, 1]);
+        f.on_io_error(now + MS, true);
+        assert_eq!(f.next_deadline(), Some(now + 2000 * MS));
+        f.on_timers(now + 2000 * MS);
+        assert!(sends(&mut f, now + 2000 * MS).is_empty());
+        assert!(f.done(now + 2000 * MS));
+        let st = &f.stats;
+        assert_eq!((st.unanswered, st.retransmissions, st.io_errors), (2, 0, 1));
+    }
+
+    #[test]
     fn answer_to_a_retransmitted_request_then_its_duplicate() {
         let t0 = Instant::now();
         let s = schedule(t0);

@@ -149,7 +149,8 @@ struct Args {
     /// Server address [default: 127.0.0.1:5060, 127.0.0.1:5061 for tls and tls-sctp].
     #[arg(long)]
     target: Option<SocketAddr>,
-    /// Request-URI (and To URI) [default: sip:<target>].
+    /// Request-URI (and To URI) [default: sip:<target>]; through a proxy, the callee (e.g.
+    /// sip:uas@IP:PORT of `sipload serve`).
     #[arg(long)]
     uri: Option<String>,
     /// TLS version offered (only that one).
