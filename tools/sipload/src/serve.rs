@@ -289,15 +289,28 @@ async fn sctp(
                             s.drop_stream(info.stream);
                         } else if let Some(plain) = s.plain(info.stream) {
                             let mut off = 0;
-                            while let Frame::Message(n) | Frame::Skip(n) =
-                                sip::next_frame(&plain[off..])
-                            {
-                                uas.answer(&plain[off..off + n], &mut out);
-                                off += n;
+                            let mut bad = false;
+                            loop {
+                                match sip::next_frame(&plain[off..]) {
+                                    Frame::Skip(n) => off += n,
+                                    Frame::Message(n) => {
+                                        uas.answer(&plain[off..off + n], &mut out);
+                                        off += n;
+                                    }
+                                    Frame::Incomplete => break,
+                                    Frame::Bad => {
+                                        bad = true;
+                                        break;
+                                    }
+                                }
                             }
                             plain.drain(..off);
                             for r in out.drain(..) {
                                 s.send(info.stream, &r, &mut records);
+                            }
+                            if bad {
+                                // Cannot be framed any more: forget the stream's session.
+                                s.drop_stream(info.stream);
                             }
                         }
                     }
