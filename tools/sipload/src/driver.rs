@@ -15,7 +15,7 @@ use crate::flow::{Flow, Stats, Transmit};
 use crate::sip::{self, Frame, RequestTemplate};
 use crate::tls_sctp::Sessions;
 
-/// SIP's payload protocol identifier on SCTP: 0, unspecified (RFC 4168 §5 registers none).
+/// SIP's payload protocol identifier on SCTP: RFC 4168 §4 leaves it 0 (as sipwire sends).
 const SIP_PPID: u32 = 0;
 
 /// How long to sleep when the flow names no deadline (it always does while it has work;

@@ -30,6 +30,9 @@ use cpu::Process;
 use flow::{Budget, Flow, Pace, Retransmit, Scenario, Schedule, Stats};
 use report::Report;
 
+/// Longest timeout or retransmission timer accepted: one day.
+const MAX_TIMER_MS: u64 = 86_400_000;
+
 /// Longest run when only `--requests` bounds it.
 const MAX_RUN: Duration = Duration::from_secs(600);
 
@@ -273,6 +276,15 @@ fn plan(a: &Args) -> Result<Plan, RunError> {
     }
     if a.t2_ms < a.t1_ms {
         return usage("--t2-ms must be at least --t1-ms");
+    }
+    // Keeps every deadline (start + timeout, doubled intervals) far from Instant's range.
+    if a.timeout_ms
+        .unwrap_or(0)
+        .max(a.t2_ms)
+        .max(a.t1_ms.saturating_mul(64))
+        > MAX_TIMER_MS
+    {
+        return usage("--timeout-ms, --t2-ms and 64 × --t1-ms must not exceed one day");
     }
     let rate = match (a.mode, a.rate) {
         (Mode::Open, Some(r)) if r.is_finite() && r > 0.0 => Some(r),
