@@ -1,6 +1,8 @@
-//! Opening a flow: a connected UDP socket, a TCP connection, or a TLS connection (1.2 or
-//! 1.3, verified against a given CA file and name). Everything is set up before the run
-//! starts, so that handshakes are not part of the measurement.
+//! Opening a flow: a connected UDP socket, a TCP connection, a TLS connection (1.2 or 1.3,
+//! verified against a given CA file and name), an SCTP association (one-to-one socket, RFC
+//! 4168) or a TLS-over-SCTP association with one TLS session per stream (RFC 3436).
+//! Everything is set up before the run starts, so that handshakes are not part of the
+//! measurement.
 
 use std::fmt;
 use std::io;
@@ -11,9 +13,15 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
+use sipwire_sys::{
+    Family, InitMsg, Received, RecvBuf, SctpOptions, SctpSocket, SctpStream, SendInfo,
+    DEFAULT_RECV_LIMIT,
+};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+use crate::tls_sctp::Sessions;
 
 /// Why a flow could not be opened or TLS could not be configured.
 #[derive(Debug)]
@@ -28,6 +36,10 @@ pub enum ConnError {
     ServerName(String),
     /// Connecting (TCP + TLS handshake) took too long.
     Timeout(Duration),
+    /// An SCTP socket call failed (or the kernel has no SCTP).
+    Sctp(&'static str, sipwire_sys::SctpError),
+    /// A TLS-over-SCTP handshake failed.
+    TlsSctp(rustls::Error),
 }
 
 impl fmt::Display for ConnError {
@@ -38,6 +50,8 @@ impl fmt::Display for ConnError {
             ConnError::Tls(e) => write!(f, "TLS configuration: {e}"),
             ConnError::ServerName(n) => write!(f, "invalid TLS server name {n:?}"),
             ConnError::Timeout(d) => write!(f, "connect timed out after {d:?}"),
+            ConnError::Sctp(what, e) => write!(f, "{what}: {e}"),
+            ConnError::TlsSctp(e) => write!(f, "TLS over SCTP handshake: {e}"),
         }
     }
 }
@@ -46,7 +60,8 @@ impl std::error::Error for ConnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConnError::Io(_, e) => Some(e),
-            ConnError::Tls(e) => Some(e),
+            ConnError::Tls(e) | ConnError::TlsSctp(e) => Some(e),
+            ConnError::Sctp(_, e) => Some(e),
             _ => None,
         }
     }
@@ -65,6 +80,7 @@ pub enum TlsVersion {
 #[derive(Clone)]
 pub struct TlsClient {
     connector: TlsConnector,
+    config: Arc<ClientConfig>,
     name: ServerName<'static>,
 }
 
@@ -97,8 +113,10 @@ impl TlsClient {
                 .with_no_client_auth();
         let name = ServerName::try_from(name.to_owned())
             .map_err(|_| ConnError::ServerName(name.to_owned()))?;
+        let config = Arc::new(config);
         Ok(TlsClient {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(Arc::clone(&config)),
+            config,
             name,
         })
     }
@@ -112,11 +130,17 @@ pub enum Conn {
     Tcp(TcpStream),
     /// A TLS connection.
     Tls(Box<TlsStream<TcpStream>>),
+    /// An SCTP association with this many outbound streams (and TLS sessions on each of
+    /// them for TLS-SCTP).
+    Sctp(SctpStream, u16, Option<Box<Sessions>>),
 }
 
 impl Conn {
     /// The negotiated TLS version and cipher suite, e.g. `TLSv1_3/TLS13_AES_256_GCM_SHA384`.
     pub fn tls_cipher(&self) -> Option<String> {
+        if let Conn::Sctp(_, _, Some(t)) = self {
+            return t.cipher();
+        }
         let Conn::Tls(s) = self else { return None };
         let c = s.get_ref().1;
         Some(format!(
@@ -132,6 +156,12 @@ impl Conn {
             Conn::Udp(s) => s.local_addr(),
             Conn::Tcp(s) => s.local_addr(),
             Conn::Tls(s) => s.get_ref().0.local_addr(),
+            Conn::Sctp(s, _, _) => s
+                .local_addrs()
+                .map_err(io::Error::other)?
+                .first()
+                .copied()
+                .ok_or_else(|| io::Error::other("SCTP association without a local address")),
         }
     }
 }
@@ -145,6 +175,8 @@ pub enum Dial {
     Tcp,
     /// TLS over TCP.
     Tls(TlsClient),
+    /// SCTP with this many streams, TLS on each when given.
+    Sctp(u16, Option<TlsClient>),
 }
 
 /// Opens one flow to `server`.
@@ -177,6 +209,75 @@ pub async fn open(dial: &Dial, server: SocketAddr, timeout: Duration) -> Result<
                 .await
                 .map_err(|_| ConnError::Timeout(timeout))??;
             Ok(Conn::Tls(Box::new(tls)))
+        }
+        Dial::Sctp(streams, tls) => {
+            let open = sctp(server, *streams, tls.as_ref());
+            tokio::time::timeout(timeout, open)
+                .await
+                .map_err(|_| ConnError::Timeout(timeout))?
+        }
+    }
+}
+
+/// Fails with the kernel's reason (e.g. "the kernel has no SCTP support") where there is no
+/// SCTP; called before any flow is opened.
+pub fn check_sctp() -> Result<(), ConnError> {
+    sipwire_sys::kernel_sctp_available().map_err(|e| ConnError::Sctp("SCTP socket", e))
+}
+
+async fn sctp(
+    server: SocketAddr,
+    streams: u16,
+    tls: Option<&TlsClient>,
+) -> Result<Conn, ConnError> {
+    let sock = SctpSocket::one_to_one(Family::for_addrs(&[server]))
+        .map_err(|e| ConnError::Sctp("SCTP socket", e))?;
+    sock.set_init_msg(InitMsg {
+        num_ostreams: streams,
+        max_instreams: streams,
+        ..InitMsg::default()
+    })
+    .map_err(|e| ConnError::Sctp("SCTP_INITMSG", e))?;
+    let s = sock
+        .connect(&[server])
+        .await
+        .map_err(|e| ConnError::Sctp("SCTP connect", e))?;
+    // Requests are small and must go out at once.
+    s.set_nodelay(true)
+        .map_err(|e| ConnError::Sctp("SCTP_NODELAY", e))?;
+    let Some(tls) = tls else {
+        return Ok(Conn::Sctp(s, streams, None));
+    };
+    // One session per stream, all handshakes done before the run.
+    let mut sessions = Sessions::client(Arc::clone(&tls.config), tls.name.clone());
+    let mut records = Vec::new();
+    for stream in 0..streams {
+        sessions
+            .open(stream, &mut records)
+            .map_err(ConnError::TlsSctp)?;
+    }
+    let mut rb = RecvBuf::new(DEFAULT_RECV_LIMIT);
+    loop {
+        for (stream, rec) in records.drain(..) {
+            s.send(&rec, &SendInfo::on_stream(stream))
+                .await
+                .map_err(|e| ConnError::Sctp("SCTP send", e))?;
+        }
+        if !sessions.handshaking() {
+            return Ok(Conn::Sctp(s, streams, Some(Box::new(sessions))));
+        }
+        match s.recv(&mut rb).await {
+            Ok(Received::Message { data, info, .. }) => sessions
+                .receive(info.stream, data, &mut records)
+                .map_err(ConnError::TlsSctp)?,
+            Ok(Received::Notification(_)) => {}
+            Ok(Received::Closed) => {
+                return Err(ConnError::Io(
+                    "TLS over SCTP handshake",
+                    io::Error::from(io::ErrorKind::UnexpectedEof),
+                ))
+            }
+            Err(e) => return Err(ConnError::Sctp("SCTP receive", e)),
         }
     }
 }

@@ -5,13 +5,18 @@ use std::io;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use sipwire_sys::{Received, RecvBuf, SctpStream, SendInfo, DEFAULT_RECV_LIMIT};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 
 use crate::conn::Conn;
-use crate::flow::{Flow, Stats};
+use crate::flow::{Flow, Stats, Transmit};
 use crate::sip::{self, Frame, RequestTemplate};
+use crate::tls_sctp::Sessions;
+
+/// SIP's payload protocol identifier on SCTP: RFC 4168 §4 leaves it 0 (as sipwire sends).
+const SIP_PPID: u32 = 0;
 
 /// How long to sleep when the flow names no deadline (it always does while it has work;
 /// this only bounds a wait that should not happen).
@@ -36,7 +41,12 @@ pub async fn run(conn: Conn, tmpl: RequestTemplate, flow: Flow, start: Instant) 
             let (r, w) = tokio::io::split(*s);
             stream(r, w, tmpl, flow).await
         }
+        Conn::Sctp(s, streams, tls) => sctp(s, streams, tls.map(|t| *t), tmpl, flow).await,
     }
+}
+
+fn write(tmpl: &RequestTemplate, t: &Transmit, out: &mut Vec<u8>) {
+    tmpl.write_msg(t.seq, t.method, t.dialog.as_deref(), out);
 }
 
 /// Keeps one reusable timer armed at the flow's next deadline.
@@ -81,9 +91,9 @@ async fn udp(sock: UdpSocket, tmpl: RequestTemplate, mut flow: Flow) -> Stats {
     loop {
         let now = Instant::now();
         flow.on_timers(now);
-        while let Some(seq) = flow.poll_send(now) {
+        while let Some(t) = flow.poll_send(now) {
             wbuf.clear();
-            tmpl.write(seq, &mut wbuf);
+            write(&tmpl, &t, &mut wbuf);
             // A refused or dropped datagram is an unanswered request; the error is counted.
             if sock.send(&wbuf).await.is_err() {
                 flow.on_io_error(now, false);
@@ -139,8 +149,8 @@ where
     loop {
         let now = Instant::now();
         flow.on_timers(now);
-        while let Some(seq) = flow.poll_send(now) {
-            tmpl.write(seq, &mut wbuf);
+        while let Some(t) = flow.poll_send(now) {
+            write(&tmpl, &t, &mut wbuf);
         }
         if flow.done(now) {
             break;
@@ -188,6 +198,126 @@ where
     // Best effort: tell the server we are done (TLS close_notify, TCP FIN).
     let _ = tokio::time::timeout(Duration::from_millis(200), wr.shutdown()).await;
     flow.stats
+}
+
+/// An SCTP association: one SIP message per user message, a call's messages all on the
+/// stream its sequence number picks; over TLS-SCTP each stream has its TLS session and its
+/// plaintext is framed like a TCP stream. Reliable: nothing is retransmitted.
+async fn sctp(
+    s: SctpStream,
+    streams: u16,
+    mut tls: Option<Sessions>,
+    tmpl: RequestTemplate,
+    mut flow: Flow,
+) -> Stats {
+    let mut rb = RecvBuf::new(DEFAULT_RECV_LIMIT);
+    let mut wbuf = Vec::with_capacity(2048);
+    let mut records: Vec<(u16, Vec<u8>)> = Vec::new();
+    let mut broken = false;
+    let mut timer = Timer::new();
+    let streams = u64::from(streams.max(1));
+    loop {
+        let now = Instant::now();
+        flow.on_timers(now);
+        while let Some(t) = flow.poll_send(now) {
+            if broken {
+                continue;
+            }
+            wbuf.clear();
+            write(&tmpl, &t, &mut wbuf);
+            // The remainder is below `streams`, a u16.
+            let stream = (t.seq % streams) as u16;
+            let sent = match &mut tls {
+                None => {
+                    let info = SendInfo::on_stream(stream).ppid(SIP_PPID);
+                    s.send(&wbuf, &info).await.is_ok()
+                }
+                Some(sessions) => {
+                    sessions.send(stream, &wbuf, &mut records) && sctp_send(&s, &mut records).await
+                }
+            };
+            if !sent {
+                flow.on_io_error(now, true);
+                broken = true;
+            }
+        }
+        if flow.done(now) {
+            break;
+        }
+        timer.arm(&flow, now);
+        tokio::select! {
+            biased;
+            r = s.recv(&mut rb), if !broken => {
+                let now = Instant::now();
+                let ok = match r {
+                    Ok(Received::Message { data, info, .. }) => match &mut tls {
+                        None => {
+                            on_message(&mut flow, &tmpl, data, now);
+                            true
+                        }
+                        Some(sessions) => tls_received(&mut flow, &tmpl, sessions, info.stream, data, &mut records, now),
+                    },
+                    Ok(Received::Notification(_)) => true,
+                    // Closed by the server, or an error: the flow cannot go on.
+                    Ok(Received::Closed) | Err(_) => false,
+                };
+                if !ok || !sctp_send(&s, &mut records).await {
+                    flow.on_io_error(now, true);
+                    broken = true;
+                }
+            }
+            _ = &mut timer.sleep => timer.fired(),
+        }
+    }
+    if !broken {
+        // Best effort: a graceful SHUTDOWN.
+        let _ = s.shutdown();
+    }
+    flow.stats
+}
+
+/// Sends (and empties) `records`, each on its stream; false when the association broke.
+async fn sctp_send(s: &SctpStream, records: &mut Vec<(u16, Vec<u8>)>) -> bool {
+    for (stream, rec) in records.drain(..) {
+        let info = SendInfo::on_stream(stream).ppid(SIP_PPID);
+        if s.send(&rec, &info).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Decrypts a record of `stream` and hands its complete messages to the flow; false when the
+/// session or its framing broke.
+fn tls_received(
+    flow: &mut Flow,
+    tmpl: &RequestTemplate,
+    sessions: &mut Sessions,
+    stream: u16,
+    data: &[u8],
+    records: &mut Vec<(u16, Vec<u8>)>,
+    now: Instant,
+) -> bool {
+    if sessions.receive(stream, data, records).is_err() {
+        return false;
+    }
+    let Some(plain) = sessions.plain(stream) else {
+        return true;
+    };
+    let mut off = 0;
+    loop {
+        match sip::next_frame(&plain[off..]) {
+            Frame::Skip(n) => off += n,
+            Frame::Message(n) => {
+                on_message(flow, tmpl, &plain[off..off + n], now);
+                off += n;
+            }
+            Frame::Incomplete => break,
+            Frame::Bad => return false,
+        }
+    }
+    plain.drain(..off);
+    plain.len() <= MAX_READ_BUF
 }
 
 /// Hands every complete message in `rbuf[..filled]` to the flow and moves the rest to the

@@ -1,15 +1,17 @@
-//! One flow's bookkeeping, free of I/O and clocks: which request to send next and when,
-//! what is outstanding, what timed out, and the counters and latency histogram of the
-//! measured window. The drivers in [`crate::driver`] feed it `now` and received responses.
+//! One flow's bookkeeping, free of I/O and clocks: which message to send next and when,
+//! what is outstanding, what to retransmit (RFC 3261 Timers A and E, unreliable transports
+//! only), what timed out, and the counters and latency histograms of the measured window.
+//! An item is one OPTIONS transaction or one call (INVITE, ACK, BYE). The drivers in
+//! [`crate::driver`] feed it `now` and received responses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::sip::Response;
+use crate::sip::{Dialog, Method, Response, Txn};
 
 /// Highest latency the histogram records (longer ones are clamped): far beyond any
 /// sensible timeout.
@@ -29,31 +31,68 @@ pub struct Schedule {
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
-    /// Keep `window` requests outstanding: a new one goes out when one completes.
+    /// Keep `window` items outstanding: a new one starts when one completes.
     Closed {
-        /// Outstanding requests per flow.
+        /// Outstanding items per flow.
         window: usize,
     },
-    /// One request every `interval`, whatever the responses do, from `first` on.
+    /// One item every `interval`, whatever the responses do, from `first` on.
     Open {
-        /// Time between two requests of this flow.
+        /// Time between two items of this flow.
         interval: Duration,
-        /// When the flow's first request is due (flows are staggered).
+        /// When the flow's first item is due (flows are staggered).
         first: Instant,
     },
 }
 
-/// The measured-request budget shared by all flows (`--requests`); unlimited when `None`.
+/// What one item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scenario {
+    /// One OPTIONS transaction.
+    #[default]
+    Options,
+    /// INVITE → 200 → ACK → BYE → 200.
+    Call,
+}
+
+/// Retransmission timers of an unreliable transport (RFC 3261 §17.1.1.2, §17.1.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retransmit {
+    /// First retransmission interval (T1, 500 ms by default).
+    pub t1: Duration,
+    /// Cap of the non-INVITE interval (T2, 4 s).
+    pub t2: Duration,
+}
+
+/// The interval after one of `interval` has run out and the request was sent again, or
+/// `None` when it is not to be sent again: INVITE doubles (Timer A) and stops once a
+/// provisional response came; non-INVITE doubles up to T2 (Timer E), and is T2 once a
+/// provisional response came.
+pub fn next_interval(
+    txn: Txn,
+    interval: Duration,
+    proceeding: bool,
+    t2: Duration,
+) -> Option<Duration> {
+    match txn {
+        Txn::Invite if proceeding => None,
+        Txn::Invite => Some(interval * 2),
+        _ if proceeding => Some(t2),
+        _ => Some((interval * 2).min(t2)),
+    }
+}
+
+/// The measured-item budget shared by all flows (`--requests`); unlimited when `None`.
 #[derive(Debug, Clone, Default)]
 pub struct Budget(Option<(Arc<AtomicU64>, u64)>);
 
 impl Budget {
-    /// A budget of `limit` measured requests in total.
+    /// A budget of `limit` measured items in total.
     pub fn limited(limit: u64) -> Budget {
         Budget(Some((Arc::new(AtomicU64::new(0)), limit)))
     }
 
-    /// Takes one request from the budget; false once it is spent.
+    /// Takes one item from the budget; false once it is spent.
     pub fn take(&self) -> bool {
         match &self.0 {
             None => true,
@@ -61,7 +100,7 @@ impl Budget {
         }
     }
 
-    /// True once every request of the budget was taken.
+    /// True once every item of the budget was taken.
     pub fn spent(&self) -> bool {
         match &self.0 {
             None => false,
@@ -70,30 +109,42 @@ impl Budget {
     }
 }
 
-/// Counters of one flow (and, merged, of the run). Everything counts measured requests
-/// only, i.e. those sent after the warm-up.
+fn histogram() -> Histogram<u64> {
+    // Valid bounds (1 ≤ low, high ≥ 2·low, sigfig 3) cannot fail.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid"))
+}
+
+/// Counters of one flow (and, merged, of the run). Everything counts measured items only,
+/// i.e. those started after the warm-up.
 #[derive(Debug, Clone)]
 pub struct Stats {
-    /// Requests sent.
+    /// Items started (OPTIONS requests or calls).
     pub sent: u64,
-    /// 200 responses.
+    /// Items completed with 200 (calls: 2xx to INVITE and to BYE).
     pub answered: u64,
-    /// Final responses other than 200.
+    /// Items that ended with a final response other than 200 (calls: a non-2xx to INVITE
+    /// or BYE).
     pub non_200: u64,
-    /// Requests with no final response within the timeout.
+    /// Items with a transaction that got no final response within the timeout.
     pub unanswered: u64,
-    /// Responses to a (measured) request that already had its final response.
+    /// Responses to a transaction that already had its final response (a 2xx to INVITE
+    /// again is ACKed again).
     pub duplicates: u64,
-    /// Responses that came after their (measured) request had timed out.
+    /// Responses that came after their (measured) item had timed out.
     pub late: u64,
-    /// Provisional (1xx) responses, which do not complete a request.
+    /// Provisional (1xx) responses, which do not complete a transaction.
     pub provisional: u64,
     /// Received messages (after the warm-up) that were not responses to this run's requests.
     pub stray: u64,
     /// I/O errors (send failures, ICMP errors on UDP, a broken connection).
     pub io_errors: u64,
-    /// Latency of answered (any final status) requests, µs.
+    /// Requests sent again by Timer A/E, and ACKs sent again for a repeated 2xx.
+    pub retransmissions: u64,
+    /// Latency of OPTIONS, or of INVITE to its final response, µs.
     pub latency_us: Histogram<u64>,
+    /// Latency of BYE to its final response, µs (calls).
+    pub bye_latency_us: Histogram<u64>,
 }
 
 impl Default for Stats {
@@ -108,9 +159,9 @@ impl Default for Stats {
             provisional: 0,
             stray: 0,
             io_errors: 0,
-            // Valid bounds (1 ≤ low, high ≥ 2·low, sigfig 3) cannot fail.
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .unwrap_or_else(|_| unreachable!("constant histogram bounds are valid")),
+            retransmissions: 0,
+            latency_us: histogram(),
+            bye_latency_us: histogram(),
         }
     }
 }
@@ -127,15 +178,46 @@ impl Stats {
         self.provisional += o.provisional;
         self.stray += o.stray;
         self.io_errors += o.io_errors;
+        self.retransmissions += o.retransmissions;
         // Same bounds on both sides: adding cannot fail.
         let _ = self.latency_us.add(&o.latency_us);
+        let _ = self.bye_latency_us.add(&o.bye_latency_us);
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    at: Instant,
+/// A message for the driver to send on the flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The item (OPTIONS or call) it belongs to.
+    pub seq: u64,
+    /// What to send.
+    pub method: Method,
+    /// For ACK and BYE: the dialog the INVITE's final response set up.
+    pub dialog: Option<Arc<Dialog>>,
+    /// Sent before (Timer A/E, or an ACK for a repeated 2xx).
+    pub retransmission: bool,
+}
+
+/// One outstanding item: the transaction it waits on and its timers.
+#[derive(Debug)]
+struct Item {
     measured: bool,
+    txn: Txn,
+    /// When the current transaction started (open loop: the item's due time).
+    txn_start: Instant,
+    proceeding: bool,
+    /// Next retransmission and the interval that led to it.
+    retransmit: Option<(Instant, Duration)>,
+    /// The current transaction gives up here.
+    expires: Instant,
+    dialog: Option<Arc<Dialog>>,
+}
+
+impl Item {
+    fn wake(&self) -> Instant {
+        self.retransmit
+            .map_or(self.expires, |(at, _)| at.min(self.expires))
+    }
 }
 
 /// One flow's state.
@@ -145,16 +227,22 @@ pub struct Flow {
     schedule: Schedule,
     timeout: Duration,
     budget: Budget,
+    scenario: Scenario,
+    rtx: Option<Retransmit>,
     /// Next open-loop send time.
     next_due: Option<Instant>,
     next_seq: u64,
-    /// The first measured request (sequence numbers grow with send times, so every later
-    /// one is measured too).
+    /// The first measured item (sequence numbers grow with start times, so every later one
+    /// is measured too).
     first_measured: Option<u64>,
-    /// No more requests (budget spent or connection lost).
+    /// No more items (budget spent or connection lost).
     stopped: bool,
-    outstanding: BTreeMap<u64, Sent>,
-    /// One bit per sequence number: got its final response (tells duplicates from late
+    outstanding: BTreeMap<u64, Item>,
+    /// (wake-up, seq) of every outstanding item.
+    timers: BTreeSet<(Instant, u64)>,
+    /// Messages other than new items' first requests, in order.
+    queue: VecDeque<Transmit>,
+    /// One bit per sequence number: ended with a final response (tells duplicates from late
     /// responses).
     completed: Vec<u64>,
     /// The counters.
@@ -162,7 +250,7 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// A flow that starts sending at `schedule.start`.
+    /// A flow of OPTIONS without retransmissions that starts sending at `schedule.start`.
     pub fn new(pace: Pace, schedule: Schedule, timeout: Duration, budget: Budget) -> Flow {
         let next_due = match pace {
             Pace::Open { first, .. } => Some(first.max(schedule.start)),
@@ -173,20 +261,39 @@ impl Flow {
             schedule,
             timeout,
             budget,
+            scenario: Scenario::Options,
+            rtx: None,
             next_due,
             next_seq: 0,
             first_measured: None,
             stopped: false,
             outstanding: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            queue: VecDeque::new(),
             completed: Vec::new(),
             stats: Stats::default(),
         }
     }
 
-    /// The sequence number of a request to send now, if one is due; the caller sends it
-    /// (the flow counts it as sent at the due time, so that open-loop latency includes any
-    /// lag of the generator itself). Call until `None`.
-    pub fn poll_send(&mut self, now: Instant) -> Option<u64> {
+    /// Items are `scenario`.
+    pub fn with_scenario(mut self, scenario: Scenario) -> Flow {
+        self.scenario = scenario;
+        self
+    }
+
+    /// Retransmits requests (UDP).
+    pub fn with_retransmit(mut self, rtx: Option<Retransmit>) -> Flow {
+        self.rtx = rtx;
+        self
+    }
+
+    /// The next message to send now, if one is due; the caller sends it. A new item counts
+    /// as started at its due time, so that open-loop latency includes any lag of the
+    /// generator itself. Call until `None`.
+    pub fn poll_send(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(t) = self.queue.pop_front() {
+            return Some(t);
+        }
         if self.stopped || now < self.schedule.start {
             return None;
         }
@@ -213,49 +320,171 @@ impl Flow {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.outstanding.insert(seq, Sent { at, measured });
+        let txn = match self.scenario {
+            Scenario::Options => Txn::Options,
+            Scenario::Call => Txn::Invite,
+        };
+        self.insert(
+            seq,
+            Item {
+                measured,
+                txn,
+                txn_start: at,
+                proceeding: false,
+                retransmit: None,
+                expires: at,
+                dialog: None,
+            },
+            at,
+        );
         if measured {
             self.stats.sent += 1;
             self.first_measured.get_or_insert(seq);
         }
-        Some(seq)
+        Some(Transmit {
+            seq,
+            method: Method::of(txn),
+            dialog: None,
+            retransmission: false,
+        })
+    }
+
+    /// Files `item` with a new transaction started at `at` (timers from there).
+    fn insert(&mut self, seq: u64, mut item: Item, at: Instant) {
+        item.txn_start = at;
+        item.proceeding = false;
+        item.expires = at + self.timeout;
+        item.retransmit = self.rtx.map(|r| (at + r.t1, r.t1));
+        self.timers.insert((item.wake(), seq));
+        self.outstanding.insert(seq, item);
+    }
+
+    fn remove(&mut self, seq: u64) -> Option<Item> {
+        let item = self.outstanding.remove(&seq)?;
+        self.timers.remove(&(item.wake(), seq));
+        Some(item)
     }
 
     /// A response from this flow's socket arrived.
     pub fn on_response(&mut self, now: Instant, r: &Response) {
         let measured = self.first_measured.is_some_and(|f| r.seq >= f);
-        if (100..200).contains(&r.status) {
-            if measured {
-                self.stats.provisional += 1;
-            }
-            return;
-        }
-        match self.outstanding.remove(&r.seq) {
-            Some(sent) => {
-                self.mark_completed(r.seq);
-                if sent.measured {
-                    let us = now.saturating_duration_since(sent.at).as_micros();
-                    let us = u64::try_from(us)
-                        .unwrap_or(u64::MAX)
-                        .clamp(1, MAX_LATENCY_US);
-                    // Clamped into the histogram's range: recording cannot fail.
-                    let _ = self.stats.latency_us.record(us);
-                    if r.status == 200 {
-                        self.stats.answered += 1;
-                    } else {
-                        self.stats.non_200 += 1;
-                    }
-                }
-            }
-            None if r.seq >= self.next_seq => {
+        let provisional = (100..200).contains(&r.status);
+        let Some(item) = self.outstanding.get_mut(&r.seq) else {
+            if r.seq >= self.next_seq {
                 if now >= self.schedule.warm_end {
                     self.stats.stray += 1;
                 }
+            } else if !measured {
+                // Responses to warm-up items are not counted, whatever they are.
+            } else if provisional {
+                self.stats.provisional += 1;
+            } else if self.is_completed(r.seq) {
+                self.stats.duplicates += 1;
+            } else {
+                self.stats.late += 1;
             }
-            // Responses to warm-up requests are not counted, whatever they are.
-            None if !measured => {}
-            None if self.is_completed(r.seq) => self.stats.duplicates += 1,
-            None => self.stats.late += 1,
+            return;
+        };
+        if r.txn != item.txn {
+            // A response to the call's earlier INVITE while its BYE is under way.
+            if provisional {
+                if item.measured {
+                    self.stats.provisional += 1;
+                }
+            } else if r.txn == Txn::Invite && item.txn == Txn::Bye {
+                if item.measured {
+                    self.stats.duplicates += 1;
+                }
+                if (200..300).contains(&r.status) {
+                    // The 2xx came again: our ACK may have been lost (RFC 3261 §13.2.2.4).
+                    if item.measured {
+                        self.stats.retransmissions += 1;
+                    }
+                    let dialog = item.dialog.clone();
+                    self.queue.push_back(Transmit {
+                        seq: r.seq,
+                        method: Method::Ack,
+                        dialog,
+                        retransmission: true,
+                    });
+                }
+            } else if now >= self.schedule.warm_end {
+                self.stats.stray += 1;
+            }
+            return;
+        }
+        if provisional {
+            if item.measured {
+                self.stats.provisional += 1;
+            }
+            if !item.proceeding {
+                item.proceeding = true;
+                if item.txn == Txn::Invite && item.retransmit.is_some() {
+                    // Timer A stops in the Proceeding state.
+                    let old = item.wake();
+                    item.retransmit = None;
+                    let new = item.wake();
+                    self.timers.remove(&(old, r.seq));
+                    self.timers.insert((new, r.seq));
+                }
+            }
+            return;
+        }
+        let Some(mut item) = self.remove(r.seq) else {
+            return;
+        };
+        if item.measured {
+            let us = now.saturating_duration_since(item.txn_start).as_micros();
+            let us = u64::try_from(us)
+                .unwrap_or(u64::MAX)
+                .clamp(1, MAX_LATENCY_US);
+            let h = match item.txn {
+                Txn::Bye => &mut self.stats.bye_latency_us,
+                _ => &mut self.stats.latency_us,
+            };
+            // Clamped into the histogram's range: recording cannot fail.
+            let _ = h.record(us);
+        }
+        let success = match item.txn {
+            Txn::Options => r.status == 200,
+            _ => (200..300).contains(&r.status),
+        };
+        if item.txn == Txn::Invite {
+            let dialog = r.dialog.clone();
+            if success {
+                // ACK the 2xx, and hang up at once.
+                self.queue.push_back(Transmit {
+                    seq: r.seq,
+                    method: Method::Ack,
+                    dialog: dialog.clone(),
+                    retransmission: false,
+                });
+                self.queue.push_back(Transmit {
+                    seq: r.seq,
+                    method: Method::Bye,
+                    dialog: dialog.clone(),
+                    retransmission: false,
+                });
+                item.txn = Txn::Bye;
+                item.dialog = dialog;
+                self.insert(r.seq, item, now);
+                return;
+            }
+            // The INVITE transaction ACKs a failure itself (RFC 3261 §17.1.1.3).
+            self.queue.push_back(Transmit {
+                seq: r.seq,
+                method: Method::AckFailure,
+                dialog,
+                retransmission: false,
+            });
+        }
+        self.mark_completed(r.seq);
+        if item.measured {
+            if success {
+                self.stats.answered += 1;
+            } else {
+                self.stats.non_200 += 1;
+            }
         }
     }
 
@@ -266,42 +495,72 @@ impl Flow {
         }
     }
 
-    /// An I/O error; `fatal` stops the flow (its outstanding requests then time out).
+    /// An I/O error; `fatal` stops the flow (its outstanding items then time out).
     pub fn on_io_error(&mut self, now: Instant, fatal: bool) {
         if now >= self.schedule.warm_end {
             self.stats.io_errors += 1;
         }
         if fatal {
             self.stopped = true;
+            self.queue.clear();
+            // Nothing can be sent any more: retransmissions would only count errors.
+            let seqs: Vec<u64> = self.outstanding.keys().copied().collect();
+            for seq in seqs {
+                if let Some(mut item) = self.remove(seq) {
+                    item.retransmit = None;
+                    self.timers.insert((item.wake(), seq));
+                    self.outstanding.insert(seq, item);
+                }
+            }
         }
     }
 
-    /// Gives up on requests older than the timeout.
+    /// Retransmits what is due and gives up on transactions older than the timeout.
     pub fn on_timers(&mut self, now: Instant) {
-        while let Some(entry) = self.outstanding.first_entry() {
-            if now.saturating_duration_since(entry.get().at) < self.timeout {
+        while let Some(&(at, seq)) = self.timers.first() {
+            if at > now {
                 break;
             }
-            if entry.remove().measured {
-                self.stats.unanswered += 1;
+            self.timers.pop_first();
+            let Some(item) = self.outstanding.get_mut(&seq) else {
+                continue;
+            };
+            if now >= item.expires {
+                let measured = item.measured;
+                self.outstanding.remove(&seq);
+                if measured {
+                    self.stats.unanswered += 1;
+                }
+                continue;
             }
+            if let (Some((_, interval)), Some(rtx)) = (item.retransmit, self.rtx) {
+                if item.measured {
+                    self.stats.retransmissions += 1;
+                }
+                self.queue.push_back(Transmit {
+                    seq,
+                    method: Method::of(item.txn),
+                    dialog: item.dialog.clone(),
+                    retransmission: true,
+                });
+                item.retransmit = next_interval(item.txn, interval, item.proceeding, rtx.t2)
+                    .map(|next| (now + next, next));
+            }
+            self.timers.insert((item.wake(), seq));
         }
     }
 
     /// When the flow next needs to act without a response arriving.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let expiry = self
-            .outstanding
-            .first_key_value()
-            .map(|(_, s)| s.at + self.timeout);
-        // A closed loop sends when a response comes or a request times out, never on a
-        // clock of its own (the drivers start flows at `schedule.start`).
+        let timer = self.timers.first().map(|&(at, _)| at);
+        // A closed loop sends when a response comes or an item ends, never on a clock of
+        // its own (the drivers start flows at `schedule.start`).
         let send = match self.pace {
             _ if self.stopped => None,
             Pace::Open { .. } => self.next_due.filter(|d| *d < self.schedule.end),
             Pace::Closed { .. } => None,
         };
-        match (expiry, send) {
+        match (timer, send) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -313,10 +572,10 @@ impl Flow {
             || now >= self.schedule.end
             || matches!(self.pace, Pace::Open { .. })
                 && self.next_due.map_or(true, |d| d >= self.schedule.end);
-        sending_over && self.outstanding.is_empty()
+        sending_over && self.outstanding.is_empty() && self.queue.is_empty()
     }
 
-    /// Requests outstanding now.
+    /// Items outstanding now.
     #[cfg(test)]
     pub fn outstanding(&self) -> usize {
         self.outstanding.len()
@@ -353,15 +612,211 @@ mod tests {
     }
 
     fn ok(seq: u64) -> Response {
-        Response {
-            status: 200,
-            flow: 0,
-            seq,
-        }
+        Response::new(200, 0, seq, Txn::Options)
     }
 
     fn drain(f: &mut Flow, now: Instant) -> Vec<u64> {
-        std::iter::from_fn(|| f.poll_send(now)).collect()
+        std::iter::from_fn(|| f.poll_send(now))
+            .map(|t| t.seq)
+            .collect()
+    }
+
+    /// Everything due now, as (seq, method, retransmission).
+    fn sends(f: &mut Flow, now: Instant) -> Vec<(u64, Method, bool)> {
+        std::iter::from_fn(|| f.poll_send(now))
+            .map(|t| (t.seq, t.method, t.retransmission))
+            .collect()
+    }
+
+    const RTX: Retransmit = Retransmit {
+        t1: Duration::from_millis(500),
+        t2: Duration::from_millis(4000),
+    };
+
+    fn invite_reply(status: u16, seq: u64) -> Response {
+        Response {
+            dialog: Some(Arc::new(Dialog {
+                to_tag: Some("x".into()),
+                target: Some("sip:uas@192.0.2.1".into()),
+                record_route: vec!["<sip:p@192.0.2.9;lr>".into()],
+            })),
+            ..Response::new(status, 0, seq, Txn::Invite)
+        }
+    }
+
+    #[test]
+    fn timer_schedules() {
+        let t2 = 4000 * MS;
+        // Timer A doubles without a cap, and stops in Proceeding.
+        assert_eq!(
+            next_interval(Txn::Invite, 500 * MS, false, t2),
+            Some(1000 * MS)
+        );
+        assert_eq!(
+            next_interval(Txn::Invite, 8000 * MS, false, t2),
+            Some(16000 * MS)
+        );
+        assert_eq!(next_interval(Txn::Invite, 500 * MS, true, t2), None);
+        // Timer E doubles up to T2, and is T2 in Proceeding.
+        assert_eq!(
+            next_interval(Txn::Bye, 500 * MS, false, t2),
+            Some(1000 * MS)
+        );
+        assert_eq!(next_interval(Txn::Options, 4000 * MS, false, t2), Some(t2));
+        assert_eq!(next_interval(Txn::Options, 500 * MS, true, t2), Some(t2));
+    }
+
+    #[test]
+    fn call_goes_invite_ack_bye() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(Pace::Closed { window: 1 }, s, 5000 * MS, Budget::default())
+            .with_scenario(Scenario::Call);
+        let now = s.warm_end;
+        assert_eq!(sends(&mut f, now), [(0, Method::Invite, false)]);
+        f.on_response(now + MS, &Response::new(100, 0, 0, Txn::Invite));
+        f.on_response(now + 2 * MS, &invite_reply(200, 0));
+        let ack = f.poll_send(now + 2 * MS).unwrap();
+        assert_eq!(ack.method, Method::Ack);
+        assert_eq!(ack.dialog.unwrap().to_tag.as_deref(), Some("x"));
+        assert_eq!(sends(&mut f, now + 2 * MS), [(0, Method::Bye, false)]);
+        // The 200 to INVITE again: ACKed again.
+        f.on_response(now + 3 * MS, &invite_reply(200, 0));
+        assert_eq!(sends(&mut f, now + 3 * MS), [(0, Method::Ack, true)]);
+        assert_eq!(f.outstanding(), 1);
+        f.on_response(now + 5 * MS, &Response::new(200, 0, 0, Txn::Bye));
+        // The window is free again: the next call starts.
+        assert_eq!(sends(&mut f, now + 5 * MS), [(1, Method::Invite, false)]);
+        f.on_response(now + 6 * MS, &Response::new(200, 0, 0, Txn::Bye));
+        let st = &f.stats;
+        assert_eq!(
+            (
+                st.sent,
+                st.answered,
+                st.provisional,
+                st.duplicates,
+                st.retransmissions
+            ),
+            (2, 1, 1, 2, 1)
+        );
+        assert!(st.latency_us.equivalent(st.latency_us.max(), 2000));
+        assert!(st.bye_latency_us.equivalent(st.bye_latency_us.max(), 3000));
+    }
+
+    #[test]
+    fn failed_invite_is_acked_in_its_transaction() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(Pace::Closed { window: 1 }, s, 5000 * MS, Budget::default())
+            .with_scenario(Scenario::Call);
+        assert_eq!(drain(&mut f, s.warm_end), [0]);
+        f.on_response(s.warm_end + MS, &invite_reply(486, 0));
+        let ack = f.poll_send(s.warm_end + MS).unwrap();
+        assert_eq!(ack.method, Method::AckFailure);
+        assert_eq!((f.stats.answered, f.stats.non_200), (0, 1));
+        assert_eq!(f.outstanding(), 0);
+    }
+
+    #[test]
+    fn udp_invite_retransmits_on_timer_a_until_provisional() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(
+            Pace::Closed { window: 1 },
+            s,
+            32_000 * MS,
+            Budget::default(),
+        )
+        .with_scenario(Scenario::Call)
+        .with_retransmit(Some(RTX));
+        let now = s.warm_end;
+        assert_eq!(drain(&mut f, now), [0]);
+        assert_eq!(f.next_deadline(), Some(now + 500 * MS));
+        f.on_timers(now + 500 * MS);
+        assert_eq!(sends(&mut f, now + 500 * MS), [(0, Method::Invite, true)]);
+        // Next after 1 s more (doubled), then 2 s.
+        assert_eq!(f.next_deadline(), Some(now + 1500 * MS));
+        f.on_timers(now + 1500 * MS);
+        assert_eq!(sends(&mut f, now + 1500 * MS), [(0, Method::Invite, true)]);
+        assert_eq!(f.next_deadline(), Some(now + 3500 * MS));
+        f.on_response(now + 1600 * MS, &Response::new(180, 0, 0, Txn::Invite));
+        // Proceeding: no more retransmissions, only the transaction timeout.
+        assert_eq!(f.next_deadline(), Some(now + 32_000 * MS));
+        assert_eq!(f.stats.retransmissions, 2);
+        f.on_response(now + 1700 * MS, &invite_reply(200, 0));
+        assert_eq!(
+            sends(&mut f, now + 1700 * MS),
+            [(0, Method::Ack, false), (0, Method::Bye, false)]
+        );
+        // The BYE's own Timer E from its start.
+        assert_eq!(f.next_deadline(), Some(now + 2200 * MS));
+    }
+
+    #[test]
+    fn udp_options_retransmit_on_timer_e_capped_at_t2_then_time_out() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(
+            Pace::Closed { window: 1 },
+            s,
+            10_000 * MS,
+            Budget::default(),
+        )
+        .with_retransmit(Some(RTX));
+        let now = s.warm_end;
+        assert_eq!(drain(&mut f, now), [0]);
+        let mut fired = Vec::new();
+        while let Some(at) = f.next_deadline() {
+            f.on_timers(at);
+            if !sends(&mut f, at).is_empty() {
+                fired.push(at.duration_since(now).as_millis());
+            }
+        }
+        // 0.5, 1.5, 3.5, 7.5 s (doubling, then T2), and the transaction gave up at 10 s.
+        assert_eq!(fired, [500, 1500, 3500, 7500]);
+        assert_eq!((f.stats.retransmissions, f.stats.unanswered), (4, 1));
+        assert_eq!(f.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_broken_flow_stops_retransmitting_and_times_out() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(Pace::Closed { window: 2 }, s, 2000 * MS, Budget::default())
+            .with_scenario(Scenario::Call)
+            .with_retransmit(Some(RTX));
+        let now = s.warm_end;
+        assert_eq!(drain(&mut f, now), [0, 1]);
+        f.on_io_error(now + MS, true);
+        assert_eq!(f.next_deadline(), Some(now + 2000 * MS));
+        f.on_timers(now + 2000 * MS);
+        assert!(sends(&mut f, now + 2000 * MS).is_empty());
+        assert!(f.done(now + 2000 * MS));
+        let st = &f.stats;
+        assert_eq!((st.unanswered, st.retransmissions, st.io_errors), (2, 0, 1));
+    }
+
+    #[test]
+    fn answer_to_a_retransmitted_request_then_its_duplicate() {
+        let t0 = Instant::now();
+        let s = schedule(t0);
+        let mut f = Flow::new(
+            Pace::Closed { window: 1 },
+            s,
+            10_000 * MS,
+            Budget::default(),
+        )
+        .with_retransmit(Some(RTX));
+        let now = s.warm_end;
+        assert_eq!(drain(&mut f, now), [0]);
+        f.on_timers(now + 500 * MS);
+        assert_eq!(sends(&mut f, now + 500 * MS), [(0, Method::Options, true)]);
+        f.on_response(now + 501 * MS, &ok(0));
+        f.on_response(now + 502 * MS, &ok(0));
+        // Answered, with its latency from the first send.
+        let st = &f.stats;
+        assert_eq!((st.answered, st.duplicates, st.retransmissions), (1, 1, 1));
+        assert!(st.latency_us.equivalent(st.latency_us.max(), 501_000));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `sipload`: sends SIP OPTIONS to a server over UDP, TCP or TLS, closed-loop (N flows,
-//! W outstanding each) or open-loop (a total rate), and prints one line of JSON: rates,
-//! losses, latency percentiles, its own CPU time (and the server's, given its pids).
+//! `sipload`: sends SIP OPTIONS, or calls (INVITE / 200 / ACK / BYE / 200), to a server over
+//! UDP, TCP, TLS, SCTP or TLS-SCTP, closed-loop (N flows, W outstanding each) or open-loop (a
+//! total rate), retransmitting over UDP as RFC 3261 says, and prints one line of JSON: rates,
+//! losses, retransmissions, latency percentiles, its own CPU time (and the server's, given its
+//! pids). `sipload serve` is a stateless UAS (the callee of a proxy benchmark).
 //!
 //! It depends on no sipwire code so that it measures every build of sipwire (and other
 //! servers) with the same instrument. See docs/benchmarks.md.
@@ -10,20 +12,26 @@ mod cpu;
 mod driver;
 mod flow;
 mod report;
+mod serve;
 mod sip;
+mod tls_sctp;
+mod uas;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::{mpsc, watch};
 
 use conn::{ConnError, Dial, TlsClient, TlsVersion};
 use cpu::Process;
-use flow::{Budget, Flow, Pace, Schedule, Stats};
+use flow::{Budget, Flow, Pace, Retransmit, Scenario, Schedule, Stats};
 use report::Report;
+
+/// Longest timeout or retransmission timer accepted: one day.
+const MAX_TIMER_MS: u64 = 86_400_000;
 
 /// Longest run when only `--requests` bounds it.
 const MAX_RUN: Duration = Duration::from_secs(600);
@@ -33,8 +41,36 @@ enum TransportArg {
     Udp,
     Tcp,
     Tls,
-    /// Not built yet.
+    /// SCTP (RFC 4168), one association per flow (needs kernel SCTP).
     Sctp,
+    /// TLS over SCTP (RFC 3436): one TLS session per stream.
+    #[value(name = "tls-sctp")]
+    TlsSctp,
+    /// DTLS over SCTP (RFC 6083): not supported by sipload yet.
+    #[value(name = "dtls-sctp")]
+    DtlsSctp,
+}
+
+impl TransportArg {
+    fn name(self) -> &'static str {
+        match self {
+            TransportArg::Udp => "udp",
+            TransportArg::Tcp => "tcp",
+            TransportArg::Tls => "tls",
+            TransportArg::Sctp => "sctp",
+            TransportArg::TlsSctp => "tls-sctp",
+            TransportArg::DtlsSctp => "dtls-sctp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScenarioArg {
+    /// One OPTIONS per item.
+    Options,
+    /// A call per item: INVITE → (1xx) → 200 → ACK → BYE → 200, through any proxy that
+    /// record-routes or not.
+    Call,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,29 +83,83 @@ enum TlsVersionArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
-    /// N flows, each keeping W requests outstanding.
+    /// N flows, each keeping W items outstanding.
     Closed,
-    /// Requests at a fixed total rate, whatever the responses do.
+    /// Items at a fixed total rate, whatever the responses do.
     Open,
 }
 
-/// SIP OPTIONS load generator (closed- or open-loop) printing one JSON line.
+/// SIP load generator: OPTIONS or calls, over UDP, TCP, TLS, SCTP or TLS-SCTP, closed- or
+/// open-loop, printing one JSON line; `sipload serve` is a stateless UAS to call.
 #[derive(Debug, Parser)]
-#[command(name = "sipload", version)]
+#[command(
+    name = "sipload",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "An item is one OPTIONS transaction or one call. Over UDP requests are \
+                  retransmitted (Timer A for INVITE, Timer E otherwise; --t1-ms, --no-retransmit); \
+                  over TCP, TLS and SCTP never. The JSON line counts sent/answered/non_200/\
+                  unanswered items, duplicates, retransmissions, latency (INVITE or OPTIONS; \
+                  bye_lat_* for BYE), and its own CPU use (generator_bound: the generator used \
+                  90% or more of its cores, so the numbers say more about it than the server)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    load: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Stateless UAS: answers INVITE with 200 (and Contact, Record-Route, SDP; optionally 100
+    /// first), ACK with nothing, anything else with 200. Prints {"listening":ADDR,...} and runs
+    /// until killed.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Transport (one per process).
+    #[arg(long, value_enum, default_value = "udp")]
+    transport: TransportArg,
+    /// Address to listen on (port 0: any, printed).
+    #[arg(long, default_value = "127.0.0.1:5080")]
+    listen: SocketAddr,
+    /// Certificate chain (PEM), for tls and tls-sctp.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// Private key (PEM), for tls and tls-sctp.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Send 100 Trying before the 200 to INVITE.
+    #[arg(long)]
+    trying: bool,
+    /// Runtime threads: 1 is a current_thread runtime.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+/// Load options (the default command).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Transport.
     #[arg(long, value_enum, default_value = "udp")]
     transport: TransportArg,
-    /// Server address [default: 127.0.0.1:5060, 127.0.0.1:5061 for tls].
+    /// What each item is.
+    #[arg(long, value_enum, default_value = "options")]
+    scenario: ScenarioArg,
+    /// Server address [default: 127.0.0.1:5060, 127.0.0.1:5061 for tls and tls-sctp].
     #[arg(long)]
     target: Option<SocketAddr>,
-    /// Request-URI (and To URI) [default: sip:<target>].
+    /// Request-URI (and To URI) [default: sip:<target>]; through a proxy, the callee (e.g.
+    /// sip:uas@IP:PORT of `sipload serve`).
     #[arg(long)]
     uri: Option<String>,
     /// TLS version offered (only that one).
     #[arg(long, value_enum, default_value = "1.3")]
     tls_version: TlsVersionArg,
-    /// CA certificate(s) to trust (PEM), required for tls.
+    /// CA certificate(s) to trust (PEM), required for tls and tls-sctp.
     #[arg(long)]
     ca: Option<PathBuf>,
     /// Name the server certificate is verified against, also sent as SNI.
@@ -78,22 +168,36 @@ struct Args {
     /// Pacing.
     #[arg(long, value_enum, default_value = "closed")]
     mode: Mode,
-    /// Flows: UDP sockets or TCP/TLS connections, one tokio task each.
+    /// Flows: UDP sockets, TCP/TLS connections or SCTP associations, one tokio task each.
     #[arg(long, default_value_t = 1)]
     flows: u32,
-    /// Closed loop: outstanding requests per flow.
+    /// Closed loop: outstanding items (requests or calls) per flow.
     #[arg(long, default_value_t = 1)]
     window: usize,
-    /// Open loop: total requests per second over all flows.
+    /// Open loop: total items (requests or calls) per second over all flows.
     #[arg(long)]
     rate: Option<f64>,
-    /// A request without a final response after this long counts as unanswered.
-    #[arg(long, default_value_t = 1000)]
-    timeout_ms: u64,
+    /// A transaction without a final response after this long makes its item unanswered
+    /// [default: 1000 for options, 64 × T1 for call].
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// UDP retransmission timer T1 (RFC 3261 §17: the first interval; doubling).
+    #[arg(long, default_value_t = 500)]
+    t1_ms: u64,
+    /// UDP: cap of the non-INVITE retransmission interval (T2).
+    #[arg(long, default_value_t = 4000)]
+    t2_ms: u64,
+    /// UDP: never retransmit.
+    #[arg(long)]
+    no_retransmit: bool,
+    /// SCTP and TLS-SCTP: outbound streams per association; item N goes on stream N mod this
+    /// (TLS-SCTP: one TLS session on each, set up before the run).
+    #[arg(long, default_value_t = 4)]
+    sctp_streams: u16,
     /// Measured seconds after the warm-up [default: 5 unless --requests is given].
     #[arg(long)]
     duration: Option<f64>,
-    /// Stop after this many measured requests (in total).
+    /// Stop after this many measured items (in total).
     #[arg(long)]
     requests: Option<u64>,
     /// Seconds of load before measuring starts (not counted).
@@ -106,7 +210,7 @@ struct Args {
     /// give every process of a multi-process server).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
-    /// Time allowed to open each flow (TCP connect + TLS handshake).
+    /// Time allowed to open each flow (connect + TLS handshakes).
     #[arg(long, default_value_t = 5000)]
     connect_timeout_ms: u64,
     /// Free text copied into the JSON (`label`).
@@ -121,6 +225,8 @@ enum RunError {
     Usage(String),
     /// A flow could not be opened.
     Conn(u32, ConnError),
+    /// The transport cannot be used here (no kernel SCTP).
+    Unavailable(&'static str, ConnError),
     /// A flow task died.
     Task(tokio::task::JoinError),
 }
@@ -130,6 +236,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Usage(m) => f.write_str(m),
             RunError::Conn(i, e) => write!(f, "flow {i}: {e}"),
+            RunError::Unavailable(t, e) => write!(f, "--transport {t}: {e}"),
             RunError::Task(e) => write!(f, "flow task: {e}"),
         }
     }
@@ -145,6 +252,8 @@ struct Plan {
     duration: Option<Duration>,
     budget: Budget,
     rate: Option<f64>,
+    timeout: Duration,
+    rtx: Option<Retransmit>,
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration, RunError> {
@@ -154,8 +263,28 @@ fn secs(name: &str, v: f64) -> Result<Duration, RunError> {
 
 fn plan(a: &Args) -> Result<Plan, RunError> {
     let usage = |m: &str| Err(RunError::Usage(m.to_owned()));
-    if a.flows == 0 || a.window == 0 || a.threads == 0 || a.timeout_ms == 0 {
-        return usage("--flows, --window, --threads and --timeout-ms must be at least 1");
+    if a.flows == 0
+        || a.window == 0
+        || a.threads == 0
+        || a.timeout_ms == Some(0)
+        || a.t1_ms == 0
+        || a.sctp_streams == 0
+    {
+        return usage(
+            "--flows, --window, --threads, --timeout-ms, --t1-ms and --sctp-streams must be at least 1",
+        );
+    }
+    if a.t2_ms < a.t1_ms {
+        return usage("--t2-ms must be at least --t1-ms");
+    }
+    // Keeps every deadline (start + timeout, doubled intervals) far from Instant's range.
+    if a.timeout_ms
+        .unwrap_or(0)
+        .max(a.t2_ms)
+        .max(a.t1_ms.saturating_mul(64))
+        > MAX_TIMER_MS
+    {
+        return usage("--timeout-ms, --t2-ms and 64 × --t1-ms must not exceed one day");
     }
     let rate = match (a.mode, a.rate) {
         (Mode::Open, Some(r)) if r.is_finite() && r > 0.0 => Some(r),
@@ -166,24 +295,48 @@ fn plan(a: &Args) -> Result<Plan, RunError> {
     if a.mode == Mode::Open && a.window != 1 {
         return usage("--window is for --mode closed");
     }
-    let (dial, port, via_transport) = match a.transport {
-        TransportArg::Sctp => {
-            return usage("transport sctp is not built yet (SCTP support in sipload comes later)")
-        }
-        TransportArg::Udp => (Dial::Udp, 5060, "UDP"),
-        TransportArg::Tcp => (Dial::Tcp, 5060, "TCP"),
-        TransportArg::Tls => {
-            let Some(ca) = &a.ca else {
-                return usage("--transport tls needs --ca FILE");
-            };
-            let version = match a.tls_version {
-                TlsVersionArg::V12 => TlsVersion::V12,
-                TlsVersionArg::V13 => TlsVersion::V13,
-            };
-            let client =
-                TlsClient::new(ca, version, &a.server_name).map_err(|e| RunError::Conn(0, e))?;
-            (Dial::Tls(client), 5061, "TLS")
-        }
+    let tls_client = || {
+        let Some(ca) = &a.ca else {
+            return Err(RunError::Usage(format!(
+                "--transport {} needs --ca FILE",
+                a.transport.name()
+            )));
+        };
+        let version = match a.tls_version {
+            TlsVersionArg::V12 => TlsVersion::V12,
+            TlsVersionArg::V13 => TlsVersion::V13,
+        };
+        TlsClient::new(ca, version, &a.server_name).map_err(|e| RunError::Conn(0, e))
+    };
+    let sctp = || conn::check_sctp().map_err(|e| RunError::Unavailable(a.transport.name(), e));
+    let (dial, port, via_transport) =
+        match a.transport {
+            TransportArg::DtlsSctp => return usage(
+                "--transport dtls-sctp is not supported by sipload yet (RFC 6083 needs SCTP-AUTH \
+                 and a DTLS library); use sctp or tls-sctp",
+            ),
+            TransportArg::Udp => (Dial::Udp, 5060, "UDP"),
+            TransportArg::Tcp => (Dial::Tcp, 5060, "TCP"),
+            TransportArg::Tls => (Dial::Tls(tls_client()?), 5061, "TLS"),
+            TransportArg::Sctp => {
+                sctp()?;
+                (Dial::Sctp(a.sctp_streams, None), 5060, "SCTP")
+            }
+            TransportArg::TlsSctp => {
+                let client = tls_client()?;
+                sctp()?;
+                (Dial::Sctp(a.sctp_streams, Some(client)), 5061, "TLS-SCTP")
+            }
+        };
+    let t1 = Duration::from_millis(a.t1_ms);
+    let rtx = (a.transport == TransportArg::Udp && !a.no_retransmit).then_some(Retransmit {
+        t1,
+        t2: Duration::from_millis(a.t2_ms),
+    });
+    let timeout = match (a.timeout_ms, a.scenario) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, ScenarioArg::Options) => Duration::from_millis(1000),
+        (None, ScenarioArg::Call) => t1 * 64,
     };
     let target = a
         .target
@@ -202,34 +355,44 @@ fn plan(a: &Args) -> Result<Plan, RunError> {
         duration,
         budget: a.requests.map(Budget::limited).unwrap_or_default(),
         rate,
+        timeout,
+        rtx,
     })
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let plan = match plan(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("sipload: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = if args.threads == 1 {
+fn runtime(threads: usize) -> Option<tokio::runtime::Runtime> {
+    let rt = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
+            .worker_threads(threads)
             .enable_all()
             .build()
     };
-    let rt = match rt {
-        Ok(rt) => rt,
+    rt.map_err(|e| eprintln!("sipload: cannot start the runtime: {e}"))
+        .ok()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Cmd::Serve(s)) = cli.cmd {
+        return serve_main(&s);
+    }
+    let args = cli.load;
+    let plan = match plan(&args) {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("sipload: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("sipload: {e}");
+            return match e {
+                RunError::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
         }
+    };
+    let Some(rt) = runtime(args.threads) else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(run(&args, plan)) {
         Ok(report) => {
@@ -238,6 +401,55 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("sipload: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_main(s: &ServeArgs) -> ExitCode {
+    let listen = match s.transport {
+        TransportArg::Udp => serve::Listen::Udp,
+        TransportArg::Tcp => serve::Listen::Tcp,
+        TransportArg::Tls => serve::Listen::Tls,
+        TransportArg::Sctp => serve::Listen::Sctp,
+        TransportArg::TlsSctp => serve::Listen::TlsSctp,
+        TransportArg::DtlsSctp => {
+            eprintln!("sipload serve: --transport dtls-sctp is not supported by sipload yet");
+            return ExitCode::from(2);
+        }
+    };
+    let tls = match (listen, &s.cert, &s.key) {
+        (serve::Listen::Tls | serve::Listen::TlsSctp, Some(c), Some(k)) => {
+            match serve::tls_config(c, k) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("sipload serve: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        (serve::Listen::Tls | serve::Listen::TlsSctp, _, _) => {
+            eprintln!(
+                "sipload serve: --transport {} needs --cert and --key",
+                s.transport.name()
+            );
+            return ExitCode::from(2);
+        }
+        _ => None,
+    };
+    if matches!(listen, serve::Listen::Sctp | serve::Listen::TlsSctp) {
+        if let Err(e) = conn::check_sctp() {
+            eprintln!("sipload serve: --transport {}: {e}", s.transport.name());
+            return ExitCode::FAILURE;
+        }
+    }
+    let Some(rt) = runtime(s.threads.max(1)) else {
+        return ExitCode::FAILURE;
+    };
+    match rt.block_on(serve::serve(listen, s.listen, tls, s.trying)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sipload serve: {e}");
             ExitCode::FAILURE
         }
     }
@@ -273,6 +485,8 @@ struct FlowSetup {
     timeout: Duration,
     connect_timeout: Duration,
     budget: Budget,
+    scenario: Scenario,
+    rtx: Option<Retransmit>,
 }
 
 type Ready = Result<Option<String>, (u32, ConnError)>;
@@ -320,7 +534,9 @@ async fn flow_task(
         run: f.run,
         flow: f.index,
     };
-    let flow = Flow::new(pace, schedule, f.timeout, f.budget);
+    let flow = Flow::new(pace, schedule, f.timeout, f.budget)
+        .with_scenario(f.scenario)
+        .with_retransmit(f.rtx);
     driver::run(conn, tmpl, flow, schedule.start).await
 }
 
@@ -341,9 +557,14 @@ async fn run(a: &Args, plan: Plan) -> Result<Report, RunError> {
             mode: a.mode,
             window: a.window,
             rate: plan.rate,
-            timeout: Duration::from_millis(a.timeout_ms),
+            timeout: plan.timeout,
             connect_timeout: Duration::from_millis(a.connect_timeout_ms),
             budget: plan.budget.clone(),
+            scenario: match a.scenario {
+                ScenarioArg::Options => Scenario::Options,
+                ScenarioArg::Call => Scenario::Call,
+            },
+            rtx: plan.rtx,
         };
         tasks.push(tokio::spawn(flow_task(
             setup,
@@ -399,15 +620,20 @@ async fn run(a: &Args, plan: Plan) -> Result<Report, RunError> {
         .max(1);
     Ok(Report {
         label: a.label.clone(),
-        transport: match a.transport {
-            TransportArg::Udp => "udp",
-            TransportArg::Tcp => "tcp",
-            TransportArg::Tls | TransportArg::Sctp => "tls",
+        transport: a.transport.name(),
+        scenario: match a.scenario {
+            ScenarioArg::Options => "options",
+            ScenarioArg::Call => "call",
         },
-        tls_version: matches!(a.transport, TransportArg::Tls).then_some(match a.tls_version {
-            TlsVersionArg::V12 => "1.2",
-            TlsVersionArg::V13 => "1.3",
-        }),
+        t1_ms: plan.rtx.map(|r| r.t1.as_millis() as u64),
+        sctp_streams: matches!(a.transport, TransportArg::Sctp | TransportArg::TlsSctp)
+            .then_some(a.sctp_streams),
+        tls_version: matches!(a.transport, TransportArg::Tls | TransportArg::TlsSctp).then_some(
+            match a.tls_version {
+                TlsVersionArg::V12 => "1.2",
+                TlsVersionArg::V13 => "1.3",
+            },
+        ),
         tls_cipher,
         mode: match a.mode {
             Mode::Closed => "closed",

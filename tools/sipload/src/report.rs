@@ -14,8 +14,14 @@ const GENERATOR_BOUND_SHARE: f64 = 0.9;
 pub struct Report {
     /// `--label`.
     pub label: Option<String>,
-    /// `udp`, `tcp` or `tls`.
+    /// `udp`, `tcp`, `tls`, `sctp` or `tls-sctp`.
     pub transport: &'static str,
+    /// `options` or `call`.
+    pub scenario: &'static str,
+    /// T1 when requests were retransmitted (UDP), in ms.
+    pub t1_ms: Option<u64>,
+    /// Streams per association (SCTP).
+    pub sctp_streams: Option<u16>,
     /// `1.2` or `1.3` for TLS.
     pub tls_version: Option<&'static str>,
     /// Negotiated TLS version and cipher suite (first flow).
@@ -53,13 +59,14 @@ impl Report {
         let secs = self.measured.as_secs_f64().max(1e-9);
         let per_s = |n: u64| n as f64 / secs;
         let h = &s.latency_us;
-        let q = |p: f64| {
+        let quantile = |h: &hdrhistogram::Histogram<u64>, p: f64| {
             if h.is_empty() {
                 0
             } else {
                 h.value_at_quantile(p)
             }
         };
+        let q = |p: f64| quantile(h, p);
         let responded = s.answered + s.non_200;
         let tool_util = self.tool_cpu.map(|c| c.as_secs_f64() / secs);
         let bound = tool_util.is_some_and(|u| u >= GENERATOR_BOUND_SHARE * self.tool_cores as f64);
@@ -71,6 +78,19 @@ impl Report {
             &self.label.as_deref().map_or("null".to_owned(), json_str),
         );
         field(&mut o, "transport", &json_str(self.transport));
+        field(&mut o, "scenario", &json_str(self.scenario));
+        field(
+            &mut o,
+            "t1_ms",
+            &self.t1_ms.map_or("null".to_owned(), |t| t.to_string()),
+        );
+        field(
+            &mut o,
+            "sctp_streams",
+            &self
+                .sctp_streams
+                .map_or("null".to_owned(), |n| n.to_string()),
+        );
         field(
             &mut o,
             "tls_version",
@@ -102,8 +122,8 @@ impl Report {
         field(&mut o, "provisional", &s.provisional.to_string());
         field(&mut o, "stray", &s.stray.to_string());
         field(&mut o, "io_errors", &s.io_errors.to_string());
-        // sipload never retransmits (yet): duplicates above are the server's doing.
-        field(&mut o, "retransmissions", "0");
+        // Requests sent again on Timer A/E (UDP), and ACKs repeated for a repeated 2xx.
+        field(&mut o, "retransmissions", &s.retransmissions.to_string());
         field(&mut o, "lat_p50_us", &q(0.50).to_string());
         field(&mut o, "lat_p90_us", &q(0.90).to_string());
         field(&mut o, "lat_p99_us", &q(0.99).to_string());
@@ -112,6 +132,9 @@ impl Report {
             "lat_max_us",
             &(if h.is_empty() { 0 } else { h.max() }).to_string(),
         );
+        let b = &s.bye_latency_us;
+        field(&mut o, "bye_lat_p50_us", &quantile(b, 0.50).to_string());
+        field(&mut o, "bye_lat_p99_us", &quantile(b, 0.99).to_string());
         field(
             &mut o,
             "tool_cpu_s",
@@ -191,6 +214,9 @@ mod tests {
         Report {
             label: Some("a \"b\"\n".into()),
             transport: "tls",
+            scenario: "options",
+            t1_ms: None,
+            sctp_streams: None,
             tls_version: Some("1.3"),
             tls_cipher: None,
             mode: "closed",
