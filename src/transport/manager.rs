@@ -225,8 +225,7 @@ impl Inner {
         lock(&self.udp_stats).iter().map(|e| e.refresh()).collect()
     }
 
-    /// Counts and logs a connection the limits refused (`inbound`: an accept, else our
-    /// connect).
+    /// Counts and logs an accepted connection the limits refused.
     pub(crate) fn refused(&self, kind: TransportKind, peer: SocketAddr, e: AdmitError) {
         metrics::drop(kind, e.reason());
         if let Some(unlogged) = self.refusals.take(Instant::now()) {
@@ -564,6 +563,7 @@ impl Transport {
                     return;
                 };
                 let now = Instant::now();
+                // A few milliseconds of slack: a sleep of exactly the period counts as one.
                 if now.saturating_duration_since(last_sweep) + Duration::from_millis(5)
                     >= period(inner.live.get().idle_timeout)
                 {
@@ -953,5 +953,22 @@ impl Transport {
             }
         }
         self.inner.tables().clear_udp();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RefusalLog;
+    use std::time::Duration;
+
+    #[test]
+    fn refusals_are_logged_once_a_second_with_the_count_of_the_others() {
+        let log = RefusalLog::new();
+        let t0 = log.start;
+        assert_eq!(log.take(t0), Some(0));
+        assert_eq!(log.take(t0 + Duration::from_millis(300)), None);
+        assert_eq!(log.take(t0 + Duration::from_millis(900)), None);
+        assert_eq!(log.take(t0 + Duration::from_millis(1100)), Some(2));
+        assert_eq!(log.take(t0 + Duration::from_secs(5)), Some(0));
     }
 }

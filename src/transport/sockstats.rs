@@ -1,5 +1,8 @@
 //! Socket buffers and the kernel's drop count of UDP sockets.
 //!
+//! The buffers the kernel granted a listener are logged and exported at bind: Linux doubles
+//! what is asked for and caps it at net.core.rmem_max / wmem_max without an error.
+//!
 //! A UDP datagram that arrives while the socket's receive queue is full is dropped by the
 //! kernel, before we could count it. Linux counts it per socket: the `drops` column of
 //! /proc/net/udp and /proc/net/udp6, on the line of the socket's inode. The inode is the
@@ -64,6 +67,27 @@ impl UdpSocketEntry {
             send_buffer: self.send_buffer,
             kernel_drops: drops,
         }
+    }
+}
+
+/// Logs and exports the socket buffers a listener got. Linux doubles what is asked for
+/// (room for its bookkeeping) and caps it at net.core.rmem_max / wmem_max: a grant below
+/// twice the request means the cap was hit.
+pub(crate) fn report_buffers(
+    kind: crate::TransportKind,
+    local: SocketAddr,
+    (want_recv, want_send): (usize, usize),
+    (recv, send): (usize, usize),
+) {
+    metrics::socket_buffers(kind, local, recv, send);
+    let capped = |want: usize, got: usize| want > 0 && got < want.saturating_mul(2);
+    if capped(want_recv, recv) || capped(want_send, send) {
+        tracing::warn!(transport = %kind, %local, recv_buffer = recv, send_buffer = send,
+            asked_recv = want_recv, asked_send = want_send,
+            "socket buffers capped by the kernel: raise net.core.rmem_max / wmem_max");
+    } else {
+        tracing::info!(transport = %kind, %local, recv_buffer = recv, send_buffer = send,
+            "socket buffers");
     }
 }
 

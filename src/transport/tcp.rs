@@ -62,7 +62,7 @@ pub(crate) async fn bind(
     let local = listener
         .local_addr()
         .map_err(|source| TransportError::Bind { kind, addr, source })?;
-    super::udp::report_buffers(kind, local, want, granted);
+    super::sockstats::report_buffers(kind, local, want, granted);
     inner.tables().listeners.push((kind, local));
     let task = inner.task();
     let inner2 = Arc::clone(inner);

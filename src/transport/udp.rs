@@ -65,7 +65,7 @@ pub(crate) async fn bind(
             s.send_buffer_size().map_err(err)?,
         )
     };
-    report_buffers(TransportKind::Udp, local, (want_recv, want_send), granted);
+    super::sockstats::report_buffers(TransportKind::Udp, local, (want_recv, want_send), granted);
     inner.add_udp_socket(UdpSocketEntry::new(
         sock.as_raw_fd(),
         local,
@@ -89,27 +89,6 @@ pub(crate) async fn bind(
         .instrument(span),
     );
     Ok(local)
-}
-
-/// Logs and exports the socket buffers a listener got. Linux doubles what is asked for
-/// (room for its bookkeeping) and caps it at net.core.rmem_max / wmem_max: a grant below
-/// twice the request means the cap was hit.
-pub(crate) fn report_buffers(
-    kind: TransportKind,
-    local: SocketAddr,
-    (want_recv, want_send): (usize, usize),
-    (recv, send): (usize, usize),
-) {
-    metrics::socket_buffers(kind, local, recv, send);
-    let capped = |want: usize, got: usize| want > 0 && got < want.saturating_mul(2);
-    if capped(want_recv, recv) || capped(want_send, send) {
-        tracing::warn!(transport = %kind, %local, recv_buffer = recv, send_buffer = send,
-            asked_recv = want_recv, asked_send = want_send,
-            "socket buffers capped by the kernel: raise net.core.rmem_max / wmem_max");
-    } else {
-        tracing::info!(transport = %kind, %local, recv_buffer = recv, send_buffer = send,
-            "socket buffers");
-    }
 }
 
 async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>, local: SocketAddr) {
