@@ -1461,7 +1461,11 @@ fn up(
     if inner.sctp.associations() >= inner.cfg.sctp.max_associations {
         return Err("sctp_max_associations");
     }
-    let admission = inner.admit(peer.ip()).map_err(|_| "connection_limit")?;
+    // The same reasons as a refused TCP accept (`limit_per_ip`, `limit_total`).
+    let admission = inner.admit(peer.ip()).map_err(|e| match e {
+        TransportError::Limit(l) => l.reason(),
+        _ => "connection_limit",
+    })?;
     let direction = if waiter.is_some() {
         Direction::Outbound
     } else {
