@@ -178,3 +178,40 @@ async fn per_ip_and_global_limits() {
     let mut again = connect_from("127.0.0.1", addr).await;
     options_round_trip(&mut again, addr, "again").await;
 }
+
+/// `set_limits` on a running transport: lowering the per-IP limit below the connections open
+/// keeps them (they are still served) and refuses a new one; a shorter idle timeout reaches
+/// an idle connection opened before the change; raising the limit admits again.
+#[tokio::test]
+async fn limits_change_at_run_time_without_dropping_flows() {
+    let (srv, addr, _flows) = server(TransportConfig::default()).await;
+    let mut a = connect_from("127.0.0.1", addr).await;
+    options_round_trip(&mut a, addr, "a0").await;
+    let mut b = connect_from("127.0.0.1", addr).await;
+    options_round_trip(&mut b, addr, "b0").await;
+
+    let before = srv.limits();
+    srv.set_limits(sipwire::transport::LiveLimits {
+        max_connections_per_ip: 1,
+        idle_timeout: Duration::from_secs(1),
+        ..before
+    });
+    assert_eq!(srv.limits().max_connections_per_ip, 1);
+    assert_eq!(
+        srv.config().max_connections_per_ip,
+        1_024,
+        "the starting value"
+    );
+    // Both stay and are served; a third is refused.
+    options_round_trip(&mut a, addr, "a1").await;
+    let mut over = connect_from("127.0.0.1", addr).await;
+    closed_within(&mut over, Duration::from_secs(3)).await;
+    assert_eq!(srv.stats().admitted, 2);
+
+    // `b` goes idle: the new idle timeout (counted from its last message) closes it.
+    closed_within(&mut b, Duration::from_secs(5)).await;
+
+    srv.set_limits(before);
+    let mut c = connect_from("127.0.0.1", addr).await;
+    options_round_trip(&mut c, addr, "c0").await;
+}

@@ -162,6 +162,19 @@ fn flows_report(t: &sipwire::Transport) -> serde_json::Value {
             })
         })
         .collect();
+    let l = t.limits();
+    let udp_sockets: Vec<serde_json::Value> = t
+        .udp_sockets()
+        .into_iter()
+        .map(|u| {
+            serde_json::json!({
+                "local": u.local.to_string(),
+                "recv_buffer": u.recv_buffer,
+                "send_buffer": u.send_buffer,
+                "kernel_drops": u.kernel_drops,
+            })
+        })
+        .collect();
     serde_json::json!({
         "stats": {
             "stream_flows": s.stream_flows,
@@ -169,7 +182,22 @@ fn flows_report(t: &sipwire::Transport) -> serde_json::Value {
             "sctp_associations": s.sctp_associations,
             "opened_inbound": s.opened_inbound,
             "opened_outbound": s.opened_outbound,
+            "admitted": s.admitted,
         },
+        // The limits in force (a reload may have changed them).
+        "limits": {
+            "max_connections": l.max_connections,
+            "max_connections_per_ip": l.max_connections_per_ip,
+            "max_udp_flows": l.max_udp_flows,
+            "write_queue_bytes": l.write_queue_bytes,
+            "max_message": l.message.max_message_bytes,
+            "max_headers": l.message.max_header_bytes,
+            "idle_timeout_secs": l.idle_timeout.as_secs(),
+            "header_timeout_secs": l.header_timeout.as_secs(),
+            "keepalive_interval_secs": l.keepalive_interval.map_or(0, |d| d.as_secs()),
+            "connect_timeout_secs": l.connect_timeout.as_secs(),
+        },
+        "udp_sockets": udp_sockets,
         "flows": flows,
     })
 }

@@ -325,6 +325,17 @@ pub struct LimitsSection {
     pub connect_timeout_secs: u64,
     /// On shutdown, flows drain this many milliseconds before close_notify/FIN.
     pub shutdown_drain_ms: u64,
+    /// SO_RCVBUF of UDP listeners, bytes (0 = the kernel's default). Linux doubles it and caps
+    /// it at net.core.rmem_max; the value granted is logged and exported.
+    pub udp_recv_buffer_bytes: usize,
+    /// SO_SNDBUF of UDP listeners, bytes (0 = the kernel's default; capped at
+    /// net.core.wmem_max).
+    pub udp_send_buffer_bytes: usize,
+    /// SO_RCVBUF of TCP and TLS listeners, inherited by accepted connections (0 = the
+    /// kernel's default and its autotuning).
+    pub tcp_recv_buffer_bytes: usize,
+    /// SO_SNDBUF of TCP and TLS listeners, inherited by accepted connections (0 = default).
+    pub tcp_send_buffer_bytes: usize,
 }
 
 impl Default for LimitsSection {
@@ -341,6 +352,10 @@ impl Default for LimitsSection {
             max_udp_flows: 65_536,
             connect_timeout_secs: 10,
             shutdown_drain_ms: 500,
+            udp_recv_buffer_bytes: 0,
+            udp_send_buffer_bytes: 0,
+            tcp_recv_buffer_bytes: 0,
+            tcp_send_buffer_bytes: 0,
         }
     }
 }

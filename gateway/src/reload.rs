@@ -6,9 +6,12 @@
 //! `[[tls.domains]]`, `[tls] client_cert`/`client_key`), swapped into the TLS resolvers for
 //! the next handshakes; and `[alias]`, which replaces the reuse endpoint (its alias rows
 //! start empty and are learnt again from the peers' next requests — rows accepted under
-//! the old policy must not outlive it); and `[flood]`, which replaces the transport's
-//! flood limiter (every source starts afresh). Everything else is fixed once bound or built:
-//! listeners (sockets), `[limits]` (the transport's settings), the TLS trust anchors, ALPN
+//! the old policy must not outlive it); `[flood]`, which replaces the transport's
+//! flood limiter (every source starts afresh); and `[limits]` but its socket buffers, which
+//! the transport swaps in ([`sipwire::Transport::set_limits`]: open flows take the new
+//! timers, connection counts apply to new connections, none is closed). Everything else is
+//! fixed once bound or built: listeners (sockets), the `[limits]` socket buffers (set when a
+//! socket binds), the TLS trust anchors, ALPN
 //! and client-certificate policy (in each listener's rustls configuration), `[state]`
 //! (the admin socket), `[metrics]` (the process-wide recorder) and `[capture]` (the
 //! transport's capture sink). A change there is reported as needing a restart, and the
@@ -31,6 +34,9 @@ pub struct Plan {
     pub alias_changed: bool,
     /// Whether `[flood]` changed (the limiter is replaced, its counters start over).
     pub flood_changed: bool,
+    /// Whether the run-time part of `[limits]` changed (the transport takes the new limits,
+    /// the shutdown drain its new length).
+    pub limits_changed: bool,
     /// Whether `[[route]]` or the run-time part of `[proxy]` changed (the relay takes the
     /// new routes for requests that arrive from now on).
     pub relay_changed: bool,
@@ -188,6 +194,67 @@ fn relay_changes(
     changed
 }
 
+/// The `[limits]` fields fixed once a socket is bound: its buffers.
+const SOCKET_BUFFERS: [&str; 4] = [
+    "udp_recv_buffer_bytes",
+    "udp_send_buffer_bytes",
+    "tcp_recv_buffer_bytes",
+    "tcp_send_buffer_bytes",
+];
+
+/// `[limits]` applies at run time (the transport swaps its limits; open flows stay) except
+/// the socket buffers, set on each socket when it binds.
+fn limits_changes(
+    old: &Config,
+    new: &Config,
+    effective: &mut Config,
+    applied: &mut Vec<String>,
+    needs_restart: &mut Vec<String>,
+) -> bool {
+    let (o, n) = (&old.limits, &new.limits);
+    let fields = changed_fields!(
+        o,
+        n,
+        "[limits]",
+        LimitsSection {
+            max_message,
+            max_headers,
+            max_connections,
+            max_connections_per_ip,
+            write_queue_bytes,
+            idle_timeout_secs,
+            header_timeout_secs,
+            keepalive_interval_secs,
+            max_udp_flows,
+            connect_timeout_secs,
+            shutdown_drain_ms,
+            udp_recv_buffer_bytes,
+            udp_send_buffer_bytes,
+            tcp_recv_buffer_bytes,
+            tcp_send_buffer_bytes,
+        }
+    );
+    let mut changed = false;
+    for f in fields {
+        if SOCKET_BUFFERS.iter().any(|b| f.ends_with(b)) {
+            needs_restart.push(format!("{f} (set when a socket binds)"));
+        } else {
+            applied.push(f);
+            changed = true;
+        }
+    }
+    if changed {
+        effective.limits = LimitsSection {
+            udp_recv_buffer_bytes: o.udp_recv_buffer_bytes,
+            udp_send_buffer_bytes: o.udp_send_buffer_bytes,
+            tcp_recv_buffer_bytes: o.tcp_recv_buffer_bytes,
+            tcp_send_buffer_bytes: o.tcp_send_buffer_bytes,
+            ..n.clone()
+        };
+    }
+    changed
+}
+
 /// Compares the running configuration `old` with the new, valid `new`.
 pub fn plan(old: &Config, new: &Config) -> Plan {
     let mut effective = old.clone();
@@ -237,25 +304,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         }
     ));
 
-    let (o, n) = (&old.limits, &new.limits);
-    needs_restart.extend(changed_fields!(
-        o,
-        n,
-        "[limits]",
-        LimitsSection {
-            max_message,
-            max_headers,
-            max_connections,
-            max_connections_per_ip,
-            write_queue_bytes,
-            idle_timeout_secs,
-            header_timeout_secs,
-            keepalive_interval_secs,
-            max_udp_flows,
-            connect_timeout_secs,
-            shutdown_drain_ms,
-        }
-    ));
+    let limits_changed = limits_changes(old, new, &mut effective, &mut applied, &mut needs_restart);
     let (o, n) = (&old.sctp, &new.sctp);
     needs_restart.extend(changed_fields!(
         o,
@@ -322,6 +371,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         effective,
         alias_changed,
         flood_changed,
+        limits_changed,
         relay_changed,
         applied,
         needs_restart,
@@ -347,6 +397,38 @@ mod tests {
         assert!(p.applied.is_empty() && p.needs_restart.is_empty());
         assert!(!p.alias_changed);
         assert!(!p.flood_changed);
+        assert!(!p.limits_changed);
+    }
+
+    #[test]
+    fn limits_apply_but_socket_buffers_need_a_restart() {
+        let old = cfg("[limits]\nudp_recv_buffer_bytes = 1000\n");
+        let new = cfg(
+            "[limits]\nmax_connections_per_ip = 2\nidle_timeout_secs = 40\n\
+             shutdown_drain_ms = 100\nudp_recv_buffer_bytes = 4000000\n",
+        );
+        let p = plan(&old, &new);
+        assert!(p.limits_changed);
+        assert_eq!(
+            p.applied,
+            [
+                "[limits] max_connections_per_ip",
+                "[limits] idle_timeout_secs",
+                "[limits] shutdown_drain_ms"
+            ]
+        );
+        assert_eq!(
+            p.needs_restart,
+            ["[limits] udp_recv_buffer_bytes (set when a socket binds)"]
+        );
+        let l = &p.effective.limits;
+        assert_eq!((l.max_connections_per_ip, l.idle_timeout_secs), (2, 40));
+        assert_eq!(l.udp_recv_buffer_bytes, 1000, "the running value stays");
+
+        // Only a buffer: nothing for the transport to do.
+        let p = plan(&old, &cfg("[limits]\ntcp_send_buffer_bytes = 1\n"));
+        assert!(!p.limits_changed && p.applied.is_empty());
+        assert_eq!(p.effective, old);
     }
 
     #[test]
@@ -413,7 +495,7 @@ address = '10.0.0.1:5060'
         let new = Config::parse(
             &(BASE.replace("127.0.0.1:5061", "127.0.0.1:5071")
                 + "[[listener]]\nname = 'u'\ntransport = 'udp'\naddr = '127.0.0.1:5060'\n\
-                   [tls]\nca_files = ['ca.pem']\n[limits]\nidle_timeout_secs = 900\n\
+                   [tls]\nca_files = ['ca.pem']\n[limits]\ntcp_recv_buffer_bytes = 900\n\
                    [metrics]\nprometheus = '127.0.0.1:9100'\n\
                    [capture]\ncollector = '127.0.0.1:9060'\n"),
         )
@@ -425,7 +507,7 @@ address = '10.0.0.1:5060'
                 "listener s addr",
                 "listener u added",
                 "[tls] ca_files",
-                "[limits] idle_timeout_secs",
+                "[limits] tcp_recv_buffer_bytes (set when a socket binds)",
                 "[metrics] prometheus",
                 "[capture]"
             ]

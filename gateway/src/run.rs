@@ -21,7 +21,7 @@ use super::reload::{self, Plan, ReloadOutcome};
 use super::sip_log::SipLog;
 use super::tls_setup::GatewayTls;
 use sipwire::endpoint::{LocalDomain, ReuseConfig, ReuseEndpoint};
-use sipwire::transport::{Transport, TransportConfig, TransportError};
+use sipwire::transport::{LiveLimits, Transport, TransportConfig, TransportError};
 use sipwire::wire::Limits;
 
 /// Errors that stop `sipwire run` before it serves.
@@ -88,6 +88,10 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         handshake_timeout: Duration::from_secs(l.connect_timeout_secs),
         keepalive_interval: (l.keepalive_interval_secs > 0)
             .then(|| Duration::from_secs(l.keepalive_interval_secs)),
+        udp_recv_buffer: l.udp_recv_buffer_bytes,
+        udp_send_buffer: l.udp_send_buffer_bytes,
+        tcp_recv_buffer: l.tcp_recv_buffer_bytes,
+        tcp_send_buffer: l.tcp_send_buffer_bytes,
         identities: Some(sipwire::tls::identity_fn()),
         require_alpn: cfg.tls.alpn_policy == sipwire::tls::AlpnPolicy::Require,
         sctp: cfg.sctp.transport_config(),
@@ -282,6 +286,11 @@ impl Gateway {
         }
         if let Some(t) = &self.tls {
             t.reload_with(&plan.effective, Some(&self.transport))?;
+        }
+        if plan.limits_changed {
+            self.transport
+                .set_limits(LiveLimits::of(&transport_config(&plan.effective)));
+            self.drain = Duration::from_millis(plan.effective.limits.shutdown_drain_ms);
         }
         if plan.flood_changed {
             self.transport

@@ -1,7 +1,8 @@
 //! Configuration reload of `sipwire run --config FILE` with the real binary: SIGHUP (and
 //! `sipwire reload`) re-read the file; certificates and `[alias]` apply without dropping
-//! flows, a listener change is logged as needing a restart, and a file that fails the
-//! checks is refused while the gateway keeps serving with the old configuration.
+//! flows, `[limits]` applies with connections open (but for socket buffers), a listener
+//! change is logged as needing a restart, and a file that fails the checks is refused while
+//! the gateway keeps serving with the old configuration.
 
 mod ops_support;
 #[path = "../../tests/support/mod.rs"]
@@ -156,7 +157,7 @@ fn a_listener_change_needs_a_restart_and_the_listener_stays() {
     std::fs::write(
         &path,
         format!(
-            "{}[limits]\nidle_timeout_secs = 900\n{}",
+            "{}[limits]\ntcp_recv_buffer_bytes = 900\n{}",
             TCP.replace("127.0.0.1:0", "127.0.0.2:0"),
             state(dir.path())
         ),
@@ -171,7 +172,8 @@ fn a_listener_change_needs_a_restart_and_the_listener_stays() {
         seen,
         [
             "sipwire: listener tcp addr changed: needs a restart, not applied",
-            "sipwire: [limits] idle_timeout_secs changed: needs a restart, not applied",
+            "sipwire: [limits] tcp_recv_buffer_bytes (set when a socket binds) changed: needs a \
+             restart, not applied",
         ]
     );
     let warned = gw.wait_stderr("needs a restart");
@@ -180,4 +182,169 @@ fn a_listener_change_needs_a_restart_and_the_listener_stays() {
         "{warned}"
     );
     assert_eq!(ops_support::options_over_tcp(tcp, ""), "SIP/2.0 200 OK");
+}
+
+/// The `flows` admin answer of the gateway whose state directory is under `dir`.
+fn admin_flows(dir: &Path) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let json = rt
+        .block_on(sipwire_gateway::admin::query(&dir.join("state"), "flows"))
+        .expect("admin flows");
+    serde_json::from_str(&json).expect("JSON")
+}
+
+/// The Prometheus exposition of the exporter at `addr`.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the exporter");
+    s.set_read_timeout(Some(support::poll::WAIT))
+        .expect("timeout");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+/// The value of one series, `None` when absent.
+fn series(exported: &str, name: &str) -> Option<f64> {
+    exported
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// An OPTIONS on an open TCP connection; the status line of the answer.
+fn options_on(s: &mut std::net::TcpStream, to: std::net::SocketAddr, branch: &str) -> String {
+    use std::io::{Read, Write};
+    let local = s.local_addr().expect("local");
+    s.write_all(support::sip::options("TCP", local, to, branch).as_bytes())
+        .expect("write");
+    let mut buf = Vec::new();
+    let mut b = [0u8; 2048];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut b).expect("read");
+        assert!(n > 0, "closed without an answer");
+        buf.extend_from_slice(&b[..n]);
+    }
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `[limits]` applies on SIGHUP without dropping a flow: with a connection open, the per-IP
+/// limit goes down to 1 and the idle timeout to 40 s; the open connection is still served, a
+/// second one from the same IP is refused (counted and logged with its reason), and the
+/// admin answer and the metrics show the new limits and the refusal. A socket buffer change
+/// needs a restart, and the buffer the kernel granted the UDP listener is reported.
+#[test]
+fn sighup_applies_limits_and_keeps_the_open_connection() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sipwire.toml");
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr");
+    let config = |limits: &str| {
+        format!(
+            "{TCP}[[listener]]\nname = 'udp'\ntransport = 'udp'\naddr = '127.0.0.1:0'\n\
+             [metrics]\nprometheus = '{metrics}'\n[limits]\nudp_recv_buffer_bytes = 65536\n\
+             {limits}{}",
+            state(dir.path())
+        )
+    };
+    std::fs::write(&path, config("")).expect("write");
+    let gw = Gateway::start(&path, &[], &[]);
+    let tcp = gw.listener("tcp");
+    let udp = gw.listener("udp");
+    let logged = gw.wait_stderr("socket buffers");
+    assert!(logged.contains("recv_buffer="), "{logged}");
+
+    let mut open = std::net::TcpStream::connect(tcp).expect("connect");
+    open.set_read_timeout(Some(support::poll::WAIT))
+        .expect("timeout");
+    assert_eq!(options_on(&mut open, tcp, "before"), "SIP/2.0 200 OK");
+    let before = admin_flows(dir.path());
+    assert_eq!(before["limits"]["max_connections_per_ip"], 1024);
+    assert_eq!(before["stats"]["admitted"], 1);
+
+    std::fs::write(
+        &path,
+        config("max_connections_per_ip = 1\nidle_timeout_secs = 40\nudp_send_buffer_bytes = 1\n"),
+    )
+    .expect("write");
+    gw.signal("HUP");
+    let seen = gw.wait_stdout(&format!(
+        "sipwire: configuration reloaded from {}",
+        path.display()
+    ));
+    assert_eq!(
+        seen,
+        [
+            "sipwire: [limits] udp_send_buffer_bytes (set when a socket binds) changed: needs a \
+             restart, not applied"
+        ]
+    );
+    gw.wait_stderr("change=[limits] max_connections_per_ip");
+    gw.wait_stderr("change=[limits] idle_timeout_secs");
+
+    // The connection opened before stays and is served.
+    assert_eq!(options_on(&mut open, tcp, "after"), "SIP/2.0 200 OK");
+    // A second one from the same IP: accepted by the kernel, then closed by the gateway.
+    let mut refused = std::net::TcpStream::connect(tcp).expect("connect");
+    refused
+        .set_read_timeout(Some(support::poll::WAIT))
+        .expect("timeout");
+    let mut b = [0u8; 16];
+    assert!(matches!(refused.read(&mut b), Ok(0) | Err(_)), "refused");
+    let logged = gw.wait_stderr("connection refused by the connection limits");
+    assert!(
+        logged.contains("WARN") && logged.contains("reason=\"limit_per_ip\""),
+        "{logged}"
+    );
+    assert_eq!(options_on(&mut open, tcp, "still"), "SIP/2.0 200 OK");
+
+    let now = admin_flows(dir.path());
+    assert_eq!(now["limits"]["max_connections_per_ip"], 1);
+    assert_eq!(now["limits"]["idle_timeout_secs"], 40);
+    assert_eq!(now["stats"]["admitted"], 1);
+    let sockets = now["udp_sockets"].as_array().expect("udp sockets");
+    assert_eq!(sockets.len(), 1);
+    assert_eq!(sockets[0]["local"], udp.to_string());
+    let granted = sockets[0]["recv_buffer"].as_u64().expect("granted");
+    assert!(granted >= 65536, "granted {granted}");
+    assert_eq!(sockets[0]["kernel_drops"], 0);
+
+    let exported = scrape(metrics);
+    assert_eq!(
+        series(
+            &exported,
+            "sipwire_transport_drops_total{transport=\"tcp\",reason=\"limit_per_ip\"}"
+        ),
+        Some(1.0),
+        "{exported}"
+    );
+    assert_eq!(
+        series(
+            &exported,
+            &format!(
+                "sipwire_transport_socket_buffer_bytes{{transport=\"udp\",local=\"{udp}\",buffer=\"recv\"}}"
+            )
+        ),
+        Some(granted as f64),
+        "{exported}"
+    );
+    assert_eq!(
+        series(
+            &exported,
+            &format!("sipwire_transport_udp_kernel_drops_total{{local=\"{udp}\"}}")
+        ),
+        Some(0.0),
+        "{exported}"
+    );
 }

@@ -70,6 +70,19 @@ pub struct TransportConfig {
     /// server selected no protocol of ours is closed (`reason="no_application_protocol"`).
     /// The offered list is the client configuration's `alpn_protocols`.
     pub require_alpn: bool,
+    /// SO_RCVBUF of UDP sockets in bytes (0: the kernel's default, net.core.rmem_default).
+    /// Linux doubles the value asked for and caps it at net.core.rmem_max; the value granted
+    /// is logged at bind and exported ([`crate::transport::metrics::SOCKET_BUFFER`]). What
+    /// overflows it is dropped by the kernel and counted
+    /// ([`crate::transport::metrics::UDP_KERNEL_DROPS`]).
+    pub udp_recv_buffer: usize,
+    /// SO_SNDBUF of UDP sockets in bytes (0: the kernel's default).
+    pub udp_send_buffer: usize,
+    /// SO_RCVBUF of TCP and TLS listeners in bytes, inherited by the connections they
+    /// accept (0: the kernel's default and autotuning; a set value turns autotuning off).
+    pub tcp_recv_buffer: usize,
+    /// SO_SNDBUF of TCP and TLS listeners in bytes, inherited like `tcp_recv_buffer`.
+    pub tcp_send_buffer: usize,
     /// SCTP associations (RFC 4168): streams, stream policy, retransmission and heartbeat
     /// parameters, socket buffers.
     pub sctp: SctpConfig,
@@ -154,6 +167,10 @@ impl Default for TransportConfig {
             identities: Some(crate::tls::identity_fn()),
             outbound_ip: None,
             require_alpn: false,
+            udp_recv_buffer: 0,
+            udp_send_buffer: 0,
+            tcp_recv_buffer: 0,
+            tcp_send_buffer: 0,
             sctp: SctpConfig::default(),
             capture: None,
             flood: None,

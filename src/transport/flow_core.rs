@@ -24,6 +24,7 @@ use super::close::{CloseAction, CloseMachine};
 use super::config::TransportConfig;
 use super::idle::{FlowTimers, HeaderWatch};
 use super::keepalive::{KeepAlive, KeepAliveAction, PING};
+use super::live::LiveLimits;
 use super::receive::{self, Inbound};
 use crate::wire::response::framing_error_response;
 use crate::wire::{Frame, Limits, Message, StreamFramer};
@@ -94,21 +95,28 @@ pub(crate) struct FlowCore {
 }
 
 impl FlowCore {
-    /// A flow opened at `now` with `peer`. `expect_header` starts the header timer at once
-    /// (inbound connections: the peer must send a message soon).
+    /// A flow opened at `now` with `peer`, under `limits` (the changeable ones) and `cfg`
+    /// (pong timeout, linger). `expect_header` starts the header timer at once (inbound
+    /// connections: the peer must send a message soon).
     pub(crate) fn new(
         cfg: &TransportConfig,
+        limits: &LiveLimits,
         peer: SocketAddr,
         now: Instant,
         expect_header: bool,
     ) -> FlowCore {
         FlowCore {
             peer,
-            limits: cfg.limits,
-            framer: StreamFramer::new(cfg.limits),
+            limits: limits.message,
+            framer: StreamFramer::new(limits.message),
             watch: HeaderWatch::default(),
-            timers: FlowTimers::new(cfg.idle_timeout, cfg.header_timeout, now, expect_header),
-            keepalive: KeepAlive::new(cfg.keepalive_interval, cfg.pong_timeout, now),
+            timers: FlowTimers::new(
+                limits.idle_timeout,
+                limits.header_timeout,
+                now,
+                expect_header,
+            ),
+            keepalive: KeepAlive::new(limits.keepalive_interval, cfg.pong_timeout, now),
             close: CloseMachine::new(cfg.linger),
             urgent: VecDeque::new(),
             queue: VecDeque::new(),
@@ -121,6 +129,17 @@ impl FlowCore {
             events: VecDeque::new(),
             finished: false,
         }
+    }
+
+    /// New limits at `now` (a reload): message limits from the next bytes received, the
+    /// idle and header deadlines recomputed from the last activity, the keep-alive interval
+    /// from now. The driver re-reads [`FlowCore::poll_timeout`] afterwards.
+    pub(crate) fn set_limits(&mut self, limits: &LiveLimits, now: Instant) {
+        self.limits = limits.message;
+        self.framer.set_limits(limits.message);
+        self.timers
+            .set_timeouts(limits.idle_timeout, limits.header_timeout);
+        self.keepalive.set_interval(limits.keepalive_interval, now);
     }
 
     // ---- receiving ----
@@ -459,7 +478,7 @@ Content-Length: 0\r\n\r\n"
         fn new(cfg: TransportConfig, expect_header: bool) -> Sim {
             let now = Instant::now();
             Sim {
-                core: FlowCore::new(&cfg, peer(), now, expect_header),
+                core: FlowCore::new(&cfg, &LiveLimits::of(&cfg), peer(), now, expect_header),
                 now,
                 wire: Vec::new(),
                 delivered: Vec::new(),
@@ -612,6 +631,51 @@ Content-Length: 0\r\n\r\n"
         s.advance_to(t0 + 110 * S);
         assert_eq!(s.closed, Some("idle_timeout"));
         assert_eq!(s.drops, ["idle_timeout"]);
+    }
+
+    /// A reload while the flow is open: a shorter idle timeout counts from the last
+    /// activity, a lower message limit applies to the next message, pinging starts.
+    #[test]
+    fn new_limits_apply_to_an_open_flow() {
+        let c = cfg();
+        let base = LiveLimits::of(&c);
+        let mut s = Sim::new(c.clone(), false);
+        let t0 = s.now;
+        s.advance_to(t0 + 100 * S);
+        s.recv(&req("a"));
+        s.advance_to(t0 + 110 * S);
+        let new = LiveLimits {
+            idle_timeout: 60 * S,
+            message: crate::wire::Limits {
+                max_message_bytes: 100,
+                ..base.message
+            },
+            ..base
+        };
+        s.core.set_limits(&new, s.now);
+        assert_eq!(
+            s.core.poll_timeout(),
+            t0 + 160 * S,
+            "60 s after the last message"
+        );
+        s.advance_to(t0 + 159 * S);
+        assert!(s.closed.is_none());
+        s.recv(&req("b"));
+        assert!(s.drops.contains(&"framing_error"), "{:?}", s.drops);
+        assert_eq!(s.delivered.len(), 1, "only the message before the change");
+
+        let mut s = Sim::new(c, false);
+        let t0 = s.now;
+        s.advance_to(t0 + 10 * S);
+        let pinging = LiveLimits {
+            keepalive_interval: Some(20 * S),
+            ..base
+        };
+        s.core.set_limits(&pinging, s.now);
+        s.advance_to(t0 + 29 * S);
+        assert!(s.keepalives.is_empty());
+        s.advance_to(t0 + 30 * S);
+        assert_eq!(s.keepalives, ["ping_out"], "20 s after the change");
     }
 
     /// Was tests/transport_limits.rs `slowloris_is_cut_after_the_header_timeout` (1 s timeout,

@@ -58,6 +58,13 @@ impl FlowTimers {
         }
     }
 
+    /// New timeouts (a reload): the deadlines move at once, still counted from the last
+    /// activity and the start of the pending header block.
+    pub(super) fn set_timeouts(&mut self, idle_timeout: Duration, header_timeout: Duration) {
+        self.idle_timeout = idle_timeout;
+        self.header_timeout = header_timeout;
+    }
+
     /// Bytes went in or out.
     pub(super) fn on_activity(&mut self, now: Instant) {
         self.last_activity = now;
@@ -159,6 +166,21 @@ mod tests {
         t.on_activity(t0 + 15 * s);
         assert_eq!(t.deadline(), t0 + 615 * s);
         assert_eq!(t.check(t0 + 615 * s), Some(Expiry::Idle));
+    }
+
+    #[test]
+    fn new_timeouts_count_from_the_last_activity() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut t = FlowTimers::new(600 * s, 32 * s, t0, false);
+        t.on_activity(t0 + 10 * s);
+        t.set_timeouts(60 * s, 5 * s);
+        assert_eq!(t.deadline(), t0 + 70 * s);
+        t.set_header_pending(true, t0 + 20 * s);
+        assert_eq!(t.deadline(), t0 + 25 * s);
+        // Already past when lowered: due at once.
+        t.set_timeouts(60 * s, 1 * s);
+        assert_eq!(t.check(t0 + 22 * s), Some(Expiry::Header));
     }
 
     #[test]

@@ -85,6 +85,20 @@ impl KeepAlive {
         };
     }
 
+    /// A new ping interval (a reload). A flow waiting for its next ping waits the new
+    /// interval from `now`; a ping already out keeps waiting for its pong, and the new
+    /// interval follows it (`None`: pinging stops then).
+    pub(super) fn set_interval(&mut self, interval: Option<Duration>, now: Instant) {
+        if self.interval == interval {
+            return;
+        }
+        self.interval = interval;
+        match self.state {
+            State::AwaitingPong { .. } => {}
+            State::Off | State::Idle { .. } => self.rearm(now),
+        }
+    }
+
     /// When [`KeepAlive::poll`] has something to do next.
     pub(super) fn deadline(&self) -> Option<Instant> {
         match self.state {
@@ -146,6 +160,22 @@ mod tests {
         assert_eq!(k.poll(t0 + 5 * s), Some(KeepAliveAction::SendPing));
         assert_eq!(k.poll(t0 + 14 * s), None);
         assert_eq!(k.poll(t0 + 15 * s), Some(KeepAliveAction::Failed));
+    }
+
+    #[test]
+    fn a_new_interval_applies_from_now_and_after_a_pending_pong() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut k = KeepAlive::new(None, PONG_TIMEOUT, t0);
+        k.set_interval(Some(30 * s), t0 + 5 * s);
+        assert_eq!(k.deadline(), Some(t0 + 35 * s));
+        k.set_interval(Some(30 * s), t0 + 20 * s);
+        assert_eq!(k.deadline(), Some(t0 + 35 * s), "unchanged: not re-armed");
+        assert_eq!(k.poll(t0 + 35 * s), Some(KeepAliveAction::SendPing));
+        k.set_interval(None, t0 + 36 * s);
+        assert!(k.awaiting_pong(), "the ping out still waits for its pong");
+        k.on_pong(t0 + 37 * s);
+        assert_eq!(k.deadline(), None);
     }
 
     #[test]

@@ -68,6 +68,18 @@ impl ConnectionLimits {
         Ok(())
     }
 
+    /// Replaces the limits. Nothing admitted is released: a count above a new limit only
+    /// refuses new connections until enough close. Says how far over the new limits the
+    /// current counts are.
+    pub(super) fn set_max(&mut self, max_total: usize, max_per_ip: usize) -> Overage {
+        self.max_total = max_total;
+        self.max_per_ip = max_per_ip;
+        Overage {
+            total: self.total.saturating_sub(max_total),
+            ips: self.per_ip.values().filter(|&&n| n > max_per_ip).count(),
+        }
+    }
+
     /// Forgets one admitted connection of `ip`.
     pub(super) fn release(&mut self, ip: IpAddr) {
         let ip = canonical(ip);
@@ -95,6 +107,15 @@ impl ConnectionLimits {
     pub(super) fn tracked_ips(&self) -> usize {
         self.per_ip.len()
     }
+}
+
+/// How far the connections admitted are over lowered limits (they stay open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Overage {
+    /// Connections over the global limit.
+    pub(super) total: usize,
+    /// Peer IPs with more connections than the per-IP limit.
+    pub(super) ips: usize,
 }
 
 /// The write queue of one flow went over its byte bound: the flow is closed.
@@ -161,6 +182,28 @@ mod tests {
         // Releasing an unknown IP changes nothing.
         l.release(a);
         assert_eq!(l.total(), 0);
+    }
+
+    #[test]
+    fn lowered_limits_refuse_new_connections_and_keep_the_admitted() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut l = ConnectionLimits::new(10, 10);
+        for ip in [a, a, a, b] {
+            l.admit(ip).unwrap();
+        }
+        let over = l.set_max(3, 2);
+        assert_eq!(over, Overage { total: 1, ips: 1 });
+        assert_eq!(l.total(), 4, "nothing released");
+        assert_eq!(l.admit(b), Err(AdmitError::Total(3)));
+        l.release(a);
+        l.release(a);
+        assert_eq!(l.admit(a), Ok(()), "2 of a, 3 in total");
+        assert_eq!(l.admit(a), Err(AdmitError::Total(3)));
+        // Raised again: admitted at once.
+        assert_eq!(l.set_max(10, 2), Overage::default());
+        assert_eq!(l.admit(a), Err(AdmitError::PerIp(2)));
+        assert_eq!(l.admit(b), Ok(()));
     }
 
     #[test]

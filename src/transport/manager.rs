@@ -15,7 +15,8 @@ use super::config::TransportConfig;
 use super::dialer::Dialer;
 use super::error::TransportError;
 use super::flow::{Direction, Flow, FlowInfo};
-use super::limits::{ConnectionLimits, WriteBudget};
+use super::limits::{AdmitError, ConnectionLimits, WriteBudget};
+use super::live::{LiveCell, LiveLimits};
 use super::metrics;
 use super::reroute;
 use super::sink::{ConnSink, PushError, Sink};
@@ -71,10 +72,19 @@ impl Incoming {
     }
 }
 
+/// Longest pause of the UDP sweep.
+const SWEEP_MAX: Duration = Duration::from_secs(30);
+/// How often the UDP sockets' kernel counters (drops) are read.
+const STATS_PERIOD: Duration = Duration::from_secs(5);
+
 /// Shared state behind every [`Transport`] clone and driver task.
 pub(crate) struct Inner {
+    /// The settings given at the start; the changeable ones are read from `live`.
     pub(crate) cfg: TransportConfig,
-    pub(crate) budget: WriteBudget,
+    /// The limits in force ([`Transport::set_limits`]).
+    pub(crate) live: LiveCell,
+    /// Refusals by the connection limits not logged yet (one line a second at most).
+    refusals: RefusalLog,
     next_id: AtomicU64,
     tables: Mutex<FlowTable>,
     limits: Mutex<ConnectionLimits>,
@@ -101,6 +111,8 @@ pub(crate) struct Inner {
     pub(crate) flood: super::flood::FloodGate,
     /// The kernel's source address per destination (which listener a packet leaves by).
     pub(crate) egress: super::egress::Egress,
+    /// UDP listeners' buffers and kernel drop counters.
+    udp_stats: Mutex<Vec<super::sockstats::UdpSocketEntry>>,
 }
 
 /// A function told about every stream flow that starts closing or is gone; it may be called
@@ -158,7 +170,72 @@ pub(crate) struct StreamParts {
     pub(crate) sink: Arc<ConnSink>,
 }
 
+/// Logs refusals by the connection limits without letting a flood of connects flood the
+/// log: the first refusal of each second is logged with how many were not.
+#[derive(Debug)]
+struct RefusalLog {
+    start: Instant,
+    /// The second (since `start`) of the last line, plus one (0: none yet).
+    last_second: AtomicU64,
+    unlogged: AtomicU64,
+}
+
+impl RefusalLog {
+    fn new() -> Self {
+        RefusalLog {
+            start: Instant::now(),
+            last_second: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether to log a refusal now; with how many refusals went unlogged before it.
+    fn take(&self, now: Instant) -> Option<u64> {
+        let second = now.saturating_duration_since(self.start).as_secs() + 1;
+        let last = self.last_second.load(Ordering::Relaxed);
+        if last != second
+            && self
+                .last_second
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.unlogged.swap(0, Ordering::Relaxed));
+        }
+        self.unlogged.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 impl Inner {
+    /// The limits in force.
+    pub(crate) fn limits(&self) -> LiveLimits {
+        self.live.get()
+    }
+
+    /// The byte bound of write queues in force.
+    pub(crate) fn budget(&self) -> WriteBudget {
+        self.live.get().budget()
+    }
+
+    /// Remembers a bound UDP socket for [`Transport::udp_sockets`] and the drop counter.
+    pub(crate) fn add_udp_socket(&self, entry: super::sockstats::UdpSocketEntry) {
+        lock(&self.udp_stats).push(entry);
+    }
+
+    /// Reads the UDP sockets' kernel counters now (and moves the exported counters).
+    pub(crate) fn refresh_udp_socket_stats(&self) -> Vec<super::sockstats::UdpSocketStats> {
+        lock(&self.udp_stats).iter().map(|e| e.refresh()).collect()
+    }
+
+    /// Counts and logs an accepted connection the limits refused.
+    pub(crate) fn refused(&self, kind: TransportKind, peer: SocketAddr, e: AdmitError) {
+        metrics::drop(kind, e.reason());
+        if let Some(unlogged) = self.refusals.take(Instant::now()) {
+            tracing::warn!(transport = %kind, %peer, reason = e.reason(), error = %e,
+                also_refused = unlogged, "connection refused by the connection limits");
+        }
+    }
+
     pub(crate) fn next_flow(&self, kind: TransportKind) -> Flow {
         Flow::new(self.next_id.fetch_add(1, Ordering::Relaxed), kind)
     }
@@ -257,7 +334,7 @@ impl Inner {
             peer,
             direction,
             now,
-            self.cfg.max_udp_flows,
+            self.live.get().max_udp_flows,
             || self.next_flow(TransportKind::Udp),
         )?;
         if u.evicted {
@@ -269,7 +346,7 @@ impl Inner {
 
     /// Forgets UDP flows idle since before `now - idle_timeout`.
     pub(crate) fn sweep_udp(&self, now: Instant) {
-        let Some(cutoff) = now.checked_sub(self.cfg.idle_timeout) else {
+        let Some(cutoff) = now.checked_sub(self.live.get().idle_timeout) else {
             return;
         };
         let mut t = self.tables();
@@ -316,10 +393,10 @@ impl Inner {
             Sink::Datagram { socket, peer, .. } => {
                 send_datagram(&socket, peer, &bytes, self.metrics.flow(TransportKind::Udp))
             }
-            Sink::Conn(c) => push_result(flow, c.push(bytes, self.budget)),
+            Sink::Conn(c) => push_result(flow, c.push(bytes, self.budget())),
             Sink::Assoc(a) => push_result(
                 flow,
-                a.push(bytes, self.budget, self.metrics.flow(flow.kind())),
+                a.push(bytes, self.budget(), self.metrics.flow(flow.kind())),
             ),
         }
     }
@@ -437,7 +514,8 @@ impl Transport {
         let identities = super::session::Identities::new(cfg.identities.clone());
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
-            budget: WriteBudget::new(cfg.write_queue_bytes),
+            live: LiveCell::new(LiveLimits::of(&cfg)),
+            refusals: RefusalLog::new(),
             limits: Mutex::new(ConnectionLimits::new(
                 cfg.max_connections,
                 cfg.max_connections_per_ip,
@@ -459,6 +537,7 @@ impl Transport {
             sctp: super::sctp::SctpState::default(),
             flood: super::flood::FloodGate::default(),
             egress: super::egress::Egress::default(),
+            udp_stats: Mutex::new(Vec::new()),
         });
         inner.flood.set(inner.cfg.flood.clone());
         let t = Transport { inner };
@@ -466,29 +545,79 @@ impl Transport {
         (t, rx)
     }
 
+    /// Forgets idle UDP flows every quarter of the idle timeout in force (it may change at
+    /// run time), and refreshes the UDP sockets' kernel counters every few seconds.
     fn spawn_udp_sweeper(&self) {
         let weak = Arc::downgrade(&self.inner);
         let mut stop = self.inner.shutdown.subscribe();
-        let period = (self.inner.cfg.idle_timeout / 4)
-            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let period = |idle: Duration| (idle / 4).clamp(Duration::from_millis(100), SWEEP_MAX);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
+            let mut last_sweep = Instant::now();
             loop {
+                let next = match weak.upgrade() {
+                    Some(inner) => period(inner.live.get().idle_timeout).min(STATS_PERIOD),
+                    None => return,
+                };
                 tokio::select! {
-                    _ = tick.tick() => {}
+                    _ = tokio::time::sleep(next) => {}
                     _ = stop.changed() => return,
                 }
-                match weak.upgrade() {
-                    Some(inner) => inner.sweep_udp(Instant::now()),
-                    None => return,
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let now = Instant::now();
+                // A few milliseconds of slack: a sleep of exactly the period counts as one.
+                if now.saturating_duration_since(last_sweep) + Duration::from_millis(5)
+                    >= period(inner.live.get().idle_timeout)
+                {
+                    inner.sweep_udp(now);
+                    last_sweep = now;
                 }
+                inner.refresh_udp_socket_stats();
             }
         });
     }
 
-    /// The settings in force.
+    /// The settings given to [`Transport::new`]. The changeable ones may have been
+    /// replaced since: [`Transport::limits`] has those in force.
     pub fn config(&self) -> &TransportConfig {
         &self.inner.cfg
+    }
+
+    /// The limits and timers in force.
+    pub fn limits(&self) -> LiveLimits {
+        self.inner.live.get()
+    }
+
+    /// Replaces the limits and timers at run time without dropping a flow (see
+    /// [`LiveLimits`] for which flows see what, and when). Open stream flows are woken to
+    /// take their new timers. Lowering a connection limit below the current count closes
+    /// nothing: new connections are refused until enough close (logged here).
+    pub fn set_limits(&self, limits: LiveLimits) {
+        let old = {
+            // Under the admission lock: no admission sees the new values half-applied.
+            let mut l = lock(&self.inner.limits);
+            let over = l.set_max(limits.max_connections, limits.max_connections_per_ip);
+            if over.total > 0 || over.ips > 0 {
+                tracing::warn!(
+                    admitted = l.total(),
+                    max_connections = limits.max_connections,
+                    over_total = over.total,
+                    ips_over_per_ip_limit = over.ips,
+                    "connection limits lowered below the connections open: they stay, new \
+                     ones are refused until enough close"
+                );
+            }
+            self.inner.live.replace(limits)
+        };
+        let changed = limits.changed_from(&old);
+        if changed.is_empty() {
+            return;
+        }
+        tracing::info!(changed = ?changed, "transport limits replaced");
+        for c in self.inner.tables().conn_sinks() {
+            c.wake();
+        }
     }
 
     /// Sets the TLS client configuration used for outbound TLS connections.
@@ -614,6 +743,12 @@ impl Transport {
         // The table's lock is released first: the reader takes the association's DTLS lock
         // and then the table's.
         sink.auth_info()
+    }
+
+    /// Every UDP listener's socket buffers and kernel drop count, read now (this also
+    /// moves [`super::metrics::UDP_KERNEL_DROPS`], otherwise refreshed every 5 s).
+    pub fn udp_sockets(&self) -> Vec<super::sockstats::UdpSocketStats> {
+        self.inner.refresh_udp_socket_stats()
     }
 
     /// The listeners bound so far.
@@ -840,5 +975,22 @@ impl Transport {
             }
         }
         self.inner.tables().clear_udp();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RefusalLog;
+    use std::time::Duration;
+
+    #[test]
+    fn refusals_are_logged_once_a_second_with_the_count_of_the_others() {
+        let log = RefusalLog::new();
+        let t0 = log.start;
+        assert_eq!(log.take(t0), Some(0));
+        assert_eq!(log.take(t0 + Duration::from_millis(300)), None);
+        assert_eq!(log.take(t0 + Duration::from_millis(900)), None);
+        assert_eq!(log.take(t0 + Duration::from_millis(1100)), Some(2));
+        assert_eq!(log.take(t0 + Duration::from_secs(5)), Some(0));
     }
 }

@@ -177,3 +177,32 @@ pub fn sctp_event(kind: TransportKind, event: &'static str) {
 pub fn udp_flows(n: usize) {
     gauge!(UDP_FLOWS).set(n as f64);
 }
+
+/// Gauge: the socket buffer the kernel granted a listener (`transport`, `local`,
+/// `buffer`: recv or send), in bytes. Linux doubles what was asked for and caps it at
+/// net.core.rmem_max / wmem_max: compare with what the configuration asked.
+pub const SOCKET_BUFFER: &str = "sipwire_transport_socket_buffer_bytes";
+
+/// Counter: datagrams the kernel dropped because a UDP socket's receive queue was full
+/// (`local`: the listener's address), read from /proc/net/udp and /proc/net/udp6 every few
+/// seconds. Rising: the receive buffer is too small for the bursts, or the process too slow.
+pub const UDP_KERNEL_DROPS: &str = "sipwire_transport_udp_kernel_drops_total";
+
+/// Sets the socket buffer gauges of the listener at `local`.
+pub(crate) fn socket_buffers(
+    kind: TransportKind,
+    local: std::net::SocketAddr,
+    recv: usize,
+    send: usize,
+) {
+    let local = local.to_string();
+    gauge!(SOCKET_BUFFER, "transport" => kind.as_str(), "local" => local.clone(), "buffer" => "recv")
+        .set(recv as f64);
+    gauge!(SOCKET_BUFFER, "transport" => kind.as_str(), "local" => local, "buffer" => "send")
+        .set(send as f64);
+}
+
+/// The kernel drop counter of the UDP listener at `local`.
+pub(crate) fn udp_kernel_drops(local: std::net::SocketAddr) -> Counter {
+    counter!(UDP_KERNEL_DROPS, "local" => local.to_string())
+}

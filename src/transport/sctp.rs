@@ -861,7 +861,7 @@ pub(crate) async fn connect(
         );
         id
     };
-    let flow = match tokio::time::timeout(inner.cfg.connect_timeout, rx).await {
+    let flow = match tokio::time::timeout(inner.limits().connect_timeout, rx).await {
         Ok(Ok(Ok(flow))) => flow,
         Ok(Ok(Err(source))) => {
             return Err(TransportError::Connect {
@@ -913,7 +913,7 @@ async fn dtls_handshake(
         let mut actions = Vec::new();
         match d.conn.start(&mut actions) {
             Ok(()) => sink
-                .run_dtls(&mut d, actions, inner.budget, counters)
+                .run_dtls(&mut d, actions, inner.budget(), counters)
                 .map_err(|_| HandshakeError::Eof),
             Err(e) => Err(dtls_handshake_error(e)),
         }
@@ -935,7 +935,7 @@ async fn first_handshake<P, E>(
 ) -> Result<(), TransportError> {
     let outcome = match started {
         Err(e) => Err(e),
-        Ok(()) => match tokio::time::timeout(inner.cfg.handshake_timeout, done).await {
+        Ok(()) => match tokio::time::timeout(inner.limits().handshake_timeout, done).await {
             Ok(Ok(Ok(_proof))) => Ok(()),
             Ok(Ok(Err(e))) => Err(handshake_error(e)),
             Ok(Err(_)) => Err(HandshakeError::Eof),
@@ -997,7 +997,7 @@ async fn tls_handshake(
     let started = match started {
         Err(e) => Err(into_handshake_error(e)),
         Ok(()) => sink
-            .transmit_records(&mut records, inner.budget, counters)
+            .transmit_records(&mut records, inner.budget(), counters)
             .map_err(|_| HandshakeError::Eof),
     };
     first_handshake(inner, &sink, started, rx, into_handshake_error, target, key).await
@@ -1024,6 +1024,8 @@ struct Assoc {
 /// Receives everything on one socket until the transport shuts down.
 async fn read_loop(inner: Arc<Inner>, ep: Arc<Endpoint>) {
     let mut stop = inner.shutdown.subscribe();
+    // Sized at bind from the starting limits: a reload that raises max_message above 64 KiB
+    // takes effect on SCTP sockets bound afterwards (docs/operations.md).
     let limit = inner.cfg.limits.max_message_bytes.max(64 * 1024) + 4096;
     let mut buf = RecvBuf::new(limit);
     // Bytes of partial messages one association may hold, all streams together.
@@ -1170,7 +1172,7 @@ fn tls_receive(
     let counters = inner.metrics.flow(a.info.flow.kind());
     let _ = a
         .sink
-        .transmit_records(&mut records, inner.budget, counters);
+        .transmit_records(&mut records, inner.budget(), counters);
     match r {
         Ok(got) => {
             if let Some(proof) = got.first_proof {
@@ -1222,7 +1224,7 @@ fn dtls_receive(
     let r = d
         .conn
         .receive(stream, data, &inner.identities, &mut actions, records);
-    let _ = a.sink.run_dtls(&mut d, actions, inner.budget, counters);
+    let _ = a.sink.run_dtls(&mut d, actions, inner.budget(), counters);
     match r {
         Ok(got) => {
             if let Some(proof) = got.proof {
@@ -1332,7 +1334,7 @@ fn on_notification(
                         .ostreams
                         .store(outbound_streams.max(1), Ordering::Relaxed);
                     // Partial messages from before the restart are void.
-                    a.core = AssocCore::new(inner.cfg.limits, a.info.peer);
+                    a.core = AssocCore::new(inner.limits().message, a.info.peer);
                 }
             }
             AssocState::CommLost | AssocState::ShutdownComplete | AssocState::CantStartAssoc => {
@@ -1393,7 +1395,7 @@ fn on_notification(
         }
         Notification::SenderDry { assoc_id } => {
             if let Some(a) = assocs.get(&assoc_id) {
-                a.sink.dtls_dry(inner.budget, inner.metrics.flow(kind));
+                a.sink.dtls_dry(inner.budget(), inner.metrics.flow(kind));
             }
         }
         Notification::PartialDelivery { assoc_id, .. } => {
@@ -1471,7 +1473,11 @@ fn up(
     if inner.sctp.associations() >= inner.cfg.sctp.max_associations {
         return Err("sctp_max_associations");
     }
-    let admission = inner.admit(peer.ip()).map_err(|_| "connection_limit")?;
+    // The same reasons as a refused TCP accept (`limit_per_ip`, `limit_total`).
+    let admission = inner.admit(peer.ip()).map_err(|e| match e {
+        TransportError::Limit(l) => l.reason(),
+        _ => "connection_limit",
+    })?;
     let direction = if waiter.is_some() {
         Direction::Outbound
     } else {
@@ -1550,7 +1556,7 @@ fn up(
     inner.register_assoc(info.clone(), Arc::clone(&sink), Some(key));
     tracing::debug!(%flow, %peer, %local, ?direction, ostreams, "association up");
     Ok(Assoc {
-        core: AssocCore::new(inner.cfg.limits, peer),
+        core: AssocCore::new(inner.limits().message, peer),
         info,
         sink,
         _admission: admission,

@@ -101,6 +101,11 @@ impl ConnSink {
         self.wake.notify_one();
     }
 
+    /// Wakes the driver with nothing queued (it re-reads the transport's limits).
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Asks for an immediate close.
     pub(crate) fn abort(&self, reason: &'static str) {
         self.state().control = Control::Abort(reason);

@@ -121,7 +121,16 @@ async fn run(
     let StreamParts { info, sink } = parts;
     let kind = info.flow.kind();
     let counters = inner.metrics.flow(kind);
-    let mut core = FlowCore::new(&inner.cfg, info.peer, Instant::now(), expect_header);
+    // The limits' generation this flow runs under: a newer one is taken when the sink wakes
+    // the flow ([`super::manager::Transport::set_limits`] wakes every flow).
+    let mut generation = inner.live.generation();
+    let mut core = FlowCore::new(
+        &inner.cfg,
+        &inner.live.get(),
+        info.peer,
+        Instant::now(),
+        expect_header,
+    );
     // One timer for the flow's life, moved when the next deadline changes: a fresh
     // `sleep_until` per loop turn registers and deregisters a timer entry each time.
     let mut armed = core.poll_timeout();
@@ -139,6 +148,11 @@ async fn run(
     loop {
         let now = Instant::now();
         if std::mem::take(&mut woken) {
+            let g = inner.live.generation();
+            if g != generation {
+                generation = g;
+                core.set_limits(&inner.live.get(), now);
+            }
             match sink.take(core.queued()) {
                 Control::Open => {}
                 Control::Close(drain) => core.close(now, drain),

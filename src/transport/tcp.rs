@@ -18,15 +18,31 @@ use crate::PeerIdentities;
 use crate::Target;
 use crate::TransportKind;
 
-fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening socket with the buffers asked for (0: the kernel's default), set before
+/// `listen` so that accepted connections inherit them. Returns it with the buffers granted.
+fn listen_socket(
+    addr: SocketAddr,
+    recv_buffer: usize,
+    send_buffer: usize,
+) -> std::io::Result<(TcpListener, (usize, usize))> {
     let s = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     s.set_reuseaddr(true)?;
+    if recv_buffer > 0 {
+        s.set_recv_buffer_size(u32::try_from(recv_buffer).unwrap_or(u32::MAX))?;
+    }
+    if send_buffer > 0 {
+        s.set_send_buffer_size(u32::try_from(send_buffer).unwrap_or(u32::MAX))?;
+    }
     s.bind(addr)?;
-    s.listen(1024)
+    let granted = (
+        s.recv_buffer_size()? as usize,
+        s.send_buffer_size()? as usize,
+    );
+    Ok((s.listen(1024)?, granted))
 }
 
 /// Binds a TCP listener (TLS when `tls` is given) and spawns its accept loop.
@@ -40,11 +56,13 @@ pub(crate) async fn bind(
     } else {
         TransportKind::Tcp
     };
-    let listener =
-        listen_socket(addr).map_err(|source| TransportError::Bind { kind, addr, source })?;
+    let want = (inner.cfg.tcp_recv_buffer, inner.cfg.tcp_send_buffer);
+    let (listener, granted) = listen_socket(addr, want.0, want.1)
+        .map_err(|source| TransportError::Bind { kind, addr, source })?;
     let local = listener
         .local_addr()
         .map_err(|source| TransportError::Bind { kind, addr, source })?;
+    super::sockstats::report_buffers(kind, local, want, granted);
     inner.tables().listeners.push((kind, local));
     let task = inner.task();
     let inner2 = Arc::clone(inner);
@@ -100,9 +118,8 @@ async fn accept_loop(
             Ok(a) => a,
             Err(e) => {
                 if let TransportError::Limit(l) = &e {
-                    metrics::drop(kind, l.reason());
+                    inner.refused(kind, peer, *l);
                 }
-                tracing::debug!(%peer, error = %e, "connection refused by limits");
                 drop(tcp);
                 continue;
             }
@@ -231,7 +248,7 @@ pub(crate) async fn connect(
             _ => TcpStream::connect(addr).await,
         }
     };
-    let tcp = match tokio::time::timeout(inner.cfg.connect_timeout, connecting).await {
+    let tcp = match tokio::time::timeout(inner.limits().connect_timeout, connecting).await {
         Err(_) => {
             return Err(TransportError::Connect {
                 addr,

@@ -32,8 +32,8 @@ pub(crate) async fn accept(
     tcp: &TcpStream,
     inner: &Inner,
 ) -> Result<Established, HandshakeError> {
-    let cfg = &inner.cfg;
-    let r = session::accept(tcp, config, &inner.identities, cfg.handshake_timeout).await;
+    let timeout = inner.limits().handshake_timeout;
+    let r = session::accept(tcp, config, &inner.identities, timeout).await;
     counted(inner, Direction::Inbound, r)
 }
 
@@ -55,7 +55,7 @@ pub(crate) async fn connect(
         server_name,
         &inner.identities,
         cfg.require_alpn,
-        cfg.handshake_timeout,
+        inner.limits().handshake_timeout,
     )
     .await;
     counted(inner, Direction::Outbound, r).map_err(|e| {

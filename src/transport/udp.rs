@@ -1,6 +1,7 @@
 //! UDP sockets: one receive task per socket; a flow is (socket, peer).
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use super::flow::Direction;
 use super::manager::{send_datagram, Incoming, Inner};
 use super::metrics;
 use super::receive::{self, Inbound};
+use super::sockstats::UdpSocketEntry;
 use super::stun;
 use crate::flood::RequestVerdict;
 use crate::TransportKind;
@@ -20,7 +22,9 @@ use crate::TransportKind;
 /// Largest UDP payload plus one, so that nothing is ever truncated silently.
 const RECV_BUF: usize = 65_536;
 
-fn socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+/// A non-blocking UDP socket bound to `addr`, with the buffers asked for (0: the
+/// kernel's default).
+fn socket(addr: SocketAddr, recv_buffer: usize, send_buffer: usize) -> std::io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
     } else {
@@ -29,6 +33,12 @@ fn socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
+    }
+    if recv_buffer > 0 {
+        s.set_recv_buffer_size(recv_buffer)?;
+    }
+    if send_buffer > 0 {
+        s.set_send_buffer_size(send_buffer)?;
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
@@ -45,8 +55,23 @@ pub(crate) async fn bind(
         addr,
         source,
     };
-    let sock = Arc::new(socket(addr).map_err(err)?);
+    let (want_recv, want_send) = (inner.cfg.udp_recv_buffer, inner.cfg.udp_send_buffer);
+    let sock = Arc::new(socket(addr, want_recv, want_send).map_err(err)?);
     let local = sock.local_addr().map_err(err)?;
+    let granted = {
+        let s = socket2::SockRef::from(&*sock);
+        (
+            s.recv_buffer_size().map_err(err)?,
+            s.send_buffer_size().map_err(err)?,
+        )
+    };
+    super::sockstats::report_buffers(TransportKind::Udp, local, (want_recv, want_send), granted);
+    inner.add_udp_socket(UdpSocketEntry::new(
+        sock.as_raw_fd(),
+        local,
+        granted.0,
+        granted.1,
+    ));
     let idx = {
         let mut t = inner.tables();
         t.udp_sockets.push((Arc::clone(&sock), local));
@@ -89,7 +114,7 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>, local: S
         };
         counters.bytes_in.increment(n as u64);
         let raw = Bytes::copy_from_slice(buf.get(..n).unwrap_or(&[]));
-        match receive::datagram(raw, peer, &inner.cfg.limits) {
+        match receive::datagram(raw, peer, &inner.limits().message) {
             Inbound::Deliver(message) => {
                 counters.msgs_in.increment(1);
                 // Before a UDP flow is made for it: a flood must not fill the flow table.

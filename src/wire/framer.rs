@@ -72,6 +72,12 @@ impl StreamFramer {
         &self.limits
     }
 
+    /// Replaces the limits (a reload): they apply from the next check, to the message
+    /// being received too.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Appends received bytes.
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);

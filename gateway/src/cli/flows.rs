@@ -41,6 +41,21 @@ pub fn render_text(json: &str) -> Option<String> {
             },
         ));
     }
+    // Absent from the answers of older gateways.
+    for u in v
+        .get("udp_sockets")
+        .and_then(|u| u.as_array())
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!(
+            "udp-socket {} recv_buffer={} send_buffer={} kernel_drops={}\n",
+            u.get("local")?.as_str()?,
+            u.get("recv_buffer")?,
+            u.get("send_buffer")?,
+            u.get("kernel_drops")?,
+        ));
+    }
     let s = v.get("stats")?;
     out.push_str(&format!(
         "stream_flows={} sctp_associations={} udp_flows={}\n",
@@ -71,5 +86,13 @@ mod tests {
              stream_flows=1 sctp_associations=1 udp_flows=0\n"
         );
         assert_eq!(render_text("{\"error\":\"x\"}"), None);
+        let json = r#"{"stats":{"stream_flows":0,"udp_flows":0,"sctp_associations":0},"flows":[],
+            "udp_sockets":[{"local":"127.0.0.1:5060","recv_buffer":4608,"send_buffer":212992,
+            "kernel_drops":3}]}"#;
+        assert_eq!(
+            render_text(json).expect("valid"),
+            "udp-socket 127.0.0.1:5060 recv_buffer=4608 send_buffer=212992 kernel_drops=3\n\
+             stream_flows=0 sctp_associations=0 udp_flows=0\n"
+        );
     }
 }
