@@ -9,7 +9,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -170,40 +170,18 @@ fn lab_sipp_options_over_sctp_to_sipwire_run_one_association_and_one_per_call() 
 }
 
 /// Kamailio in `host`, started with its SCTP listener on both of b's addresses and a UDP one on
-/// `udp`; killed on drop.
-struct Kamailio {
-    child: Child,
-    _run: tempfile::TempDir,
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn kamailio(host: &Host, udp: &str) -> Kamailio {
-    let run = tempfile::tempdir().expect("tempdir");
-    let child = host
-        .command("kamailio")
-        .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
-        .arg(run.path())
-        .arg("-f")
-        .arg(repo().join("lab/kamailio/sctp-peer.cfg"))
-        .args([
-            "-A",
-            "PEER_SCTP=sctp:(192.0.2.2,198.51.100.2):5060",
-            "-A",
-            &format!("PEER_UDP=udp:{udp}:5060"),
-            "-A",
-            "SIPWIRE=\"sip:192.0.2.1:5060;transport=sctp\"",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("kamailio runs (packages kamailio, kamailio-sctp-modules)");
-    Kamailio { child, _run: run }
+/// `udp`; stopped with its workers on drop.
+fn kamailio(host: &Host, udp: &str) -> support::kamailio::Kamailio {
+    let mut cmd = host.command("kamailio");
+    cmd.args([
+        "-A",
+        "PEER_SCTP=sctp:(192.0.2.2,198.51.100.2):5060",
+        "-A",
+        &format!("PEER_UDP=udp:{udp}:5060"),
+        "-A",
+        "SIPWIRE=\"sip:192.0.2.1:5060;transport=sctp\"",
+    ]);
+    support::kamailio::Kamailio::spawn(cmd, &repo().join("lab/kamailio/sctp-peer.cfg"), None)
 }
 
 /// Remote addresses of the SCTP associations of `host` (its /proc/net/sctp/assocs).

@@ -20,9 +20,8 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::dns::{start_dns, TestDns, Zone};
@@ -88,36 +87,13 @@ fn kamailio_tls_cfg(dir: &Path, pki: &Pki) -> PathBuf {
     path
 }
 
-/// Kamailio started on lab/kamailio/tls-reuse-peer.cfg; killed on drop. Its log (stderr) goes to
-/// a file the test reads.
+/// Kamailio started on lab/kamailio/tls-reuse-peer.cfg; stopped on drop. Its log (stderr)
+/// goes to a file the test reads.
 struct Kamailio {
-    child: Child,
+    process: support::kamailio::Kamailio,
     log: PathBuf,
     tls: SocketAddr,
     udp: SocketAddr,
-    _run: tempfile::TempDir,
-}
-
-impl Drop for Kamailio {
-    /// Kamailio's main process stops its workers on SIGTERM (a SIGKILL would leave them
-    /// running); they all share the process group it leads. Whatever is left after 5 s is
-    /// killed.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str| {
-            let _ = Command::new("kill")
-                .args([sig, "--", &group])
-                .stderr(Stdio::null())
-                .status();
-        };
-        signal("-TERM");
-        let end = Instant::now() + Duration::from_secs(5);
-        while !matches!(self.child.try_wait(), Ok(Some(_))) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        signal("-KILL");
-        let _ = self.child.wait();
-    }
 }
 
 impl Kamailio {
@@ -144,14 +120,9 @@ async fn kamailio(
     sipwire_tls: SocketAddr,
     via_alias: bool,
 ) -> Kamailio {
-    let run = tempfile::tempdir().expect("tempdir");
     let log = dir.join(format!("kamailio-{}.log", tls.port()));
     let mut cmd = Command::new("kamailio");
-    cmd.args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
-        .arg(run.path())
-        .arg("-f")
-        .arg(repo().join("lab/kamailio/tls-reuse-peer.cfg"))
-        .args(["-A", &format!("PEER_TLS=tls:{tls}")])
+    cmd.args(["-A", &format!("PEER_TLS=tls:{tls}")])
         .args(["-A", &format!("PEER_UDP=udp:{udp}")])
         .args([
             "-A",
@@ -162,19 +133,16 @@ async fn kamailio(
     if via_alias {
         cmd.args(["-A", "WITH_VIA_ALIAS"]);
     }
-    let child = cmd
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("kamailio runs (packages kamailio, kamailio-tls-modules; lab/install-deps.sh)");
+    let process = support::kamailio::Kamailio::spawn(
+        cmd,
+        &repo().join("lab/kamailio/tls-reuse-peer.cfg"),
+        Some(&log),
+    );
     let mut k = Kamailio {
-        child,
+        process,
         log,
         tls,
         udp,
-        _run: run,
     };
     // Listening sockets only: probing with a connection would add one to the counts.
     let listening = |args: &[&str], addr: SocketAddr| {
@@ -193,7 +161,7 @@ async fn kamailio(
             return false;
         }
         next = Instant::now() + Duration::from_millis(50);
-        if let Ok(Some(status)) = k.child.try_wait() {
+        if let Some(status) = k.process.exited() {
             panic!("Kamailio exited ({status}):\n{}", k.log());
         }
         listening(&["-Hltn"], tls) && listening(&["-Hlun"], udp)

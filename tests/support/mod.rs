@@ -12,6 +12,8 @@ pub mod dtls;
 pub mod fig;
 /// The `sipwire run` binary as a child process.
 pub mod gateway;
+/// Kamailio as a peer, stopped with its workers.
+pub mod kamailio;
 /// RFC 5923 peers in network namespaces (lab VM only).
 pub mod lab;
 /// The test CA and its certificates.
