@@ -52,6 +52,7 @@ async fn setup() -> Net {
             "127.0.0.1",
             Some(uas_addr.port()),
         )],
+        best_effort_tls: None,
     });
     let timers = TimerConfig {
         trying_delay: Some(Duration::ZERO),

@@ -36,6 +36,9 @@ pub struct ProxySection {
     /// Other names of ours (domains served): a Request-URI or Route naming one without a
     /// user part is for us.
     pub local_names: Vec<String>,
+    /// Best-effort TLS for `sip:` requests (RFC 5630 §5.3): TLS targets first, the plain
+    /// ones as fallback. Off by default (a blackholed TLS attempt costs Timer B/F).
+    pub best_effort_tls: bool,
 }
 
 impl Default for ProxySection {
@@ -49,6 +52,7 @@ impl Default for ProxySection {
             t4_ms: 5000,
             name_server: None,
             local_names: Vec::new(),
+            best_effort_tls: false,
         }
     }
 }
@@ -107,6 +111,10 @@ pub struct RouteConfig {
     /// Forward without transactions (§16.11); absent: `[proxy] stateful` decides.
     #[serde(default)]
     pub stateless: Option<bool>,
+    /// Best-effort TLS for `sip:` requests of this route; absent: `[proxy]
+    /// best_effort_tls` decides.
+    #[serde(default)]
+    pub best_effort_tls: Option<bool>,
     /// Where to send, in order (RFC 3263 §4.3 failover moves down the list).
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetConfig>,
@@ -159,8 +167,22 @@ pub fn violations(cfg: &Config, out: &mut Vec<(Violation, Place)>) {
             out.push((Violation::BadNameServer(ns), proxy("name_server")));
         }
     }
+    // Best-effort TLS needs a TLS listener to send from (else it would silently do nothing).
+    let tls = cfg
+        .listeners
+        .iter()
+        .any(|l| l.transport == TransportKind::Tls);
+    if p.best_effort_tls && !tls {
+        out.push((Violation::BestEffortTlsWithoutTls, proxy("best_effort_tls")));
+    }
     let has_listener = |n: &str| cfg.listeners.iter().any(|l| l.name == n);
     for (i, r) in cfg.routes.iter().enumerate() {
+        if r.best_effort_tls == Some(true) && !tls {
+            out.push((
+                Violation::BestEffortTlsWithoutTls,
+                route_place(i).child("best_effort_tls"),
+            ));
+        }
         if r.targets.is_empty() {
             out.push((Violation::RouteWithoutTarget(i + 1), route_place(i)));
         }
@@ -247,6 +269,7 @@ pub fn proxy_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
     pc.local_names.extend(cfg.domains());
     pc.record_route = cfg.proxy.record_route;
     pc.max_forwards = cfg.proxy.max_forwards;
+    pc.best_effort_tls = cfg.proxy.best_effort_tls;
     pc.routes = cfg
         .routes
         .iter()
@@ -271,6 +294,7 @@ fn split_host_port(a: &str, default_port: u16) -> (String, u16) {
 fn route_rule(r: &RouteConfig, stateful: bool) -> RouteRule {
     let stateless = r.stateless.unwrap_or(!stateful);
     RouteRule {
+        best_effort_tls: r.best_effort_tls,
         matches: RouteMatch {
             domain: r.domain.clone(),
             user: r.user.clone(),
