@@ -384,6 +384,23 @@ mod tests {
     }
 
     #[test]
+    fn best_effort_tls_reaches_the_core() {
+        assert!(!ProxySection::default().best_effort_tls, "off by default");
+        let cfg = Config::parse(&format!(
+            "{BASE}[[listener]]\nname = 'tls'\ntransport = 'tls'\naddr = '127.0.0.1:5061'\n\
+             [tls]\ndev_ca = true\n[proxy]\nbest_effort_tls = true\n\
+             [[route]]\nbest_effort_tls = false\n\
+             [[route.target]]\ntransport = 'tcp'\naddress = '10.0.0.1:5060'\n\
+             [[route]]\n[[route.target]]\ntransport = 'tcp'\naddress = '10.0.0.2:5060'\n"
+        ))
+        .unwrap();
+        let pc = proxy_config(&cfg, &bound());
+        assert!(pc.best_effort_tls);
+        assert_eq!(pc.routes[0].best_effort_tls, Some(false));
+        assert_eq!(pc.routes[1].best_effort_tls, None, "[proxy] decides");
+    }
+
+    #[test]
     fn advertise_and_network_name_the_listener() {
         let cfg = Config::parse(
             "[[listener]]\nname = 'tcp'\ntransport = 'tcp'\naddr = '0.0.0.0:5060'\n\
