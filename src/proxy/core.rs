@@ -45,16 +45,18 @@ pub struct RequestId(u64);
 /// What the driver must do.
 #[derive(Debug, Clone)]
 pub enum Output<F> {
-    /// Send this response upstream on the request's inbound flow (for UDP: to the source,
-    /// or by `received`/`rport`, RFC 3261 §18.2.2, RFC 3581).
+    /// Send this response upstream: on the request's inbound flow first, then where
+    /// [`super::ResponsePlan::new`]`(&message, Some(&to))` says when that fails (RFC 3261
+    /// §18.2.2, RFC 3581, RFC 3263 §5).
     Respond {
         /// Where the request came from.
         to: Inbound<F>,
         /// The response.
         message: Message,
     },
-    /// Send this response by its top Via (§18.2.2, RFC 3263 §5): a response to a request
-    /// forwarded statelessly, or a 2xx that outlived its server transaction.
+    /// Send this response by its top Via ([`super::ResponsePlan::new`]`(&message, None)`,
+    /// §18.2.2, RFC 3263 §5): a response to a request forwarded statelessly, or a 2xx that
+    /// outlived its server transaction.
     RespondByVia {
         /// The response, our Via removed.
         message: Message,
