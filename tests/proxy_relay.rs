@@ -11,9 +11,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use sipwire::proxy::driver::{run, ListenerMap};
 use sipwire::proxy::{Listener, Proxy, ProxyConfig, RouteMatch, RouteRule, RouteTarget};
+use sipwire::resolve::{DnsConfig, DnsResolver};
 use sipwire::transaction::TimerConfig;
 use sipwire::transport::{Incoming, Target, Transport, TransportKind};
 use sipwire::wire::Message;
+use support::dns::{start_dns, Zone};
 use support::transport::{any, next, transport};
 use tokio::sync::mpsc;
 
@@ -28,6 +30,11 @@ struct Net {
 }
 
 async fn setup() -> Net {
+    setup_with(None).await
+}
+
+/// [`setup`] with a DNS resolver for the proxy.
+async fn setup_with(dns: Option<DnsResolver>) -> Net {
     let (pt, prx) = transport();
     let p_udp = pt.bind_udp(any()).await.expect("proxy udp");
     let p_tcp = pt.bind_tcp(any()).await.expect("proxy tcp");
@@ -52,6 +59,7 @@ async fn setup() -> Net {
             "127.0.0.1",
             Some(uas_addr.port()),
         )],
+        best_effort_tls: None,
     });
     let timers = TimerConfig {
         trying_delay: Some(Duration::ZERO),
@@ -59,7 +67,7 @@ async fn setup() -> Net {
     };
     let proxy = Proxy::new(cfg, timers, 7).expect("proxy");
     let map = ListenerMap::new().with(p_udp, "udp-a").with(p_tcp, "tcp-c");
-    tokio::spawn(run(proxy, pt, prx, map, None));
+    tokio::spawn(run(proxy, pt, prx, map, dns));
     Net {
         uac,
         uac_rx,
@@ -256,6 +264,75 @@ async fn a_response_whose_inbound_connection_closed_goes_on_a_new_connection() {
         back.local, uac_listen,
         "a new connection to the sent-by port"
     );
+}
+
+/// RFC 3261 §18.2.2 then RFC 3263 §5: the UAC's connection closes while its request is
+/// downstream and a new connection to `received` at the sent-by port is refused, so the
+/// proxy locates the sent-by, a host name without port, by SRV `_sip._tcp`, and tries its
+/// targets in order: the first is refused too, the second gets the response.
+#[tokio::test]
+async fn a_response_whose_connection_and_received_address_fail_goes_to_the_sent_by_srv() {
+    use tokio::io::AsyncWriteExt;
+    // The UAC connects from 127.0.0.2: the proxy stamps received=127.0.0.2 (the sent-by is
+    // a name), and nothing listens at 127.0.0.2:5060.
+    let received: SocketAddr = "127.0.0.2:5060".parse().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(received).await.is_err(),
+        "precondition: nothing may listen on {received}"
+    );
+    let (uac, mut uac_rx) = transport();
+    let uac_listen = uac.bind_tcp(any()).await.expect("uac tcp");
+    let refused = std::net::TcpListener::bind(any())
+        .and_then(|l| l.local_addr())
+        .expect("a port nothing listens on once closed");
+    let zone = Zone::new("uac.test.")
+        .srv(
+            "_sip._tcp.uac.test.",
+            10,
+            0,
+            refused.port(),
+            "down.uac.test.",
+        )
+        .srv(
+            "_sip._tcp.uac.test.",
+            20,
+            0,
+            uac_listen.port(),
+            "up.uac.test.",
+        )
+        .a("down.uac.test.", "127.0.0.1")
+        .a("up.uac.test.", "127.0.0.1");
+    let dns = start_dns(vec![zone]).await;
+    let resolver = DnsResolver::new(DnsConfig::new(dns.addr)).expect("resolver");
+    let mut n = setup_with(Some(resolver)).await;
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().unwrap())
+        .expect("bind 127.0.0.2");
+    let mut stream = socket.connect(n.p_tcp).await.expect("connect");
+    let req =
+        "OPTIONS sip:bob@example.net SIP/2.0\r\nVia: SIP/2.0/TCP uac.test;branch=z9hG4bKsrv1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@example.org>;tag=a1\r\nTo: <sip:bob@example.net>\r\n\
+         Call-ID: srv@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let got = next(&mut n.uas_rx).await;
+    assert_eq!(got.message.method(), Some("OPTIONS"));
+    let stamped = text(&got.message);
+    assert!(
+        stamped.contains("SIP/2.0/TCP uac.test;branch=z9hG4bKsrv1;received=127.0.0.2"),
+        "{stamped}"
+    );
+    drop(stream);
+    // Let the proxy see the close before the answer comes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n.uas
+        .send(got.flow, reply(&got.message, 200, ""))
+        .expect("reply");
+    let back = next(&mut uac_rx).await;
+    assert_eq!(back.message.status_code(), Some(200));
+    assert_eq!(back.transport(), TransportKind::Tcp);
+    assert_eq!(back.local, uac_listen, "the second SRV target");
 }
 
 /// A burst for one target that is still connecting leaves in the order it came in.

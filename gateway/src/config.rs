@@ -153,6 +153,9 @@ pub enum Violation {
     /// No listener has the target's transport.
     #[error("no {0} listener to send from; expected a [[listener]] of that transport")]
     NoListenerFor(TransportKind),
+    /// Best-effort TLS is asked for without a TLS listener to send from.
+    #[error("best_effort_tls needs a tls listener to send from; expected a [[listener]] with transport = \"tls\"")]
+    BestEffortTlsWithoutTls,
 }
 
 /// The longest `[capture] auth_key`: it is repeated in every HEP packet (at most 65535 bytes).

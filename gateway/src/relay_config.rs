@@ -36,6 +36,9 @@ pub struct ProxySection {
     /// Other names of ours (domains served): a Request-URI or Route naming one without a
     /// user part is for us.
     pub local_names: Vec<String>,
+    /// Best-effort TLS for `sip:` requests (RFC 5630 §5.3): TLS targets first, the plain
+    /// ones as fallback. Off by default (a blackholed TLS attempt costs Timer B/F).
+    pub best_effort_tls: bool,
 }
 
 impl Default for ProxySection {
@@ -49,6 +52,7 @@ impl Default for ProxySection {
             t4_ms: 5000,
             name_server: None,
             local_names: Vec::new(),
+            best_effort_tls: false,
         }
     }
 }
@@ -107,6 +111,10 @@ pub struct RouteConfig {
     /// Forward without transactions (§16.11); absent: `[proxy] stateful` decides.
     #[serde(default)]
     pub stateless: Option<bool>,
+    /// Best-effort TLS for `sip:` requests of this route; absent: `[proxy]
+    /// best_effort_tls` decides.
+    #[serde(default)]
+    pub best_effort_tls: Option<bool>,
     /// Where to send, in order (RFC 3263 §4.3 failover moves down the list).
     #[serde(default, rename = "target")]
     pub targets: Vec<TargetConfig>,
@@ -159,8 +167,22 @@ pub fn violations(cfg: &Config, out: &mut Vec<(Violation, Place)>) {
             out.push((Violation::BadNameServer(ns), proxy("name_server")));
         }
     }
+    // Best-effort TLS needs a TLS listener to send from (else it would silently do nothing).
+    let tls = cfg
+        .listeners
+        .iter()
+        .any(|l| l.transport == TransportKind::Tls);
+    if p.best_effort_tls && !tls {
+        out.push((Violation::BestEffortTlsWithoutTls, proxy("best_effort_tls")));
+    }
     let has_listener = |n: &str| cfg.listeners.iter().any(|l| l.name == n);
     for (i, r) in cfg.routes.iter().enumerate() {
+        if r.best_effort_tls == Some(true) && !tls {
+            out.push((
+                Violation::BestEffortTlsWithoutTls,
+                route_place(i).child("best_effort_tls"),
+            ));
+        }
         if r.targets.is_empty() {
             out.push((Violation::RouteWithoutTarget(i + 1), route_place(i)));
         }
@@ -250,6 +272,7 @@ pub fn proxy_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
     // endpoint (which adds nothing to a relayed request).
     pc.alias = cfg.alias.add_alias;
     pc.max_forwards = cfg.proxy.max_forwards;
+    pc.best_effort_tls = cfg.proxy.best_effort_tls;
     pc.routes = cfg
         .routes
         .iter()
@@ -274,6 +297,7 @@ fn split_host_port(a: &str, default_port: u16) -> (String, u16) {
 fn route_rule(r: &RouteConfig, stateful: bool) -> RouteRule {
     let stateless = r.stateless.unwrap_or(!stateful);
     RouteRule {
+        best_effort_tls: r.best_effort_tls,
         matches: RouteMatch {
             domain: r.domain.clone(),
             user: r.user.clone(),
@@ -368,6 +392,23 @@ mod tests {
         assert!(proxy_config(&on, &bound()).alias);
         let off = Config::parse(&format!("{BASE}[alias]\nadd_alias = false\n")).unwrap();
         assert!(!proxy_config(&off, &bound()).alias);
+    }
+
+    #[test]
+    fn best_effort_tls_reaches_the_core() {
+        assert!(!ProxySection::default().best_effort_tls, "off by default");
+        let cfg = Config::parse(&format!(
+            "{BASE}[[listener]]\nname = 'tls'\ntransport = 'tls'\naddr = '127.0.0.1:5061'\n\
+             [tls]\ndev_ca = true\n[proxy]\nbest_effort_tls = true\n\
+             [[route]]\nbest_effort_tls = false\n\
+             [[route.target]]\ntransport = 'tcp'\naddress = '10.0.0.1:5060'\n\
+             [[route]]\n[[route.target]]\ntransport = 'tcp'\naddress = '10.0.0.2:5060'\n"
+        ))
+        .unwrap();
+        let pc = proxy_config(&cfg, &bound());
+        assert!(pc.best_effort_tls);
+        assert_eq!(pc.routes[0].best_effort_tls, Some(false));
+        assert_eq!(pc.routes[1].best_effort_tls, None, "[proxy] decides");
     }
 
     #[test]

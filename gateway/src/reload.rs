@@ -171,12 +171,19 @@ fn relay_changes(
             t4_ms,
             name_server,
             local_names,
+            best_effort_tls,
         }
     );
     for f in fields {
-        let live = ["stateful", "record_route", "max_forwards", "local_names"]
-            .iter()
-            .any(|k| f.ends_with(k));
+        let live = [
+            "stateful",
+            "record_route",
+            "max_forwards",
+            "local_names",
+            "best_effort_tls",
+        ]
+        .iter()
+        .any(|k| f.ends_with(k));
         if live {
             applied.push(f);
             changed = true;
@@ -190,6 +197,7 @@ fn relay_changes(
         p.record_route = n.record_route;
         p.max_forwards = n.max_forwards;
         p.local_names = n.local_names.clone();
+        p.best_effort_tls = n.best_effort_tls;
     }
     changed
 }

@@ -353,3 +353,31 @@ fn route_and_proxy_problems_are_located() {
         ok.stdout
     );
 }
+
+/// RFC 5630 §5.3 best-effort TLS: accepted with a TLS listener to send from, refused (and
+/// located, in `[proxy]` and in a route) without one.
+#[test]
+fn best_effort_tls_needs_a_tls_listener() {
+    let tls = "[[listener]]\nname = 'tls'\ntransport = 'tls'\naddr = '127.0.0.1:5061'\n\
+               [tls]\ndev_ca = true\n";
+    let c = check(&format!(
+        "{TCP}{tls}[proxy]\nbest_effort_tls = true\n\
+         [[route]]\ndomain = 'example.net'\nbest_effort_tls = false\n\
+         [[route.target]]\ntransport = 'tcp'\nhost = 'core.example.net'\n"
+    ));
+    assert!(c.ok, "{}", c.stderr);
+    let c = check(&format!(
+        "{TCP}[proxy]\nbest_effort_tls = true\n\
+         [[route]]\ndomain = 'example.net'\nbest_effort_tls = true\n\
+         [[route.target]]\ntransport = 'tcp'\nhost = 'core.example.net'\n"
+    ));
+    assert!(!c.ok);
+    let msg = "best_effort_tls needs a tls listener to send from; expected a [[listener]] with \
+               transport = \"tls\"";
+    assert_eq!(
+        c.problems,
+        [format!("6:1: {msg}"), format!("9:1: {msg}")],
+        "{}",
+        c.stderr
+    );
+}

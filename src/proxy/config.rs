@@ -196,13 +196,17 @@ impl RouteTarget {
 
 /// A configured route: requests it matches go to its targets, in order (RFC 3263 §4.3
 /// failover moves down the list).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RouteRule {
     /// What it matches.
     #[serde(default, rename = "match")]
     pub matches: RouteMatch,
     /// Where it sends, in order.
     pub targets: Vec<RouteTarget>,
+    /// Best-effort TLS for `sip:` requests it routes (RFC 5630 §5.3); `None`: the
+    /// configuration's [`ProxyConfig::best_effort_tls`].
+    #[serde(default)]
+    pub best_effort_tls: Option<bool>,
 }
 
 /// The proxy core's settings.
@@ -232,6 +236,11 @@ pub struct ProxyConfig {
     /// Max-Forwards written into a request that has none (§16.6 step 3; 70 by default).
     #[serde(default = "default_max_forwards")]
     pub max_forwards: u8,
+    /// Best-effort TLS (RFC 5630 §5.3) for `sip:` requests: TLS targets are tried before
+    /// the plain ones, which stay as the fallback (see `best_effort.rs`). Off by default: a
+    /// TLS attempt that is blackholed costs a whole Timer B/F before the plain target.
+    #[serde(default)]
+    pub best_effort_tls: bool,
 }
 
 fn yes() -> bool {
@@ -285,6 +294,7 @@ impl ProxyConfig {
             alias: true,
             warning_agent: None,
             max_forwards: default_max_forwards(),
+            best_effort_tls: false,
         }
     }
 
@@ -336,24 +346,34 @@ impl ProxyConfig {
     }
 
     /// The listener a request leaves by over `transport`: `preferred` when it has that
-    /// transport, else the one bound to `source` (the local address the host routes the
-    /// target from), else the first listener of that transport.
+    /// transport, else one of that transport on `preferred`'s network, else the one bound to
+    /// `source` (the local address the host routes the target from), else the first
+    /// listener of that transport.
     pub fn outbound_listener(
         &self,
         transport: TransportKind,
         preferred: Option<&str>,
         source: Option<std::net::IpAddr>,
     ) -> Option<&Listener> {
-        let of_transport = || {
-            self.listeners
-                .iter()
-                .filter(move |l| l.transport == transport)
-        };
+        let preferred = preferred.and_then(|n| self.listener(n));
+        let of_kind = |l: &&Listener| l.transport == transport;
         preferred
-            .and_then(|n| self.listener(n))
-            .filter(|l| l.transport == transport)
-            .or_else(|| source.and_then(|ip| of_transport().find(|l| l.local_ip == Some(ip))))
-            .or_else(|| of_transport().next())
+            .filter(of_kind)
+            .or_else(|| {
+                let p = preferred?;
+                self.listeners
+                    .iter()
+                    .filter(of_kind)
+                    .find(|l| l.network == p.network)
+            })
+            .or_else(|| {
+                let ip = source?;
+                self.listeners
+                    .iter()
+                    .filter(of_kind)
+                    .find(|l| l.local_ip == Some(ip))
+            })
+            .or_else(|| self.listeners.iter().find(of_kind))
     }
 
     /// How many listeners have `transport`.

@@ -83,6 +83,9 @@ pub(crate) struct Context<F> {
     pub(crate) targets: VecDeque<(Target, Option<String>)>,
     pub(crate) resolving: bool,
     pub(crate) resolve_hint: Option<String>,
+    /// Best-effort TLS for the targets being resolved, with the URI's host name (RFC 5630
+    /// §5.3); `None`: off.
+    pub(crate) resolve_tls_first: Option<Option<String>>,
     pub(crate) branches: Vec<Branch>,
     pub(crate) outcomes: Vec<Outcome>,
     /// Why the last target could not be used (answered when nothing else came).
@@ -115,6 +118,7 @@ impl<F> Context<F> {
             targets: VecDeque::new(),
             resolving: false,
             resolve_hint: None,
+            resolve_tls_first: None,
             branches: Vec::new(),
             outcomes: Vec::new(),
             last_reject: None,

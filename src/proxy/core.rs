@@ -15,6 +15,7 @@ use crate::wire::Message;
 use crate::{Target, TransportKind};
 
 use super::ack_wait::{AckVerdict, AckWait, OkKey};
+use super::best_effort;
 use super::branch::{self, Mode};
 use super::config::{ConfigError, ProxyConfig};
 use super::context::{Branch, Context, Outcome};
@@ -44,16 +45,18 @@ pub struct RequestId(u64);
 /// What the driver must do.
 #[derive(Debug, Clone)]
 pub enum Output<F> {
-    /// Send this response upstream on the request's inbound flow (for UDP: to the source,
-    /// or by `received`/`rport`, RFC 3261 §18.2.2, RFC 3581).
+    /// Send this response upstream: on the request's inbound flow first, then where
+    /// [`super::ResponsePlan::new`]`(&message, Some(&to))` says when that fails (RFC 3261
+    /// §18.2.2, RFC 3581, RFC 3263 §5).
     Respond {
         /// Where the request came from.
         to: Inbound<F>,
         /// The response.
         message: Message,
     },
-    /// Send this response by its top Via (§18.2.2, RFC 3263 §5): a response to a request
-    /// forwarded statelessly, or a 2xx that outlived its server transaction.
+    /// Send this response by its top Via ([`super::ResponsePlan::new`]`(&message, None)`,
+    /// §18.2.2, RFC 3263 §5): a response to a request forwarded statelessly, or a 2xx that
+    /// outlived its server transaction.
     RespondByVia {
         /// The response, our Via removed.
         message: Message,
@@ -65,6 +68,9 @@ pub enum Output<F> {
         request: RequestId,
         /// What to resolve.
         target: SipTarget,
+        /// Best-effort TLS (RFC 5630 §5.3) for a `sip:` target: look for TLS targets too
+        /// (`_sips` SRV when there is no NAPTR); the core puts them first.
+        tls_first: bool,
     },
     /// Send this request (a first copy, a retransmission, an ACK for a non-2xx or a
     /// CANCEL) to `target` from `listener` (RFC 5923: through the reuse endpoint for the
@@ -407,8 +413,18 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         }
         ctx.resolving = false;
         let hint = ctx.resolve_hint.take();
-        ctx.targets
-            .extend(targets.into_iter().map(|t| (t, hint.clone())));
+        match ctx.resolve_tls_first.take() {
+            Some(aus) => {
+                let targets = best_effort_order(&self.cfg, targets, aus.as_deref());
+                ctx.targets.extend(targets.into_iter().map(|t| {
+                    let hint = tls_hint(&self.cfg, hint.clone(), &t);
+                    (t, hint)
+                }));
+            }
+            None => ctx
+                .targets
+                .extend(targets.into_iter().map(|t| (t, hint.clone()))),
+        }
         if ctx.server.is_none() {
             self.stateless_next(request);
         } else {
@@ -613,16 +629,31 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                 Some(Hop {
                     next: NextHop::Address(t),
                     listener,
-                }) => ctx.targets.push_back((t, listener)),
+                    tls_first,
+                }) => {
+                    let targets = match tls_first {
+                        true => best_effort_order(&self.cfg, vec![t], None),
+                        false => vec![t],
+                    };
+                    ctx.targets.extend(targets.into_iter().map(|t| {
+                        let hint = tls_hint(&self.cfg, listener.clone(), &t);
+                        (t, hint)
+                    }));
+                }
                 Some(Hop {
                     next: NextHop::Resolve(target),
                     listener,
+                    tls_first,
                 }) => {
                     ctx.resolving = true;
                     ctx.resolve_hint = listener;
+                    // The URI's host name: who a made-up TLS target must be.
+                    ctx.resolve_tls_first =
+                        tls_first.then(|| target.host.name().map(str::to_owned));
                     self.out.push_back(Output::Resolve {
                         request: id,
                         target,
+                        tls_first,
                     });
                     return;
                 }
@@ -1018,20 +1049,24 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                     }
                 }
             }
+            // Sent once, without failover: no best-effort TLS attempt.
             match ctx.hops.pop_front() {
                 Some(Hop {
                     next: NextHop::Address(t),
                     listener,
+                    ..
                 }) => ctx.targets.push_back((t, listener)),
                 Some(Hop {
                     next: NextHop::Resolve(target),
                     listener,
+                    ..
                 }) => {
                     ctx.resolving = true;
                     ctx.resolve_hint = listener;
                     self.out.push_back(Output::Resolve {
                         request: id,
                         target,
+                        tls_first: false,
                     });
                     return;
                 }
@@ -1047,6 +1082,29 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             }
         }
     }
+}
+
+/// [`best_effort::order`] when a TLS-family listener can send (else the targets as they
+/// are: a TLS attempt could not leave); made-up TLS attempts need a TLS listener.
+fn best_effort_order(cfg: &ProxyConfig, targets: Vec<Target>, aus: Option<&str>) -> Vec<Target> {
+    if !cfg.listeners.iter().any(|l| l.transport.is_secure()) {
+        return targets;
+    }
+    let tls = cfg
+        .outbound_listener(TransportKind::Tls, None, None)
+        .is_some();
+    best_effort::order(targets, aus, tls)
+}
+
+/// The listener hint of a TLS target of a best-effort hop without one: the TCP listener the
+/// plain targets leave by, so that the TLS attempt leaves on the same network
+/// ([`ProxyConfig::outbound_listener`]).
+fn tls_hint(cfg: &ProxyConfig, hint: Option<String>, target: &Target) -> Option<String> {
+    if hint.is_some() || !target.transport.is_secure() {
+        return hint;
+    }
+    cfg.outbound_listener(TransportKind::Tcp, None, None)
+        .map(|l| l.name.clone())
 }
 
 fn fwd_pop(mut ed: crate::wire::Editor<'_>) -> Option<Message> {

@@ -5,8 +5,10 @@
 //!   in the order the core produced them, even while the first one is still connecting.
 //! - TLS-family requests go through the RFC 5923 [`ReuseEndpoint`] when one is given
 //!   ([`ReuseEndpoint::send_prepared`]: the core's own Via, alias rows in both directions).
-//! - A response whose inbound connection has closed goes on a new connection to the Via's
-//!   `received` address and sent-by port (RFC 3261 §18.2.2).
+//! - Responses follow their [`ResponsePlan`] (RFC 3261 §18.2.2, RFC 3581, RFC 3263 §5): the
+//!   inbound flow, then `received` at the sent-by port, then the sent-by located by RFC 3263
+//!   §5, each tried when the one before failed; the look-up runs as a task, sends to an
+//!   address through the send queues, which report a failure back.
 //! - RFC 3263 look-ups run as tasks that report back.
 //! - [`Command`]s replace the configuration and drain the proxy for a graceful stop.
 
@@ -19,21 +21,35 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::endpoint::ReuseEndpoint;
-use crate::resolve::{resolve_with, Answer, DnsResolver, Resolution, ResolveConfig, SipTarget};
+use crate::resolve::{
+    resolve_with, Answer, DnsResolver, Resolution, ResolveConfig, SipTarget, ViaTarget,
+};
 use crate::transaction::TransactionId;
-use crate::transport::{Flow, Incoming, Transport, TransportError};
-use crate::wire::{Host, Message};
-use crate::{Target, TransportKind};
+use crate::transport::{Flow, Incoming, Transport};
+use crate::wire::Message;
+use crate::Target;
 
 use super::config::{ConfigError, ProxyConfig};
 use super::core::{Inbound, Output, Proxy, RequestId};
 use super::metrics::Published;
+use super::response_plan::{ResponsePlan, ResponseStep};
 use super::send_queue::{Job, SendQueues};
 
 /// What the tasks report back to the loop.
 pub(crate) enum Event {
     Resolved(RequestId, Vec<Target>),
     SendFailed(TransactionId),
+    /// A response's send to an address failed: its next destination.
+    ResponseFailed(Box<PendingResponse>),
+    /// The RFC 3263 §5 targets of a response's sent-by.
+    ResponseResolved(Box<PendingResponse>, Vec<Target>),
+}
+
+/// A response on its way upstream and the destinations it has left.
+#[derive(Debug)]
+pub(crate) struct PendingResponse {
+    plan: ResponsePlan<Flow>,
+    message: Message,
 }
 
 /// Which listener a received message came in on: by the local address it arrived at.
@@ -173,6 +189,13 @@ pub async fn run_with(
                 match ev {
                     Event::Resolved(id, targets) => proxy.resolved(id, targets, now),
                     Event::SendFailed(client) => proxy.send_failed(client, now),
+                    Event::ResponseFailed(pending) => {
+                        respond(&transport, &mut queues, &ev_tx, dns.clone(), *pending);
+                    }
+                    Event::ResponseResolved(mut pending, targets) => {
+                        pending.plan.resolved(targets);
+                        respond(&transport, &mut queues, &ev_tx, dns.clone(), *pending);
+                    }
                 }
             }
             Some(cmd) = commands.recv() => match cmd {
@@ -234,15 +257,34 @@ fn perform(
     dns: Option<Arc<DnsResolver>>,
 ) {
     match out {
-        Output::Respond { to, message } => respond(transport, queues, &to, message),
-        Output::RespondByVia { message } => match via_target(&message, None) {
-            Some(target) => queues.push(target, Job::response(message.into_bytes())),
-            None => tracing::debug!("response without a usable Via dropped"),
-        },
-        Output::Resolve { request, target } => {
+        Output::Respond { to, message } => {
+            let plan = ResponsePlan::new(&message, Some(&to));
+            respond(
+                transport,
+                queues,
+                ev,
+                dns,
+                PendingResponse { plan, message },
+            );
+        }
+        Output::RespondByVia { message } => {
+            let plan = ResponsePlan::new(&message, None);
+            respond(
+                transport,
+                queues,
+                ev,
+                dns,
+                PendingResponse { plan, message },
+            );
+        }
+        Output::Resolve {
+            request,
+            target,
+            tls_first,
+        } => {
             let ev = ev.clone();
             tokio::spawn(async move {
-                let targets = resolve(dns.as_deref(), &target).await;
+                let targets = resolve(dns.as_deref(), &target, tls_first).await;
                 let _ = ev.send(Event::Resolved(request, targets));
             });
         }
@@ -281,70 +323,70 @@ fn local_domain(opts: &DriverOptions, listener: &str) -> Option<String> {
         .or_else(|| cfg.default_domain.clone())
 }
 
-/// RFC 3261 §18.2.2 / RFC 3581: reliable transports and `rport` answer on the flow; UDP
-/// without `rport` goes to `received` (or the source) at the sent-by port. When the
-/// connection the request came on has closed, a new one goes to the Via's `received`
-/// address at its sent-by port, over the same transport.
-fn respond(transport: &Transport, queues: &mut SendQueues, to: &Inbound<Flow>, message: Message) {
-    let udp_to = match (to.transport, message.top_via()) {
-        (TransportKind::Udp, Ok(v)) if v.rport.is_none() => {
-            let ip = v.received.unwrap_or(to.source.ip());
-            Some(SocketAddr::new(ip, v.port.unwrap_or(5060)))
-        }
-        _ => None,
-    };
-    let result = match udp_to {
-        Some(addr) if addr != to.source => {
-            transport.send_datagram_via(to.flow, addr, message.as_bytes())
-        }
-        _ => transport.send(to.flow, message.clone().into_bytes()),
-    };
-    match result {
-        Ok(()) => {}
-        Err(TransportError::UnknownFlow(_)) if to.transport.is_reliable() => {
-            match via_target(&message, Some(to)) {
-                Some(target) => {
-                    tracing::debug!(addr = %target.addr, "inbound flow closed: response on a new connection");
-                    queues.push(target, Job::response(message.into_bytes()));
-                }
-                None => tracing::debug!("inbound flow closed and no Via to answer by"),
+/// Walks a response's plan: sends on flows and by datagram at once, moving on when one
+/// fails; a send to an address goes through the target's queue, which reports a failure
+/// back ([`Event::ResponseFailed`]); a look-up runs as a task ([`Event::ResponseResolved`]).
+fn respond(
+    transport: &Transport,
+    queues: &mut SendQueues,
+    ev: &mpsc::UnboundedSender<Event>,
+    dns: Option<Arc<DnsResolver>>,
+    mut pending: PendingResponse,
+) {
+    while let Some(step) = pending.plan.next_step() {
+        let result = match step {
+            ResponseStep::Flow(flow) => transport.send(flow, pending.message.clone().into_bytes()),
+            ResponseStep::DatagramVia(flow, addr) => {
+                transport.send_datagram_via(flow, addr, pending.message.as_bytes())
             }
+            ResponseStep::Target(target) => {
+                tracing::debug!(addr = %target.addr, transport = %target.transport, "response to a new destination");
+                let bytes = pending.message.clone().into_bytes();
+                queues.push(target, Job::response(bytes, Some(Box::new(pending))));
+                return;
+            }
+            ResponseStep::Resolve(via) => {
+                let ev = ev.clone();
+                tokio::spawn(async move {
+                    let targets = resolve_via(dns.as_deref(), &via).await;
+                    let _ = ev.send(Event::ResponseResolved(Box::new(pending), targets));
+                });
+                return;
+            }
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(%e, "response not sent; next destination"),
         }
-        Err(e) => tracing::debug!(%e, "response not sent"),
     }
+    tracing::debug!("response dropped: every destination failed");
 }
 
-/// Where a response goes by its top Via. Without an inbound flow (a stateless response):
-/// `received` (else the sent-by address) at the `rport` (else the sent-by port). For a
-/// closed inbound connection (§18.2.2): `received` (else the source) at the sent-by port
-/// (the transport's default without one), never the old ephemeral port. Host names are
-/// not resolved here; a TLS target is verified against the sent-by name when it is one.
-fn via_target(message: &Message, closed: Option<&Inbound<Flow>>) -> Option<Target> {
-    let v = message.top_via().ok()?;
-    let kind = match closed {
-        Some(i) => i.transport,
-        None => v.transport.kind()?,
+/// RFC 3263 §5 on a Via's sent-by (no DNS: nothing, a name needs it).
+async fn resolve_via(dns: Option<&DnsResolver>, via: &ViaTarget) -> Vec<Target> {
+    let Some(dns) = dns else {
+        return Vec::new();
     };
-    let ip = match closed {
-        Some(i) => v.received.unwrap_or(i.source.ip()),
-        None => v.received.or_else(|| v.host.ip())?,
-    };
-    let port = match (closed, v.rport) {
-        (None, Some(crate::wire::Rport::Port(p))) => p,
-        _ => v.port.unwrap_or(kind.default_port()),
-    };
-    let mut target = Target::new(kind, SocketAddr::new(ip, port));
-    if let (true, Host::Name(n)) = (kind.is_secure(), &v.host) {
-        target = target.with_server_name(n);
+    match dns.resolve_response(via).await {
+        Ok(r) => r.targets,
+        Err(e) => {
+            tracing::debug!(%e, "sent-by not located");
+            Vec::new()
+        }
     }
-    Some(target)
 }
 
 /// RFC 3263 on `target`; TLS-family results are verified against the URI's host (the AUS).
-async fn resolve(dns: Option<&DnsResolver>, target: &SipTarget) -> Vec<Target> {
+/// `tls_first`: best-effort TLS, so `_sips` SRV is asked for a `sip:` URI without NAPTR too.
+async fn resolve(dns: Option<&DnsResolver>, target: &SipTarget, tls_first: bool) -> Vec<Target> {
+    let mut cfg = dns.map_or_else(ResolveConfig::default, |d| d.config().resolve.clone());
+    cfg.tls_srv_for_sip_uris |= tls_first;
     let result = match dns {
-        Some(d) => d.resolve(target).await.map_err(|e| e.to_string()),
-        None => Resolution::new(target, &ResolveConfig::default())
+        Some(d) => match Resolution::new(target, &cfg) {
+            Ok(plan) => d.run(plan).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        None => Resolution::new(target, &cfg)
             .map_err(|e| e.to_string())
             .and_then(|plan| {
                 resolve_with(plan, &mut rand::rng(), |q| Answer::empty(q.kind))

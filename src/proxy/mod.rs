@@ -15,6 +15,8 @@
 //!   A 2xx to INVITE sent up an unreliable hop is retransmitted until its ACK (RFC 3261
 //!   §13.3.1.4 done for a UAS that does not; see `ack_wait.rs`).
 //! - [`NextHop`]: what a request needs next (an address, or a URI to resolve).
+//! - [`ResponsePlan`]: where a response goes upstream, in the order to try (RFC 3261
+//!   §18.2.2, RFC 3581, RFC 3263 §5), walked by the driver.
 //!
 //! - [`driver::run`]: a thin tokio driver over a `Transport`.
 //!
@@ -30,6 +32,7 @@
 )]
 
 mod ack_wait;
+mod best_effort;
 mod branch;
 mod config;
 mod context;
@@ -38,6 +41,7 @@ pub mod driver;
 pub mod metrics;
 mod reject;
 mod request;
+mod response_plan;
 mod select;
 mod send_queue;
 mod sips;
@@ -47,6 +51,7 @@ pub use config::{
 };
 pub use core::{Egress, InFlight, Inbound, Output, Proxy, ProxyCounters, ProxyError, RequestId};
 pub use reject::Reject;
+pub use response_plan::{ResponsePlan, ResponseStep};
 pub use select::{Hop, NextHop};
 
 #[cfg(test)]

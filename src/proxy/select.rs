@@ -31,6 +31,8 @@ pub struct Hop {
     /// Listener to leave by (a route target's `listener`, or the RFC 5658 hint of the Route
     /// entries we removed).
     pub listener: Option<String>,
+    /// Best-effort TLS (RFC 5630 §5.3): TLS targets of this hop go first.
+    pub tls_first: bool,
 }
 
 /// What §16.5 decided for a request.
@@ -151,6 +153,8 @@ pub(crate) fn select(
     listener: &str,
 ) -> Result<Selection, Reject> {
     let msg: &Message = &prepared.message;
+    // RFC 5630 §5.3 is about sip: requests; a sips: one leaves over TLS only anyway.
+    let sip = prepared.scheme == crate::wire::Scheme::Sip;
     if let Some(top) = msg.routes().next() {
         let top = top.map_err(|_| Reject::because(400, "bad Route"))?;
         let uri = top.sip_uri().map_err(|_| Reject::new(416))?;
@@ -158,6 +162,7 @@ pub(crate) fn select(
             hops: vec![Hop {
                 next: hop_for_uri(&uri)?,
                 listener: prepared.leave_by.clone(),
+                tls_first: sip && cfg.best_effort_tls,
             }],
             stateless: false,
         });
@@ -172,6 +177,9 @@ pub(crate) fn select(
         .iter()
         .find(|r| matches(&r.matches, &uri, method, listener))
     {
+        let stateless = rule.targets.first().is_some_and(|t| t.stateless);
+        // A stateless route sends once, with no failover to fall back on: no TLS attempt.
+        let tls_first = sip && !stateless && rule.best_effort_tls.unwrap_or(cfg.best_effort_tls);
         let hops = rule
             .targets
             .iter()
@@ -179,10 +187,10 @@ pub(crate) fn select(
                 Ok(Hop {
                     next: configured_hop(uri.scheme, t)?,
                     listener: t.listener.clone(),
+                    tls_first,
                 })
             })
             .collect::<Result<Vec<_>, Reject>>()?;
-        let stateless = rule.targets.first().is_some_and(|t| t.stateless);
         return Ok(Selection::Forward { hops, stateless });
     }
     // A Request-URI at one of our listeners, user part or not, with nothing configured for
@@ -194,6 +202,7 @@ pub(crate) fn select(
         hops: vec![Hop {
             next: hop_for_uri(&uri)?,
             listener: prepared.leave_by.clone(),
+            tls_first: sip && cfg.best_effort_tls,
         }],
         stateless: false,
     })

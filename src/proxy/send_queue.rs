@@ -15,7 +15,7 @@ use crate::transaction::TransactionId;
 use crate::transport::Transport;
 use crate::{Target, TransportKind};
 
-use super::driver::{Event, ReuseSource};
+use super::driver::{Event, PendingResponse, ReuseSource};
 
 /// One message to send.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub(crate) struct Job {
     client: Option<TransactionId>,
     /// RFC 5923 local domain to send for (TLS family through the reuse endpoint).
     domain: Option<String>,
+    /// A response's remaining destinations, handed back when this send fails.
+    retry: Option<Box<PendingResponse>>,
 }
 
 impl Job {
@@ -37,14 +39,16 @@ impl Job {
             bytes,
             client,
             domain,
+            retry: None,
         }
     }
 
-    pub(crate) fn response(bytes: Bytes) -> Job {
+    pub(crate) fn response(bytes: Bytes, retry: Option<Box<PendingResponse>>) -> Job {
         Job {
             bytes,
             client: None,
             domain: None,
+            retry,
         }
     }
 }
@@ -160,6 +164,9 @@ async fn deliver(shared: &Shared, target: &Target, job: Job) {
         tracing::debug!(%e, addr = %target.addr, transport = %target.transport, "not sent");
         if let Some(c) = job.client {
             let _ = shared.events.send(Event::SendFailed(c));
+        }
+        if let Some(r) = job.retry {
+            let _ = shared.events.send(Event::ResponseFailed(r));
         }
     }
 }

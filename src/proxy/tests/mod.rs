@@ -12,10 +12,12 @@ use crate::wire::Message;
 use crate::{Target, TransportKind};
 
 mod ack_wait;
+mod best_effort;
 mod call;
 mod context_probe;
 mod failover;
 mod request;
+mod response_plan;
 mod responses;
 mod route;
 mod sips;
@@ -50,6 +52,7 @@ pub(super) fn rule(domain: &str, targets: Vec<RouteTarget>) -> RouteRule {
             ..RouteMatch::default()
         },
         targets,
+        best_effort_tls: None,
     }
 }
 
@@ -161,7 +164,9 @@ impl H {
                     message,
                     client,
                 } => o.sends.push((target, listener, message, client)),
-                Output::Resolve { request, target } => o.resolves.push((request, target)),
+                Output::Resolve {
+                    request, target, ..
+                } => o.resolves.push((request, target)),
             }
         }
         o

@@ -23,26 +23,32 @@ fn configured_routes_match_in_order() {
         RouteRule {
             matches: m(&|x| x.methods = vec!["register".into()]),
             targets: vec![target("10.0.0.71")],
+            best_effort_tls: None,
         },
         RouteRule {
             matches: m(&|x| x.user = Some("+33*".into())),
             targets: vec![target("10.0.0.72")],
+            best_effort_tls: None,
         },
         RouteRule {
             matches: m(&|x| x.listener = Some(TLS_A.into())),
             targets: vec![target("10.0.0.73")],
+            best_effort_tls: None,
         },
         RouteRule {
             matches: m(&|x| x.host = Some("198.51.100.7:5080".into())),
             targets: vec![target("10.0.0.74")],
+            best_effort_tls: None,
         },
         RouteRule {
             matches: m(&|x| x.domain = Some("*.tenant.example".into())),
             targets: vec![target("10.0.0.75")],
+            best_effort_tls: None,
         },
         RouteRule {
             matches: m(&|x| x.domain = Some("example.net".into())),
             targets: vec![target("10.0.0.76")],
+            best_effort_tls: None,
         },
     ];
     let mut h = H::new(config(rules));
@@ -130,6 +136,7 @@ fn config_check_refuses_what_cannot_run() {
     let mut c = config(vec![RouteRule {
         matches: RouteMatch::default(),
         targets: vec![],
+        best_effort_tls: None,
     }]);
     assert_eq!(c.check(), Err(ConfigError::NoTarget(0)));
     c.routes[0].targets.push(RouteTarget {
