@@ -135,7 +135,8 @@ pub struct TargetConfig {
     /// Port with `host`; absent: SRV for a name, the transport's default for an IP.
     #[serde(default)]
     pub port: Option<u16>,
-    /// The listener to leave by; absent: the first of the target's transport.
+    /// The listener to leave by; absent: the one facing the target (the host's routing
+    /// table), else the first of the target's transport.
     #[serde(default)]
     pub listener: Option<String>,
 }

@@ -170,7 +170,8 @@ pub struct RouteTarget {
     /// branch. Read from the first target of the list.
     #[serde(default)]
     pub stateless: bool,
-    /// Listener to leave by; `None`: the first one of the target's transport.
+    /// Listener to leave by; `None`: the one facing the target (see
+    /// [`ProxyConfig::outbound_listener`]), else the first one of the target's transport.
     #[serde(default)]
     pub listener: Option<String>,
 }
