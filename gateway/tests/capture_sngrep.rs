@@ -12,138 +12,16 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::net::{SocketAddr, UdpSocket as StdUdp};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
+use support::capture::{require, tshark, Seen, Sngrep, TOOL_WAIT};
 use support::poll::WAIT;
 use support::sip::{options, parse};
 use support::transport::{framer, read_message};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-
-/// How long sngrep may take to bind, and the pcap to show every message.
-const TOOL_WAIT: Duration = Duration::from_secs(20);
-
-/// Panics with what to install when `tool` cannot be run.
-fn require(tool: &str, package: &str, version_arg: &str) {
-    match Command::new(tool).arg(version_arg).output() {
-        Ok(_) => {}
-        Err(e) => panic!(
-            "{tool} is needed by this test and cannot be run ({e}): install the Debian package \
-             `{package}` (lab/install-deps.sh does)"
-        ),
-    }
-}
-
-/// sngrep collecting HEP into a pcap; killed on drop.
-struct Sngrep {
-    child: Child,
-    pcap: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for Sngrep {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sngrep {
-    /// Starts `sngrep -N -q -L udp:127.0.0.1:PORT -O dir/capture.pcap` on a free port and
-    /// waits until it holds the port.
-    fn start(dir: &Path) -> (Sngrep, SocketAddr) {
-        let port = StdUdp::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("a free UDP port")
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let pcap = dir.join("capture.pcap");
-        let log = dir.join("sngrep.log");
-        let out = std::fs::File::create(&log).expect("sngrep log");
-        let child = Command::new("sngrep")
-            .args(["-N", "-q", "-L", &format!("udp:{addr}"), "-O"])
-            .arg(&pcap)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn sngrep");
-        let mut s = Sngrep { child, pcap, log };
-        let end = Instant::now() + TOOL_WAIT;
-        // Listening: the port can no longer be bound by anyone else.
-        while StdUdp::bind(addr).is_ok() {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("sngrep exited ({status}): {}", s.log_text());
-            }
-            assert!(
-                Instant::now() < end,
-                "sngrep did not bind {addr} in {TOOL_WAIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        (s, addr)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// One SIP message as tshark shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    src: SocketAddr,
-    dst: SocketAddr,
-    method: String,
-    status: String,
-    call_id: String,
-}
-
-/// `tshark -r pcap -Y sip -T fields ...`, one [`Seen`] per SIP packet.
-fn tshark(pcap: &Path) -> Vec<Seen> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", "sip", "-T", "fields", "-E", "separator=/t"])
-        .args([
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.dst",
-            "-e",
-            "udp.srcport",
-            "-e",
-            "udp.dstport",
-        ])
-        .args([
-            "-e",
-            "sip.Method",
-            "-e",
-            "sip.Status-Code",
-            "-e",
-            "sip.Call-ID",
-        ])
-        .output()
-        .expect("run tshark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let addr = |ip: &str, port: &str| format!("{ip}:{port}").parse().ok();
-            Some(Seen {
-                src: addr(f.first()?, f.get(2)?)?,
-                dst: addr(f.get(1)?, f.get(3)?)?,
-                method: f.get(4)?.to_string(),
-                status: f.get(5)?.to_string(),
-                call_id: f.get(6)?.to_string(),
-            })
-        })
-        .collect()
-}
 
 /// Sends an OPTIONS on a stream and reads its 200.
 async fn stream_options<S: AsyncRead + AsyncWrite + Unpin>(

@@ -4,6 +4,8 @@
 //! the TLS benchmarks) can include the ones it needs with `#[path]`.
 #![allow(dead_code)]
 
+/// sngrep as a HEP collector and tshark reading its pcap.
+pub mod capture;
 /// An in-process DNS server with NAPTR/SRV/A/AAAA zones.
 pub mod dns;
 /// OpenSSL DTLS configurations from the test CA.
