@@ -6,15 +6,9 @@ mod support;
 use sipwire::alias::{AliasDecision, IgnoreReason};
 use sipwire::transport::{Target, TransportKind};
 use support::fig::figure;
+use support::prometheus::value;
 use support::reuse::*;
 use support::sip::*;
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l.as_bytes().get(series.len()) == Some(&b' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 #[tokio::test]
 async fn alias_metrics_are_published() {

@@ -13,11 +13,11 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use support::capture::{require, tshark, Seen, Sngrep, TOOL_WAIT};
+use support::capture::{exchange, require, wait_for, Seen, Sngrep};
 use support::poll::WAIT;
+use support::prometheus::scrape;
 use support::sip::{options, parse};
 use support::transport::{framer, read_message};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -103,34 +103,9 @@ async fn sngrep_receives_every_request_and_response_and_tshark_reads_them() {
         ("heptls", sl, tls),
     ]
     .into_iter()
-    .flat_map(|(branch, client, server)| {
-        let call_id = format!("{branch}@test");
-        [
-            Seen {
-                src: client,
-                dst: server,
-                method: "OPTIONS".into(),
-                status: String::new(),
-                call_id: call_id.clone(),
-            },
-            Seen {
-                src: server,
-                dst: client,
-                method: String::new(),
-                status: "200".into(),
-                call_id,
-            },
-        ]
-    })
+    .flat_map(|(branch, client, server)| exchange(branch, client, server))
     .collect();
-    let end = Instant::now() + TOOL_WAIT;
-    let seen = loop {
-        let seen = tshark(&sngrep.pcap);
-        if want.iter().all(|w| seen.contains(w)) || Instant::now() >= end {
-            break seen;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let seen = wait_for(&sngrep.pcap, &want);
     let missing: Vec<&Seen> = want.iter().filter(|w| !seen.contains(w)).collect();
     assert!(
         missing.is_empty(),
@@ -152,21 +127,4 @@ async fn sngrep_receives_every_request_and_response_and_tshark_reads_them() {
         !exported.contains("sipwire_capture_dropped_total"),
         "{exported}"
     );
-}
-
-/// The Prometheus exposition of the gateway's exporter.
-async fn scrape(addr: SocketAddr) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut s = TcpStream::connect(addr)
-        .await
-        .expect("connect to the exporter");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .expect("request");
-    let mut out = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
-        .await
-        .expect("exporter answers in time")
-        .expect("read");
-    out
 }

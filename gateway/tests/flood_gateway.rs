@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use support::poll::WAIT;
+use support::prometheus::scrape;
 use support::sip::{options, parse};
 use support::transport::{framer, read_message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -232,28 +233,9 @@ async fn failed_handshake(ip: [u8; 4], server: SocketAddr) {
     }
 }
 
-/// The Prometheus exposition of the gateway's exporter.
-async fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr)
-        .await
-        .expect("connect to the exporter");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .expect("request");
-    let mut out = String::new();
-    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
-        .await
-        .expect("exporter answers in time")
-        .expect("read");
-    out
-}
-
 /// The value of one series (labels in the exporter's order), 0 when absent.
 fn value(exported: &str, series: &str) -> u64 {
-    exported
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
+    support::prometheus::value(exported, series).map_or(0, |v| v as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,13 +9,13 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use sipwire::transport::{Transport, TransportConfig};
 use sipwire::{Target, TransportKind};
 use sipwire_lab::Topology;
-use support::capture::{require, tshark, Seen, Sngrep, TOOL_WAIT};
+use support::capture::{exchange, require, wait_for, Seen, Sngrep};
 use support::poll::WAIT;
 use support::sip::request;
 
@@ -100,34 +100,9 @@ fn lab_sngrep_receives_sctp_and_tls_sctp_messages_and_tshark_reads_them() {
         ("heptlssctp", locals[1], tls_sctp),
     ]
     .into_iter()
-    .flat_map(|(branch, client, server)| {
-        let call_id = format!("{branch}@test");
-        [
-            Seen {
-                src: client,
-                dst: server,
-                method: "OPTIONS".into(),
-                status: String::new(),
-                call_id: call_id.clone(),
-            },
-            Seen {
-                src: server,
-                dst: client,
-                method: String::new(),
-                status: "200".into(),
-                call_id,
-            },
-        ]
-    })
+    .flat_map(|(branch, client, server)| exchange(branch, client, server))
     .collect();
-    let end = Instant::now() + TOOL_WAIT;
-    let seen = loop {
-        let seen = tshark(&sngrep.pcap);
-        if want.iter().all(|w| seen.contains(w)) || Instant::now() >= end {
-            break seen;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let seen = wait_for(&sngrep.pcap, &want);
     drop(gw);
     let missing: Vec<&Seen> = want.iter().filter(|w| !seen.contains(w)).collect();
     assert!(

@@ -19,7 +19,7 @@ use sipwire::wire::response::response_to;
 use sipwire::wire::Message;
 use sipwire_lab::{Host, HostTask, Topology, Zone};
 use support::gateway;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::prometheus::{scrape, value};
 use tokio::net::UdpSocket;
 
 const T1_MS: u64 = 100;
@@ -90,23 +90,6 @@ fn target(host: &Host, at: SocketAddr, code: u16, stop: Arc<AtomicBool>) -> Host
         .recv_timeout(Duration::from_secs(10))
         .expect("the target did not start");
     task
-}
-
-async fn metrics(addr: SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .await
-        .expect("get");
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.expect("read");
-    body
-}
-
-fn value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[test]
@@ -217,7 +200,7 @@ fn lab_srv_failover_silent_then_503_then_200_completes_after_timer_b() {
     });
     let (code, took, record_routes) = call.join().expect("uac");
     let text = gw_host
-        .run(move || async move { metrics(prom).await })
+        .run(move || async move { scrape(prom).await })
         .join()
         .expect("metrics");
     // Time for the caller's ACK to reach the third target.

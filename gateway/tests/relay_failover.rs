@@ -13,7 +13,7 @@ use bytes::Bytes;
 use sipwire::wire::Message;
 use support::dns::{start_dns, Zone};
 use support::gateway;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::prometheus::{scrape, value};
 use tokio::net::UdpSocket;
 
 const T1_MS: u64 = 50;
@@ -49,23 +49,6 @@ fn server(sock: UdpSocket, code: u16) -> tokio::task::JoinHandle<usize> {
         }
         n
     })
-}
-
-async fn metrics(addr: std::net::SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .await
-        .expect("get");
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.expect("read");
-    body
-}
-
-fn value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.split([' ', '{']).next() == Some(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +142,7 @@ async fn silent_then_503_then_200_completes_on_the_third_after_timer_f() {
         "took {took:?}, Timer F is {timer_f:?}"
     );
 
-    let text = metrics(prom).await;
+    let text = scrape(prom).await;
     assert_eq!(
         value(&text, "sipwire_proxy_branches_total"),
         Some(3.0),

@@ -133,3 +133,38 @@ pub fn tshark(pcap: &Path) -> Vec<Seen> {
         })
         .collect()
 }
+
+/// What tshark should show for one OPTIONS (Call-ID `BRANCH@test`) from `client` answered by
+/// `server`: the request, then its 200.
+pub fn exchange(branch: &str, client: SocketAddr, server: SocketAddr) -> [Seen; 2] {
+    let call_id = format!("{branch}@test");
+    [
+        Seen {
+            src: client,
+            dst: server,
+            method: "OPTIONS".into(),
+            status: String::new(),
+            call_id: call_id.clone(),
+        },
+        Seen {
+            src: server,
+            dst: client,
+            method: String::new(),
+            status: "200".into(),
+            call_id,
+        },
+    ]
+}
+
+/// Reads `pcap` until tshark shows everything in `want` (sngrep writes as packets come), at
+/// most [`TOOL_WAIT`]; returns what it last showed.
+pub fn wait_for(pcap: &Path, want: &[Seen]) -> Vec<Seen> {
+    let end = Instant::now() + TOOL_WAIT;
+    loop {
+        let seen = tshark(pcap);
+        if want.iter().all(|w| seen.contains(w)) || Instant::now() >= end {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

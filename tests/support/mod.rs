@@ -22,6 +22,8 @@ pub mod lab;
 pub mod pki;
 /// Bounded waits.
 pub mod poll;
+/// Scraping a Prometheus exporter.
+pub mod prometheus;
 /// RFC 5923 peers (transport + reuse endpoint) on loopback.
 pub mod reuse;
 /// SIP message builders and routing helpers.
