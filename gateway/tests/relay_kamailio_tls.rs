@@ -354,6 +354,22 @@ impl Setup {
         self.dir.path()
     }
 
+    /// `ua` sends an OPTIONS for `ruri` to `to` and gets 200 (else fails with Kamailio's log).
+    async fn answered(&self, ua: &mut Ua, ruri: &str, to: SocketAddr) {
+        assert_eq!(ua.options(ruri, to).await, 200, "{}", self.kam.log());
+    }
+
+    /// Two TLS connections between the peers, one opened by each.
+    async fn assert_one_connection_each_way(&self) {
+        let flows = self.assert_connections(2).await;
+        let mut dirs: Vec<&str> = flows
+            .iter()
+            .map(|f| f["direction"].as_str().expect("direction"))
+            .collect();
+        dirs.sort_unstable();
+        assert_eq!(dirs, ["inbound", "outbound"], "{flows:#?}");
+    }
+
     /// Kamailio's script lines starting with `prefix`, as (line, connection id).
     fn kamailio_lines(&self, prefix: &str) -> Vec<(String, String)> {
         self.kam
@@ -410,12 +426,8 @@ async fn sipwire_first_kamailio_sends_back_over_sipwires_connection() {
     let mut ua = Ua::new().await;
 
     // UA → sipwire → (new TLS connection, sipwire's Via with `alias`) → Kamailio: 200.
-    assert_eq!(
-        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:kam@kamailio.test", s.sipwire_udp)
+        .await;
     let from_sipwire = "OPTIONS sip:kam@kamailio.test from tls:127.0.0.1:";
     let line = s
         .kam
@@ -431,12 +443,7 @@ async fn sipwire_first_kamailio_sends_back_over_sipwires_connection() {
     let conn = s.kamailio_conn(from_sipwire);
 
     // UA → Kamailio (UDP) → sipwire.test at sipwire's TLS listener: over the same connection.
-    assert_eq!(
-        ua.options("sip:sipwire.test", s.kam.udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:sipwire.test", s.kam.udp).await;
     assert_eq!(
         s.kamailio_conn("OPTIONS sip:sipwire.test from udp:"),
         "<null>",
@@ -477,12 +484,7 @@ async fn kamailio_first_with_alias_sipwire_sends_back_over_kamailios_connection(
     let mut ua = Ua::new().await;
 
     // UA → Kamailio (UDP) → (new TLS connection, `alias`) → sipwire: 200.
-    assert_eq!(
-        ua.options("sip:sipwire.test", s.kam.udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:sipwire.test", s.kam.udp).await;
     let conn = s.kamailio_conn("reply 200 from tls:");
     let (row, counters) = alias_row(s.state()).await;
     assert_eq!(row["ip"], KAMAILIO_IP, "{row}");
@@ -493,12 +495,8 @@ async fn kamailio_first_with_alias_sipwire_sends_back_over_kamailios_connection(
     assert_eq!(counters["added"], 1, "{counters}");
 
     // UA → sipwire → kamailio.test: the aliased connection, no new one.
-    assert_eq!(
-        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:kam@kamailio.test", s.sipwire_udp)
+        .await;
     let on_it = format!("OPTIONS sip:kam@kamailio.test from tls:{} ", s.sipwire_tls);
     assert_eq!(
         s.kamailio_conn(&on_it),
@@ -528,27 +526,12 @@ async fn kamailio_first_without_alias_gets_a_second_connection() {
     })
     .await;
     let mut ua = Ua::new().await;
-    assert_eq!(
-        ua.options("sip:sipwire.test", s.kam.udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:sipwire.test", s.kam.udp).await;
     let v = admin(s.state(), "alias-table").await;
     assert_eq!(v["counters"]["rows"], 0, "{v}");
-    assert_eq!(
-        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
-    let flows = s.assert_connections(2).await;
-    let mut dirs: Vec<&str> = flows
-        .iter()
-        .map(|f| f["direction"].as_str().expect("direction"))
-        .collect();
-    dirs.sort_unstable();
-    assert_eq!(dirs, ["inbound", "outbound"], "{flows:#?}");
+    s.answered(&mut ua, "sip:kam@kamailio.test", s.sipwire_udp)
+        .await;
+    s.assert_one_connection_each_way().await;
 }
 
 /// The control of the first case: sipwire without `alias` (`[alias] add_alias = false`), so
@@ -562,12 +545,8 @@ async fn sipwire_first_without_alias_kamailio_opens_a_second_connection() {
     })
     .await;
     let mut ua = Ua::new().await;
-    assert_eq!(
-        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:kam@kamailio.test", s.sipwire_udp)
+        .await;
     let from_sipwire = "OPTIONS sip:kam@kamailio.test from tls:127.0.0.1:";
     let lines = s.kam.script_lines();
     let line = lines
@@ -576,25 +555,14 @@ async fn sipwire_first_without_alias_kamailio_opens_a_second_connection() {
         .expect("Kamailio got sipwire's request");
     assert!(!line.contains(";alias"), "no alias: {line}");
     let conn = s.kamailio_conn(from_sipwire);
-    assert_eq!(
-        ua.options("sip:sipwire.test", s.kam.udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:sipwire.test", s.kam.udp).await;
     assert_ne!(
         s.kamailio_conn("reply 200 from tls:"),
         conn,
         "sipwire's answer came on a connection Kamailio opened:\n{}",
         s.kam.log()
     );
-    let flows = s.assert_connections(2).await;
-    let mut dirs: Vec<&str> = flows
-        .iter()
-        .map(|f| f["direction"].as_str().expect("direction"))
-        .collect();
-    dirs.sort_unstable();
-    assert_eq!(dirs, ["inbound", "outbound"], "{flows:#?}");
+    s.assert_one_connection_each_way().await;
 }
 
 /// `[alias] add_alias` turned on by a reload of `sipwire run`: its next request over the open
@@ -608,12 +576,8 @@ async fn reloading_add_alias_on_lets_kamailio_reuse_the_open_connection() {
     })
     .await;
     let mut ua = Ua::new().await;
-    assert_eq!(
-        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:kam@kamailio.test", s.sipwire_udp)
+        .await;
 
     let file = s.state().join("sipwire.toml");
     let text = std::fs::read_to_string(&file).expect("config");
@@ -624,12 +588,8 @@ async fn reloading_add_alias_on_lets_kamailio_reuse_the_open_connection() {
     let applied = outcome["applied"].as_array().expect("applied");
     assert!(applied.contains(&"[alias] add_alias".into()), "{outcome}");
 
-    assert_eq!(
-        ua.options("sip:kam@kamailio.test", s.sipwire_udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:kam@kamailio.test", s.sipwire_udp)
+        .await;
     let sent = s.kamailio_lines("OPTIONS sip:kam@kamailio.test from tls:127.0.0.1:");
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert!(!sent[0].0.contains(";alias"), "before: {}", sent[0].0);
@@ -640,12 +600,7 @@ async fn reloading_add_alias_on_lets_kamailio_reuse_the_open_connection() {
     );
     assert_eq!(sent[0].1, sent[1].1, "one connection: {sent:#?}");
 
-    assert_eq!(
-        ua.options("sip:sipwire.test", s.kam.udp).await,
-        200,
-        "{}",
-        s.kam.log()
-    );
+    s.answered(&mut ua, "sip:sipwire.test", s.kam.udp).await;
     assert_eq!(
         s.kamailio_conn("reply 200 from tls:"),
         sent[0].1,
