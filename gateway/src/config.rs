@@ -116,6 +116,13 @@ pub enum Violation {
         /// Why it does not parse.
         error: sipwire::flood::PrefixError,
     },
+    /// `[sctp] dtls_via_token` is not an RFC 3261 token, or names another transport.
+    #[error(
+        "[sctp] dtls_via_token = {0:?}; expected 1 to 32 characters of an RFC 3261 token \
+         (letters, digits, -.!%*_+`'~) that is not another transport's token (UDP, TCP, TLS, \
+         SCTP, TLS-SCTP)"
+    )]
+    BadViaToken(String),
     /// `[flood] ipv6_prefix` out of range.
     #[error("[flood] ipv6_prefix = {0}; expected 1 to 128 (64: one source per /64)")]
     BadIpv6Prefix(u8),
@@ -423,6 +430,9 @@ pub struct SctpSection {
     pub send_buffer: usize,
     /// Associations at most.
     pub max_associations: usize,
+    /// The Via token of DTLS over SCTP (no RFC defines one; `DTLS-SCTP` by default):
+    /// the spelling the deployment's peers expect.
+    pub dtls_via_token: String,
 }
 
 impl Default for SctpSection {
@@ -441,11 +451,27 @@ impl Default for SctpSection {
             recv_buffer: d.recv_buffer,
             send_buffer: d.send_buffer,
             max_associations: d.max_associations,
+            dtls_via_token: sipwire::TransportKind::DtlsSctp.via_token().to_owned(),
         }
     }
 }
 
 impl SctpSection {
+    /// The DTLS over SCTP Via token when it is not the default one.
+    pub fn custom_dtls_via_token(&self) -> Option<&str> {
+        let default = sipwire::TransportKind::DtlsSctp.via_token();
+        (!self.dtls_via_token.eq_ignore_ascii_case(default)).then_some(self.dtls_via_token.as_str())
+    }
+
+    fn dtls_via_token_ok(&self) -> bool {
+        let t = &self.dtls_via_token;
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
+        (1..=32).contains(&t.len())
+            && t.chars().all(token_char)
+            && sipwire::TransportKind::from_via_token(t)
+                .is_none_or(|k| k == sipwire::TransportKind::DtlsSctp)
+    }
+
     /// The library's settings.
     pub fn transport_config(&self) -> sipwire::transport::SctpConfig {
         let ms = std::time::Duration::from_millis;
@@ -911,6 +937,12 @@ impl Config {
                 ));
             }
         }
+        if !self.sctp.dtls_via_token_ok() {
+            out.push((
+                Violation::BadViaToken(self.sctp.dtls_via_token.clone()),
+                Place::key("sctp").child("dtls_via_token"),
+            ));
+        }
         super::relay_config::violations(self, &mut out);
         if l.idle_timeout_secs < 32 {
             out.push((
@@ -949,6 +981,21 @@ mod tests {
             .violations()
             .cloned()
             .collect()
+    }
+
+    #[test]
+    fn dtls_via_token_must_be_a_token_of_its_own() {
+        let ok = Config::parse("[sctp]\ndtls_via_token = 'SCTP-DTLS'\n").expect("valid");
+        assert_eq!(ok.sctp.custom_dtls_via_token(), Some("SCTP-DTLS"));
+        let default = Config::parse("[sctp]\ndtls_via_token = 'dtls-sctp'\n").expect("valid");
+        assert_eq!(default.sctp.custom_dtls_via_token(), None);
+        for bad in ["", "DTLS/SCTP", "TLS-SCTP", "udp", "A B"] {
+            assert_eq!(
+                violations(&format!("[sctp]\ndtls_via_token = '{bad}'\n")),
+                [Violation::BadViaToken(bad.to_owned())],
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

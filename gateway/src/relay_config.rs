@@ -274,6 +274,7 @@ pub fn proxy_config(cfg: &Config, bound: &[(String, TransportKind, SocketAddr)])
     pc.alias = cfg.alias.add_alias;
     pc.max_forwards = cfg.proxy.max_forwards;
     pc.best_effort_tls = cfg.proxy.best_effort_tls;
+    pc.dtls_sctp_via_token = cfg.sctp.custom_dtls_via_token().map(str::to_owned);
     pc.routes = cfg
         .routes
         .iter()

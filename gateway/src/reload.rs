@@ -331,6 +331,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
             recv_buffer,
             send_buffer,
             max_associations,
+            dtls_via_token,
         }
     ));
     let (o, n) = (&old.state, &new.state);

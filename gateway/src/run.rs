@@ -160,6 +160,9 @@ impl Gateway {
             {
                 transport
                     .set_dtls_sctp_client(crate::tls_setup::dtls_connector(cfg, dev_ca.as_ref())?);
+                if let Some(token) = cfg.sctp.custom_dtls_via_token() {
+                    transport.set_dtls_sctp_via_token(token);
+                }
             }
             Some(Arc::new(t))
         } else {

@@ -242,6 +242,10 @@ pub struct ProxyConfig {
     /// TLS attempt that is blackholed costs a whole Timer B/F before the plain target.
     #[serde(default)]
     pub best_effort_tls: bool,
+    /// The Via token our DTLS over SCTP hops carry; `None`: `DTLS-SCTP` (no RFC defines one,
+    /// so a deployment may need its peers' spelling).
+    #[serde(default)]
+    pub dtls_sctp_via_token: Option<String>,
 }
 
 fn yes() -> bool {
@@ -296,6 +300,7 @@ impl ProxyConfig {
             warning_agent: None,
             max_forwards: default_max_forwards(),
             best_effort_tls: false,
+            dtls_sctp_via_token: None,
         }
     }
 

@@ -174,7 +174,10 @@ pub(crate) fn build_branch(
     }
     let host = Host::parse(out.host.as_bytes())
         .ok_or_else(|| Reject::because(500, "bad listener host"))?;
-    let via = our_via(transport, host, out.port, branch, cfg.alias);
+    let mut via = our_via(transport, host, out.port, branch, cfg.alias);
+    if let (TransportKind::DtlsSctp, Some(token)) = (transport, &cfg.dtls_sctp_via_token) {
+        via.transport = crate::wire::TransportToken::Other(token.as_str().into());
+    }
     ed.prepend_via(&via).map_err(edit_err)?;
     ed.finish_message().map_err(edit_err)
 }

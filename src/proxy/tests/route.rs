@@ -184,3 +184,37 @@ fn without_a_named_listener_a_request_leaves_by_the_one_facing_the_target() {
     assert_eq!((target.addr, listener), (addr("10.0.0.9:5070"), UDP_C));
     assert!(s(m).contains("Via: SIP/2.0/UDP 10.0.0.1:5060;"), "{}", s(m));
 }
+
+/// DTLS over SCTP has no standard Via token: the configured one is what our Via carries.
+#[test]
+fn a_dtls_sctp_hop_carries_the_configured_via_token() {
+    let mut listeners = listeners();
+    listeners.push(Listener::new(
+        "dtls-c",
+        TransportKind::DtlsSctp,
+        "10.0.0.1",
+        Some(5061),
+    ));
+    let rules = vec![rule(
+        "example.net",
+        vec![RouteTarget::new(
+            TransportKind::DtlsSctp,
+            "10.0.0.9",
+            Some(5061),
+        )],
+    )];
+    for (token, want) in [(None, "DTLS-SCTP"), (Some("SCTP-DTLS"), "SCTP-DTLS")] {
+        let mut cfg = ProxyConfig::new(listeners.clone());
+        cfg.routes = rules.clone();
+        cfg.dtls_sctp_via_token = token.map(str::to_owned);
+        let mut h = H::new(cfg);
+        let o = h.request(OPTIONS, udp_in());
+        let (_, listener, m) = o.only_send();
+        assert_eq!(listener, "dtls-c");
+        assert!(
+            s(m).contains(&format!("Via: SIP/2.0/{want} 10.0.0.1:5061;")),
+            "{}",
+            s(m)
+        );
+    }
+}
