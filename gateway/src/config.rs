@@ -469,7 +469,7 @@ impl SctpSection {
         (1..=32).contains(&t.len())
             && t.chars().all(token_char)
             && sipwire::TransportKind::from_via_token(t)
-                .is_none_or(|k| k == sipwire::TransportKind::DtlsSctp)
+                .map_or(true, |k| k == sipwire::TransportKind::DtlsSctp)
     }
 
     /// The library's settings.
