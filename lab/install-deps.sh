@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the sipwire test suite needs on Debian 12 (run as root). Idempotent and quiet.
+# --bench-only: only what lab/bench/compare.sh needs (Kamailio with TLS, openssl, taskset, ss).
 set -euo pipefail
+bench_only=0
+[[ "${1:-}" == --bench-only ]] && bench_only=1
 
 packages=(
     iproute2 kmod procps openssl            # netns, veth, netem (tc), TLS peer checks
@@ -14,6 +17,9 @@ packages=(
     systemd                                 # systemd-analyze verify of the shipped unit
     sngrep tshark                           # HEP capture: a real collector and the pcap reader
 )
+if ((bench_only)); then
+    packages=(kamailio kamailio-tls-modules openssl util-linux iproute2 procps python3)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +34,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         systemctl disable --now kamailio >/dev/null 2>&1 || true
     fi
 fi
+
+((bench_only)) && exit 0
 
 if ! command -v vng >/dev/null; then
     echo "install-deps: installing virtme-ng"

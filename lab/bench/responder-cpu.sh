@@ -7,7 +7,7 @@
 #                                          default config, state dir = a fresh temp dir)
 #                  kamailio                Kamailio with its TLSF allocator (-x tlsf -X tlsf)
 #                  kamailio-default        Kamailio with its default allocator
-#   --install      apt-get install -y kamailio kamailio-tls-modules first (root; runs apt-get update)
+#   --install      lab/install-deps.sh --bench-only first (Kamailio with TLS; root)
 #   --rounds R     rounds; each runs every transport on every system, order rotated (3)
 #   --duration S   measured seconds per run (5)      --warmup S   warm-up seconds (1)
 #   --flows N      TCP/TLS connections (50)          --udp-window N   outstanding on UDP (50)
@@ -26,6 +26,8 @@
 # Only 127.0.0.1 is used; every wait is bounded.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=lab/bench/bench-lib.sh
+. "$root/lab/bench/bench-lib.sh"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 server_core="${SERVER_CORE:-0}"
 load_core="${LOAD_CORE:-1}"
@@ -114,8 +116,7 @@ done
 
 if ((install)); then
     [[ $(id -u) == 0 ]] || die "--install needs root"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio kamailio-tls-modules
+    "$root/lab/install-deps.sh" --bench-only
 fi
 
 # The systems: name → how to start it.
@@ -138,11 +139,7 @@ for s in "${systems[@]}"; do
     names+=("$name")
 done
 
-for port in 5060 5061; do
-    if ss -Htlnu "( sport = :$port )" | grep -q .; then
-        die "something already listens on port $port: $(ss -Htlnup "( sport = :$port )" | head -2)"
-    fi
-done
+require_ports_free 5060 5061 || exit 1
 
 if [[ -z "${SIPLOAD:-}" ]]; then
     (cd "$root" && cargo build --release -p sipload)
@@ -155,33 +152,10 @@ mkdir -p "$out"
 results="$out/results.jsonl"
 : >"$results"
 
-# Kamailio's TLS material: a P-256 CA and a localhost server certificate (the same key type
-# as sipwire's development CA), and the tls.cfg that points at them.
+# Kamailio's TLS material (bench-lib.sh).
 kam="$out/kamailio"
 if [[ " ${names[*]} " == *" kamailio"* ]]; then
-    mkdir -p "$kam"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -keyout "$kam/ca.key" -out "$kam/ca.pem" -subj "/CN=responder-cpu bench CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$kam/server.key" -out "$kam/server.csr" -subj "/CN=localhost" 2>/dev/null
-    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
-        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$kam/ext.cnf"
-    openssl x509 -req -in "$kam/server.csr" -CA "$kam/ca.pem" -CAkey "$kam/ca.key" -CAcreateserial \
-        -days 30 -extfile "$kam/ext.cnf" -out "$kam/server.pem" 2>/dev/null
-    cat >"$kam/tls.cfg" <<EOF
-[server:default]
-method = TLSv1.2+
-verify_certificate = no
-require_certificate = no
-certificate = $kam/server.pem
-private_key = $kam/server.key
-
-[client:default]
-method = TLSv1.2+
-verify_certificate = no
-require_certificate = no
-EOF
+    bench_make_tls "$kam"
 fi
 
 # The running system: its main pid, every pid whose CPU counts, the CA to trust.
@@ -189,26 +163,9 @@ cur_pid="" cur_pids=() cur_ca=""
 
 stop_system() {
     [[ -n "$cur_pid" ]] || return 0
-    kill -TERM "$cur_pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$cur_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$cur_pid" 2>/dev/null; then
-        echo "responder-cpu: pid $cur_pid ignored SIGTERM for 10 s, killing it" >&2
-        kill -KILL "$cur_pid" 2>/dev/null || true
-    fi
-    wait "$cur_pid" 2>/dev/null || true
-    # Kamailio's children leave with their parent; make sure, by pid.
-    for p in "${cur_pids[@]}"; do
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-    done
-    # The ports must be free before the next system binds them.
-    for ((i = 0; i < 100; i++)); do
-        ss -Htlnu '( sport = :5060 or sport = :5061 )' | grep -q . || break
-        sleep 0.1
-    done
+    # Kamailio runs in its own process group (setsid): its forked workers go with it.
+    stop_group "$cur_pid"
+    await_ports_free 5060 5061 || echo "responder-cpu: ports 5060/5061 still bound after 10 s" >&2
     cur_pid="" cur_pids=() cur_ca=""
 }
 trap stop_system EXIT
@@ -224,7 +181,6 @@ transport_args() {
     esac
 }
 
-json_field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 
 # Waits (at most 10 s) until the system answers OPTIONS on transport $1.
 await_answers() {
@@ -250,7 +206,7 @@ start_system() {
             local state="$out/$run.state"
             mkdir -p "$state"
             : >"$log"
-            SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn taskset -c "$server_core" "${sys_bin[$name]}" run >"$log" 2>&1 &
+            SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn setsid taskset -c "$server_core" "${sys_bin[$name]}" run >"$log" 2>&1 &
             cur_pid=$! cur_pids=("$cur_pid") cur_ca="$state/dev-ca/ca.pem"
             for ((i = 0; i < 100; i++)); do
                 grep -q '^sipwire: ready' "$log" && break
@@ -262,7 +218,7 @@ start_system() {
         kamailio | kamailio-default)
             local alloc=()
             [[ "${sys_kind[$name]}" == kamailio ]] && alloc=(-x tlsf -X tlsf)
-            taskset -c "$server_core" "${sys_bin[$name]}" -f "$root/lab/bench/kamailio-options.cfg" -DD -E \
+            setsid taskset -c "$server_core" "${sys_bin[$name]}" -f "$root/lab/bench/kamailio-options.cfg" -DD -E \
                 "${alloc[@]}" -m 256 -M 16 -A "TLS_CFG=\"$kam/tls.cfg\"" >"$log" 2>&1 &
             cur_pid=$! cur_pids=("$cur_pid") cur_ca="$kam/ca.pem"
             ;;
@@ -275,17 +231,7 @@ start_system() {
     fi
 }
 
-# Busy jiffies of CPU $1 from /proc/stat (all but idle and iowait).
-cpu_busy() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-proc_ticks() {
-    local p t=0
-    for p in "$@"; do
-        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$t"
-}
 
-hz="$(getconf CLK_TCK)"
 echo "responder-cpu: ${names[*]}; transports ${transport_list[*]}; $rounds rounds of ${warmup}+${duration} s;" \
     "$([[ -n "$rate" ]] && echo "open loop at $rate/s" || echo "closed loop, $flows TCP/TLS flows, $udp_window outstanding on UDP");" \
     "server on CPU $server_core, sipload on CPU $load_core; results in $out"
@@ -316,8 +262,7 @@ for ((r = 1; r <= rounds; r++)); do
             busy1="$(cpu_busy "$server_core")" ticks1="$(proc_ticks "${cur_pids[@]}")" t1="$(date +%s.%N)"
             stop_system
             # What else ran on the server's core during the run (other engineers' builds).
-            other="$(awk -v b="$((busy1 - busy0 - (ticks1 - ticks0)))" -v hz="$hz" -v t0="$t0" -v t1="$t1" \
-                'BEGIN { v = 100 * b / hz / (t1 - t0); printf "%.0f", (v < 0 ? 0 : v) }')"
+            other="$(jiffies_pct "$((busy1 - busy0 - (ticks1 - ticks0)))" "$t0" "$t1")"
             j="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(system=sys.argv[2], bench_transport=sys.argv[3], round=int(sys.argv[4]), other_on_server_core_pct=float(sys.argv[5]), loadavg=float(sys.argv[6])); print(json.dumps(d))' \
                 "$j" "$name" "$t" "$r" "$other" "$(cut -d' ' -f1 /proc/loadavg)")"
             echo "$j" >>"$results"

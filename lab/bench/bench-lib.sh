@@ -1,0 +1,92 @@
+# Shared pieces of the server benchmarks (responder-cpu.sh, relay-cpu.sh): sourced, not run.
+# Nothing here starts a process that it does not also know how to stop.
+
+# A P-256 CA and a server certificate for localhost / 127.0.0.1 in DIR (ca.pem, server.pem,
+# server.key; the same key type as sipwire's development CA), and DIR/tls.cfg for Kamailio's
+# tls module pointing at them (no peer verification either way: the bench measures the
+# relaying, and sipload verifies the server).
+bench_make_tls() {
+    local d="$1"
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=sipwire bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth,clientAuth" >"$d/ext.cnf"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 30 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null
+    cat >"$d/tls.cfg" <<EOT
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = $d/server.pem
+private_key = $d/server.key
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+EOT
+}
+
+# Busy jiffies of CPU $1 from /proc/stat (all but idle and iowait).
+cpu_busy() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+# utime+stime jiffies of the given processes, summed (0 for one that is gone).
+proc_ticks() {
+    local p t=0
+    for p in "$@"; do
+        t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+json_field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+
+# Stops a process started with `setsid` (its own process group, e.g. Kamailio and the
+# workers it forks): SIGTERM to the group, at most 10 s, then SIGKILL to what is left of it.
+stop_group() {
+    local pid="$1" i
+    [[ -n "$pid" ]] || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "bench: pid $pid ignored SIGTERM for 10 s, killing its group" >&2
+    fi
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# Waits (at most 10 s) until nothing listens on the given ports (the next system binds them).
+await_ports_free() {
+    local i filter="" p
+    for p in "$@"; do filter+="${filter:+ or }sport = :$p"; done
+    for ((i = 0; i < 100; i++)); do
+        ss -Htlnu "( $filter )" | grep -q . || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Refuses to start when something already listens on one of the ports.
+require_ports_free() {
+    local p
+    for p in "$@"; do
+        if ss -Htlnu "( sport = :$p )" | grep -q .; then
+            echo "bench: something already listens on port $p: $(ss -Htlnup "( sport = :$p )" | head -2)" >&2
+            return 1
+        fi
+    done
+}
+
+# Percent of wall time between $3 and $4 (date +%s.%N) that CPU time $1 jiffies took.
+jiffies_pct() {
+    awk -v b="$1" -v hz="$(getconf CLK_TCK)" -v t0="$2" -v t1="$3" \
+        'BEGIN { v = 100 * b / hz / (t1 - t0); printf "%.0f", (v < 0 ? 0 : v) }'
+}
