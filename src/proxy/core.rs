@@ -179,6 +179,9 @@ pub struct Proxy<F> {
     counters: ProxyCounters,
     /// Shutting down: new transactions are refused (503), those in flight go on.
     draining: bool,
+    /// Contexts whose final response has not gone up yet ([`Proxy::in_flight`], read after
+    /// every event: kept as a count, never a scan of the contexts).
+    awaiting_final: usize,
     /// 2xx responses to INVITE sent up an unreliable hop, retransmitted until their ACK
     /// (`None`: sent by Via).
     ack_wait: AckWait<Option<Inbound<F>>>,
@@ -227,6 +230,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             out: VecDeque::new(),
             counters: ProxyCounters::default(),
             draining: false,
+            awaiting_final: 0,
             egress: None,
         })
     }
@@ -256,7 +260,32 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
     /// Requests still waiting for their final response (what a graceful shutdown waits
     /// for; a context kept only to absorb retransmissions does not count).
     pub fn in_flight(&self) -> usize {
-        self.contexts.values().filter(|c| !c.final_sent).count()
+        #[cfg(test)]
+        assert_eq!(
+            self.awaiting_final,
+            self.contexts.values().filter(|c| !c.final_sent).count(),
+            "the in-flight count drifted"
+        );
+        self.awaiting_final
+    }
+
+    fn insert_context(&mut self, id: RequestId, ctx: Context<F>) {
+        if !ctx.final_sent {
+            self.awaiting_final += 1;
+        }
+        if let Some(old) = self.contexts.insert(id, ctx) {
+            if !old.final_sent {
+                self.awaiting_final = self.awaiting_final.saturating_sub(1);
+            }
+        }
+    }
+
+    fn remove_context(&mut self, id: &RequestId) -> Option<Context<F>> {
+        let ctx = self.contexts.remove(id)?;
+        if !ctx.final_sent {
+            self.awaiting_final = self.awaiting_final.saturating_sub(1);
+        }
+        Some(ctx)
     }
 
     /// The configuration.
@@ -521,7 +550,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         let id = self.new_id();
         let record_route = self.cfg.record_route && request::creates_dialog(req);
         let ctx = Context::new(inbound, req.clone(), prepared, Some(sid), record_route);
-        self.contexts.insert(id, ctx);
+        self.insert_context(id, ctx);
         self.bind(sid, id, Role::Server);
         Some(id)
     }
@@ -764,6 +793,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             return;
         }
         ctx.final_sent = true;
+        self.awaiting_final = self.awaiting_final.saturating_sub(1);
         let (response, generated) = ctx.best_response();
         let Some(response) = response else {
             return;
@@ -805,7 +835,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             .get(&id)
             .is_some_and(|c| c.live == 0 && !c.resolving)
         {
-            self.contexts.remove(&id);
+            self.remove_context(&id);
         }
     }
 
@@ -915,6 +945,9 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             // Step 5: a 2xx goes up at once, every one of them (INVITE forks can bring
             // several, and the client transaction passes 2xx retransmissions up too).
             b.done = true;
+            if !ctx.final_sent {
+                self.awaiting_final = self.awaiting_final.saturating_sub(1);
+            }
             ctx.final_sent = true;
             ctx.stop = true;
             let server = ctx.server;
@@ -1005,7 +1038,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         let record_route = self.cfg.record_route && request::creates_dialog(&req);
         let mut ctx = Context::new(inbound, req, Some(prepared), None, record_route);
         ctx.hops = hops.into();
-        self.contexts.insert(id, ctx);
+        self.insert_context(id, ctx);
         self.stateless_next(id);
     }
 
@@ -1031,7 +1064,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                     record_route,
                 ) {
                     Ok((message, listener)) => {
-                        self.contexts.remove(&id);
+                        self.remove_context(&id);
                         self.counters.forwarded_stateless += 1;
                         self.out.push_back(Output::Send {
                             target,
@@ -1071,7 +1104,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                     return;
                 }
                 None => {
-                    let Some(ctx) = self.contexts.remove(&id) else {
+                    let Some(ctx) = self.remove_context(&id) else {
                         return;
                     };
                     let rej = ctx

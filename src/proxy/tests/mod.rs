@@ -153,6 +153,8 @@ impl H {
     }
 
     pub(super) fn out(&mut self) -> Out {
+        // The in-flight count is kept, not scanned: checked against a scan at every step.
+        let _ = self.p.in_flight();
         let mut o = Out::default();
         while let Some(x) = self.p.poll_output() {
             match x {
