@@ -362,3 +362,72 @@ async fn sends_to_one_target_stay_in_order() {
         assert_eq!(got.message.cseq().seq, i + 1, "order kept");
     }
 }
+
+/// §16.11 stateless forwarding over TLS both ways: the response goes back by the Vias alone,
+/// on the TLS connection the request came on, found by its address (`received`:`rport`),
+/// although the UAC's Via names a host (a new connection to its ephemeral port would fail,
+/// and an inbound TLS connection is never reused for requests).
+#[tokio::test]
+async fn a_stateless_tls_relay_answers_on_the_callers_connection() {
+    use support::pki::{Ca, Spec};
+    use support::tls::{tls_client, tls_server};
+    let ca = Ca::new("stateless-ca");
+    let uas_leaf = ca.leaf(&Spec::dns(&["uas.test"]).with_ips(&["127.0.0.1"]));
+    let proxy_leaf = ca.leaf(&Spec::dns(&["proxy.test"]).with_ips(&["127.0.0.1"]));
+    let (uas, mut uas_rx, uas_addr) = tls_server(&ca, &uas_leaf).await;
+    let (pt, prx, p_tls) = tls_server(&ca, &proxy_leaf).await;
+    pt.set_tls_client(support::pki::client_config(
+        ca.roots(),
+        None,
+        rustls::DEFAULT_VERSIONS,
+    ));
+    let mut cfg = ProxyConfig::new(vec![Listener::new(
+        "tls",
+        TransportKind::Tls,
+        "127.0.0.1",
+        Some(p_tls.port()),
+    )]);
+    cfg.routes.push(RouteRule {
+        matches: RouteMatch {
+            domain: Some("example.net".into()),
+            ..RouteMatch::default()
+        },
+        targets: vec![
+            RouteTarget::new(TransportKind::Tls, "127.0.0.1", Some(uas_addr.port())).stateless(),
+        ],
+        best_effort_tls: None,
+    });
+    let proxy = Proxy::new(cfg, TimerConfig::default(), 7).expect("proxy");
+    tokio::spawn(run(
+        proxy,
+        pt,
+        prx,
+        ListenerMap::new().with(p_tls, "tls"),
+        None,
+    ));
+
+    let (uac, mut uac_rx) = tls_client(&ca);
+    let flow = uac
+        .connect(&Target::new(TransportKind::Tls, p_tls))
+        .await
+        .expect("TLS to the proxy");
+    let req = "OPTIONS sip:bob@example.net SIP/2.0\r\n\
+               Via: SIP/2.0/TLS uac.test:5061;branch=z9hG4bKstl1;rport\r\n\
+               Max-Forwards: 70\r\nFrom: <sip:alice@example.org>;tag=a1\r\n\
+               To: <sip:bob@example.net>\r\nCall-ID: stateless-tls@test\r\nCSeq: 1 OPTIONS\r\n\
+               Content-Length: 0\r\n\r\n";
+    uac.send(flow, Bytes::from_static(req.as_bytes()))
+        .expect("send");
+    let at_uas = next(&mut uas_rx).await;
+    assert_eq!(at_uas.message.method(), Some("OPTIONS"));
+    uas.send(at_uas.flow, reply(&at_uas.message, 200, ""))
+        .expect("200");
+    let answer = next(&mut uac_rx).await;
+    assert_eq!(
+        answer.message.status_code(),
+        Some(200),
+        "{}",
+        text(&answer.message)
+    );
+    assert_eq!(answer.flow, flow, "on the caller's own connection");
+}

@@ -339,6 +339,13 @@ fn respond(
             ResponseStep::DatagramVia(flow, addr) => {
                 transport.send_datagram_via(flow, addr, pending.message.as_bytes())
             }
+            ResponseStep::Connection(kind, addr) => match transport.stream_flow_to(kind, addr) {
+                Some(flow) => transport.send(flow, pending.message.clone().into_bytes()),
+                None => {
+                    tracing::debug!(%addr, "no open connection from the request's source; next destination");
+                    continue;
+                }
+            },
             ResponseStep::Target(target) => {
                 tracing::debug!(addr = %target.addr, transport = %target.transport, "response to a new destination");
                 let bytes = pending.message.clone().into_bytes();

@@ -34,6 +34,11 @@ pub enum ResponseStep<F> {
     /// `maddr`, or an address RFC 3263 §5 gave): responses leave by the socket the request
     /// reached.
     DatagramVia(F, SocketAddr),
+    /// The open connection or association of this transport whose peer is this address, if
+    /// any (never a new one): where a request forwarded statelessly came from (`received`:
+    /// `rport`). Found by address whatever opened it: an inbound TLS connection is never
+    /// reused for requests, but a response goes back on it (RFC 3261 §18.2.2).
+    Connection(TransportKind, SocketAddr),
     /// A reused or new flow to this target.
     Target(Target),
     /// Locate the client by RFC 3263 §5 from this Via (`received`/`rport` left out: tried
@@ -94,7 +99,8 @@ impl<F: Clone> ResponsePlan<F> {
             // A stateless response on a stream: the connection the request came on is the
             // one at received:rport, which the transport reuses.
             if let (None, Some(Rport::Port(p)), Some(ip)) = (inbound, v.rport, v.received) {
-                plan.push(kind, SocketAddr::new(ip, p));
+                plan.steps
+                    .push_back(ResponseStep::Connection(kind, SocketAddr::new(ip, p)));
             }
         } else {
             // §18.2.2 bullet 2: maddr wins over everything (RFC 3581 §4 too).

@@ -846,6 +846,15 @@ impl Transport {
         Ok(flow)
     }
 
+    /// The open connection or association of `kind` whose peer is exactly `peer`, whichever
+    /// side opened it: where a response goes back when only the request's source is known
+    /// (a stateless proxy answering by Via `received`/`rport`, RFC 3261 §18.2.2). Not for
+    /// requests: an inbound TLS connection carries our requests only through an RFC 5923
+    /// alias.
+    pub fn stream_flow_to(&self, kind: TransportKind, peer: SocketAddr) -> Option<Flow> {
+        self.inner.tables().stream_flow_to(kind, peer)
+    }
+
     /// The local address the host's routing table sends from toward `dest` (cached per
     /// destination); `None` when it has no route.
     pub fn route_source(&self, dest: IpAddr) -> Option<IpAddr> {

@@ -51,6 +51,9 @@ pub(crate) struct FlowTable {
     flows: FlowIdMap<FlowEntry>,
     /// Keys hold peer addresses: a seeded hasher.
     reuse: SeededMap<ReuseKey, Flow>,
+    /// Connections and associations by transport and peer address, whoever opened them:
+    /// where a response goes back when only the address is known (a stateless proxy).
+    by_peer: SeededMap<(TransportKind, SocketAddr), Flow>,
     udp_index: HashMap<(usize, SocketAddr), u64>,
     pub(crate) udp_sockets: Vec<(Arc<UdpSocket>, SocketAddr)>,
     pub(crate) listeners: Vec<(TransportKind, SocketAddr)>,
@@ -86,6 +89,10 @@ impl FlowTable {
         if let Some(k) = &key {
             self.reuse.insert(k.clone(), info.flow);
         }
+        if !matches!(sink, Sink::Datagram { .. }) {
+            self.by_peer
+                .insert((info.flow.kind(), info.peer), info.flow);
+        }
         self.flows.insert(
             info.flow.id(),
             FlowEntry {
@@ -99,6 +106,11 @@ impl FlowTable {
 
     pub(crate) fn get(&self, flow: Flow) -> Option<&FlowEntry> {
         self.flows.get(&flow.id())
+    }
+
+    /// The open stream flow of `kind` whose peer is `peer`, whichever side opened it.
+    pub(crate) fn stream_flow_to(&self, kind: TransportKind, peer: SocketAddr) -> Option<Flow> {
+        self.by_peer.get(&(kind, peer)).copied()
     }
 
     /// The flow reusable under `key`.
@@ -122,6 +134,13 @@ impl FlowTable {
         let e = self.flows.remove(&flow.id())?;
         if let Some(k) = e.reuse_key.clone() {
             self.unreuse(k, flow);
+        }
+        if let std::collections::hash_map::Entry::Occupied(p) =
+            self.by_peer.entry((flow.kind(), e.info.peer))
+        {
+            if *p.get() == flow {
+                p.remove();
+            }
         }
         if let Sink::Datagram { sock_idx, peer, .. } = e.sink {
             self.udp_index.remove(&(sock_idx, peer));
@@ -306,6 +325,31 @@ mod tests {
             Some(Flow::new(2, TransportKind::Tcp))
         );
         assert_eq!(t.counts().stream_flows, 1);
+    }
+
+    #[test]
+    fn flows_are_found_by_peer_whoever_opened_them_until_removed() {
+        let mut t = FlowTable::default();
+        let now = Instant::now();
+        let peer: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        // An inbound TLS connection: not offered for reuse, but found by its peer.
+        let mut tls = info(1, TransportKind::Tls);
+        tls.direction = Direction::Inbound;
+        t.insert_conn(tls, ConnSink::new(), None, now);
+        let f = Flow::new(1, TransportKind::Tls);
+        assert_eq!(t.stream_flow_to(TransportKind::Tls, peer), Some(f));
+        assert_eq!(
+            t.stream_flow_to(TransportKind::Tcp, peer),
+            None,
+            "by transport too"
+        );
+        // A newer flow from the same peer takes the entry; the old one leaving keeps it.
+        t.insert_conn(info(2, TransportKind::Tls), ConnSink::new(), None, now);
+        t.remove(f);
+        let g = Flow::new(2, TransportKind::Tls);
+        assert_eq!(t.stream_flow_to(TransportKind::Tls, peer), Some(g));
+        t.remove(g);
+        assert_eq!(t.stream_flow_to(TransportKind::Tls, peer), None);
     }
 
     #[tokio::test]

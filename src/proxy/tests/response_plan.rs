@@ -197,7 +197,8 @@ fn udp_uses_rport_then_received_at_the_sent_by_port_then_the_sent_by() {
 }
 
 /// Without an inbound flow (stateless forwarding, a 2xx after its transaction): the
-/// `rport` connection or address, then `received` at the sent-by port, then RFC 3263 §5.
+/// `rport` connection (an open one only) or address, then `received` at the sent-by port, then
+/// RFC 3263 §5.
 #[test]
 fn a_stateless_response_follows_rport_received_then_the_sent_by() {
     let m = response_with_via(
@@ -206,7 +207,8 @@ fn a_stateless_response_follows_rport_received_then_the_sent_by() {
     assert_eq!(
         steps(ResponsePlan::new(&m, None)),
         [
-            Step::Target(target(TransportKind::Tcp, "192.0.2.9:41000")),
+            // The connection the request came on, found by its address (never a new one).
+            Step::Connection(TransportKind::Tcp, addr("192.0.2.9:41000")),
             Step::Target(target(TransportKind::Tcp, "192.0.2.9:5070")),
             Step::Resolve(
                 ViaTarget::new(
