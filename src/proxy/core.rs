@@ -168,6 +168,9 @@ pub struct Proxy<F> {
     next_request: u64,
     seq: u64,
     contexts: HashMap<RequestId, Context<F>>,
+    /// Contexts in `contexts` without their final response yet ([`Proxy::in_flight`]),
+    /// counted as they change: the driver asks after every batch of messages.
+    open_contexts: usize,
     roles: HashMap<TransactionId, (RequestId, Role<F>)>,
     out: VecDeque<Output<F>>,
     counters: ProxyCounters,
@@ -217,6 +220,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             next_request: 0,
             seq: 0,
             contexts: HashMap::new(),
+            open_contexts: 0,
             roles: HashMap::new(),
             out: VecDeque::new(),
             counters: ProxyCounters::default(),
@@ -250,7 +254,32 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
     /// Requests still waiting for their final response (what a graceful shutdown waits
     /// for; a context kept only to absorb retransmissions does not count).
     pub fn in_flight(&self) -> usize {
-        self.contexts.values().filter(|c| !c.final_sent).count()
+        debug_assert_eq!(
+            self.open_contexts,
+            self.contexts.values().filter(|c| !c.final_sent).count()
+        );
+        self.open_contexts
+    }
+
+    /// Adds a context, keeping [`Proxy::open_contexts`] right.
+    fn insert_context(&mut self, id: RequestId, ctx: Context<F>) {
+        if !ctx.final_sent {
+            self.open_contexts += 1;
+        }
+        if let Some(old) = self.contexts.insert(id, ctx) {
+            if !old.final_sent {
+                self.open_contexts -= 1;
+            }
+        }
+    }
+
+    /// Removes a context, keeping [`Proxy::open_contexts`] right.
+    fn remove_context(&mut self, id: &RequestId) -> Option<Context<F>> {
+        let ctx = self.contexts.remove(id)?;
+        if !ctx.final_sent {
+            self.open_contexts -= 1;
+        }
+        Some(ctx)
     }
 
     /// The configuration.
@@ -505,7 +534,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         let id = self.new_id();
         let record_route = self.cfg.record_route && request::creates_dialog(req);
         let ctx = Context::new(inbound, req.clone(), prepared, Some(sid), record_route);
-        self.contexts.insert(id, ctx);
+        self.insert_context(id, ctx);
         self.bind(sid, id, Role::Server);
         Some(id)
     }
@@ -733,6 +762,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             return;
         }
         ctx.final_sent = true;
+        self.open_contexts -= 1;
         let (response, generated) = ctx.best_response();
         let Some(response) = response else {
             return;
@@ -774,7 +804,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             .get(&id)
             .is_some_and(|c| c.live == 0 && !c.resolving)
         {
-            self.contexts.remove(&id);
+            self.remove_context(&id);
         }
     }
 
@@ -884,7 +914,10 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             // Step 5: a 2xx goes up at once, every one of them (INVITE forks can bring
             // several, and the client transaction passes 2xx retransmissions up too).
             b.done = true;
-            ctx.final_sent = true;
+            if !ctx.final_sent {
+                ctx.final_sent = true;
+                self.open_contexts -= 1;
+            }
             ctx.stop = true;
             let server = ctx.server;
             ctx.last_2xx = Some(fwd.clone());
@@ -974,7 +1007,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
         let record_route = self.cfg.record_route && request::creates_dialog(&req);
         let mut ctx = Context::new(inbound, req, Some(prepared), None, record_route);
         ctx.hops = hops.into();
-        self.contexts.insert(id, ctx);
+        self.insert_context(id, ctx);
         self.stateless_next(id);
     }
 
@@ -1000,7 +1033,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                     record_route,
                 ) {
                     Ok((message, listener)) => {
-                        self.contexts.remove(&id);
+                        self.remove_context(&id);
                         self.counters.forwarded_stateless += 1;
                         self.out.push_back(Output::Send {
                             target,
@@ -1036,7 +1069,7 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
                     return;
                 }
                 None => {
-                    let Some(ctx) = self.contexts.remove(&id) else {
+                    let Some(ctx) = self.remove_context(&id) else {
                         return;
                     };
                     let rej = ctx
