@@ -15,13 +15,10 @@ use super::config::{Config, TransportKind};
 use super::endpoint_slot::EndpointSlot;
 use super::relay_config;
 use super::sip_log::SipLog;
-use sipwire::proxy::driver::{self, Command, DriverOptions, ListenerMap, ReuseSource};
+use sipwire::proxy::driver::{self, Command, DriverOptions, Inspect, ListenerMap, ReuseSource};
 use sipwire::proxy::{ConfigError, Proxy, ProxyError};
 use sipwire::resolve::{DnsConfig, DnsResolver};
 use sipwire::transport::{Incoming, Transport};
-
-/// Messages waiting between the dispatch and the proxy.
-const QUEUE: usize = 4096;
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +56,6 @@ impl Snapshots {
 pub struct Relay {
     commands: mpsc::Sender<Command>,
     bound: Vec<(String, TransportKind, SocketAddr)>,
-    dispatch: JoinHandle<()>,
     driver: JoinHandle<()>,
 }
 
@@ -93,26 +89,29 @@ impl Relay {
                 });
         let slot = reuse.clone();
         let source: ReuseSource = Arc::new(move || Some(slot.get()));
+        // RFC 5923 §8.2: the request proceeds whatever the alias decision.
+        let inspect: Inspect = Arc::new(move |inc: &Incoming| {
+            sip_log.received(inc);
+            reuse.get().on_incoming(inc);
+        });
         let opts = DriverOptions {
             listeners,
             dns,
             reuse: Some(source),
             queue_idle: None,
+            inspect: Some(inspect),
         };
-        let (to_driver, driver_rx) = mpsc::channel(QUEUE);
         let (commands, commands_rx) = mpsc::channel(4);
         let driver = tokio::spawn(driver::run_with(
             proxy,
             transport,
-            driver_rx,
+            incoming,
             opts,
             commands_rx,
         ));
-        let dispatch = tokio::spawn(dispatch(incoming, to_driver, reuse, sip_log));
         Ok(Relay {
             commands,
             bound: bound.to_vec(),
-            dispatch,
             driver,
         })
     }
@@ -174,9 +173,8 @@ impl Relay {
         Snapshots(self.commands.clone())
     }
 
-    /// Stops both tasks.
+    /// Stops the driver task.
     pub fn abort(self) {
-        self.dispatch.abort();
         self.driver.abort();
     }
 }
@@ -187,21 +185,4 @@ fn rand_secret() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(std::process::id().into());
     h.finish()
-}
-
-/// The dispatch of received messages: log, RFC 5923 §8.2 (the request proceeds whatever
-/// the alias decision), then the proxy.
-async fn dispatch(
-    mut rx: mpsc::Receiver<Incoming>,
-    to_driver: mpsc::Sender<Incoming>,
-    reuse: EndpointSlot,
-    sip_log: SipLog,
-) {
-    while let Some(inc) = rx.recv().await {
-        sip_log.received(&inc);
-        reuse.get().on_incoming(&inc);
-        if to_driver.send(inc).await.is_err() {
-            return;
-        }
-    }
 }

@@ -96,6 +96,9 @@ pub fn transport_config(cfg: &Config) -> TransportConfig {
         require_alpn: cfg.tls.alpn_policy == sipwire::tls::AlpnPolicy::Require,
         sctp: cfg.sctp.transport_config(),
         flood: cfg.flood.as_ref().map(|f| f.flood_config()),
+        // The proxy driver reads this queue itself; it holds what the transport's queue and
+        // the relay's own queue (4,096 each) held before the relay's hop was removed.
+        incoming_queue: 8192,
         ..TransportConfig::default()
     }
 }

@@ -180,7 +180,7 @@ pub struct Proxy<F> {
     /// Shutting down: new transactions are refused (503), those in flight go on.
     draining: bool,
     /// Contexts whose final response has not gone up yet ([`Proxy::in_flight`], read after
-    /// every event: kept as a count, never a scan of the contexts).
+    /// every batch of events: kept as a count, never a scan of the contexts).
     awaiting_final: usize,
     /// 2xx responses to INVITE sent up an unreliable hop, retransmitted until their ACK
     /// (`None`: sent by Via).

@@ -94,7 +94,13 @@ pub struct DriverOptions {
     pub reuse: Option<ReuseSource>,
     /// A target's send queue that stays empty this long ends (a new one starts on demand).
     pub queue_idle: Option<Duration>,
+    /// Shown every received message before the proxy takes it (a gateway logs it and offers
+    /// its Via alias to the reuse endpoint here, without a task and channel hop of its own).
+    pub inspect: Option<Inspect>,
 }
+
+/// See [`DriverOptions::inspect`].
+pub type Inspect = Arc<dyn Fn(&Incoming) + Send + Sync>;
 
 /// Orders for a running driver.
 #[derive(Debug)]
@@ -168,20 +174,16 @@ pub async fn run_with(
             inc = incoming.recv() => {
                 let Some(inc) = inc else { break };
                 let now = Instant::now().into_std();
-                if inc.message.is_request() {
-                    let Some(listener) = listener_of(&opts.listeners, &proxy, &inc) else {
-                        tracing::debug!(local = %inc.local, "request on no configured listener");
-                        continue;
-                    };
-                    let inbound = Inbound {
-                        flow: inc.flow,
-                        listener,
-                        transport: inc.transport(),
-                        source: inc.source,
-                    };
-                    proxy.handle_request(inc.message, inbound, now);
-                } else {
-                    proxy.handle_response(inc.message, now);
+                handle_incoming(&mut proxy, &opts, inc, now);
+                // What else is queued goes in the same turn (bounded, so that timers and
+                // commands still get their turn): one wake-up and one metrics publication
+                // per batch instead of per message.
+                for _ in 1..BATCH {
+                    while let Some(out) = proxy.poll_output() {
+                        perform(out, &opts, &transport, &mut queues, &ev_tx, dns.clone());
+                    }
+                    let Ok(inc) = incoming.try_recv() else { break };
+                    handle_incoming(&mut proxy, &opts, inc, now);
                 }
             }
             Some(ev) = ev_rx.recv() => {
@@ -228,6 +230,36 @@ pub async fn run_with(
                 }
             }
         }
+    }
+}
+
+/// Most received messages handled in one turn of the driver loop.
+const BATCH: usize = 64;
+
+/// Hands one received message to the proxy core.
+fn handle_incoming(
+    proxy: &mut Proxy<Flow>,
+    opts: &DriverOptions,
+    inc: Incoming,
+    now: std::time::Instant,
+) {
+    if let Some(inspect) = &opts.inspect {
+        inspect(&inc);
+    }
+    if inc.message.is_request() {
+        let Some(listener) = listener_of(&opts.listeners, proxy, &inc) else {
+            tracing::debug!(local = %inc.local, "request on no configured listener");
+            return;
+        };
+        let inbound = Inbound {
+            flow: inc.flow,
+            listener,
+            transport: inc.transport(),
+            source: inc.source,
+        };
+        proxy.handle_request(inc.message, inbound, now);
+    } else {
+        proxy.handle_response(inc.message, now);
     }
 }
 

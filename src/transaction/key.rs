@@ -93,9 +93,28 @@ pub struct ServerKey(ServerKeyKind);
 fn normalize_host(host: &Host<'_>) -> Box<str> {
     match host {
         Host::Name(n) => n.trim_end_matches('.').to_ascii_lowercase().into(),
-        Host::Ipv4(a) => a.to_string().into(),
+        Host::Ipv4(a) => ipv4_text(a),
         Host::Ipv6(a) => a.to_string().into(),
     }
+}
+
+/// `a` in dotted decimal, as `Ipv4Addr`'s `Display` writes it, without the formatting
+/// machinery (every received request builds a key, some twice or three times).
+fn ipv4_text(a: &std::net::Ipv4Addr) -> Box<str> {
+    let mut s = String::with_capacity(15);
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if o >= 100 {
+            s.push(char::from(b'0' + o / 100));
+        }
+        if o >= 10 {
+            s.push(char::from(b'0' + o / 10 % 10));
+        }
+        s.push(char::from(b'0' + o % 10));
+    }
+    s.into()
 }
 
 impl ServerKey {
@@ -194,6 +213,20 @@ pub(crate) fn answers(response: &Message, request: &Message) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ipv4_text_is_dotted_decimal() {
+        for a in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.99.100.255",
+            "192.0.2.1",
+            "255.255.255.255",
+        ] {
+            let ip: std::net::Ipv4Addr = a.parse().unwrap();
+            assert_eq!(&*super::ipv4_text(&ip), a);
+        }
+    }
+
     use super::*;
     use crate::transaction::tests::msg::{cancel_for, invite, request_with_via, response};
 

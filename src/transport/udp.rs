@@ -5,7 +5,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tracing::Instrument;
 
@@ -91,8 +92,14 @@ pub(crate) async fn bind(
     Ok(local)
 }
 
+/// Datagrams read by one `recvmmsg` at most.
+const BATCH: usize = 32;
+
 async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>, local: SocketAddr) {
-    let mut buf = vec![0u8; RECV_BUF];
+    // 32 slots of 64 KiB of address space; only the pages datagrams were written into are
+    // ever touched.
+    let mut batch = sipwire_sys::RecvBatch::new(BATCH, RECV_BUF);
+    let fd = sock.as_raw_fd();
     let counters = inner.metrics.flow(TransportKind::Udp).clone();
     let mut stop = inner.shutdown.subscribe();
     loop {
@@ -101,61 +108,99 @@ async fn recv_loop(inner: Arc<Inner>, idx: usize, sock: Arc<UdpSocket>, local: S
         }
         let r = tokio::select! {
             _ = stop.changed() => return,
-            r = sock.recv_from(&mut buf) => r,
+            r = sock.readable() => r,
         };
-        let (n, peer) = match r {
-            Ok(x) => x,
-            Err(e) => {
-                // ICMP errors of earlier sends surface here on some systems; keep going.
-                tracing::debug!(error = %e, "UDP receive error");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
-            }
-        };
-        counters.bytes_in.increment(n as u64);
-        let raw = Bytes::copy_from_slice(buf.get(..n).unwrap_or(&[]));
-        match receive::datagram(raw, peer, &inner.limits().message) {
-            Inbound::Deliver(message) => {
-                counters.msgs_in.increment(1);
-                // Before a UDP flow is made for it: a flood must not fill the flow table.
-                match inner.flood.message(TransportKind::Udp, peer, &message) {
-                    RequestVerdict::Admit => {}
-                    RequestVerdict::Reply(r, _) => {
-                        if inner.cfg.capture.is_some() {
-                            inner.capture(TransportKind::Udp, peer, local, message.as_bytes());
-                            inner.capture(TransportKind::Udp, local, peer, &r);
-                        }
-                        let _ = send_datagram(&sock, peer, &r, &counters);
-                        continue;
-                    }
-                    RequestVerdict::Drop(_) => continue,
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "UDP socket not readable");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        // Read until the socket is empty: one system call per batch of datagrams.
+        loop {
+            let n = match sock.try_io(Interest::READABLE, || batch.recv(fd)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here on some systems; keep going.
+                    tracing::debug!(error = %e, "UDP receive error");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    break;
                 }
-                let Some(info) = inner.udp_flow(idx, peer, Direction::Inbound, Instant::now())
-                else {
+            };
+            // One allocation for the whole batch, cut into one `Bytes` per datagram.
+            let total: usize = batch.datagrams().iter().map(|d| d.len).sum();
+            let mut all = BytesMut::with_capacity(total);
+            for i in 0..n {
+                all.extend_from_slice(batch.payload(i));
+            }
+            let mut all = all.freeze();
+            for d in batch.datagrams() {
+                let raw = all.split_to(d.len);
+                counters.bytes_in.increment(d.len as u64);
+                if d.truncated {
+                    metrics::drop(TransportKind::Udp, "udp_truncated");
                     continue;
-                };
-                inner.capture(TransportKind::Udp, peer, info.local, message.as_bytes());
-                let inc = Incoming::new(message, &info);
-                if inner.incoming.try_send(inc).is_err() {
-                    metrics::drop(TransportKind::Udp, "incoming_queue_full");
                 }
+                on_datagram(&inner, idx, &sock, local, &counters, raw, d.peer);
             }
-            Inbound::Reply(r) => {
-                if inner.cfg.capture.is_some() {
-                    if let Ok(local) = sock.local_addr() {
+            if n < batch.slots() {
+                // The socket had fewer than a batch: most likely empty now.
+                break;
+            }
+        }
+    }
+}
+
+/// What one received datagram leads to.
+fn on_datagram(
+    inner: &Inner,
+    idx: usize,
+    sock: &UdpSocket,
+    local: SocketAddr,
+    counters: &metrics::FlowCounters,
+    raw: Bytes,
+    peer: SocketAddr,
+) {
+    match receive::datagram(raw, peer, &inner.limits().message) {
+        Inbound::Deliver(message) => {
+            counters.msgs_in.increment(1);
+            // Before a UDP flow is made for it: a flood must not fill the flow table.
+            match inner.flood.message(TransportKind::Udp, peer, &message) {
+                RequestVerdict::Admit => {}
+                RequestVerdict::Reply(r, _) => {
+                    if inner.cfg.capture.is_some() {
+                        inner.capture(TransportKind::Udp, peer, local, message.as_bytes());
                         inner.capture(TransportKind::Udp, local, peer, &r);
                     }
+                    let _ = send_datagram(sock, peer, &r, counters);
+                    return;
                 }
-                let _ = send_datagram(&sock, peer, &r, &counters);
+                RequestVerdict::Drop(_) => return,
             }
-            Inbound::Stun(b) => {
-                metrics::keepalive(TransportKind::Udp, "stun");
-                if let Some(r) = stun::binding_response(&b, peer) {
-                    let _ = send_datagram(&sock, peer, &r, &counters);
-                }
+            let Some(info) = inner.udp_flow(idx, peer, Direction::Inbound, Instant::now()) else {
+                return;
+            };
+            inner.capture(TransportKind::Udp, peer, info.local, message.as_bytes());
+            let inc = Incoming::new(message, &info);
+            if inner.incoming.try_send(inc).is_err() {
+                metrics::drop(TransportKind::Udp, "incoming_queue_full");
             }
-            Inbound::KeepAlive => metrics::keepalive(TransportKind::Udp, "crlf"),
-            Inbound::Discard(reason) => metrics::drop(TransportKind::Udp, reason),
         }
+        Inbound::Reply(r) => {
+            if inner.cfg.capture.is_some() {
+                if let Ok(local) = sock.local_addr() {
+                    inner.capture(TransportKind::Udp, local, peer, &r);
+                }
+            }
+            let _ = send_datagram(sock, peer, &r, counters);
+        }
+        Inbound::Stun(b) => {
+            metrics::keepalive(TransportKind::Udp, "stun");
+            if let Some(r) = stun::binding_response(&b, peer) {
+                let _ = send_datagram(sock, peer, &r, counters);
+            }
+        }
+        Inbound::KeepAlive => metrics::keepalive(TransportKind::Udp, "crlf"),
+        Inbound::Discard(reason) => metrics::drop(TransportKind::Udp, reason),
     }
 }

@@ -8,6 +8,7 @@
 //! - [`SctpSocket`]: an unconnected socket to set options on before `listen`/`connect`.
 //! - [`SctpOptions`], [`SctpAuth`]: socket options and SCTP-AUTH on all of them.
 //! - [`RecvBuf`], [`Received`], [`SendInfo`], [`RecvInfo`]: message I/O; [`Notification`] events.
+//! - [`RecvBatch`]: batched UDP reads (`recvmmsg`), for the SIP UDP listeners.
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod one_to_one;
 pub mod options;
 pub mod sndrcv;
 pub mod socket;
+pub mod udp;
 
 pub use auth::SctpAuth;
 pub use error::{Result, SctpError};
@@ -30,6 +32,7 @@ pub use one_to_one::{SctpListener, SctpStream};
 pub use options::{AssocInfo, InitMsg, PeerAddrParams, RtoInfo, SctpOptions};
 pub use sndrcv::{Received, RecvBuf, RecvInfo, SendInfo, DEFAULT_RECV_LIMIT};
 pub use socket::{kernel_sctp_available, Family, SctpSocket, Style};
+pub use udp::RecvBatch;
 
 /// Send flags for [`SendInfo::flags`].
 pub mod flags {
