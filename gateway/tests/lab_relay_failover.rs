@@ -20,6 +20,7 @@ use sipwire::wire::Message;
 use sipwire_lab::{Host, HostTask, Topology, Zone};
 use support::gateway;
 use support::prometheus::{scrape, value};
+use support::transport::final_response_udp;
 use tokio::net::UdpSocket;
 
 const T1_MS: u64 = 100;
@@ -161,17 +162,7 @@ fn lab_srv_failover_silent_then_503_then_200_completes_after_timer_b() {
         );
         let start = Instant::now();
         sock.send_to(invite.as_bytes(), relay).await.expect("send");
-        let mut buf = vec![0u8; 65536];
-        let ok = loop {
-            let (n, _) = tokio::time::timeout(Duration::from_secs(30), sock.recv_from(&mut buf))
-                .await
-                .expect("a final response within 30 s")
-                .expect("recv");
-            let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).expect("SIP");
-            if m.status_code().is_some_and(|c| c >= 200) {
-                break m;
-            }
-        };
+        let ok = final_response_udp(&sock, Duration::from_secs(30)).await;
         let took = start.elapsed();
         // ACK for the 2xx: to the Contact, through the route set (the Record-Route reversed,
         // RFC 3261 §12.1.2), as its own transaction.

@@ -14,6 +14,7 @@ use sipwire::wire::Message;
 use support::dns::{start_dns, Zone};
 use support::gateway;
 use support::prometheus::{scrape, value};
+use support::transport::final_response_udp;
 use tokio::net::UdpSocket;
 
 const T1_MS: u64 = 50;
@@ -117,17 +118,7 @@ async fn silent_then_503_then_200_completes_on_the_third_after_timer_f() {
     );
     let start = Instant::now();
     uac.send_to(req.as_bytes(), relay).await.expect("send");
-    let mut buf = vec![0u8; 65536];
-    let resp = loop {
-        let (n, _) = tokio::time::timeout(Duration::from_secs(10), uac.recv_from(&mut buf))
-            .await
-            .expect("a final response within 10 s")
-            .expect("recv");
-        let m = Message::parse(Bytes::copy_from_slice(&buf[..n])).expect("SIP");
-        if m.status_code().is_some_and(|c| c >= 200) {
-            break m;
-        }
-    };
+    let resp = final_response_udp(&uac, Duration::from_secs(10)).await;
     let took = start.elapsed();
     assert_eq!(resp.status_code(), Some(200), "completed on the third");
     assert_eq!(

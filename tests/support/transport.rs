@@ -30,6 +30,23 @@ pub async fn next(rx: &mut mpsc::Receiver<Incoming>) -> Incoming {
         .expect("channel closed")
 }
 
+/// Reads datagrams from a raw UDP socket until a final response (≥ 200) comes, provisional
+/// ones skipped; fails after `limit`.
+pub async fn final_response_udp(sock: &tokio::net::UdpSocket, limit: Duration) -> Message {
+    let end = tokio::time::Instant::now() + limit;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = tokio::time::timeout_at(end, sock.recv_from(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no final response within {limit:?}"))
+            .expect("recv");
+        let m = Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).expect("SIP");
+        if m.status_code().is_some_and(|c| c >= 200) {
+            return m;
+        }
+    }
+}
+
 pub fn framer() -> StreamFramer {
     StreamFramer::new(Limits::default())
 }
