@@ -32,6 +32,32 @@ require_certificate = no
 EOT
 }
 
+# The systems under test from the command line (kamailio, kamailio-default, NAME=/path/to/
+# sipwire) into the globals sys_kind[NAME], sys_bin[NAME] and names (in order); $1 is the hint
+# printed when Kamailio is missing. Calls the sourcing script's `die`.
+bench_parse_systems() {
+    local hint="$1" s name kind bin
+    shift
+    declare -gA sys_kind=() sys_bin=()
+    names=()
+    for s in "$@"; do
+        case "$s" in
+            kamailio | kamailio-default)
+                command -v kamailio >/dev/null || die "$s: kamailio is not installed ($hint)"
+                name="$s" kind="$s" bin="$(command -v kamailio)"
+                ;;
+            *)
+                name="${s%%=*}" kind=sipwire bin="${s#*=}"
+                [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad system name in $s"
+                [[ -x "$bin" ]] || die "$name: $bin is not an executable"
+                ;;
+        esac
+        [[ -z "${sys_kind[$name]:-}" ]] || die "system $name given twice"
+        sys_kind[$name]="$kind" sys_bin[$name]="$bin"
+        names+=("$name")
+    done
+}
+
 # Busy jiffies of CPU $1 from /proc/stat (all but idle and iowait).
 cpu_busy() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 

@@ -70,24 +70,7 @@ for m in "${relay_list[@]}"; do
     [[ "$m" =~ ^(stateful|stateless)$ ]] || die "unknown relay mode $m"
 done
 
-declare -A sys_kind=() sys_bin=()
-names=()
-for s in "${systems[@]}"; do
-    case "$s" in
-        kamailio | kamailio-default)
-            command -v kamailio >/dev/null || die "$s: kamailio is not installed (lab/install-deps.sh, or compare.sh --install)"
-            name="$s" kind="$s" bin="$(command -v kamailio)"
-            ;;
-        *)
-            name="${s%%=*}" kind=sipwire bin="${s#*=}"
-            [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad system name in $s"
-            [[ -x "$bin" ]] || die "$name: $bin is not an executable"
-            ;;
-    esac
-    [[ -z "${sys_kind[$name]:-}" ]] || die "system $name given twice"
-    sys_kind[$name]="$kind" sys_bin[$name]="$bin"
-    names+=("$name")
-done
+bench_parse_systems "lab/install-deps.sh, or compare.sh --install" "${systems[@]}"
 
 require_ports_free "$proxy_port" "$proxy_tls_port" "$uas_port" || exit 1
 

@@ -120,24 +120,7 @@ if ((install)); then
 fi
 
 # The systems: name → how to start it.
-declare -A sys_kind=() sys_bin=()
-names=()
-for s in "${systems[@]}"; do
-    case "$s" in
-        kamailio | kamailio-default)
-            command -v kamailio >/dev/null || die "$s: kamailio is not installed (try --install)"
-            name="$s" kind="$s" bin="$(command -v kamailio)"
-            ;;
-        *)
-            name="${s%%=*}" kind=sipwire bin="${s#*=}"
-            [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad system name in $s"
-            [[ -x "$bin" ]] || die "$name: $bin is not an executable"
-            ;;
-    esac
-    [[ -z "${sys_kind[$name]:-}" ]] || die "system $name given twice"
-    sys_kind[$name]="$kind" sys_bin[$name]="$bin"
-    names+=("$name")
-done
+bench_parse_systems "try --install" "${systems[@]}"
 
 require_ports_free 5060 5061 || exit 1
 
