@@ -21,7 +21,7 @@ use super::config::{ConfigError, ProxyConfig};
 use super::context::{Branch, Context, Outcome};
 use super::reject::Reject;
 use super::request::{self, Prepared};
-use super::select::{select, Hop, NextHop, Selection};
+use super::select::{self, select, Hop, NextHop, Selection};
 use super::sips;
 
 /// The flow a request arrived on, as the driver describes it. `F` is the driver's flow
@@ -362,6 +362,10 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
     pub fn handle_request(&mut self, msg: Message, inbound: Inbound<F>, now: Instant) {
         if !msg.is_request() {
             return self.handle_response(msg, now);
+        }
+        if !self.draining && select::options_answered_here(&self.cfg, &msg, &inbound.listener) {
+            // No transaction: a retransmission is answered again, as by a stateless UAS.
+            return self.respond_stateless(&msg, inbound, &Reject::new(200));
         }
         let invite = msg.method() == Some("INVITE");
         if msg.method() == Some("BYE") {

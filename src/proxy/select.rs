@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::resolve::{SipTarget, TargetError};
-use crate::wire::{Host, Message, Uri};
+use crate::wire::{HeaderKind, Host, Message, Uri};
 use crate::{Target, TransportKind};
 
 use super::config::{ProxyConfig, RouteMatch, RouteTarget};
@@ -144,6 +144,36 @@ fn matches(m: &RouteMatch, uri: &Uri<'_>, method: &str, listener: &str) -> bool 
         }
     }
     m.methods.is_empty() || m.methods.iter().any(|x| x.eq_ignore_ascii_case(method))
+}
+
+/// True when `req`, as received on `listener`, is an OPTIONS this proxy answers itself and
+/// nothing about it needs a transaction: no Route, a Request-URI naming us that no route
+/// rule claims, no Proxy-Require to check, Max-Forwards not exhausted. The same request
+/// through [`super::request::prepare`] and [`select`] would end in [`Selection::ForUs`];
+/// this answers that question without the Max-Forwards edit and its re-parse, so that a
+/// peer's OPTIONS keep-alives cost a stateless answer, as a stateless UAS gives (RFC 3261
+/// §8.2.7, §11).
+pub(crate) fn options_answered_here(cfg: &ProxyConfig, req: &Message, listener: &str) -> bool {
+    if req.method() != Some("OPTIONS")
+        || req.routes().next().is_some()
+        || req.max_forwards() == Some(0)
+        || req.values(HeaderKind::ProxyRequire).next().is_some()
+        || cfg.listener(listener).is_none()
+    {
+        return false;
+    }
+    let Some(Ok(uri)) = req.request_sip_uri() else {
+        return false;
+    };
+    if super::sips::check_uri(&uri).is_err()
+        || cfg
+            .routes
+            .iter()
+            .any(|r| matches(&r.matches, &uri, "OPTIONS", listener))
+    {
+        return false;
+    }
+    cfg.is_ours(&uri) || cfg.is_listener_address(&uri)
 }
 
 /// §16.5 for a prepared request that arrived on `listener`.

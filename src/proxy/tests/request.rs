@@ -168,6 +168,56 @@ fn options_to_us_is_answered() {
 }
 
 #[test]
+fn options_to_us_is_answered_without_state_and_the_slow_path_keeps_its_rules() {
+    let to_us = with(
+        OPTIONS,
+        "OPTIONS sip:bob@example.net",
+        "OPTIONS sip:192.0.2.1:5060",
+    );
+    let mut h = H::new(to_bob());
+    let o = h.request(&to_us, udp_in());
+    let r = o.only_response();
+    assert_eq!(r.status_code(), Some(200));
+    assert!(r.to_tag().is_some(), "{}", s(r));
+    assert_eq!(h.p.pending(), 0, "no context, no transaction");
+    assert_eq!(h.p.deadline(), None, "no timer either");
+    // A retransmission is answered again (a stateless UAS), with the same To tag.
+    let again = h.request(&to_us, udp_in());
+    assert_eq!(again.only_response().to_tag(), r.to_tag());
+    assert_eq!(h.p.counters().responses_generated, 2);
+    // Max-Forwards 0 still gets 483 (§16.3 step 3), through the usual path.
+    let o = h.request(
+        &with(&to_us, "Max-Forwards: 70", "Max-Forwards: 0"),
+        udp_in(),
+    );
+    assert_eq!(o.codes(), vec![483]);
+    // A route rule claiming our own address wins over answering.
+    let mut cfg = to_bob();
+    cfg.routes.push(RouteRule {
+        matches: RouteMatch {
+            host: Some("192.0.2.1".into()),
+            ..RouteMatch::default()
+        },
+        targets: vec![RouteTarget::new(
+            TransportKind::Udp,
+            "10.0.0.30",
+            Some(5060),
+        )],
+        best_effort_tls: None,
+    });
+    let mut h = H::new(cfg);
+    let o = h.request(&to_us, udp_in());
+    assert_eq!(
+        o.only_send().0,
+        &Target::new(TransportKind::Udp, addr("10.0.0.30:5060"))
+    );
+    // While draining, OPTIONS to us get the 503 that tells a peer to go elsewhere.
+    let mut h = H::new(to_bob());
+    h.p.stop_accepting();
+    assert_eq!(h.request(&to_us, udp_in()).codes(), vec![503]);
+}
+
+#[test]
 fn one_record_route_when_transport_and_network_are_the_same() {
     // UDP access in, UDP access out (a target reached through udp-a).
     let mut cfg = config(vec![rule(
