@@ -398,6 +398,31 @@ pub fn edit_roundtrip(data: &[u8]) {
         }
     }
 
+    // The edits whose result keeps the parsed index, moved rather than parsed again
+    // (`received`/`rport`, Max-Forwards), give the message a full parse of its bytes gives.
+    for max_forwards in [false, true] {
+        let mut e = m.edit();
+        let edited = if max_forwards {
+            e.decrement_max_forwards().is_ok()
+        } else {
+            e.set_received(source).is_ok()
+        };
+        if !edited {
+            continue;
+        }
+        let Ok(moved) = e.finish_message() else {
+            continue;
+        };
+        match Message::parse(Bytes::copy_from_slice(moved.as_bytes())) {
+            Ok(parsed) => assert_eq!(
+                format!("{moved:?}"),
+                format!("{parsed:?}"),
+                "the moved index differs from a parse"
+            ),
+            Err(err) => panic!("an edited message kept an index but does not parse: {err}"),
+        }
+    }
+
     // Any single edit alone, result parsed.
     let mut e = m.edit();
     let _ = e.prepend_route("sips:next.example.com;lr");

@@ -381,7 +381,8 @@ impl<'m> Editor<'m> {
     }
 
     /// Builds the edited message. Edits confined to the top Via value (RFC 3261 §18.2.1
-    /// `received`/`rport`, the one edit every inbound request gets) move the parsed index
+    /// `received`/`rport`, the one edit every inbound request gets) or to the Max-Forwards
+    /// value (what a proxy changes in every request it forwards) move the parsed index
     /// instead of parsing the message again; other edits re-parse it.
     pub fn finish_message(self) -> Result<Message, EditError> {
         let msg = self.msg;
@@ -390,7 +391,7 @@ impl<'m> Editor<'m> {
         let b = self.finish()?;
         let delta = b.len() as isize - msg.as_bytes().len() as isize;
         if let (Some(lo), Some(hi)) = (lo, hi) {
-            if let Some(m) = msg.rebased_after_top_via_edit(b.clone(), lo, hi, delta) {
+            if let Some(m) = msg.rebased_after_value_edit(b.clone(), lo, hi, delta) {
                 return Ok(m);
             }
         }

@@ -365,24 +365,44 @@ fn validate_call_id(v: &[u8]) -> Result<(), ParseError> {
 }
 
 impl Message {
-    /// This message over `buf`: its own bytes with every edit inside `[lo, hi)` of the top
-    /// Via value, `delta` bytes longer in all. Spans before the value stay, spans after it
-    /// move by `delta`, spans around it (the Via line) grow; the top Via alone is read
-    /// again. `None` when the edit reaches outside the top Via value or the top Via was not
-    /// recorded at parse time (the caller then parses `buf`).
-    pub(crate) fn rebased_after_top_via_edit(
+    /// This message over `buf`: its own bytes with every edit inside `[lo, hi)` of one
+    /// value the index keeps parsed — the top Via value, or the Max-Forwards value —
+    /// `delta` bytes longer in all. Spans before the value stay, spans after it move by
+    /// `delta`, spans around it (its header line) grow; the edited value alone is read
+    /// again. These are the edits every message gets (RFC 3261 §18.2.1 `received`/`rport`
+    /// on arrival, §16.6 step 3 Max-Forwards in a proxy). `None` when the edit reaches
+    /// outside such a value or the top Via was not recorded at parse time (the caller
+    /// then parses `buf`).
+    pub(crate) fn rebased_after_value_edit(
         &self,
         buf: Bytes,
         lo: usize,
         hi: usize,
         delta: isize,
     ) -> Option<Message> {
-        let tv = self.top_via.as_ref()?;
-        let vs = tv.start as usize;
-        let ve = vs + tv.len as usize;
-        if lo < vs || hi > ve || buf.len() > u32::MAX as usize {
+        if buf.len() > u32::MAX as usize {
             return None;
         }
+        let in_via = self.top_via.as_ref().and_then(|tv| {
+            let vs = tv.start as usize;
+            let ve = vs + tv.len as usize;
+            (lo >= vs && hi <= ve).then_some((vs, ve))
+        });
+        let in_mf = || {
+            let h = self
+                .headers
+                .iter()
+                .find(|h| h.kind == HeaderKind::MaxForwards)?;
+            let (vs, ve) = (h.value.start as usize, h.value.end as usize);
+            (lo >= vs && hi <= ve).then_some((vs, ve))
+        };
+        let (vs, ve, via_edit) = match in_via {
+            Some((vs, ve)) => (vs, ve, true),
+            None => {
+                let (vs, ve) = in_mf()?;
+                (vs, ve, false)
+            }
+        };
         let shift = |x: u32| u32::try_from(x as isize + delta).ok();
         let span = |sp: Span| -> Option<Span> {
             let (s, e) = (sp.start as usize, sp.end as usize);
@@ -428,15 +448,26 @@ impl Message {
         let new_ve = usize::try_from(ve as isize + delta).ok()?;
         let b: &[u8] = &buf;
         let value = b.get(vs..new_ve)?;
-        let via = Via::parse(value).ok()?;
-        let top_via = Some(TopViaSpans::new(b, &via)?);
+        let (top_via, max_forwards) = if via_edit {
+            let via = Via::parse(value).ok()?;
+            (Some(TopViaSpans::new(b, &via)?), self.max_forwards)
+        } else {
+            let mf = parse_digits(value).and_then(|v| u8::try_from(v).ok())?;
+            let mut tv = self.top_via;
+            if let Some(tv) = tv.as_mut() {
+                if tv.start as usize >= ve {
+                    tv.start = shift(tv.start)?;
+                }
+            }
+            (tv, Some(mf))
+        };
         Some(Message {
             start,
             start_line: span(self.start_line)?,
             headers,
             head_len: shift(self.head_len)?,
             content_length: self.content_length,
-            max_forwards: self.max_forwards,
+            max_forwards,
             cseq_seq: self.cseq_seq,
             cseq_method: span(self.cseq_method)?,
             call_id: span(self.call_id)?,
