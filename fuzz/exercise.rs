@@ -116,6 +116,24 @@ pub fn parse_message(data: &[u8]) {
                 again.is_ok(),
                 "a parsed message's bytes fail to parse: {again:?}"
             );
+            // A response built with its index carries the index a parse of it gives.
+            if m.is_request() {
+                for (code, extra) in [(200, &[][..]), (503, &[("Retry-After", "5")][..])] {
+                    let built = response::response_message(&m, code, "Reason", extra);
+                    let Some(built) = built else {
+                        panic!("no {code} for a parsed request");
+                    };
+                    touch_message(&built);
+                    match Message::parse(Bytes::copy_from_slice(built.as_bytes())) {
+                        Ok(parsed) => assert_eq!(
+                            format!("{built:?}"),
+                            format!("{parsed:?}"),
+                            "a built response's index differs from a parse"
+                        ),
+                        Err(e) => panic!("a built response does not parse: {e}"),
+                    }
+                }
+            }
         }
         Err(e) => {
             let _ = (e.status_code(), response::error_reason(&e), e.to_string());

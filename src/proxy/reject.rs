@@ -1,9 +1,7 @@
 //! A request the proxy answers instead of forwarding: the status, the reason and the extra
 //! header lines of the response it builds.
 
-use bytes::Bytes;
-
-use crate::wire::response::{default_reason, response_to};
+use crate::wire::response::{default_reason, response_message};
 use crate::wire::Message;
 
 /// Why a request gets a response from the proxy itself.
@@ -50,15 +48,11 @@ impl Reject {
 
     /// The response to `request` (Via, From, To with a tag, Call-ID and CSeq echoed).
     pub fn response_to(&self, request: &Message) -> Option<Message> {
-        let base: Bytes = response_to(request, self.code, &self.reason);
-        let msg = Message::parse(base).ok()?;
-        if self.headers.is_empty() {
-            return Some(msg);
-        }
-        let mut ed = msg.edit();
-        for (name, value) in &self.headers {
-            ed.add_header(name, value).ok()?;
-        }
-        ed.finish_message().ok()
+        let extra: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        response_message(request, self.code, &self.reason, &extra)
     }
 }

@@ -18,6 +18,8 @@ use super::transport_token::TransportToken;
 use super::uri::Uri;
 use super::via::{Rport, Via};
 
+mod respond;
+
 /// A byte range of the message buffer. u32 keeps the header index small; messages over
 /// 4 GiB are refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -45,13 +45,15 @@ pub fn default_reason(code: u16) -> &'static str {
     }
 }
 
+/// The ASCII punctuation a Reason-Phrase may carry as it is.
+const REASON_CHARS: &str = " \t-_.!~*'();/?:@&=+$,%";
+
 /// Keeps only characters RFC 3261 allows in a Reason-Phrase (CR, LF, controls, `"`,
 /// `<`, `>` and friends become spaces).
 fn sanitize_reason(s: &str) -> String {
     s.chars()
         .map(|c| {
-            let ok =
-                !c.is_ascii() || c.is_ascii_alphanumeric() || " \t-_.!~*'();/?:@&=+$,%".contains(c);
+            let ok = !c.is_ascii() || c.is_ascii_alphanumeric() || REASON_CHARS.contains(c);
             if ok {
                 c
             } else {
@@ -90,6 +92,30 @@ struct Echo<'a> {
     cseq: Option<&'a [u8]>,
 }
 
+impl Echo<'_> {
+    /// The To tag of a response without one: derived from the request, so that a
+    /// retransmitted request gets the same tag.
+    fn to_tag(&self) -> String {
+        let branch = self.vias.first().copied().unwrap_or(&[]);
+        derived_to_tag(self.call_id, self.from, branch, self.cseq)
+    }
+}
+
+fn derived_to_tag(
+    call_id: Option<&[u8]>,
+    from: Option<&[u8]>,
+    top_via: &[u8],
+    cseq: Option<&[u8]>,
+) -> String {
+    let tag = fnv1a(&[
+        call_id.unwrap_or(&[]),
+        from.unwrap_or(&[]),
+        top_via,
+        cseq.unwrap_or(&[]),
+    ]);
+    format!("{tag:016x}")
+}
+
 fn write_response(code: u16, reason: &str, echo: &Echo<'_>, extra: &[(&str, &str)]) -> Bytes {
     let mut out = BytesMut::with_capacity(512);
     let mut head = String::with_capacity(48);
@@ -114,15 +140,9 @@ fn write_response(code: u16, reason: &str, echo: &Echo<'_>, extra: &[(&str, &str
         let has_tag = NameAddr::parse(t, "To").map(|n| n.tag().is_some());
         match has_tag {
             Ok(false) if code > 100 => {
-                let branch = echo.vias.first().copied().unwrap_or(&[]);
-                let tag = fnv1a(&[
-                    echo.call_id.unwrap_or(&[]),
-                    echo.from.unwrap_or(&[]),
-                    branch,
-                    echo.cseq.unwrap_or(&[]),
-                ]);
                 let mut v = t.to_vec();
-                v.extend_from_slice(format!(";tag={tag:016x}").as_bytes());
+                v.extend_from_slice(b";tag=");
+                v.extend_from_slice(echo.to_tag().as_bytes());
                 put("To", &v, &mut out);
             }
             _ => put("To", t, &mut out),
@@ -161,8 +181,45 @@ pub fn service_unavailable(msg: &Message, retry_after: Option<u32>) -> Bytes {
     }
 }
 
-/// [`response_to`] with extra header fields (name, value) before Content-Length.
-fn response_with(msg: &Message, code: u16, reason: &str, extra: &[(&str, &str)]) -> Bytes {
+/// [`response_to`] with extra header fields (name, value) before Content-Length, as a
+/// parsed message: built with its index when it can be (no parse of what was just
+/// written), else written and parsed. `None` only when the result does not parse.
+pub fn response_message(
+    msg: &Message,
+    code: u16,
+    reason: &str,
+    extra: &[(&str, &str)],
+) -> Option<Message> {
+    let clean = |c: char| !c.is_ascii() || c.is_ascii_alphanumeric() || REASON_CHARS.contains(c);
+    let reason = if reason.chars().all(clean) {
+        std::borrow::Cow::Borrowed(reason)
+    } else {
+        std::borrow::Cow::Owned(sanitize_reason(reason))
+    };
+    let tag = if msg.to_tag().is_none() && code > 100 {
+        let b: &[u8] = msg.as_bytes();
+        let value = |kind: HeaderKind| {
+            msg.fields()
+                .iter()
+                .rev()
+                .find(|h| h.kind == kind)
+                .map(|h| h.value.of(b))
+        };
+        let top_via = msg.fields().iter().find(|h| h.kind == HeaderKind::Via);
+        derived_to_tag(
+            value(HeaderKind::CallId),
+            value(HeaderKind::From),
+            top_via.map_or(&[][..], |h| h.value.of(b)),
+            value(HeaderKind::CSeq),
+        )
+    } else {
+        String::new()
+    };
+    msg.response_indexed(code, &reason, &tag, extra)
+        .or_else(|| Message::parse(response_with(msg, code, &reason, extra)).ok())
+}
+
+fn echo_of(msg: &Message) -> Echo<'_> {
     let b: &[u8] = msg.as_bytes();
     let mut echo = Echo::default();
     for h in msg.fields() {
@@ -176,7 +233,12 @@ fn response_with(msg: &Message, code: u16, reason: &str, extra: &[(&str, &str)])
             _ => {}
         }
     }
-    write_response(code, reason, &echo, extra)
+    echo
+}
+
+/// [`response_to`] with extra header fields (name, value) before Content-Length.
+fn response_with(msg: &Message, code: u16, reason: &str, extra: &[(&str, &str)]) -> Bytes {
+    write_response(code, reason, &echo_of(msg), extra)
 }
 
 /// 483 Too Many Hops for a request whose Max-Forwards is 0.
