@@ -123,6 +123,17 @@ impl<'m> Editor<'m> {
         });
     }
 
+    /// [`Editor::replace`] with text written straight into the scratch buffer.
+    fn replace_with(&mut self, start: usize, end: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let a = self.scratch.len();
+        write(&mut self.scratch);
+        self.ops.push(Op {
+            start,
+            end,
+            text: (a, self.scratch.len()),
+        });
+    }
+
     fn offset(&self, sub: &[u8]) -> Result<usize, EditError> {
         offset_in(self.buf(), sub).ok_or(EditError::Parse(ParseError::BadVia("span")))
     }
@@ -176,18 +187,21 @@ impl<'m> Editor<'m> {
                 rport_param = Some((p.name, p.value));
             }
         }
+        let port = source.port();
         if let Some((name, value)) = rport_param {
-            let port = source.port().to_string();
             match value {
                 None => {
                     let at = self.offset(name)? + name.len();
-                    self.replace(at, at, format!("={port}").as_bytes());
+                    self.replace_with(at, at, |out| {
+                        out.push(b'=');
+                        push_decimal(out, port.into());
+                    });
                     changed = true;
                 }
                 Some(v) => {
-                    if via.rport != Some(Rport::Port(source.port())) {
+                    if via.rport != Some(Rport::Port(port)) {
                         let at = self.offset(v)?;
-                        self.replace(at, at + v.len(), port.as_bytes());
+                        self.replace_with(at, at + v.len(), |out| push_decimal(out, port.into()));
                         changed = true;
                     }
                 }
@@ -196,18 +210,20 @@ impl<'m> Editor<'m> {
         let need_received =
             via.rport.is_some() || via.host.ip().map_or(true, |ip| canonical(ip) != src_ip);
         if need_received {
-            let ip = src_ip.to_string();
             match received_param {
                 Some(v) => {
                     if via.received.map(canonical) != Some(src_ip) {
                         let at = self.offset(v)?;
-                        self.replace(at, at + v.len(), ip.as_bytes());
+                        self.replace_with(at, at + v.len(), |out| push_ip(out, src_ip));
                         changed = true;
                     }
                 }
                 None => {
                     let at = self.offset(via.raw)? + via.raw.len();
-                    self.replace(at, at, format!(";received={ip}").as_bytes());
+                    self.replace_with(at, at, |out| {
+                        out.extend_from_slice(b";received=");
+                        push_ip(out, src_ip);
+                    });
                     changed = true;
                 }
             }
@@ -399,6 +415,43 @@ impl<'m> Editor<'m> {
     }
 }
 
+/// `n` in decimal. `received`/`rport` are written on every inbound request: without the
+/// formatting machinery, which cost more than the rest of the edit.
+fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or(&[]));
+}
+
+/// An address as `received` carries it (IPv4 dotted, IPv6 as `Display` writes it).
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_decimal(out, octet.into());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::with_capacity(39);
+            let _ = write!(s, "{v6}");
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +526,27 @@ x=y";
         assert!(!e
             .set_received("[2001:DB8::1]:5060".parse().unwrap())
             .unwrap());
+    }
+
+    #[test]
+    fn numbers_and_addresses_are_written_as_display_would() {
+        for n in [0u32, 7, 10, 5060, 65535, u32::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.10",
+            "255.255.255.255",
+            "2001:db8::7",
+            "::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
+        }
     }
 
     #[test]
