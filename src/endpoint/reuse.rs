@@ -495,10 +495,12 @@ impl ReuseEndpoint {
         if !inc.message.is_request() {
             return None;
         }
-        let va = ViaAlias::of(&inc.message.top_via().ok()?);
-        if !va.has_alias_param {
+        let via = inc.message.top_via().ok()?;
+        // Most requests carry no `alias`: decided before the sent-by is copied out.
+        if !via.alias {
             return None;
         }
+        let va = ViaAlias::of(&via);
         let local = self.local_domain_of(inc)?;
         let ids = &inc.identities;
         // A verified client certificate (§9.2); identities imply one.
