@@ -196,6 +196,12 @@ if [[ "$docs" == 1 ]]; then
     for m in "${mode_list[@]}"; do
         cp "$out/$m/results.jsonl" "$root/lab/bench/results/compare-$day-$m.jsonl"
     done
-    cp "$out/about.txt" "$root/lab/bench/results/compare-$day-about.txt"
+    if [[ "${mode_list[*]}" == lab ]]; then
+        # Only the lab part: the native run's about file of the day stays as it is.
+        cat "$out/about.txt" "$out/lab/vm.txt" >"$root/lab/bench/results/compare-$day-lab-about.txt"
+    else
+        cp "$out/about.txt" "$root/lab/bench/results/compare-$day-about.txt"
+        [[ -s "$out/lab/vm.txt" ]] && cp "$out/lab/vm.txt" "$root/lab/bench/results/compare-$day-lab-vm.txt"
+    fi
 fi
 report "$out"

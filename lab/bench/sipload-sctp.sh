@@ -105,6 +105,9 @@ transport = "dtls-sctp"
 addr = "127.0.0.1:15162"
 cert = "$tmp/tls/server.pem"
 key = "$tmp/tls/server.key"
+
+[tls]
+ca_files = ["$tmp/tls/ca.pem"]
 EOF
 SIPWIRE_STATE_DIR="$tmp/state" SIPWIRE_LOG=warn "$sipwire" run --config "$tmp/sipwire.toml" >"$tmp/sipwire.log" 2>&1 &
 sipwire_pid=$!
