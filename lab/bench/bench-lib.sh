@@ -89,12 +89,16 @@ stop_group() {
     wait "$pid" 2>/dev/null || true
 }
 
+# The socket kinds the port checks look at: TCP and UDP, and SCTP with BENCH_SS_SCTP=1 (only
+# where the kernel has SCTP).
+bench_ss_kinds() { echo "-Htlnu${BENCH_SS_SCTP:+S}"; }
+
 # Waits (at most 10 s) until nothing listens on the given ports (the next system binds them).
 await_ports_free() {
     local i filter="" p
     for p in "$@"; do filter+="${filter:+ or }sport = :$p"; done
     for ((i = 0; i < 100; i++)); do
-        ss -Htlnu "( $filter )" | grep -q . || return 0
+        ss "$(bench_ss_kinds)" "( $filter )" | grep -q . || return 0
         sleep 0.1
     done
     return 1
@@ -104,7 +108,7 @@ await_ports_free() {
 require_ports_free() {
     local p
     for p in "$@"; do
-        if ss -Htlnu "( sport = :$p )" | grep -q .; then
+        if ss "$(bench_ss_kinds)" "( sport = :$p )" | grep -q .; then
             echo "bench: something already listens on port $p: $(ss -Htlnup "( sport = :$p )" | head -2)" >&2
             return 1
         fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Relay: server CPU per call of sipwire's relay and Kamailio 5.6, each transaction-stateful
 # (sipwire's default, Kamailio t_relay()) and stateless (a `stateless = true` route, Kamailio
-# forward()), for the inbound→outbound transports UDP→UDP, TCP→TCP, TLS→TLS and UDP→TLS.
+# forward()), for the inbound→outbound transports UDP→UDP, TCP→TCP, TLS→TLS and UDP→TLS, and
+# where the kernel has SCTP (the lab VM: compare.sh --lab) SCTP→SCTP and TLS→SCTP.
 # UAC `sipload --scenario call` → proxy under test → UAS `sipload serve`.
 #
 # Usage: lab/bench/relay-cpu.sh [options] SYSTEM...
@@ -11,15 +12,22 @@
 #                  kamailio                lab/bench/kamailio-relay.cfg, -x tlsf -X tlsf
 #                  kamailio-default        the same with Kamailio's default allocator
 #   --relays L     stateful,stateless (both)
-#   --cases L      comma-separated subset of udp-udp,tcp-tcp,tls-tls,udp-tls (all)
+#   --cases L      comma-separated subset of udp-udp,tcp-tcp,tls-tls,udp-tls (all of these),
+#                  sctp-sctp,tls-sctp (kernel SCTP only: TLS/TCP in, SCTP out; Kamailio has
+#                  no TLS over SCTP)
 #   --rounds R     rounds; each runs every case and relay mode on every system, order rotated (3)
 #   --duration S   measured seconds per run (5)      --warmup S   warm-up seconds (1)
 #   --flows N      UAC TCP/TLS connections, one call outstanding each (50)
 #   --udp-window N calls outstanding on the UAC's one UDP socket (50)
+#   --sctp-flows N UAC SCTP associations, one call outstanding each (default: --flows)
 #   --out DIR      where raw results and logs go (default: a new /tmp/relay-cpu.* dir)
-# Environment: SIPLOAD=/path/to/sipload skips building it; SERVER_CORE / LOAD_CORE (0 / 1).
+# Environment: SIPLOAD=/path/to/sipload skips building it; SERVER_CORE / LOAD_CORE (0 / 1);
+# KAMAILIO_SHM_MB (4096: Kamailio's shared memory; less in a small VM); BENCH_STATE_ROOT (--out:
+# where the servers' state and runtime directories go; they hold Unix sockets, which the lab
+# VM's 9p share cannot).
 #
-# The proxy listens on 127.0.0.1:15070 (UDP, TCP) and 127.0.0.1:15071 (TLS), pinned to
+# The proxy listens on 127.0.0.1:15070 (UDP, TCP; SCTP too with an SCTP case) and
+# 127.0.0.1:15071 (TLS), pinned to
 # SERVER_CORE; the UAS (`sipload serve`, stateless and cheap) on 127.0.0.1:15080, and the UAC,
 # both pinned to LOAD_CORE. The callee is sip:uas@127.0.0.1:15080 (;transport=tcp|tls): sipwire
 # sends it to the route's target, Kamailio resolves the Request-URI (numeric, no DNS). Both
@@ -34,7 +42,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 server_core="${SERVER_CORE:-0}"
 load_core="${LOAD_CORE:-1}"
-rounds=3 duration=5 warmup=1 flows=50 udp_window=50 cases="udp-udp,tcp-tcp,tls-tls,udp-tls" relays="stateful,stateless" out=""
+rounds=3 duration=5 warmup=1 flows=50 udp_window=50 sctp_flows="" cases="udp-udp,tcp-tcp,tls-tls,udp-tls" relays="stateful,stateless" out=""
 systems=()
 proxy_port=15070 proxy_tls_port=15071 uas_port=15080
 
@@ -48,6 +56,7 @@ while (($#)); do
         --warmup) warmup="$2"; shift ;;
         --flows) flows="$2"; shift ;;
         --udp-window) udp_window="$2"; shift ;;
+        --sctp-flows) sctp_flows="$2"; shift ;;
         --cases) cases="$2"; shift ;;
         --relays) relays="$2"; shift ;;
         --out) out="$2"; shift ;;
@@ -61,10 +70,19 @@ done
 ((${#systems[@]})) || usage 2
 [[ "$rounds" =~ ^[1-9][0-9]?$ ]] || die "--rounds must be 1..99"
 [[ "$duration" =~ ^[0-9]+(\.[0-9]+)?$ && "$warmup" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--duration and --warmup are seconds"
+with_sctp=0
 IFS=, read -r -a case_list <<<"$cases"
 for c in "${case_list[@]}"; do
-    [[ "$c" =~ ^(udp-udp|tcp-tcp|tls-tls|udp-tls)$ ]] || die "unknown case $c"
+    [[ "$c" =~ ^(udp-udp|tcp-tcp|tls-tls|udp-tls|sctp-sctp|tls-sctp)$ ]] || die "unknown case $c"
+    [[ "$c" == *sctp ]] && with_sctp=1
 done
+sctp_flows="${sctp_flows:-$flows}"
+if ((with_sctp)); then
+    python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132)' 2>/dev/null ||
+        die "the SCTP cases need kernel SCTP (this kernel has none: compare.sh --lab runs them in the lab VM)"
+    # The port checks below look at SCTP listeners too.
+    export BENCH_SS_SCTP=1
+fi
 IFS=, read -r -a relay_list <<<"$relays"
 for m in "${relay_list[@]}"; do
     [[ "$m" =~ ^(stateful|stateless)$ ]] || die "unknown relay mode $m"
@@ -108,6 +126,7 @@ addr = "127.0.0.1:$proxy_tls_port"
 cert = "$tls/server.pem"
 key = "$tls/server.key"
 
+$( ((with_sctp)) && printf '%s\n' '[[listener]]' 'name = "sctp"' 'transport = "sctp"' "addr = \"127.0.0.1:$proxy_port\"" '')
 [tls]
 ca_files = ["$tls/ca.pem"]
 
@@ -143,6 +162,7 @@ uac_args() {
     [[ "$outb" != udp ]] && param=";transport=$outb"
     case "$in" in
         udp | tcp) echo "--transport $in --target 127.0.0.1:$proxy_port" ;;
+        sctp) echo "--transport sctp --target 127.0.0.1:$proxy_port" ;;
         tls) echo "--transport tls --tls-version 1.3 --ca $tls/ca.pem --server-name localhost --target 127.0.0.1:$proxy_tls_port" ;;
     esac
     echo "--scenario call --uri sip:uas@127.0.0.1:$uas_port$param"
@@ -185,7 +205,7 @@ start_proxy() {
     local name="$1" mode="$2" case="$3" run="$4" log="$out/$4.log" i
     case "${sys_kind[$name]}" in
         sipwire)
-            local state="$out/$run.state"
+            local state="${BENCH_STATE_ROOT:-$out}/$run.state"
             mkdir -p "$state"
             sipwire_config "$mode" "${case#*-}" "$out/$run.toml"
             : >"$log"
@@ -203,12 +223,14 @@ start_proxy() {
             local args=(-x tlsf -X tlsf)
             [[ "${sys_kind[$name]}" == kamailio-default ]] && args=()
             [[ "$mode" == stateless ]] && args+=(-A STATELESS)
-            mkdir -p "$out/$run.run"
+            ((with_sctp)) && args+=(-A SCTP)
+            local rundir="${BENCH_STATE_ROOT:-$out}/$run.run"
+            mkdir -p "$rundir"
             # Its own process group (setsid), so that stopping it stops every worker it forked.
             # Shared memory: t_relay() keeps each transaction for its wait timer (5 s); at
             # 10,000+ calls/s 1 GB ran out (new_t: out of mem, 500s), so 4 GB (mapped lazily).
             setsid taskset -c "$server_core" "${sys_bin[$name]}" -f "$root/lab/bench/kamailio-relay.cfg" -DD -E \
-                -Y "$out/$run.run" -P "$out/$run.run/kamailio.pid" "${args[@]}" -m 4096 -M 32 \
+                -Y "$rundir" -P "$rundir/kamailio.pid" "${args[@]}" -m "${KAMAILIO_SHM_MB:-4096}" -M 32 \
                 -A "TLS_CFG=\"$tls/tls.cfg\"" >"$log" 2>&1 &
             cur_pid=$! cur_pids=("$cur_pid")
             ;;
@@ -226,7 +248,7 @@ start_proxy() {
 }
 
 echo "relay-cpu: ${names[*]}; ${relay_list[*]}; cases ${case_list[*]}; $rounds rounds of ${warmup}+${duration} s;" \
-    "closed loop, $flows TCP/TLS flows × 1 call, $udp_window calls outstanding on UDP;" \
+    "closed loop, $flows TCP/TLS flows × 1 call, $udp_window calls outstanding on UDP$( ((with_sctp)) && echo ", $sctp_flows SCTP associations × 1 call");" \
     "proxy on CPU $server_core, UAC and UAS on CPU $load_core; results in $out"
 echo "relay-cpu: load average at start $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; kernel $(uname -r)"
 printf '%-5s %-8s %-9s %-18s %8s %9s %8s %8s %6s %6s %6s %7s\n' round case relay system "calls/s" "µs/call" "p50 µs" "p99 µs" lost rtx gen% "other%"
@@ -247,6 +269,8 @@ for ((r = 1; r <= rounds; r++)); do
                 fi
                 if [[ "${c%-*}" == udp ]]; then
                     pace=(--flows 1 --window "$udp_window")
+                elif [[ "${c%-*}" == sctp ]]; then
+                    pace=(--flows "$sctp_flows" --window 1)
                 else
                     pace=(--flows "$flows" --window 1)
                 fi

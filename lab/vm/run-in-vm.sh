@@ -2,17 +2,22 @@
 # Run a command inside a throw-away VM that boots Debian's stock kernel (which has SCTP, netns, veth and
 # netem) on a snapshot of this machine's root filesystem, with the repository writable.
 #
-#   lab/vm/run-in-vm.sh [--mem 2G] -- <command...>
+#   lab/vm/run-in-vm.sh [--mem 2G] [--cpus N] [--pin] -- <command...>
 #
+# --cpus N gives the VM N vCPUs (vng's default otherwise); --pin pins each vCPU thread to its own
+# host CPU (vng --pin; benchmarks that pin programs to vCPUs inside).
 # The command runs as root with the repository as its working directory; its exit status is this script's.
 # Environment: SIPWIRE_VM_KERNEL (path to a vmlinuz), SIPWIRE_VM_KVM=1 (try KVM instead of TCG).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 mem=2G
+vm_cpus=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --mem) mem="$2"; shift 2 ;;
+        --cpus) vm_cpus+=(--cpus "$2"); shift 2 ;;
+        --pin) vm_cpus+=(--pin); shift ;;
         --) shift; break ;;
         *) break ;;
     esac
@@ -51,7 +56,7 @@ trap 'rm -f "$script"' EXIT
 echo "run-in-vm: booting $(basename "$kernel") (${accel[*]:-kvm}, $mem) for: $*" >&2
 set +e
 # Through a pipe: vng reopens its stdout, which would truncate a log file it was redirected to.
-setsid vng -r "$kernel" "${accel[@]}" "${append[@]}" -m "$mem" --rwdir "$repo" --exec "bash $script" < /dev/null 2>&1 | cat
+setsid vng -r "$kernel" "${accel[@]}" "${append[@]}" "${vm_cpus[@]}" -m "$mem" --rwdir "$repo" --exec "bash $script" < /dev/null 2>&1 | cat
 rc=${PIPESTATUS[0]}
 set -e
 if [[ $rc -ne 0 ]]; then

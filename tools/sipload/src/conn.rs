@@ -21,6 +21,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use crate::dtls_sctp::{DtlsClient, DtlsError, DtlsFlow};
 use crate::tls_sctp::Sessions;
 
 /// Why a flow could not be opened or TLS could not be configured.
@@ -40,6 +41,8 @@ pub enum ConnError {
     Sctp(&'static str, sipwire_sys::SctpError),
     /// A TLS-over-SCTP handshake failed.
     TlsSctp(rustls::Error),
+    /// A DTLS-over-SCTP association (sipwire's transport) could not be opened.
+    DtlsSctp(DtlsError),
 }
 
 impl fmt::Display for ConnError {
@@ -52,6 +55,7 @@ impl fmt::Display for ConnError {
             ConnError::Timeout(d) => write!(f, "connect timed out after {d:?}"),
             ConnError::Sctp(what, e) => write!(f, "{what}: {e}"),
             ConnError::TlsSctp(e) => write!(f, "TLS over SCTP handshake: {e}"),
+            ConnError::DtlsSctp(e) => write!(f, "DTLS over SCTP: {e}"),
         }
     }
 }
@@ -62,6 +66,7 @@ impl std::error::Error for ConnError {
             ConnError::Io(_, e) => Some(e),
             ConnError::Tls(e) | ConnError::TlsSctp(e) => Some(e),
             ConnError::Sctp(_, e) => Some(e),
+            ConnError::DtlsSctp(e) => Some(e),
             _ => None,
         }
     }
@@ -133,6 +138,8 @@ pub enum Conn {
     /// An SCTP association with this many outbound streams (and TLS sessions on each of
     /// them for TLS-SCTP).
     Sctp(SctpStream, u16, Option<Box<Sessions>>),
+    /// A DTLS-over-SCTP association through sipwire's transport (it picks the streams).
+    DtlsSctp(Box<DtlsFlow>),
 }
 
 impl Conn {
@@ -140,6 +147,9 @@ impl Conn {
     pub fn tls_cipher(&self) -> Option<String> {
         if let Conn::Sctp(_, _, Some(t)) = self {
             return t.cipher();
+        }
+        if let Conn::DtlsSctp(d) = self {
+            return d.cipher();
         }
         let Conn::Tls(s) = self else { return None };
         let c = s.get_ref().1;
@@ -162,6 +172,7 @@ impl Conn {
                 .first()
                 .copied()
                 .ok_or_else(|| io::Error::other("SCTP association without a local address")),
+            Conn::DtlsSctp(d) => Ok(d.local_addr()),
         }
     }
 }
@@ -177,6 +188,8 @@ pub enum Dial {
     Tls(TlsClient),
     /// SCTP with this many streams, TLS on each when given.
     Sctp(u16, Option<TlsClient>),
+    /// DTLS over SCTP (sipwire's transport).
+    DtlsSctp(DtlsClient),
 }
 
 /// Opens one flow to `server`.
@@ -215,6 +228,13 @@ pub async fn open(dial: &Dial, server: SocketAddr, timeout: Duration) -> Result<
             tokio::time::timeout(timeout, open)
                 .await
                 .map_err(|_| ConnError::Timeout(timeout))?
+        }
+        Dial::DtlsSctp(c) => {
+            // The library bounds the connect and the handshake by `timeout` itself.
+            let d = crate::dtls_sctp::open(c, server, timeout)
+                .await
+                .map_err(ConnError::DtlsSctp)?;
+            Ok(Conn::DtlsSctp(Box::new(d)))
         }
     }
 }

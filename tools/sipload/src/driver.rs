@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 
 use crate::conn::Conn;
+use crate::dtls_sctp::DtlsFlow;
 use crate::flow::{Flow, Stats, Transmit};
 use crate::sip::{self, Frame, RequestTemplate};
 use crate::tls_sctp::Sessions;
@@ -42,6 +43,7 @@ pub async fn run(conn: Conn, tmpl: RequestTemplate, flow: Flow, start: Instant) 
             stream(r, w, tmpl, flow).await
         }
         Conn::Sctp(s, streams, tls) => sctp(s, streams, tls.map(|t| *t), tmpl, flow).await,
+        Conn::DtlsSctp(d) => dtls_sctp(*d, tmpl, flow).await,
     }
 }
 
@@ -273,6 +275,51 @@ async fn sctp(
         // Best effort: a graceful SHUTDOWN.
         let _ = s.shutdown();
     }
+    flow.stats
+}
+
+/// A DTLS-over-SCTP association through sipwire's transport: one SIP message per DTLS record
+/// per user message, handed to and taken from the library (which picks the stream). Reliable:
+/// nothing is retransmitted.
+async fn dtls_sctp(mut d: DtlsFlow, tmpl: RequestTemplate, mut flow: Flow) -> Stats {
+    let mut wbuf = Vec::with_capacity(2048);
+    let mut broken = false;
+    let mut timer = Timer::new();
+    loop {
+        let now = Instant::now();
+        flow.on_timers(now);
+        while let Some(t) = flow.poll_send(now) {
+            if broken {
+                continue;
+            }
+            wbuf.clear();
+            write(&tmpl, &t, &mut wbuf);
+            if !d.send(&wbuf) {
+                flow.on_io_error(now, true);
+                broken = true;
+            }
+        }
+        if flow.done(now) {
+            break;
+        }
+        timer.arm(&flow, now);
+        tokio::select! {
+            biased;
+            m = d.recv(), if !broken => {
+                let now = Instant::now();
+                match m {
+                    Some(m) => on_message(&mut flow, &tmpl, m.message.as_bytes(), now),
+                    None => {
+                        flow.on_io_error(now, true);
+                        broken = true;
+                    }
+                }
+            }
+            _ = &mut timer.sleep => timer.fired(),
+        }
+    }
+    // Best effort: close_notify and a graceful SHUTDOWN.
+    d.close(Duration::from_millis(200)).await;
     flow.stats
 }
 

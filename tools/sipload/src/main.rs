@@ -1,15 +1,17 @@
 //! `sipload`: sends SIP OPTIONS, or calls (INVITE / 200 / ACK / BYE / 200), to a server over
-//! UDP, TCP, TLS, SCTP or TLS-SCTP, closed-loop (N flows, W outstanding each) or open-loop (a
+//! UDP, TCP, TLS, SCTP, TLS-SCTP or DTLS-SCTP, closed-loop (N flows, W outstanding each) or open-loop (a
 //! total rate), retransmitting over UDP as RFC 3261 says, and prints one line of JSON: rates,
 //! losses, retransmissions, latency percentiles, its own CPU time (and the server's, given its
 //! pids). `sipload serve` is a stateless UAS (the callee of a proxy benchmark).
 //!
-//! It depends on no sipwire code so that it measures every build of sipwire (and other
-//! servers) with the same instrument. See docs/benchmarks.md.
+//! Its UDP, TCP, TLS, SCTP and TLS-SCTP code depends on no sipwire code, so that it measures
+//! every build of sipwire (and other servers) with the same instrument; DTLS-SCTP goes through
+//! the sipwire library's transport (no second DTLS stack). See docs/benchmarks.md.
 
 mod conn;
 mod cpu;
 mod driver;
+mod dtls_sctp;
 mod flow;
 mod report;
 mod serve;
@@ -46,7 +48,8 @@ enum TransportArg {
     /// TLS over SCTP (RFC 3436): one TLS session per stream.
     #[value(name = "tls-sctp")]
     TlsSctp,
-    /// DTLS over SCTP (RFC 6083): not supported by sipload yet.
+    /// DTLS over SCTP (RFC 6083) through sipwire's transport: DTLS 1.2 per association,
+    /// SCTP-AUTH on (needs net.sctp.auth_enable = 1); the library picks the streams.
     #[value(name = "dtls-sctp")]
     DtlsSctp,
 }
@@ -126,10 +129,10 @@ struct ServeArgs {
     /// Address to listen on (port 0: any, printed).
     #[arg(long, default_value = "127.0.0.1:5080")]
     listen: SocketAddr,
-    /// Certificate chain (PEM), for tls and tls-sctp.
+    /// Certificate chain (PEM), for tls, tls-sctp and dtls-sctp.
     #[arg(long)]
     cert: Option<PathBuf>,
-    /// Private key (PEM), for tls and tls-sctp.
+    /// Private key (PEM), for tls, tls-sctp and dtls-sctp.
     #[arg(long)]
     key: Option<PathBuf>,
     /// Send 100 Trying before the 200 to INVITE.
@@ -149,7 +152,7 @@ struct Args {
     /// What each item is.
     #[arg(long, value_enum, default_value = "options")]
     scenario: ScenarioArg,
-    /// Server address [default: 127.0.0.1:5060, 127.0.0.1:5061 for tls and tls-sctp].
+    /// Server address [default: 127.0.0.1:5060, 127.0.0.1:5061 for tls, tls-sctp and dtls-sctp].
     #[arg(long)]
     target: Option<SocketAddr>,
     /// Request-URI (and To URI) [default: sip:<target>]; through a proxy, the callee (e.g.
@@ -159,7 +162,7 @@ struct Args {
     /// TLS version offered (only that one).
     #[arg(long, value_enum, default_value = "1.3")]
     tls_version: TlsVersionArg,
-    /// CA certificate(s) to trust (PEM), required for tls and tls-sctp.
+    /// CA certificate(s) to trust (PEM), required for tls, tls-sctp and dtls-sctp.
     #[arg(long)]
     ca: Option<PathBuf>,
     /// Name the server certificate is verified against, also sent as SNI.
@@ -309,25 +312,29 @@ fn plan(a: &Args) -> Result<Plan, RunError> {
         TlsClient::new(ca, version, &a.server_name).map_err(|e| RunError::Conn(0, e))
     };
     let sctp = || conn::check_sctp().map_err(|e| RunError::Unavailable(a.transport.name(), e));
-    let (dial, port, via_transport) =
-        match a.transport {
-            TransportArg::DtlsSctp => return usage(
-                "--transport dtls-sctp is not supported by sipload yet (RFC 6083 needs SCTP-AUTH \
-                 and a DTLS library); use sctp or tls-sctp",
-            ),
-            TransportArg::Udp => (Dial::Udp, 5060, "UDP"),
-            TransportArg::Tcp => (Dial::Tcp, 5060, "TCP"),
-            TransportArg::Tls => (Dial::Tls(tls_client()?), 5061, "TLS"),
-            TransportArg::Sctp => {
-                sctp()?;
-                (Dial::Sctp(a.sctp_streams, None), 5060, "SCTP")
-            }
-            TransportArg::TlsSctp => {
-                let client = tls_client()?;
-                sctp()?;
-                (Dial::Sctp(a.sctp_streams, Some(client)), 5061, "TLS-SCTP")
-            }
-        };
+    let (dial, port, via_transport) = match a.transport {
+        TransportArg::DtlsSctp => {
+            let Some(ca) = &a.ca else {
+                return usage("--transport dtls-sctp needs --ca FILE");
+            };
+            let client = dtls_sctp::DtlsClient::new(ca, &a.server_name)
+                .map_err(|e| RunError::Conn(0, ConnError::DtlsSctp(e)))?;
+            sctp()?;
+            (Dial::DtlsSctp(client), 5061, dtls_sctp::VIA)
+        }
+        TransportArg::Udp => (Dial::Udp, 5060, "UDP"),
+        TransportArg::Tcp => (Dial::Tcp, 5060, "TCP"),
+        TransportArg::Tls => (Dial::Tls(tls_client()?), 5061, "TLS"),
+        TransportArg::Sctp => {
+            sctp()?;
+            (Dial::Sctp(a.sctp_streams, None), 5060, "SCTP")
+        }
+        TransportArg::TlsSctp => {
+            let client = tls_client()?;
+            sctp()?;
+            (Dial::Sctp(a.sctp_streams, Some(client)), 5061, "TLS-SCTP")
+        }
+    };
     let t1 = Duration::from_millis(a.t1_ms);
     let rtx = (a.transport == TransportArg::Udp && !a.no_retransmit).then_some(Retransmit {
         t1,
@@ -413,12 +420,10 @@ fn serve_main(s: &ServeArgs) -> ExitCode {
         TransportArg::Tls => serve::Listen::Tls,
         TransportArg::Sctp => serve::Listen::Sctp,
         TransportArg::TlsSctp => serve::Listen::TlsSctp,
-        TransportArg::DtlsSctp => {
-            eprintln!("sipload serve: --transport dtls-sctp is not supported by sipload yet");
-            return ExitCode::from(2);
-        }
+        TransportArg::DtlsSctp => serve::Listen::DtlsSctp,
     };
     let tls = match (listen, &s.cert, &s.key) {
+        (serve::Listen::DtlsSctp, Some(_), Some(_)) => None,
         (serve::Listen::Tls | serve::Listen::TlsSctp, Some(c), Some(k)) => {
             match serve::tls_config(c, k) {
                 Ok(c) => Some(c),
@@ -428,7 +433,7 @@ fn serve_main(s: &ServeArgs) -> ExitCode {
                 }
             }
         }
-        (serve::Listen::Tls | serve::Listen::TlsSctp, _, _) => {
+        (serve::Listen::Tls | serve::Listen::TlsSctp | serve::Listen::DtlsSctp, _, _) => {
             eprintln!(
                 "sipload serve: --transport {} needs --cert and --key",
                 s.transport.name()
@@ -437,7 +442,10 @@ fn serve_main(s: &ServeArgs) -> ExitCode {
         }
         _ => None,
     };
-    if matches!(listen, serve::Listen::Sctp | serve::Listen::TlsSctp) {
+    if matches!(
+        listen,
+        serve::Listen::Sctp | serve::Listen::TlsSctp | serve::Listen::DtlsSctp
+    ) {
         if let Err(e) = conn::check_sctp() {
             eprintln!("sipload serve: --transport {}: {e}", s.transport.name());
             return ExitCode::FAILURE;
@@ -446,7 +454,8 @@ fn serve_main(s: &ServeArgs) -> ExitCode {
     let Some(rt) = runtime(s.threads.max(1)) else {
         return ExitCode::FAILURE;
     };
-    match rt.block_on(serve::serve(listen, s.listen, tls, s.trying)) {
+    let files = s.cert.as_deref().zip(s.key.as_deref());
+    match rt.block_on(serve::serve(listen, s.listen, tls, files, s.trying)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sipload serve: {e}");

@@ -1,7 +1,8 @@
 //! `sipload serve`: the stateless UAS of [`crate::uas`] on one listening socket, so that a
 //! proxy benchmark has a callee (UAC sipload → proxy → UAS sipload). UDP answers to the
 //! datagram's source; TCP and TLS on the connection; SCTP (one-to-many socket) and TLS-SCTP
-//! on the association and stream the request came on. Runs until killed; prints one JSON
+//! on the association and stream the request came on; DTLS-SCTP through sipwire's transport
+//! (see [`crate::dtls_sctp`]). Runs until killed; prints one JSON
 //! line with the address it listens on first.
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub enum Listen {
     Sctp,
     /// TLS over SCTP (RFC 3436), one session per stream.
     TlsSctp,
+    /// DTLS over SCTP (RFC 6083), through sipwire's transport.
+    DtlsSctp,
 }
 
 impl Listen {
@@ -51,6 +54,7 @@ impl Listen {
             Listen::Tls => "TLS",
             Listen::Sctp => "SCTP",
             Listen::TlsSctp => "TLS-SCTP",
+            Listen::DtlsSctp => crate::dtls_sctp::VIA,
         }
     }
 }
@@ -64,6 +68,8 @@ pub enum ServeError {
     Sctp(&'static str, sipwire_sys::SctpError),
     /// The certificate or key could not be used.
     Tls(String),
+    /// The DTLS-SCTP listener (sipwire's transport) failed.
+    Dtls(crate::dtls_sctp::DtlsError),
 }
 
 impl fmt::Display for ServeError {
@@ -72,6 +78,7 @@ impl fmt::Display for ServeError {
             ServeError::Io(what, e) => write!(f, "{what}: {e}"),
             ServeError::Sctp(what, e) => write!(f, "{what}: {e}"),
             ServeError::Tls(m) => write!(f, "TLS: {m}"),
+            ServeError::Dtls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -82,6 +89,7 @@ impl std::error::Error for ServeError {
             ServeError::Io(_, e) => Some(e),
             ServeError::Sctp(_, e) => Some(e),
             ServeError::Tls(_) => None,
+            ServeError::Dtls(e) => Some(e),
         }
     }
 }
@@ -116,14 +124,24 @@ fn announce(listen: Listen, local: SocketAddr) {
     let _ = out.flush();
 }
 
-/// Serves until an error on the listening socket.
+/// Serves until an error on the listening socket. `tls`: the rustls configuration of TLS
+/// and TLS-SCTP; `files`: the certificate and key files of DTLS-SCTP (OpenSSL).
 pub async fn serve(
     listen: Listen,
     addr: SocketAddr,
     tls: Option<Arc<ServerConfig>>,
+    files: Option<(&Path, &Path)>,
     trying: bool,
 ) -> Result<(), ServeError> {
     match listen {
+        Listen::DtlsSctp => {
+            let Some((cert, key)) = files else {
+                return Err(ServeError::Tls("dtls-sctp needs --cert and --key".into()));
+            };
+            crate::dtls_sctp::serve(addr, cert, key, trying, |local| announce(listen, local))
+                .await
+                .map_err(ServeError::Dtls)
+        }
         Listen::Udp => udp(addr, trying).await,
         Listen::Tcp | Listen::Tls => tcp(listen, addr, tls, trying).await,
         Listen::Sctp | Listen::TlsSctp => sctp(listen, addr, tls, trying).await,
