@@ -558,14 +558,32 @@ struct Opened {
     elapsed: Duration,
 }
 
+/// Why a connection of `open_batch` does not count as held.
+#[derive(Debug)]
+enum OpenError {
+    /// Connect or TLS handshake.
+    Conn(ConnError),
+    /// The first OPTIONS got no 200.
+    FirstOptions,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Conn(e) => write!(f, "{e}"),
+            OpenError::FirstOptions => f.write_str("no 200 to the first OPTIONS"),
+        }
+    }
+}
+
 /// Opens connections `from..to` into `held`, `concurrency` at a time, at most `rate` per
-/// second.
+/// second, each answering one OPTIONS.
 async fn open_batch(
     d: &Dialer,
-    from: usize,
-    to: usize,
+    (from, to): (usize, usize),
     concurrency: usize,
     rate: Option<f64>,
+    (tmpl, timeout): (&RequestTemplate, Duration),
     held: &mut Vec<Held>,
 ) -> Opened {
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -575,7 +593,7 @@ async fn open_batch(
         first_error: None,
         elapsed: Duration::ZERO,
     };
-    let mut take = |r: Result<Result<Held, ConnError>, tokio::task::JoinError>,
+    let mut take = |r: Result<Result<Held, OpenError>, tokio::task::JoinError>,
                     held: &mut Vec<Held>| match r {
         Ok(Ok(h)) => held.push(h),
         Ok(Err(e)) => {
@@ -603,10 +621,22 @@ async fn open_batch(
             // Progress of long (emulated) runs, on stderr.
             eprintln!("sipload conns: {k} attempted, {} open", held.len());
         }
-        let d = d.clone();
+        let (d, mut tmpl) = (d.clone(), tmpl.clone());
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         set.spawn(async move {
-            let r = d.open(index).await;
+            // One OPTIONS as soon as the connection is up: a server may cut a connection that
+            // has sent nothing for a while (sipwire's header timeout, 32 s, against
+            // slowloris), and a held connection is one that has been used.
+            let r = match d.open(index).await {
+                Ok(mut h) => {
+                    let (mut wbuf, mut rbuf) = (Vec::new(), Vec::new());
+                    match options(&mut h, &mut tmpl, 0, timeout, &mut wbuf, &mut rbuf).await {
+                        Ok(()) => Ok(h),
+                        Err(_) => Err(OpenError::FirstOptions),
+                    }
+                }
+                Err(e) => Err(OpenError::Conn(e)),
+            };
             drop(permit);
             r
         });
@@ -706,7 +736,15 @@ pub async fn conns(a: &ConnsArgs, run: u32) -> Result<(), ConnsError> {
     let mut next_index = 0usize;
     let mut total_errors = 0u64;
     for &n in &a.steps {
-        let opened = open_batch(&d, next_index, n, a.connect_concurrency, rate, &mut held).await;
+        let opened = open_batch(
+            &d,
+            (next_index, n),
+            a.connect_concurrency,
+            rate,
+            (&tmpl, timeout),
+            &mut held,
+        )
+        .await;
         let attempted = n - next_index;
         next_index = n;
         total_errors += opened.errors;
