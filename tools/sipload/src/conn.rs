@@ -127,6 +127,26 @@ impl TlsClient {
     }
 }
 
+impl TlsClient {
+    /// The same client without session resumption: every handshake is a full one (what
+    /// `sipload conns` and `sipload handshakes` measure).
+    pub fn without_resumption(&self) -> TlsClient {
+        let mut config = (*self.config).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        let config = Arc::new(config);
+        TlsClient {
+            connector: TlsConnector::from(Arc::clone(&config)),
+            config,
+            name: self.name.clone(),
+        }
+    }
+
+    /// The TLS handshake over an established TCP connection.
+    pub async fn handshake(&self, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+        self.connector.connect(self.name.clone(), tcp).await
+    }
+}
+
 /// An open flow.
 pub enum Conn {
     /// A UDP socket connected to the server.

@@ -9,6 +9,7 @@
 //! the sipwire library's transport (no second DTLS stack). See docs/benchmarks.md.
 
 mod conn;
+mod conns;
 mod cpu;
 mod driver;
 mod dtls_sctp;
@@ -119,6 +120,11 @@ enum Cmd {
     /// first), ACK with nothing, anything else with 200. Prints {"listening":ADDR,...} and runs
     /// until killed.
     Serve(ServeArgs),
+    /// Holds many idle TCP/TLS connections (in steps, from several source addresses) and
+    /// prints the server's memory and OPTIONS throughput at each count, one JSON line each.
+    Conns(conns::ConnsArgs),
+    /// Full TLS handshakes per second (no resumption), one JSON line.
+    Handshakes(conns::HandshakeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -384,8 +390,13 @@ fn runtime(threads: usize) -> Option<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Cmd::Serve(s)) = cli.cmd {
-        return serve_main(&s);
+    match cli.cmd {
+        Some(Cmd::Serve(s)) => return serve_main(&s),
+        Some(Cmd::Conns(c)) => return conns_main(c.threads(), conns::conns(&c, run_id())),
+        Some(Cmd::Handshakes(h)) => {
+            return conns_main(h.threads(), conns::handshakes(&h, run_id()))
+        }
+        None => {}
     }
     let args = cli.load;
     let plan = match plan(&args) {
@@ -409,6 +420,26 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("sipload: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `sipload conns` or `sipload handshakes`.
+fn conns_main(
+    threads: usize,
+    f: impl std::future::Future<Output = Result<(), conns::ConnsError>>,
+) -> ExitCode {
+    let Some(rt) = runtime(threads) else {
+        return ExitCode::FAILURE;
+    };
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sipload: {e}");
+            match e {
+                conns::ConnsError::Usage(_) => ExitCode::from(2),
+                conns::ConnsError::Conn(_) => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -164,11 +164,11 @@ impl Report {
     }
 }
 
-fn field(o: &mut String, key: &str, value: &str) {
+pub(crate) fn field(o: &mut String, key: &str, value: &str) {
     let _ = write!(o, "\"{key}\":{value},");
 }
 
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if v.is_finite() {
         format!("{:.3}", v)
     } else {
@@ -180,7 +180,7 @@ fn opt_num(v: Option<f64>) -> String {
     v.map_or("null".to_owned(), num)
 }
 
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for c in s.chars() {
