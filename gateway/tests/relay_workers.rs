@@ -71,7 +71,11 @@ fn request(leg: &Leg, method: &str, ruri: &str, call: &str, branch: &str, to_tag
 
 /// `req` with `route` (a `Route: ...\r\n` line) after its Max-Forwards.
 fn with_route(req: String, route: &str) -> Bytes {
-    Bytes::from(req.replacen("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{route}"), 1))
+    Bytes::from(req.replacen(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{route}"),
+        1,
+    ))
 }
 
 /// The UAS's response to `req`: its Vias, From, To with a tag, Call-ID, CSeq, `extra`.
@@ -129,12 +133,18 @@ async fn call(leg: &Leg, uac: &mut Ua, uas: &mut Ua, call: &str) {
         .collect();
     routes.reverse();
     let route = format!("Route: {}\r\n", routes.join(", "));
-    let ack = with_route(request(leg, "ACK", &contact, call, &format!("a{call}"), true), &route);
+    let ack = with_route(
+        request(leg, "ACK", &contact, call, &format!("a{call}"), true),
+        &route,
+    );
     uac.t.send_to(&leg.to_gateway, ack).await.expect("ACK");
     let a = uas.next().await;
     assert_eq!(a.message.method(), Some("ACK"), "{call}");
 
-    let bye = with_route(request(leg, "BYE", &contact, call, &format!("b{call}"), true), &route);
+    let bye = with_route(
+        request(leg, "BYE", &contact, call, &format!("b{call}"), true),
+        &route,
+    );
     uac.t.send_to(&leg.to_gateway, bye).await.expect("BYE");
     let b = uas.next().await;
     assert_eq!(b.message.method(), Some("BYE"), "{call}");
@@ -196,7 +206,11 @@ async fn cancelled(leg: &Leg, uac: &mut Ua, uas: &mut Ua, call: &str) {
         .await
         .expect("ACK 487");
     let a = uas.next().await;
-    assert_eq!(a.message.method(), Some("ACK"), "the relay's own ACK for the 487");
+    assert_eq!(
+        a.message.method(),
+        Some("ACK"),
+        "the relay's own ACK for the 487"
+    );
 }
 
 /// The first Call-ID `<prefix>-<n>@test` of each shard: calls that cover every shard.
@@ -252,7 +266,8 @@ async fn two_workers_relay_calls_over_udp_and_tls_on_both_shards() {
     .await
     .expect("start");
     assert!(
-        gw.printed("sipwire: relaying (stateful, 2 proxy cores").is_some(),
+        gw.printed("sipwire: relaying (stateful, 2 proxy cores")
+            .is_some(),
         "{:?}",
         gw.startup
     );
@@ -281,7 +296,8 @@ async fn two_workers_relay_calls_over_udp_and_tls_on_both_shards() {
     let leg = Leg {
         via: "TLS",
         param: ";transport=tls",
-        to_gateway: Target::new(TransportKind::Tls, gw.listener("tls")).with_server_name("localhost"),
+        to_gateway: Target::new(TransportKind::Tls, gw.listener("tls"))
+            .with_server_name("localhost"),
         user: "tlsuas",
         uas: tls_uas_addr,
     };
@@ -295,7 +311,10 @@ async fn two_workers_relay_calls_over_udp_and_tls_on_both_shards() {
     // Each shard got its calls: per call at least INVITE, 200, ACK, BYE and its 200.
     let text = scrape(prom).await;
     for s in 0..SHARDS {
-        let n = value(&text, &format!("sipwire_proxy_shard_messages_total{{shard=\"{s}\"}}"));
+        let n = value(
+            &text,
+            &format!("sipwire_proxy_shard_messages_total{{shard=\"{s}\"}}"),
+        );
         assert!(n.is_some_and(|n| n >= 10.0), "shard {s}: {n:?}\n{text}");
     }
     // The in-flight gauge is the sum of the cores' counts: back at 0 (never below).

@@ -79,12 +79,15 @@ impl IncomingQueues {
         self.senders.get(i).unwrap_or(&self.first)
     }
 
-    /// Hands `inc` to its shard without waiting.
+    /// Hands `inc` to its shard without waiting. The error gives the message back, as
+    /// `mpsc::Sender::try_send`'s does (a stream driver waits with it when the queue is full).
+    #[allow(clippy::result_large_err)]
     pub(crate) fn try_send(&self, inc: Incoming) -> Result<(), TrySendError<Incoming>> {
         self.sender_for(&inc).try_send(inc)
     }
 
     /// Hands `inc` to its shard, waiting while its queue is full.
+    #[allow(clippy::result_large_err)]
     pub(crate) async fn send(&self, inc: Incoming) -> Result<(), SendError<Incoming>> {
         self.sender_for(&inc).send(inc).await
     }

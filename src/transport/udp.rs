@@ -75,11 +75,12 @@ pub(crate) async fn bind(
     // The others bind the address the first got (its port, when `addr` asked for any).
     let mut sockets = vec![Arc::clone(&first)];
     for _ in 1..group {
-        let s = socket(local, want_recv, want_send, true).map_err(|source| TransportError::Bind {
-            kind: TransportKind::Udp,
-            addr: local,
-            source,
-        })?;
+        let s =
+            socket(local, want_recv, want_send, true).map_err(|source| TransportError::Bind {
+                kind: TransportKind::Udp,
+                addr: local,
+                source,
+            })?;
         sockets.push(Arc::new(s));
     }
     let granted = {
