@@ -10,7 +10,10 @@
 #                    results stay in --out, docs/ is not touched
 #   --rounds R       rounds (full run: 3)
 #   --duration S     measured seconds per run (5)    --warmup S   warm-up seconds (1)
-#   --modes L        responder,relay (both)
+#   --modes L        responder,relay,latency (responder,relay); latency: lab/bench/latency.sh,
+#                    p99 at 80% of Kamailio-tlsf's maximum rate and losses over a rate sweep
+#                    (UDP, TCP, TLS 1.3, relay UDP→UDP and TLS→TLS; ≈ 20 min), its own section
+#                    of docs/benchmarks.md
 #   --sipwire BIN    the sipwire binary (default: build the worktree's release one)
 #   --kamailio L     Kamailio variants: kamailio (-x tlsf -X tlsf), kamailio-default (both)
 #   --install        first install Kamailio and the openssl CLI with lab/install-deps.sh
@@ -60,7 +63,7 @@ if ((quick)); then
 fi
 rounds="${rounds:-3}" docs="${docs:-1}"
 IFS=, read -r -a mode_list <<<"$modes"
-for m in "${mode_list[@]}"; do [[ "$m" =~ ^(responder|relay)$ ]] || die "unknown mode $m"; done
+for m in "${mode_list[@]}"; do [[ "$m" =~ ^(responder|relay|latency)$ ]] || die "unknown mode $m"; done
 IFS=, read -r -a kam_list <<<"$kamailio"
 for k in "${kam_list[@]}"; do [[ "$k" =~ ^(kamailio|kamailio-default)$ ]] || die "unknown Kamailio variant $k"; done
 
@@ -138,14 +141,23 @@ for m in "${mode_list[@]}"; do
             "$root/lab/bench/relay-cpu.sh" --rounds "$rounds" --duration "$duration" --warmup "$warmup" \
                 --out "$out/relay" sipwire="$sipwire" "${kam_list[@]}"
             ;;
+        latency)
+            # Against Kamailio-tlsf only; writes its own docs section and results file.
+            lat=(--no-docs)
+            [[ "$docs" == 1 ]] && lat=(--write-docs)
+            ((quick)) && lat+=(--quick)
+            "$root/lab/bench/latency.sh" --rounds "$rounds" --duration "$duration" --warmup "$warmup" \
+                --out "$out/latency" --sipwire "$sipwire" "${lat[@]}"
+            ;;
     esac
 done
 
 if [[ "$docs" == 1 ]]; then
     day="$(date -u +%F)"
     for m in "${mode_list[@]}"; do
+        [[ "$m" == latency ]] && continue # latency.sh keeps its own
         cp "$out/$m/results.jsonl" "$root/lab/bench/results/compare-$day-$m.jsonl"
     done
     cp "$out/about.txt" "$root/lab/bench/results/compare-$day-about.txt"
 fi
-report "$out"
+if [[ " ${mode_list[*]} " =~ \ (responder|relay)\  ]]; then report "$out"; fi
