@@ -97,7 +97,17 @@ IFS=, read -r -a sweep_list <<<"$sweep"
 [[ -x "${SIPLOAD:-}" ]] || die "SIPLOAD must name a built sipload"
 command -v kamailio >/dev/null || die "kamailio is not installed (lab/install-deps.sh --bench-only)"
 bench_parse_systems "lab/install-deps.sh --bench-only" kamailio "sipwire=$sipwire"
-require_ports_free 5060 5061 "$proxy_port" "$proxy_tls_port" "$uas_port" "$metrics_port" || exit 1
+# Our ports on 127.0.0.1 only (bench-lib's checks match any address: another bench on
+# 127.0.10.1:5061 is no conflict). Status 0 when none listens.
+all_ports=(5060 5061 "$proxy_port" "$proxy_tls_port" "$uas_port" "$metrics_port")
+ports_filter() { local p f=""; for p in "${all_ports[@]}"; do f+="${f:+ or }sport = :$p"; done; echo "( $f ) and src 127.0.0.1"; }
+ports_free() { ! ss -Htlnu "$(ports_filter)" | grep -q .; }
+await_our_ports_free() {
+    local i
+    for ((i = 0; i < 100; i++)); do ports_free && return 0; sleep 0.1; done
+    return 1
+}
+ports_free || die "something already listens on 127.0.0.1 on one of ${all_ports[*]}: $(ss -Htlnup "$(ports_filter)" | head -2)"
 
 out="${out:-$(mktemp -d /tmp/latency.XXXXXX)}"
 mkdir -p "$out"
@@ -222,8 +232,7 @@ stop_all() {
         wait "$uas_pid" 2>/dev/null || true
         uas_pid=""
     fi
-    await_ports_free 5060 5061 "$proxy_port" "$proxy_tls_port" "$uas_port" "$metrics_port" ||
-        echo "latency: ports still bound after 10 s" >&2
+    await_our_ports_free || echo "latency: ports on 127.0.0.1 still bound after 10 s" >&2
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
