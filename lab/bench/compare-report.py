@@ -10,6 +10,7 @@ bar chart per mode (responder-cpu.svg, relay-cpu.svg), bars = systems, whiskers 
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from html import escape
@@ -139,6 +140,62 @@ def relay_table(runs):
     return out + [""] + checks(runs, "relay")
 
 
+def round_top(vmax):
+    """A round top for an axis: 1, 2 or 5 × 10^k at or above vmax."""
+    step = 10 ** len(str(int(vmax))) / 10
+    return next(step * f for f in (1, 2, 5, 10, 20, 50) if step * f >= vmax)
+
+
+def svg_lines(title, xunit, yunit, series, path, log_y=True):
+    """Lines with dots: series = [(name, [(x, y, hover text)])]; y on a log10 axis by default
+    (latencies that span decades), x linear from 0. Colours as in svg_bars, by series order."""
+    left, top, bottom, right, plot_w, plot_h = 64, 36, 62, 16, 460, 260
+    width, height = left + plot_w + right, top + plot_h + bottom
+    pts = [p for _, ps in series for p in ps if p[1] > 0]
+    xmax = round_top(max([p[0] for p in pts] + [1.0]))
+    if log_y:
+        lo = 10 ** math.floor(math.log10(min([p[1] for p in pts] or [10.0])))
+        hi = 10 ** math.ceil(math.log10(max([p[1] for p in pts] + [lo * 10])))
+        hi = max(hi, lo * 10)
+        y = lambda v: top + plot_h - plot_h * math.log10(max(v, lo) / lo) / math.log10(hi / lo)  # noqa: E731
+        ticks = [lo * 10 ** i for i in range(round(math.log10(hi / lo)) + 1)]
+    else:
+        hi = round_top(max([p[1] for p in pts] + [1.0]))
+        y = lambda v: top + plot_h - plot_h * v / hi  # noqa: E731
+        ticks = [hi * i / 5 for i in range(6)]
+    x = lambda v: left + plot_w * v / xmax  # noqa: E731
+    s = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="13">{escape(title)}</text>',
+        f'<text x="14" y="{top + plot_h / 2}" transform="rotate(-90 14 {top + plot_h / 2})" text-anchor="middle">{escape(yunit)}</text>',
+        f'<text x="{left + plot_w / 2}" y="{top + plot_h + 30}" text-anchor="middle">{escape(xunit)}</text>',
+    ]
+    for v in ticks:
+        s.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        s.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+    for i in range(6):
+        v = xmax * i / 5
+        s.append(f'<text x="{x(v):.1f}" y="{top + plot_h + 14}" text-anchor="middle">{v:g}</text>')
+    s.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="black"/>')
+    s.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="black"/>')
+    lx = left
+    for ni, (name, ps) in enumerate(series):
+        colour = COLOURS[ni % len(COLOURS)]
+        ps = sorted(p for p in ps if p[1] > 0)
+        if ps:
+            s.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
+                     + " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py, _ in ps) + '"/>')
+        for px, py, text in ps:
+            s.append(f'<circle cx="{x(px):.1f}" cy="{y(py):.1f}" r="3" fill="{colour}"><title>{escape(text)}</title></circle>')
+        s.append(f'<rect x="{lx}" y="{height - 18}" width="10" height="10" fill="{colour}"/>')
+        s.append(f'<text x="{lx + 14}" y="{height - 9}">{escape(name)}</text>')
+        lx += 24 + 7 * len(name)
+    s.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(s) + "\n")
+
+
 def svg_bars(title, unit, groups, names, values, path):
     """Grouped bars: groups = [(key, text)], values[(key, name)] = (median, min, max)."""
     width_bar, gap = 22, 26
@@ -148,10 +205,7 @@ def svg_bars(title, unit, groups, names, values, path):
     plot_h = 300
     width = left + right + len(groups) * group_w
     height = top + plot_h + bottom
-    vmax = max([v[2] for v in values.values()] + [1.0])
-    # A round top for the axis: 1, 2 or 5 × 10^k above the largest whisker.
-    step = 10 ** len(str(int(vmax))) / 10
-    top_val = next(step * f for f in (1, 2, 5, 10, 20, 50) if step * f >= vmax)
+    top_val = round_top(max([v[2] for v in values.values()] + [1.0]))
     y = lambda v: top + plot_h - plot_h * v / top_val  # noqa: E731
     s = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',

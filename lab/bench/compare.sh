@@ -10,7 +10,10 @@
 #                    results stay in --out, docs/ is not touched
 #   --rounds R       rounds (full run: 3)
 #   --duration S     measured seconds per run (5)    --warmup S   warm-up seconds (1)
-#   --modes L        responder,relay (both); lab = only the --lab part
+#   --modes L        responder,relay,latency,lab (responder,relay); lab = only the --lab part;
+#                    latency: lab/bench/latency.sh, p99 at 80% of Kamailio-tlsf's maximum rate
+#                    and losses over a rate sweep (UDP, TCP, TLS 1.3, relay UDP→UDP and
+#                    TLS→TLS; ≈ 20 min), its own section of docs/benchmarks.md
 #   --sipwire BIN    the sipwire binary (default: build the worktree's release one)
 #   --kamailio L     Kamailio variants: kamailio (-x tlsf -X tlsf), kamailio-default (both)
 #   --install        first install Kamailio and the openssl CLI with lab/install-deps.sh
@@ -65,7 +68,7 @@ fi
 rounds="${rounds:-3}" docs="${docs:-1}"
 IFS=, read -r -a mode_list <<<"$modes"
 for m in "${mode_list[@]}"; do
-    [[ "$m" =~ ^(responder|relay|lab)$ ]] || die "unknown mode $m"
+    [[ "$m" =~ ^(responder|relay|lab|latency)$ ]] || die "unknown mode $m"
     [[ "$m" == lab ]] && lab=2
 done
 ((lab == 1)) && mode_list+=(lab)
@@ -188,12 +191,21 @@ for m in "${mode_list[@]}"; do
             rm -rf "$out/lab"
             cp -r "$lab_out" "$out/lab"
             ;;
+        latency)
+            # Against Kamailio-tlsf only; writes its own docs section and results file.
+            lat=(--no-docs)
+            [[ "$docs" == 1 ]] && lat=(--write-docs)
+            ((quick)) && lat+=(--quick)
+            "$root/lab/bench/latency.sh" --rounds "$rounds" --duration "$duration" --warmup "$warmup" \
+                --out "$out/latency" --sipwire "$sipwire" "${lat[@]}"
+            ;;
     esac
 done
 
 if [[ "$docs" == 1 ]]; then
     day="$(date -u +%F)"
     for m in "${mode_list[@]}"; do
+        [[ "$m" == latency ]] && continue # latency.sh keeps its own
         cp "$out/$m/results.jsonl" "$root/lab/bench/results/compare-$day-$m.jsonl"
     done
     if [[ "${mode_list[*]}" == lab ]]; then
@@ -204,4 +216,4 @@ if [[ "$docs" == 1 ]]; then
         [[ -s "$out/lab/vm.txt" ]] && cp "$out/lab/vm.txt" "$root/lab/bench/results/compare-$day-lab-vm.txt"
     fi
 fi
-report "$out"
+if [[ " ${mode_list[*]} " =~ \ (responder|relay)\  ]]; then report "$out"; fi

@@ -127,6 +127,7 @@ impl Report {
         field(&mut o, "lat_p50_us", &q(0.50).to_string());
         field(&mut o, "lat_p90_us", &q(0.90).to_string());
         field(&mut o, "lat_p99_us", &q(0.99).to_string());
+        field(&mut o, "lat_p999_us", &q(0.999).to_string());
         field(
             &mut o,
             "lat_max_us",
