@@ -120,3 +120,43 @@ jiffies_pct() {
     awk -v b="$1" -v hz="$(getconf CLK_TCK)" -v t0="$2" -v t1="$3" \
         'BEGIN { v = 100 * b / hz / (t1 - t0); printf "%.0f", (v < 0 ? 0 : v) }'
 }
+
+# The relay's configuration used by relay-cpu.sh, latency.sh and multicore.sh, into file $1:
+# UDP and TCP listeners on 127.0.0.1:$proxy_port, TLS on $proxy_tls_port with the certificate of
+# bench_make_tls in $tls, one route for user "uas" to 127.0.0.1:$uas_port over transport $2;
+# $3: more lines of that route (e.g. `stateless = true`), $4: more TOML after it (sections or
+# listeners of the caller's own).
+bench_relay_config() {
+    cat >"$1" <<EOF
+# Written by lab/bench/$(basename "$0").
+[[listener]]
+name = "udp"
+transport = "udp"
+addr = "127.0.0.1:$proxy_port"
+
+[[listener]]
+name = "tcp"
+transport = "tcp"
+addr = "127.0.0.1:$proxy_port"
+
+[[listener]]
+name = "tls"
+transport = "tls"
+addr = "127.0.0.1:$proxy_tls_port"
+cert = "$tls/server.pem"
+key = "$tls/server.key"
+
+[tls]
+ca_files = ["$tls/ca.pem"]
+
+[[route]]
+name = "uas"
+user = "uas"
+${3:-}
+[[route.target]]
+transport = "$2"
+address = "127.0.0.1:$uas_port"
+
+${4:-}
+EOF
+}

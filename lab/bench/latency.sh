@@ -136,35 +136,7 @@ sipwire_config() {
     [[ "$1" == sipwire-rcvbuf ]] && buf="udp_recv_buffer_bytes = $udp_buffer"
     if is_relay "$2"; then
         local outb="${2##*-}"
-        cat >"$3" <<EOF
-# Written by lab/bench/latency.sh.
-[[listener]]
-name = "udp"
-transport = "udp"
-addr = "127.0.0.1:$proxy_port"
-
-[[listener]]
-name = "tcp"
-transport = "tcp"
-addr = "127.0.0.1:$proxy_port"
-
-[[listener]]
-name = "tls"
-transport = "tls"
-addr = "127.0.0.1:$proxy_tls_port"
-cert = "$tls/server.pem"
-key = "$tls/server.key"
-
-[tls]
-ca_files = ["$tls/ca.pem"]
-
-[[route]]
-name = "uas"
-user = "uas"
-[[route.target]]
-transport = "$outb"
-address = "127.0.0.1:$uas_port"
-EOF
+        bench_relay_config "$3" "$outb"
     else
         # gateway/src/default.toml's listeners.
         cat >"$3" <<EOF

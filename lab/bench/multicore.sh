@@ -80,41 +80,7 @@ bench_make_tls "$tls"
 
 # The relay's configuration: $1 workers, $2 the outbound transport, into file $3.
 sipwire_config() {
-    cat >"$3" <<EOF
-# Written by lab/bench/multicore.sh.
-[[listener]]
-name = "udp"
-transport = "udp"
-addr = "127.0.0.1:$proxy_port"
-
-[[listener]]
-name = "tcp"
-transport = "tcp"
-addr = "127.0.0.1:$proxy_port"
-
-[[listener]]
-name = "tls"
-transport = "tls"
-addr = "127.0.0.1:$proxy_tls_port"
-cert = "$tls/server.pem"
-key = "$tls/server.key"
-
-[tls]
-ca_files = ["$tls/ca.pem"]
-
-[proxy]
-workers = $1
-
-[metrics]
-prometheus = "127.0.0.1:$prom_port"
-
-[[route]]
-name = "uas"
-user = "uas"
-[[route.target]]
-transport = "$2"
-address = "127.0.0.1:$uas_port"
-EOF
+    bench_relay_config "$3" "$2" "" "$(printf '%s\n' '[proxy]' "workers = $1" '' '[metrics]' "prometheus = \"127.0.0.1:$prom_port\"")"
 }
 
 relay_pid="" uas_pid=""

@@ -107,37 +107,9 @@ bench_make_tls "$tls"
 
 # sipwire's configuration for relay mode $1 ($2: the outbound transport) in file $3.
 sipwire_config() {
-    cat >"$3" <<EOF
-# Written by lab/bench/relay-cpu.sh.
-[[listener]]
-name = "udp"
-transport = "udp"
-addr = "127.0.0.1:$proxy_port"
-
-[[listener]]
-name = "tcp"
-transport = "tcp"
-addr = "127.0.0.1:$proxy_port"
-
-[[listener]]
-name = "tls"
-transport = "tls"
-addr = "127.0.0.1:$proxy_tls_port"
-cert = "$tls/server.pem"
-key = "$tls/server.key"
-
-$( ((with_sctp)) && printf '%s\n' '[[listener]]' 'name = "sctp"' 'transport = "sctp"' "addr = \"127.0.0.1:$proxy_port\"" '')
-[tls]
-ca_files = ["$tls/ca.pem"]
-
-[[route]]
-name = "uas"
-user = "uas"
-stateless = $([[ "$1" == stateless ]] && echo true || echo false)
-[[route.target]]
-transport = "$2"
-address = "127.0.0.1:$uas_port"
-EOF
+    local sctp=""
+    ((with_sctp)) && sctp=$(printf '%s\n' '[[listener]]' 'name = "sctp"' 'transport = "sctp"' "addr = \"127.0.0.1:$proxy_port\"")
+    bench_relay_config "$3" "$2" "stateless = $([[ "$1" == stateless ]] && echo true || echo false)" "$sctp"
 }
 
 cur_pid="" cur_pids=() uas_pid=""
