@@ -160,3 +160,21 @@ address = "127.0.0.1:$uas_port"
 ${4:-}
 EOF
 }
+
+# The relays' UAS (`sipload serve`) on transport $1, on $load_core at 127.0.0.1:$uas_port (TLS
+# with the certificate of bench_make_tls in $tls), its output in $2; sets uas_pid and waits at
+# most 5 s until it listens, else dies naming $3 (the case).
+bench_start_uas() {
+    local i targs=()
+    [[ "$1" == tls ]] && targs=(--cert "$tls/server.pem" --key "$tls/server.key")
+    : >"$2"
+    taskset -c "$load_core" "$SIPLOAD" serve --transport "$1" --listen "127.0.0.1:$uas_port" "${targs[@]}" >"$2" 2>&1 &
+    uas_pid=$!
+    for ((i = 0; i < 50; i++)); do
+        grep -q listening "$2" && return 0
+        kill -0 "$uas_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$2" >&2
+    die "the UAS did not start for $3"
+}

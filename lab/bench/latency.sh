@@ -209,27 +209,11 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-# The relay's UAS for case $1 (run $2), on LOAD_CORE; waits at most 5 s until it listens.
-start_uas() {
-    local outb="${1##*-}" log="$out/$2.uas" i targs=()
-    [[ "$outb" == tls ]] && targs=(--cert "$tls/server.pem" --key "$tls/server.key")
-    : >"$log"
-    taskset -c "$load_core" "$SIPLOAD" serve --transport "$outb" --listen "127.0.0.1:$uas_port" "${targs[@]}" >"$log" 2>&1 &
-    uas_pid=$!
-    for ((i = 0; i < 50; i++)); do
-        grep -q listening "$log" && return 0
-        kill -0 "$uas_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "the UAS did not start for $1"
-}
-
 # Starts system $1 for case $2 (run $3) on SERVER_CORE and waits (at most 10 s) until it
 # answers; fails (status 1, everything stopped) when it does not.
 start_system() {
     local sys="$1" case="$2" run="$3" log="$out/$3.log" i j
-    is_relay "$case" && start_uas "$case" "$run"
+    is_relay "$case" && bench_start_uas "${case##*-}" "$out/$run.uas" "$case"
     case "$sys" in
         sipwire | sipwire-rcvbuf)
             local state="$out/$run.state"

@@ -140,22 +140,6 @@ uac_args() {
     echo "--scenario call --uri sip:uas@127.0.0.1:$uas_port$param"
 }
 
-# Starts the UAS for case $1 and waits (at most 5 s) until it listens.
-start_uas() {
-    local outb="${1#*-}" log="$out/$2.uas" i tls_args=()
-    [[ "$outb" == tls ]] && tls_args=(--cert "$tls/server.pem" --key "$tls/server.key")
-    : >"$log"
-    taskset -c "$load_core" "$SIPLOAD" serve --transport "$outb" --listen "127.0.0.1:$uas_port" "${tls_args[@]}" >"$log" 2>&1 &
-    uas_pid=$!
-    for ((i = 0; i < 50; i++)); do
-        grep -q listening "$log" && return 0
-        kill -0 "$uas_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "the UAS did not start for $1"
-}
-
 # Waits (at most 10 s) until a call goes through the proxy for case $1.
 await_calls() {
     local i j
@@ -232,7 +216,7 @@ for ((r = 1; r <= rounds; r++)); do
             for ((k = 0; k < n; k++)); do
                 name="${names[$(((k + r - 1) % n))]}"
                 run="r$r-$c-$m-$name"
-                start_uas "$c" "$run"
+                bench_start_uas "${c#*-}" "$out/$run.uas" "$c"
                 if ! start_proxy "$name" "$m" "$c" "$run"; then
                     # Kept in the results (the tables say the case failed), and the run goes on.
                     python3 -c 'import json,sys; n,c,m,r,l=sys.argv[1:]; print(json.dumps(dict(label=l, system=n, bench_case=c, relay=m, round=int(r), failed="calls did not go through")))' \
