@@ -44,7 +44,7 @@ if [[ "${SIPWIRE_IN_VM:-}" != 1 ]]; then
     mkdir -p "$out"
     out="$(cd "$out" && pwd)"
     [[ "$out" == "$root"/* ]] || die "--out must lie inside $root (the VM writes only there)"
-    vm=(--mem 4G --cpus "${SIPWIRE_VM_CPUS:-2}")
+    vm=(--mem 4G --cpus "${SIPWIRE_VM_CPUS:-2}" --bench-clock)
     [[ "${SIPWIRE_VM_PIN:-1}" == 1 ]] && vm+=(--pin)
     # Bounded: boot, every run and its bounded waits, with a wide margin for TCG.
     exec timeout 5400 "$root/lab/vm/run-in-vm.sh" "${vm[@]}" -- \

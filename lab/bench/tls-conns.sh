@@ -256,7 +256,7 @@ if ((do_conns && native)); then
 elif ((do_conns)); then
     inner=(--steps "$steps" --systems "$systems" --hold "$hold" --duration "$duration" --sources "$nsources" --out "$out")
     # The VM's own bound; the script inside has its own per-system bounds.
-    timeout 14400 "$root/lab/vm/run-in-vm.sh" --mem "$mem" -- \
+    timeout 14400 "$root/lab/vm/run-in-vm.sh" --mem "$mem" --bench-clock -- \
         env TLS_CONNS_INSIDE=1 CARGO_TARGET_DIR="$target_dir" bash "$root/lab/bench/tls-conns.sh" "${inner[@]}"
 fi
 echo "tls-conns: done (${args[*]:-defaults}); python3 lab/bench/tls-conns-report.py $out"
