@@ -136,6 +136,9 @@ pub enum Violation {
          naming what peers reach"
     )]
     UnspecifiedWithoutAdvertise(String),
+    /// `[proxy] workers` out of range.
+    #[error("[proxy] workers = {0}; expected 1 to {max} (proxy cores, one thread each)", max = super::relay_config::MAX_WORKERS)]
+    BadWorkers(usize),
     /// `[proxy] t2_ms` below `t1_ms`.
     #[error("[proxy] t2_ms = {0} is below t1_ms = {1}; expected t2_ms >= t1_ms")]
     T2BelowT1(u64, u64),

@@ -62,7 +62,7 @@ fn run(config: Option<std::path::PathBuf>, opts: RunOptions) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match runtime(cfg.proxy.workers) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sipwire: cannot start the runtime: {e}");
@@ -80,6 +80,16 @@ fn run(config: Option<std::path::PathBuf>, opts: RunOptions) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The multi-thread runtime, with a thread per CPU this process may run on (tokio's default)
+/// and at least one per proxy core (`[proxy] workers`), so that the cores never share one.
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cpus.max(workers))
+        .enable_all()
+        .build()
 }
 
 fn main() -> ExitCode {

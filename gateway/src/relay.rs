@@ -2,7 +2,9 @@
 //! to the RFC 5923 reuse endpoint, then handed to the library's proxy driver
 //! (`sipwire::proxy::driver`), which forwards requests and responses, answers OPTIONS
 //! addressed to the gateway itself, and drains on a graceful stop. This module is the one
-//! place where received messages are dispatched.
+//! place where received messages are dispatched. With `[proxy] workers = N` there are N
+//! drivers (shards), each with its own proxy core; the transport splits the messages among
+//! them by Call-ID, and the alias tables and the reuse endpoint are the transport's, shared.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,39 +43,42 @@ pub enum ReconfigureError {
 
 /// Asks a running relay what it is relaying.
 #[derive(Debug, Clone)]
-pub struct Snapshots(mpsc::Sender<Command>);
+pub struct Snapshots(Vec<mpsc::Sender<Command>>);
 
 impl Snapshots {
-    /// The requests being relayed now; `None` when the relay has stopped.
+    /// The requests being relayed now, every shard's; `None` when the relay has stopped.
     pub async fn get(&self) -> Option<Vec<sipwire::proxy::InFlight>> {
-        let (reply, answer) = oneshot::channel();
-        self.0.send(Command::Snapshot { reply }).await.ok()?;
-        answer.await.ok()
+        let mut all = Vec::new();
+        for commands in &self.0 {
+            let (reply, answer) = oneshot::channel();
+            commands.send(Command::Snapshot { reply }).await.ok()?;
+            all.extend(answer.await.ok()?);
+        }
+        Some(all)
     }
 }
 
-/// The running relay.
+/// The running relay: one proxy core (shard) per `[proxy] workers`, each in its own driver
+/// task over the shared transport, which hands each its share of the messages by Call-ID
+/// ([`Transport::new_sharded`]). Commands go to every shard.
 pub struct Relay {
-    commands: mpsc::Sender<Command>,
+    /// One sender per shard.
+    commands: Vec<mpsc::Sender<Command>>,
     bound: Vec<(String, TransportKind, SocketAddr)>,
-    driver: JoinHandle<()>,
+    drivers: Vec<JoinHandle<()>>,
 }
 
 impl Relay {
-    /// Starts relaying what `incoming` delivers from `transport` (its listeners `bound`).
+    /// Starts relaying what `incoming` delivers from `transport` (its listeners `bound`):
+    /// one proxy core per receiver.
     pub fn start(
         cfg: &Config,
         transport: Transport,
-        incoming: mpsc::Receiver<Incoming>,
+        incoming: Vec<mpsc::Receiver<Incoming>>,
         bound: &[(String, TransportKind, SocketAddr)],
         reuse: EndpointSlot,
         sip_log: SipLog,
     ) -> Result<Relay, RelayError> {
-        let proxy = Proxy::new(
-            relay_config::proxy_config(cfg, bound),
-            cfg.proxy.timers(),
-            rand_secret(),
-        )?;
         let listeners = bound
             .iter()
             .fold(ListenerMap::new(), |m, (name, _, addr)| m.with(*addr, name));
@@ -94,37 +99,56 @@ impl Relay {
             sip_log.received(inc);
             reuse.get().on_incoming(inc);
         });
-        let opts = DriverOptions {
-            listeners,
-            dns,
-            reuse: Some(source),
-            queue_idle: None,
-            inspect: Some(inspect),
-        };
-        let (commands, commands_rx) = mpsc::channel(4);
-        let driver = tokio::spawn(driver::run_with(
-            proxy,
-            transport,
-            incoming,
-            opts,
-            commands_rx,
-        ));
+        let mut proxies = Vec::with_capacity(incoming.len());
+        for _ in &incoming {
+            // A secret per core: stateful branches are a counter under the secret, and two
+            // cores must never hand out the same branch.
+            proxies.push(Proxy::new(
+                relay_config::proxy_config(cfg, bound),
+                cfg.proxy.timers(),
+                rand_secret(),
+            )?);
+        }
+        let mut commands = Vec::with_capacity(proxies.len());
+        let mut drivers = Vec::with_capacity(proxies.len());
+        for (shard, (proxy, incoming)) in proxies.into_iter().zip(incoming).enumerate() {
+            let opts = DriverOptions {
+                listeners: listeners.clone(),
+                dns: dns.clone(),
+                reuse: Some(Arc::clone(&source)),
+                queue_idle: None,
+                inspect: Some(Arc::clone(&inspect)),
+                shard: Some(shard),
+            };
+            let (tx, rx) = mpsc::channel(4);
+            commands.push(tx);
+            drivers.push(tokio::spawn(driver::run_with(
+                proxy,
+                transport.clone(),
+                incoming,
+                opts,
+                rx,
+            )));
+        }
         Ok(Relay {
             commands,
             bound: bound.to_vec(),
-            driver,
+            drivers,
         })
     }
 
-    /// Takes the routes and run-time `[proxy]` options of `cfg` for new requests.
+    /// Takes the routes and run-time `[proxy]` options of `cfg` for new requests (every
+    /// shard).
     pub async fn reconfigure(&self, cfg: &Config) -> Result<(), ReconfigureError> {
-        let (reply, answer) = oneshot::channel();
-        let config = Box::new(relay_config::proxy_config(cfg, &self.bound));
-        self.commands
-            .send(Command::Reconfigure { config, reply })
-            .await
-            .map_err(|_| ReconfigureError::Stopped)?;
-        answer.await.map_err(|_| ReconfigureError::Stopped)??;
+        for commands in &self.commands {
+            let (reply, answer) = oneshot::channel();
+            let config = Box::new(relay_config::proxy_config(cfg, &self.bound));
+            commands
+                .send(Command::Reconfigure { config, reply })
+                .await
+                .map_err(|_| ReconfigureError::Stopped)?;
+            answer.await.map_err(|_| ReconfigureError::Stopped)??;
+        }
         Ok(())
     }
 
@@ -134,37 +158,42 @@ impl Relay {
         Ok(())
     }
 
-    /// [`Relay::reconfigure`] without waiting for the answer (a checked configuration is
+    /// [`Relay::reconfigure`] without waiting for the answers (a checked configuration is
     /// taken; a refusal is logged).
     pub fn reconfigure_now(&self, cfg: &Config) -> Result<(), ReconfigureError> {
         self.check(cfg)?;
-        let (reply, answer) = oneshot::channel();
-        let config = Box::new(relay_config::proxy_config(cfg, &self.bound));
-        self.commands
-            .try_send(Command::Reconfigure { config, reply })
-            .map_err(|_| ReconfigureError::Stopped)?;
-        tokio::spawn(async move {
-            if let Ok(Err(e)) = answer.await {
-                tracing::error!(error = %e, "relay refused the new routes");
-            }
-        });
+        for commands in &self.commands {
+            let (reply, answer) = oneshot::channel();
+            let config = Box::new(relay_config::proxy_config(cfg, &self.bound));
+            commands
+                .try_send(Command::Reconfigure { config, reply })
+                .map_err(|_| ReconfigureError::Stopped)?;
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = answer.await {
+                    tracing::error!(error = %e, "relay refused the new routes");
+                }
+            });
+        }
         Ok(())
     }
 
     /// Graceful stop: new transactions are refused (503), those in flight go on for at
-    /// most `within`. Returns how many were still in flight at the end.
+    /// most `within`. Returns how many were still in flight at the end (every shard's).
     pub async fn drain(&self, within: Duration) -> usize {
-        let (reply, answer) = oneshot::channel();
         let until = tokio::time::Instant::now() + within;
-        if self
-            .commands
-            .send(Command::Drain { until, reply })
-            .await
-            .is_err()
-        {
-            return 0;
+        // Every shard stops accepting first, then the answers are collected.
+        let mut answers = Vec::with_capacity(self.commands.len());
+        for commands in &self.commands {
+            let (reply, answer) = oneshot::channel();
+            if commands.send(Command::Drain { until, reply }).await.is_ok() {
+                answers.push(answer);
+            }
         }
-        answer.await.unwrap_or(0)
+        let mut left = 0;
+        for answer in answers {
+            left += answer.await.unwrap_or(0);
+        }
+        left
     }
 
     /// A handle that asks the relay for the requests it is relaying (the admin `transactions`
@@ -173,9 +202,16 @@ impl Relay {
         Snapshots(self.commands.clone())
     }
 
-    /// Stops the driver task.
+    /// How many proxy cores (shards) run.
+    pub fn shards(&self) -> usize {
+        self.drivers.len()
+    }
+
+    /// Stops the driver tasks.
     pub fn abort(self) {
-        self.driver.abort();
+        for d in self.drivers {
+            d.abort();
+        }
     }
 }
 

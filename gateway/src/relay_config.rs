@@ -39,7 +39,14 @@ pub struct ProxySection {
     /// Best-effort TLS for `sip:` requests (RFC 5630 §5.3): TLS targets first, the plain
     /// ones as fallback. Off by default (a blackholed TLS attempt costs Timer B/F).
     pub best_effort_tls: bool,
+    /// Proxy cores (shards), each on its own thread, messages split among them by Call-ID;
+    /// UDP listeners get one SO_REUSEPORT socket per core. 1..=[`MAX_WORKERS`]; a restart
+    /// changes it.
+    pub workers: usize,
 }
+
+/// The most `[proxy] workers`.
+pub const MAX_WORKERS: usize = 64;
 
 impl Default for ProxySection {
     fn default() -> Self {
@@ -53,6 +60,7 @@ impl Default for ProxySection {
             name_server: None,
             local_names: Vec::new(),
             best_effort_tls: false,
+            workers: 1,
         }
     }
 }
@@ -154,6 +162,9 @@ pub fn violations(cfg: &Config, out: &mut Vec<(Violation, Place)>) {
     }
     if p.t2_ms < p.t1_ms {
         out.push((Violation::T2BelowT1(p.t2_ms, p.t1_ms), proxy("t2_ms")));
+    }
+    if !(1..=MAX_WORKERS).contains(&p.workers) {
+        out.push((Violation::BadWorkers(p.workers), proxy("workers")));
     }
     if p.max_forwards == 0 {
         out.push((
@@ -455,5 +466,19 @@ mod tests {
                 Violation::TargetListenerTransport("tcp".into(), TransportKind::Udp),
             ]
         );
+    }
+
+    #[test]
+    fn workers_are_1_to_64() {
+        let workers = |n: usize| {
+            Config::parse(&format!("{BASE}[proxy]\nworkers = {n}\n"))
+                .map(|c| c.proxy.workers)
+                .map_err(|e| e.violations().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(ProxySection::default().workers, 1, "one core by default");
+        assert_eq!(workers(1), Ok(1));
+        assert_eq!(workers(64), Ok(64));
+        assert_eq!(workers(0), Err(vec![Violation::BadWorkers(0)]));
+        assert_eq!(workers(65), Err(vec![Violation::BadWorkers(65)]));
     }
 }

@@ -172,6 +172,7 @@ fn relay_changes(
             name_server,
             local_names,
             best_effort_tls,
+            workers,
         }
     );
     for f in fields {
@@ -187,6 +188,8 @@ fn relay_changes(
         if live {
             applied.push(f);
             changed = true;
+        } else if f.ends_with("workers") {
+            needs_restart.push(format!("{f} (cores and threads are made at start)"));
         } else {
             needs_restart.push(f);
         }
@@ -438,6 +441,18 @@ mod tests {
         let p = plan(&old, &cfg("[limits]\ntcp_send_buffer_bytes = 1\n"));
         assert!(!p.limits_changed && p.applied.is_empty());
         assert_eq!(p.effective, old);
+    }
+
+    #[test]
+    fn proxy_workers_need_a_restart() {
+        let old = cfg("");
+        let p = plan(&old, &cfg("[proxy]\nworkers = 2\n"));
+        assert_eq!(
+            p.needs_restart,
+            ["[proxy] workers (cores and threads are made at start)"]
+        );
+        assert!(p.applied.is_empty() && !p.relay_changed);
+        assert_eq!(p.effective.proxy.workers, 1, "the running value stays");
     }
 
     #[test]

@@ -152,7 +152,8 @@ impl Gateway {
             // Started after the metrics recorder (its drop counter binds to it).
             tcfg.capture = Some(sipwire::capture::Capture::start(c.sink_config())?);
         }
-        let (transport, rx) = Transport::new(tcfg);
+        // One receiver per proxy core (`[proxy] workers`), fed by Call-ID.
+        let (transport, rx) = Transport::new_sharded(tcfg, cfg.proxy.workers);
         let tls = if needs_tls {
             let t = GatewayTls::load(cfg, dev_ca.as_ref())?;
             t.install(&transport);
@@ -460,12 +461,18 @@ fn report(out: &ReloadOutcome, tls: bool) {
 /// Prints the routes in force and how to send the relay a first call with SIPp.
 fn print_first_call(gw: &Gateway) {
     let routes = gw.cfg.routes.len();
+    let workers = gw.relay.shards();
     println!(
-        "sipwire: relaying ({}, {routes} configured route{}, else RFC 3263 on the Request-URI)",
+        "sipwire: relaying ({}{}, {routes} configured route{}, else RFC 3263 on the Request-URI)",
         if gw.cfg.proxy.stateful {
             "stateful"
         } else {
             "stateless"
+        },
+        if workers > 1 {
+            format!(", {workers} proxy cores")
+        } else {
+            String::new()
         },
         if routes == 1 { "" } else { "s" }
     );

@@ -121,7 +121,7 @@ jiffies_pct() {
         'BEGIN { v = 100 * b / hz / (t1 - t0); printf "%.0f", (v < 0 ? 0 : v) }'
 }
 
-# The relay's configuration used by relay-cpu.sh and latency.sh, into file $1:
+# The relay's configuration used by relay-cpu.sh, latency.sh and multicore.sh, into file $1:
 # UDP and TCP listeners on 127.0.0.1:$proxy_port, TLS on $proxy_tls_port with the certificate of
 # bench_make_tls in $tls, one route for user "uas" to 127.0.0.1:$uas_port over transport $2;
 # $3: more lines of that route (e.g. `stateless = true`), $4: more TOML after it (sections or

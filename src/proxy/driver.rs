@@ -31,7 +31,7 @@ use crate::Target;
 
 use super::config::{ConfigError, ProxyConfig};
 use super::core::{Inbound, Output, Proxy, RequestId};
-use super::metrics::Published;
+use super::metrics::{Published, ShardCount};
 use super::response_plan::{ResponsePlan, ResponseStep};
 use super::send_queue::{Job, SendQueues};
 
@@ -97,6 +97,10 @@ pub struct DriverOptions {
     /// Shown every received message before the proxy takes it (a gateway logs it and offers
     /// its Via alias to the reuse endpoint here, without a task and channel hop of its own).
     pub inspect: Option<Inspect>,
+    /// This driver's shard when several run side by side over one transport
+    /// ([`Transport::new_sharded`]): the messages it handles are counted under this label
+    /// ([`super::metrics::SHARD_MESSAGES`]). `None`: not counted.
+    pub shard: Option<usize>,
 }
 
 /// See [`DriverOptions::inspect`].
@@ -166,6 +170,8 @@ pub async fn run_with(
         opts.queue_idle.unwrap_or(Duration::from_secs(32)),
     );
     let mut published = Published::default();
+    published.register();
+    let mut handled = ShardCount::new(opts.shard);
     let mut drain: Option<(Instant, oneshot::Sender<usize>)> = None;
     loop {
         let deadline = proxy.deadline();
@@ -175,6 +181,7 @@ pub async fn run_with(
                 let Some(inc) = inc else { break };
                 let now = Instant::now().into_std();
                 handle_incoming(&mut proxy, &opts, inc, now);
+                handled.add();
                 // What else is queued goes in the same turn (bounded, so that timers and
                 // commands still get their turn): one wake-up and one metrics publication
                 // per batch instead of per message.
@@ -184,6 +191,7 @@ pub async fn run_with(
                     }
                     let Ok(inc) = incoming.try_recv() else { break };
                     handle_incoming(&mut proxy, &opts, inc, now);
+                    handled.add();
                 }
             }
             Some(ev) = ev_rx.recv() => {
@@ -222,6 +230,7 @@ pub async fn run_with(
             perform(out, &opts, &transport, &mut queues, &ev_tx, dns.clone());
         }
         published.publish(proxy.counters(), proxy.in_flight());
+        handled.publish();
         if let Some((until, _)) = &drain {
             let left = proxy.in_flight();
             if left == 0 || Instant::now() >= *until {
@@ -231,6 +240,8 @@ pub async fn run_with(
             }
         }
     }
+    // What this core still counted in flight leaves the shared gauge with it.
+    published.retire();
 }
 
 /// Most received messages handled in one turn of the driver loop.

@@ -1,5 +1,6 @@
 //! The proxy core's counters as Prometheus metrics, published by the driver as deltas (the
-//! core itself has no I/O and knows nothing of a recorder).
+//! core itself has no I/O and knows nothing of a recorder). Deltas also for the in-flight
+//! gauge: with several cores (shards) each moves it by its own change, so it shows the sum.
 
 use metrics::{counter, gauge};
 
@@ -24,21 +25,43 @@ pub const OK_RETRANSMITTED: &str = "sipwire_proxy_2xx_retransmitted_total";
 pub const ACKS_ABSORBED: &str = "sipwire_proxy_acks_absorbed_total";
 /// 2xx responses to INVITE whose ACK did not come within 64·T1.
 pub const OK_UNACKNOWLEDGED: &str = "sipwire_proxy_2xx_unacknowledged_total";
-/// Requests waiting for their final response.
+/// Requests waiting for their final response (summed over the shards).
 pub const IN_FLIGHT: &str = "sipwire_proxy_in_flight";
+/// Received messages handed to one proxy core, by `shard` (a driver run with
+/// [`super::driver::DriverOptions::shard`]): how the load spreads over the shards.
+pub const SHARD_MESSAGES: &str = "sipwire_proxy_shard_messages_total";
 
 /// What was published last.
 #[derive(Debug, Default)]
-pub(crate) struct Published(ProxyCounters);
+pub(crate) struct Published {
+    counters: ProxyCounters,
+    /// The in-flight count this driver added to the gauge.
+    in_flight: usize,
+}
 
 impl Published {
-    /// Publishes what changed since the last call.
+    /// Makes the in-flight gauge exist (at 0 unless another core moved it) before anything
+    /// is in flight.
+    pub(crate) fn register(&self) {
+        gauge!(IN_FLIGHT).increment(0.0);
+    }
+
+    /// Publishes what changed since the last call. The in-flight gauge moves by this core's
+    /// change, so that several cores (shards) publishing into it give their sum.
     pub(crate) fn publish(&mut self, now: &ProxyCounters, in_flight: usize) {
-        if *now == self.0 {
-            gauge!(IN_FLIGHT).set(in_flight as f64);
+        if in_flight != self.in_flight {
+            let g = gauge!(IN_FLIGHT);
+            if in_flight > self.in_flight {
+                g.increment((in_flight - self.in_flight) as f64);
+            } else {
+                g.decrement((self.in_flight - in_flight) as f64);
+            }
+            self.in_flight = in_flight;
+        }
+        if *now == self.counters {
             return;
         }
-        let last = &self.0;
+        let last = &self.counters;
         let d = |a: u64, b: u64| a.saturating_sub(b);
         let bump = |name: &'static str, by: u64| {
             if by > 0 {
@@ -104,7 +127,44 @@ impl Published {
                 counter!(REFUSED, "reason" => reason).increment(by);
             }
         }
-        gauge!(IN_FLIGHT).set(in_flight as f64);
-        self.0 = now.clone();
+        self.counters = now.clone();
+    }
+
+    /// Takes this core's share out of the in-flight gauge (its driver ends).
+    pub(crate) fn retire(&mut self) {
+        self.publish(&self.counters.clone(), 0);
+    }
+}
+
+/// Counts the messages one shard's core was handed, published once per driver turn.
+#[derive(Debug)]
+pub(crate) struct ShardCount {
+    label: Option<String>,
+    pending: u64,
+}
+
+impl ShardCount {
+    /// For the shard `shard` (`None`: not counted).
+    pub(crate) fn new(shard: Option<usize>) -> ShardCount {
+        ShardCount {
+            label: shard.map(|s| s.to_string()),
+            pending: 0,
+        }
+    }
+
+    /// One more message.
+    pub(crate) fn add(&mut self) {
+        self.pending += 1;
+    }
+
+    /// Publishes what was counted since the last call.
+    pub(crate) fn publish(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        if let Some(l) = &self.label {
+            counter!(SHARD_MESSAGES, "shard" => l.clone()).increment(self.pending);
+        }
+        self.pending = 0;
     }
 }

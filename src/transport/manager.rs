@@ -88,7 +88,8 @@ pub(crate) struct Inner {
     next_id: AtomicU64,
     tables: Mutex<FlowTable>,
     limits: Mutex<ConnectionLimits>,
-    pub(crate) incoming: mpsc::Sender<Incoming>,
+    /// The receivers' queues, one per shard ([`Transport::new_sharded`]).
+    pub(crate) incoming: super::shard::IncomingQueues,
     pub(crate) tls_client: Mutex<Option<Arc<rustls::ClientConfig>>>,
     /// Client configurations per reuse scope (a local domain's own client certificate).
     tls_client_by_scope: Mutex<HashMap<Arc<str>, Arc<rustls::ClientConfig>>>,
@@ -510,7 +511,26 @@ impl Transport {
     /// A transport with no listener yet, and the receiver of every message it will
     /// receive. Must be called inside a tokio runtime.
     pub fn new(cfg: TransportConfig) -> (Transport, mpsc::Receiver<Incoming>) {
-        let (tx, rx) = mpsc::channel(cfg.incoming_queue.max(1));
+        let (t, mut rx) = Transport::new_sharded(cfg, 1);
+        match rx.pop() {
+            Some(rx) => (t, rx),
+            // `new_sharded` returns one receiver per shard, at least one.
+            None => (t, mpsc::channel(1).1),
+        }
+    }
+
+    /// [`Transport::new`] with the received messages split over `shards` receivers (at
+    /// least 1) by Call-ID ([`super::shard_of`]): every message of a transaction or dialog
+    /// reaches the same receiver, so N single-threaded cores can run side by side. Each
+    /// receiver's queue holds [`TransportConfig::incoming_queue`] messages. With more than
+    /// one shard, each UDP listener is `shards` sockets on the same address (SO_REUSEPORT),
+    /// each with its own reader, so that receiving and parsing run in parallel too; they
+    /// make one listener (one flow per peer, sends from any of them).
+    pub fn new_sharded(
+        cfg: TransportConfig,
+        shards: usize,
+    ) -> (Transport, Vec<mpsc::Receiver<Incoming>>) {
+        let (incoming, rx) = super::shard::IncomingQueues::new(shards, cfg.incoming_queue);
         let identities = super::session::Identities::new(cfg.identities.clone());
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -523,7 +543,7 @@ impl Transport {
             cfg,
             next_id: AtomicU64::new(1),
             tables: Mutex::new(FlowTable::default()),
-            incoming: tx,
+            incoming,
             tls_client: Mutex::new(None),
             tls_client_by_scope: Mutex::new(HashMap::new()),
             dialer: Dialer::default(),

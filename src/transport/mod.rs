@@ -39,6 +39,7 @@ mod sctp_core;
 mod sctp_dtls;
 mod sctp_tls;
 mod session;
+mod shard;
 mod sink;
 mod sockstats;
 mod stream;
@@ -61,4 +62,5 @@ pub use manager::{sctp_available, CloseHook, Incoming, Transport, TransportStats
 pub use sctp::SctpAuthInfo;
 pub use sctp_core::StreamPolicy;
 pub use session::HandshakeError;
+pub use shard::shard_of;
 pub use sockstats::UdpSocketStats;

@@ -27,21 +27,22 @@ pub struct UdpSocketStats {
     pub kernel_drops: Option<u64>,
 }
 
-/// A bound UDP socket, as the stats reader knows it.
+/// A UDP listener (one socket, or a SO_REUSEPORT group of them on one address), as the stats
+/// reader knows it.
 #[derive(Debug)]
 pub(crate) struct UdpSocketEntry {
     pub(crate) local: SocketAddr,
     pub(crate) recv_buffer: usize,
     pub(crate) send_buffer: usize,
-    /// The socket's inode (`None`: not found).
-    pub(crate) inode: Option<u64>,
+    /// The sockets' inodes (those found).
+    pub(crate) inodes: Vec<u64>,
     counter: ::metrics::Counter,
 }
 
 impl UdpSocketEntry {
-    /// An entry for the socket `fd` bound to `local` with the buffers granted.
+    /// An entry for the sockets `fds` bound to `local` with the buffers granted (each).
     pub(crate) fn new(
-        fd: std::os::fd::RawFd,
+        fds: &[std::os::fd::RawFd],
         local: SocketAddr,
         recv_buffer: usize,
         send_buffer: usize,
@@ -50,14 +51,15 @@ impl UdpSocketEntry {
             local,
             recv_buffer,
             send_buffer,
-            inode: socket_inode(fd),
+            inodes: fds.iter().filter_map(|fd| socket_inode(*fd)).collect(),
             counter: metrics::udp_kernel_drops(local),
         }
     }
 
-    /// Reads the kernel's count now and moves the exported counter to it.
+    /// Reads the kernel's count now (summed over the group) and moves the exported counter
+    /// to it.
     pub(crate) fn refresh(&self) -> UdpSocketStats {
-        let drops = self.inode.and_then(|i| read_drops(i, self.local.is_ipv6()));
+        let drops = read_drops(&self.inodes, self.local.is_ipv6());
         if let Some(d) = drops {
             self.counter.absolute(d);
         }
@@ -106,15 +108,22 @@ fn parse_socket_link(target: &str) -> Option<u64> {
         .ok()
 }
 
-/// The drops of the socket `inode` from /proc/net/udp (or udp6).
-fn read_drops(inode: u64, ipv6: bool) -> Option<u64> {
+/// The drops of the sockets `inodes` from /proc/net/udp (or udp6), summed; `None` when none
+/// of them is found.
+fn read_drops(inodes: &[u64], ipv6: bool) -> Option<u64> {
+    if inodes.is_empty() {
+        return None;
+    }
     let path = if ipv6 {
         "/proc/net/udp6"
     } else {
         "/proc/net/udp"
     };
     let table = std::fs::read_to_string(path).ok()?;
-    parse_drops(&table, inode)
+    inodes
+        .iter()
+        .filter_map(|i| parse_drops(&table, *i))
+        .fold(None, |sum, d| Some(sum.unwrap_or(0) + d))
 }
 
 /// The `drops` column of the line of `inode` in a /proc/net/udp table. Columns are found by

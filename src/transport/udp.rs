@@ -1,4 +1,4 @@
-//! UDP sockets: one receive task per socket; a flow is (socket, peer).
+//! UDP sockets: one receive task per socket; a flow is (listener, peer).
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -24,8 +24,14 @@ use crate::TransportKind;
 const RECV_BUF: usize = 65_536;
 
 /// A non-blocking UDP socket bound to `addr`, with the buffers asked for (0: the
-/// kernel's default).
-fn socket(addr: SocketAddr, recv_buffer: usize, send_buffer: usize) -> std::io::Result<UdpSocket> {
+/// kernel's default); `reuse_port`: one of a group on the same address (SO_REUSEPORT: the
+/// kernel spreads the peers over the group by their address and port).
+fn socket(
+    addr: SocketAddr,
+    recv_buffer: usize,
+    send_buffer: usize,
+    reuse_port: bool,
+) -> std::io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
     } else {
@@ -41,12 +47,18 @@ fn socket(addr: SocketAddr, recv_buffer: usize, send_buffer: usize) -> std::io::
     if send_buffer > 0 {
         s.set_send_buffer_size(send_buffer)?;
     }
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     UdpSocket::from_std(s.into())
 }
 
-/// Binds a UDP socket and spawns its receive loop.
+/// Binds a UDP listener and spawns its receive loop: with several shards, one socket per
+/// shard on the same address (SO_REUSEPORT), each with its own loop. The first socket is the
+/// listener's in the tables (flows, sends); the others only receive, under the same socket
+/// index, so that a peer is one flow whichever socket the kernel hands its datagrams to.
 pub(crate) async fn bind(
     inner: &Arc<Inner>,
     addr: SocketAddr,
@@ -57,38 +69,48 @@ pub(crate) async fn bind(
         source,
     };
     let (want_recv, want_send) = (inner.cfg.udp_recv_buffer, inner.cfg.udp_send_buffer);
-    let sock = Arc::new(socket(addr, want_recv, want_send).map_err(err)?);
-    let local = sock.local_addr().map_err(err)?;
+    let group = inner.incoming.shards();
+    let first = Arc::new(socket(addr, want_recv, want_send, group > 1).map_err(err)?);
+    let local = first.local_addr().map_err(err)?;
+    // The others bind the address the first got (its port, when `addr` asked for any).
+    let mut sockets = vec![Arc::clone(&first)];
+    for _ in 1..group {
+        let s =
+            socket(local, want_recv, want_send, true).map_err(|source| TransportError::Bind {
+                kind: TransportKind::Udp,
+                addr: local,
+                source,
+            })?;
+        sockets.push(Arc::new(s));
+    }
     let granted = {
-        let s = socket2::SockRef::from(&*sock);
+        let s = socket2::SockRef::from(&*first);
         (
             s.recv_buffer_size().map_err(err)?,
             s.send_buffer_size().map_err(err)?,
         )
     };
     super::sockstats::report_buffers(TransportKind::Udp, local, (want_recv, want_send), granted);
-    inner.add_udp_socket(UdpSocketEntry::new(
-        sock.as_raw_fd(),
-        local,
-        granted.0,
-        granted.1,
-    ));
+    let fds: Vec<_> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+    inner.add_udp_socket(UdpSocketEntry::new(&fds, local, granted.0, granted.1));
     let idx = {
         let mut t = inner.tables();
-        t.udp_sockets.push((Arc::clone(&sock), local));
+        t.udp_sockets.push((first, local));
         t.listeners.push((TransportKind::Udp, local));
         t.udp_sockets.len() - 1
     };
-    let task = inner.task();
-    let inner2 = Arc::clone(inner);
-    let span = tracing::info_span!("listener", transport = "udp", addr = %local);
-    tokio::spawn(
-        async move {
-            let _task = task;
-            recv_loop(inner2, idx, sock, local).await;
-        }
-        .instrument(span),
-    );
+    for (member, sock) in sockets.into_iter().enumerate() {
+        let task = inner.task();
+        let inner2 = Arc::clone(inner);
+        let span = tracing::info_span!("listener", transport = "udp", addr = %local, member);
+        tokio::spawn(
+            async move {
+                let _task = task;
+                recv_loop(inner2, idx, sock, local).await;
+            }
+            .instrument(span),
+        );
+    }
     Ok(local)
 }
 
