@@ -55,11 +55,15 @@ struct Leg {
 
 /// A request of the UAC; `to_tag`: in the dialog (or the ACK of a failure), To has the UAS's
 /// tag. BYE is CSeq 2, every other 1 (CANCEL and ACK repeat the INVITE's).
+/// The branch and the From tag are made of the Call-ID with its `@` (not a token character,
+/// RFC 3261 §25.1) turned into a `.`.
 fn request(leg: &Leg, method: &str, ruri: &str, call: &str, branch: &str, to_tag: bool) -> String {
     let cseq = if method == "BYE" { 2 } else { 1 };
+    let branch = branch.replace('@', ".");
+    let tag = call.replace('@', ".");
     format!(
         "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{} 127.0.0.1:5999;branch=z9hG4bK{branch};rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:alice@example.org>;tag=a{call}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@example.org>;tag=a{tag}\r\n\
          To: <sip:{}@example.net>{}\r\nCall-ID: {call}\r\nCSeq: {cseq} {method}\r\n\
          Contact: <sip:alice@127.0.0.1:5999{}>\r\nContent-Length: 0\r\n\r\n",
         leg.via,
