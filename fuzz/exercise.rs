@@ -381,6 +381,7 @@ pub fn edit_roundtrip(data: &[u8]) {
                 Err(e) => panic!("forwarding edits broke a parsed request: {e}"),
             };
             touch_message(&edited);
+            same_as_parse(&edited, "forwarding");
             let top = edited.top_via();
             assert!(
                 top.as_ref().is_ok_and(|v| v.branch == Some("z9hG4bKfuzz1")),
@@ -398,6 +399,7 @@ pub fn edit_roundtrip(data: &[u8]) {
             let _ = e2.pop_via();
             if let Ok(back) = e2.finish_message() {
                 touch_message(&back);
+                same_as_parse(&back, "the forwarded Via popped");
             }
         }
         let _ = route;
@@ -431,13 +433,20 @@ pub fn edit_roundtrip(data: &[u8]) {
         let Ok(moved) = e.finish_message() else {
             continue;
         };
-        match Message::parse(Bytes::copy_from_slice(moved.as_bytes())) {
-            Ok(parsed) => assert_eq!(
-                format!("{moved:?}"),
-                format!("{parsed:?}"),
-                "the moved index differs from a parse"
-            ),
-            Err(err) => panic!("an edited message kept an index but does not parse: {err}"),
+        same_as_parse(&moved, "received/rport or Max-Forwards");
+    }
+
+    // A response's top Via popped, a request's top Route removed: index moved or parsed.
+    let mut e = m.edit();
+    if e.pop_via().is_ok() {
+        if let Ok(popped) = e.finish_message() {
+            same_as_parse(&popped, "top Via popped");
+        }
+    }
+    let mut e = m.edit();
+    if e.remove_top_route().is_ok() {
+        if let Ok(cut) = e.finish_message() {
+            same_as_parse(&cut, "top Route removed");
         }
     }
 
@@ -447,5 +456,18 @@ pub fn edit_roundtrip(data: &[u8]) {
     let _ = e.decrement_max_forwards();
     if let Ok(b) = e.finish() {
         let _ = Message::parse(b);
+    }
+}
+
+/// An edited message's index (moved from the original's by `Editor::finish_message`) is the
+/// one a full parse of its bytes gives.
+fn same_as_parse(edited: &Message, what: &str) {
+    match Message::parse(Bytes::copy_from_slice(edited.as_bytes())) {
+        Ok(parsed) => assert_eq!(
+            format!("{edited:?}"),
+            format!("{parsed:?}"),
+            "{what}: the moved index differs from a parse"
+        ),
+        Err(err) => panic!("{what}: an edited message kept an index but does not parse: {err}"),
     }
 }

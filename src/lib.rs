@@ -32,6 +32,7 @@ pub mod capture;
 pub mod endpoint;
 pub mod flood;
 mod identities;
+mod idhash;
 mod kind;
 pub mod proxy;
 pub mod resolve;

@@ -17,9 +17,10 @@
 //! (it would reach the UAS after the BYE, for a dialog that is gone).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use crate::idhash::SeededMap;
 use crate::transaction::{Timer, TimerConfig};
 use crate::wire::Message;
 
@@ -89,10 +90,10 @@ pub(crate) struct Fired<U> {
 #[derive(Debug)]
 pub(crate) struct AckWait<U> {
     timers: TimerConfig,
-    entries: HashMap<OkKey, Entry<U>>,
+    entries: SeededMap<OkKey, Entry<U>>,
     /// (Call-ID, To tag) → the CSeq numbers of its entries, for a BYE.
-    dialogs: HashMap<(Box<str>, Box<str>), Vec<u32>>,
-    by_id: HashMap<u64, OkKey>,
+    dialogs: SeededMap<(Box<str>, Box<str>), Vec<u32>>,
+    by_id: SeededMap<u64, OkKey>,
     /// (when, entry id); stale items (an entry rescheduled or gone) are skipped.
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     next_id: u64,
@@ -102,9 +103,9 @@ impl<U: Clone> AckWait<U> {
     pub(crate) fn new(timers: TimerConfig) -> AckWait<U> {
         AckWait {
             timers,
-            entries: HashMap::new(),
-            dialogs: HashMap::new(),
-            by_id: HashMap::new(),
+            entries: SeededMap::default(),
+            dialogs: SeededMap::default(),
+            by_id: SeededMap::default(),
             heap: BinaryHeap::new(),
             next_id: 0,
         }

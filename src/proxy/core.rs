@@ -3,10 +3,11 @@
 //! responses, resolution results, transport errors and `now`; hands back [`Output`]s and
 //! its next [`deadline`](Proxy::deadline). No clock, no sockets, no DNS.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::idhash::SeededMap;
 use crate::resolve::SipTarget;
 use crate::transaction::{
     Action, Received, TimerConfig, TransactionError, TransactionId, Transactions,
@@ -173,8 +174,8 @@ pub struct Proxy<F> {
     txns: Transactions,
     next_request: u64,
     seq: u64,
-    contexts: HashMap<RequestId, Context<F>>,
-    roles: HashMap<TransactionId, (RequestId, Role<F>)>,
+    contexts: SeededMap<RequestId, Context<F>>,
+    roles: SeededMap<TransactionId, (RequestId, Role<F>)>,
     out: VecDeque<Output<F>>,
     counters: ProxyCounters,
     /// Shutting down: new transactions are refused (503), those in flight go on.
@@ -225,8 +226,8 @@ impl<F: Clone + std::fmt::Debug> Proxy<F> {
             ack_wait: AckWait::new(timers),
             next_request: 0,
             seq: 0,
-            contexts: HashMap::new(),
-            roles: HashMap::new(),
+            contexts: SeededMap::default(),
+            roles: SeededMap::default(),
             out: VecDeque::new(),
             counters: ProxyCounters::default(),
             draining: false,

@@ -7,10 +7,11 @@
 //! [`Action::Terminated`] has been polled.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
+use crate::idhash::SeededMap;
 use crate::wire::Message;
 use crate::TransportKind;
 
@@ -62,9 +63,9 @@ struct Entry {
 pub struct Transactions {
     timers: TimerConfig,
     next_id: u64,
-    entries: HashMap<TransactionId, Entry>,
-    clients: HashMap<ClientKey, TransactionId>,
-    servers: HashMap<ServerKey, TransactionId>,
+    entries: SeededMap<TransactionId, Entry>,
+    clients: SeededMap<ClientKey, TransactionId>,
+    servers: SeededMap<ServerKey, TransactionId>,
     heap: BinaryHeap<Reverse<(Instant, TransactionId)>>,
     ready: VecDeque<TransactionId>,
     stray_responses: u64,
@@ -76,9 +77,9 @@ impl Transactions {
         Transactions {
             timers,
             next_id: 0,
-            entries: HashMap::new(),
-            clients: HashMap::new(),
-            servers: HashMap::new(),
+            entries: SeededMap::default(),
+            clients: SeededMap::default(),
+            servers: SeededMap::default(),
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
             stray_responses: 0,

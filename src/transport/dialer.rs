@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use super::error::TransportError;
 use super::flow::Flow;
-use super::idhash::SeededMap;
 use super::manager::Inner;
 use super::table::ReuseKey;
+use crate::idhash::SeededMap;
 use crate::{Target, TransportKind};
 
 /// One gate per target being connected.

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::idhash::SeededMap;
+use crate::idhash::SeededMap;
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -25,7 +25,6 @@ mod error;
 mod flood;
 mod flow;
 mod flow_core;
-mod idhash;
 mod idle;
 mod keepalive;
 mod limits;

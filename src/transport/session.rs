@@ -16,7 +16,7 @@ use rustls::server::Acceptor;
 use tokio::net::TcpStream;
 
 use super::config::IdentityFn;
-use super::idhash::SeededMap;
+use crate::idhash::SeededMap;
 use crate::PeerIdentities;
 
 /// Certificates whose identities are kept: a peer presents the same certificate on every

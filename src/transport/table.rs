@@ -10,8 +10,8 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 
 use super::flow::{Direction, Flow, FlowInfo};
-use super::idhash::{FlowIdMap, SeededMap};
 use super::sink::{ConnSink, Sink};
+use crate::idhash::{FlowIdMap, SeededMap};
 use crate::{PeerIdentities, TransportKind};
 
 /// Reuse key: RFC 3261 §18 indexes connections by far-end address, port and transport;

@@ -11,7 +11,7 @@ use super::error::{EditError, ParseError};
 use super::header::{split_values, HeaderKind};
 use super::host::Host;
 use super::lex::{is_token, offset_in, Cursor};
-use super::message::{HeaderField, Message};
+use super::message::{HeaderField, Message, Splice};
 use super::param::next_param;
 use super::transport_token::TransportToken;
 use super::uri::Uri;
@@ -65,18 +65,11 @@ impl ViaSpec<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Op {
-    start: usize,
-    end: usize,
-    text: (usize, usize),
-}
-
 /// Collects edits on one message; [`Editor::finish`] produces the new bytes.
 #[derive(Debug)]
 pub struct Editor<'m> {
     msg: &'m Message,
-    ops: Vec<Op>,
+    ops: Vec<Splice>,
     scratch: Vec<u8>,
 }
 
@@ -103,7 +96,8 @@ impl Message {
         Editor {
             msg: self,
             ops: Vec::with_capacity(4),
-            scratch: Vec::with_capacity(128),
+            // Allocated by the first edit that writes text (removals write none).
+            scratch: Vec::new(),
         }
     }
 }
@@ -116,7 +110,7 @@ impl<'m> Editor<'m> {
     fn replace(&mut self, start: usize, end: usize, text: &[u8]) {
         let a = self.scratch.len();
         self.scratch.extend_from_slice(text);
-        self.ops.push(Op {
+        self.ops.push(Splice {
             start,
             end,
             text: (a, self.scratch.len()),
@@ -127,7 +121,7 @@ impl<'m> Editor<'m> {
     fn replace_with(&mut self, start: usize, end: usize, write: impl FnOnce(&mut Vec<u8>)) {
         let a = self.scratch.len();
         write(&mut self.scratch);
-        self.ops.push(Op {
+        self.ops.push(Splice {
             start,
             end,
             text: (a, self.scratch.len()),
@@ -150,8 +144,10 @@ impl<'m> Editor<'m> {
 
     /// Inserts a Via line above the topmost Via.
     pub fn prepend_via(&mut self, via: &ViaSpec<'_>) -> Result<&mut Self, EditError> {
+        // `to_value` checked every part: the value is a Via without reading it again.
         let value = via.to_value()?;
-        self.prepend_via_value(&value)
+        self.insert_via_line(&value);
+        Ok(self)
     }
 
     /// Inserts `Via: <value>` above the topmost Via (value given pre-formatted).
@@ -160,13 +156,20 @@ impl<'m> Editor<'m> {
             return Err(EditError::BadValue("Via value"));
         }
         Via::parse(value.as_bytes())?;
+        self.insert_via_line(value);
+        Ok(self)
+    }
+
+    fn insert_via_line(&mut self, value: &str) {
         let at = self
             .msg
             .via_field()
             .map_or_else(|| self.header_insert_point(), |h| h.line.range().start);
-        let line = format!("Via: {value}\r\n");
-        self.replace(at, at, line.as_bytes());
-        Ok(self)
+        self.replace_with(at, at, |out| {
+            out.extend_from_slice(b"Via: ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        });
     }
 
     /// Applies RFC 3261 §18.2.1 and RFC 3581 §4 to the top Via of an inbound request
@@ -374,6 +377,11 @@ impl<'m> Editor<'m> {
 
     /// Builds the edited message: untouched bytes are copied from the original once.
     pub fn finish(mut self) -> Result<Bytes, EditError> {
+        self.build()
+    }
+
+    /// The new bytes, the edits sorted by position.
+    fn build(&mut self) -> Result<Bytes, EditError> {
         let buf = self.buf();
         self.ops.sort_by_key(|o| (o.start, o.end));
         let mut cur = 0usize;
@@ -383,7 +391,7 @@ impl<'m> Editor<'m> {
                 return Err(EditError::Overlap);
             }
             cur = op.end;
-            size = size + (op.text.1 - op.text.0) - (op.end - op.start);
+            size = size + op.len() - (op.end - op.start);
         }
         let mut out = BytesMut::with_capacity(size);
         let mut cur = 0usize;
@@ -396,20 +404,15 @@ impl<'m> Editor<'m> {
         Ok(out.freeze())
     }
 
-    /// Builds the edited message. Edits confined to the top Via value (RFC 3261 §18.2.1
-    /// `received`/`rport`, the one edit every inbound request gets) or to the Max-Forwards
-    /// value (what a proxy changes in every request it forwards) move the parsed index
-    /// instead of parsing the message again; other edits re-parse it.
-    pub fn finish_message(self) -> Result<Message, EditError> {
-        let msg = self.msg;
-        let lo = self.ops.iter().map(|o| o.start).min();
-        let hi = self.ops.iter().map(|o| o.end).max();
-        let b = self.finish()?;
-        let delta = b.len() as isize - msg.as_bytes().len() as isize;
-        if let (Some(lo), Some(hi)) = (lo, hi) {
-            if let Some(m) = msg.rebased_after_value_edit(b.clone(), lo, hi, delta) {
-                return Ok(m);
-            }
+    /// Builds the edited message. Its index is the original's, moved past the edits
+    /// ([`Message::rebased`]: the untouched header lines keep their fields, added lines
+    /// alone are read) when the edits are the ones a proxy makes — inside the top Via or
+    /// Max-Forwards value, whole header lines added or removed, a value of a list header cut;
+    /// other edits parse the new message.
+    pub fn finish_message(mut self) -> Result<Message, EditError> {
+        let b = self.build()?;
+        if let Some(m) = self.msg.rebased(b.clone(), &self.ops) {
+            return Ok(m);
         }
         Ok(Message::parse(b)?)
     }

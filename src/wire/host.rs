@@ -19,6 +19,32 @@ pub enum Host<'a> {
     Ipv6(Ipv6Addr),
 }
 
+/// `a.b.c.d`, each part 0–255 in decimal without leading zeros (what
+/// `Ipv4Addr::from_str` accepts), read without the formatting machinery: every Via
+/// sent-by and most URIs carry one, read several times per message.
+fn dotted_quad(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
+            return None;
+        }
+        let mut v = 0u16;
+        for &d in part {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(d - b'0');
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
 impl<'a> Host<'a> {
     /// Parses a host: `[v6]`, dotted IPv4, or a host name (letters, digits, `-`, `.`, and
     /// `_` which is tolerated although RFC 3261 does not allow it).
@@ -35,8 +61,7 @@ impl<'a> Host<'a> {
             return text.parse::<Ipv6Addr>().ok().map(Host::Ipv6);
         }
         if s.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
-            let text = std::str::from_utf8(s).ok()?;
-            return text.parse::<Ipv4Addr>().ok().map(Host::Ipv4);
+            return dotted_quad(s).map(Host::Ipv4);
         }
         let ok = s
             .iter()
@@ -144,6 +169,40 @@ mod tests {
             Host::parse(b"[::ffff:192.0.2.1]").map(|h| h.ip().is_some()),
             Some(true)
         );
+    }
+
+    #[test]
+    fn dotted_quads_read_as_std_reads_them() {
+        let mut inputs: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1234.1.1.1",
+            "00.0.0.0",
+            "9.99.199.249",
+            "",
+            ".",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for a in [0, 7, 10, 99, 100, 199, 200, 249, 250, 255, 256, 999] {
+            inputs.push(format!("{a}.{a}.0.{a}"));
+            inputs.push(format!("0{a}.1.1.1"));
+        }
+        for text in inputs {
+            assert_eq!(
+                dotted_quad(text.as_bytes()),
+                text.parse::<Ipv4Addr>().ok(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

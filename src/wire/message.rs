@@ -18,7 +18,10 @@ use super::transport_token::TransportToken;
 use super::uri::Uri;
 use super::via::{Rport, Via};
 
+mod rebase;
 mod respond;
+
+pub(crate) use rebase::Splice;
 
 /// A byte range of the message buffer. u32 keeps the header index small; messages over
 /// 4 GiB are refused.
@@ -237,6 +240,63 @@ fn tag_span(b: &[u8], a: &NameAddr<'_>) -> Option<Span> {
     Some(Span::new(off, off + t.len()))
 }
 
+/// The header line starting at `pos` (its first line ends at `end`, the next starts at
+/// `next`), with its continuation lines: the field and where the line after it starts.
+#[inline]
+fn header_field(
+    b: &[u8],
+    pos: usize,
+    end: usize,
+    next: usize,
+) -> Result<(HeaderField, usize), ParseError> {
+    let line = b.get(pos..end).unwrap_or(&[]);
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        return Err(ParseError::BadHeaderLine(
+            "continuation line without header",
+        ));
+    }
+    let name_len = line
+        .iter()
+        .position(|&b| !is_token(b))
+        .unwrap_or(line.len());
+    if name_len == 0 {
+        return Err(ParseError::BadHeaderName);
+    }
+    let mut j = name_len;
+    while matches!(line.get(j), Some(b' ' | b'\t')) {
+        j += 1;
+    }
+    if line.get(j) != Some(&b':') {
+        return Err(if j == name_len {
+            ParseError::BadHeaderName
+        } else {
+            ParseError::BadHeaderLine("missing colon")
+        });
+    }
+    let mut value_start = pos + j + 1;
+    let mut value_end = end;
+    let mut next_pos = next;
+    while matches!(b.get(next_pos), Some(b' ' | b'\t')) {
+        let (e2, n2) = line_end(b, next_pos)?;
+        value_end = e2;
+        next_pos = n2;
+    }
+    while value_start < value_end && b.get(value_start).is_some_and(|&c| is_ws(c)) {
+        value_start += 1;
+    }
+    while value_end > value_start && b.get(value_end - 1).is_some_and(|&c| is_ws(c)) {
+        value_end -= 1;
+    }
+    let name = b.get(pos..pos + name_len).unwrap_or(&[]);
+    let field = HeaderField {
+        kind: HeaderKind::from_name(name),
+        name: Span::new(pos, pos + name_len),
+        value: Span::new(value_start, value_end),
+        line: Span::new(pos, next_pos),
+    };
+    Ok((field, next_pos))
+}
+
 /// Finds the CRLF ending the line that starts at `from`: (index of CR, index after LF).
 fn line_end(b: &[u8], from: usize) -> Result<(usize, usize), ParseError> {
     let rest = b.get(from..).unwrap_or(&[]);
@@ -367,121 +427,6 @@ fn validate_call_id(v: &[u8]) -> Result<(), ParseError> {
 }
 
 impl Message {
-    /// This message over `buf`: its own bytes with every edit inside `[lo, hi)` of one
-    /// value the index keeps parsed — the top Via value, or the Max-Forwards value —
-    /// `delta` bytes longer in all. Spans before the value stay, spans after it move by
-    /// `delta`, spans around it (its header line) grow; the edited value alone is read
-    /// again. These are the edits every message gets (RFC 3261 §18.2.1 `received`/`rport`
-    /// on arrival, §16.6 step 3 Max-Forwards in a proxy). `None` when the edit reaches
-    /// outside such a value or the top Via was not recorded at parse time (the caller
-    /// then parses `buf`).
-    pub(crate) fn rebased_after_value_edit(
-        &self,
-        buf: Bytes,
-        lo: usize,
-        hi: usize,
-        delta: isize,
-    ) -> Option<Message> {
-        if buf.len() > u32::MAX as usize {
-            return None;
-        }
-        let in_via = self.top_via.as_ref().and_then(|tv| {
-            let vs = tv.start as usize;
-            let ve = vs + tv.len as usize;
-            (lo >= vs && hi <= ve).then_some((vs, ve))
-        });
-        let in_mf = || {
-            let h = self
-                .headers
-                .iter()
-                .find(|h| h.kind == HeaderKind::MaxForwards)?;
-            let (vs, ve) = (h.value.start as usize, h.value.end as usize);
-            (lo >= vs && hi <= ve).then_some((vs, ve))
-        };
-        let (vs, ve, via_edit) = match in_via {
-            Some((vs, ve)) => (vs, ve, true),
-            None => {
-                let (vs, ve) = in_mf()?;
-                (vs, ve, false)
-            }
-        };
-        let shift = |x: u32| u32::try_from(x as isize + delta).ok();
-        let span = |sp: Span| -> Option<Span> {
-            let (s, e) = (sp.start as usize, sp.end as usize);
-            if e <= vs {
-                Some(sp)
-            } else if s >= ve {
-                Some(Span {
-                    start: shift(sp.start)?,
-                    end: shift(sp.end)?,
-                })
-            } else if s <= vs && e >= ve {
-                Some(Span {
-                    start: sp.start,
-                    end: shift(sp.end)?,
-                })
-            } else {
-                None
-            }
-        };
-        let opt = |sp: Option<Span>| match sp {
-            Some(sp) => span(sp).map(Some),
-            None => Some(None),
-        };
-        let start = match self.start {
-            StartKind::Request { method, uri } => StartKind::Request {
-                method: span(method)?,
-                uri: span(uri)?,
-            },
-            StartKind::Response { code, reason } => StartKind::Response {
-                code,
-                reason: span(reason)?,
-            },
-        };
-        let mut headers = Vec::with_capacity(self.headers.len());
-        for h in &self.headers {
-            headers.push(HeaderField {
-                kind: h.kind,
-                name: span(h.name)?,
-                value: span(h.value)?,
-                line: span(h.line)?,
-            });
-        }
-        let new_ve = usize::try_from(ve as isize + delta).ok()?;
-        let b: &[u8] = &buf;
-        let value = b.get(vs..new_ve)?;
-        let (top_via, max_forwards) = if via_edit {
-            let via = Via::parse(value).ok()?;
-            (Some(TopViaSpans::new(b, &via)?), self.max_forwards)
-        } else {
-            let mf = parse_digits(value).and_then(|v| u8::try_from(v).ok())?;
-            let mut tv = self.top_via;
-            if let Some(tv) = tv.as_mut() {
-                if tv.start as usize >= ve {
-                    tv.start = shift(tv.start)?;
-                }
-            }
-            (tv, Some(mf))
-        };
-        Some(Message {
-            start,
-            start_line: span(self.start_line)?,
-            headers,
-            head_len: shift(self.head_len)?,
-            content_length: self.content_length,
-            max_forwards,
-            cseq_seq: self.cseq_seq,
-            cseq_method: span(self.cseq_method)?,
-            call_id: span(self.call_id)?,
-            via_idx: self.via_idx,
-            from_idx: self.from_idx,
-            to_idx: self.to_idx,
-            from_tag: opt(self.from_tag)?,
-            to_tag: opt(self.to_tag)?,
-            top_via,
-            buf,
-        })
-    }
     /// Parses one message with no size limit other than 4 GiB. Leading CRLFs are skipped.
     /// The body is `Content-Length` bytes; bytes after it are dropped (RFC 3261 §18.3) and
     /// a shorter body is [`ParseError::TruncatedBody`]. Without Content-Length the body is
@@ -551,54 +496,15 @@ impl Message {
         let (mut via_idx, mut from_idx, mut to_idx, mut cseq_idx, mut call_idx) =
             (None, None, None, None, None);
         loop {
-            let line_start = pos;
             let (end, next) = line_end(b, pos)?;
             if end == pos {
                 pos = next;
                 break;
             }
-            let line = b.get(pos..end).unwrap_or(&[]);
-            if matches!(line.first(), Some(b' ' | b'\t')) {
-                return Err(ParseError::BadHeaderLine(
-                    "continuation line without header",
-                ));
-            }
-            let name_len = line
-                .iter()
-                .position(|&b| !is_token(b))
-                .unwrap_or(line.len());
-            if name_len == 0 {
-                return Err(ParseError::BadHeaderName);
-            }
-            let mut j = name_len;
-            while matches!(line.get(j), Some(b' ' | b'\t')) {
-                j += 1;
-            }
-            if line.get(j) != Some(&b':') {
-                return Err(if j == name_len {
-                    ParseError::BadHeaderName
-                } else {
-                    ParseError::BadHeaderLine("missing colon")
-                });
-            }
-            let mut value_start = pos + j + 1;
-            let mut value_end = end;
-            let mut next_pos = next;
-            while matches!(b.get(next_pos), Some(b' ' | b'\t')) {
-                let (e2, n2) = line_end(b, next_pos)?;
-                value_end = e2;
-                next_pos = n2;
-            }
-            while value_start < value_end && b.get(value_start).is_some_and(|&c| is_ws(c)) {
-                value_start += 1;
-            }
-            while value_end > value_start && b.get(value_end - 1).is_some_and(|&c| is_ws(c)) {
-                value_end -= 1;
-            }
-            let name = b.get(pos..pos + name_len).unwrap_or(&[]);
-            let kind = HeaderKind::from_name(name);
+            let (field, next_pos) = header_field(b, pos, end, next)?;
+            let kind = field.kind;
             let idx = headers.len();
-            let value = b.get(value_start..value_end).unwrap_or(&[]);
+            let value = field.value.of(b);
             match kind {
                 HeaderKind::ContentLength => {
                     let v = parse_digits(value)
@@ -619,12 +525,7 @@ impl Message {
                 HeaderKind::CallId => set_once(&mut call_idx, idx, "Call-ID")?,
                 _ => {}
             }
-            headers.push(HeaderField {
-                kind,
-                name: Span::new(pos, pos + name_len),
-                value: Span::new(value_start, value_end),
-                line: Span::new(line_start, next_pos),
-            });
+            headers.push(field);
             if let Some(l) = limits {
                 if headers.len() > l.max_headers {
                     return Err(ParseError::TooManyHeaders(l.max_headers));

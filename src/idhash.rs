@@ -1,4 +1,5 @@
-//! Hashers for the transport's tables: one for flow ids, a seeded one for the rest.
+//! Hashers for the tables on the per-message path (flows, transactions, proxy contexts):
+//! one for flow ids, a seeded one for the rest.
 //!
 //! Flow ids are numbers this crate hands out from a counter (never chosen by a peer), so
 //! the flow table needs no keyed, flooding-resistant hash: std's SipHash costs more than
