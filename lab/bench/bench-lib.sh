@@ -72,6 +72,25 @@ proc_ticks() {
 
 json_field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 
+# Polls until one short sipload run (the arguments after the first four) gets an answer from
+# the system under test, whose process is $cur_pid: at most 20 tries 0.3 s apart, each bounded
+# by $1 seconds, measuring $2 seconds with sipload's --timeout-ms $3 and --connect-timeout-ms
+# $4. Status 1 when the process dies or nothing is answered. Needs SIPLOAD.
+bench_await_answer() {
+    local bound="$1" dur="$2" tmo="$3" ctmo="$4" i j
+    shift 4
+    for ((i = 0; i < 20; i++)); do
+        kill -0 "$cur_pid" 2>/dev/null || return 1
+        if j="$(timeout "$bound" "$SIPLOAD" "$@" --flows 1 --warmup 0 --duration "$dur" \
+            --timeout-ms "$tmo" --connect-timeout-ms "$ctmo" 2>/dev/null)" &&
+            [[ "$(json_field "$j" answered)" -gt 0 ]]; then
+            return 0
+        fi
+        sleep 0.3
+    done
+    return 1
+}
+
 # Stops a process started with `setsid` (its own process group, e.g. Kamailio and the
 # workers it forks): SIGTERM to the group, at most 10 s, then SIGKILL to what is left of it.
 stop_group() {

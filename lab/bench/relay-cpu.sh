@@ -140,19 +140,10 @@ uac_args() {
     echo "--scenario call --uri sip:uas@127.0.0.1:$uas_port$param"
 }
 
-# Waits (at most 10 s) until a call goes through the proxy for case $1.
+# Waits until a call goes through the proxy for case $1 (bench_await_answer).
 await_calls() {
-    local i j
-    for ((i = 0; i < 20; i++)); do
-        kill -0 "$cur_pid" 2>/dev/null || return 1
-        # shellcheck disable=SC2046
-        if j="$(timeout 10 "$SIPLOAD" $(uac_args "$1") --flows 1 --warmup 0 --duration 0.3 \
-            --timeout-ms 1000 --connect-timeout-ms 1000 2>/dev/null)" && [[ "$(json_field "$j" answered)" -gt 0 ]]; then
-            return 0
-        fi
-        sleep 0.3
-    done
-    return 1
+    # shellcheck disable=SC2046
+    bench_await_answer 10 0.3 1000 1000 $(uac_args "$1")
 }
 
 # Starts system $1 in relay mode $2 for case $3 (run name $4), waits until calls go through;

@@ -165,19 +165,10 @@ transport_args() {
 }
 
 
-# Waits (at most 10 s) until the system answers OPTIONS on transport $1.
+# Waits until the system answers OPTIONS on transport $1 (bench_await_answer).
 await_answers() {
-    local i j
-    for ((i = 0; i < 20; i++)); do
-        kill -0 "$cur_pid" 2>/dev/null || return 1
-        # shellcheck disable=SC2046
-        if j="$(timeout 5 "$SIPLOAD" $(transport_args "$1") --flows 1 --warmup 0 --duration 0.2 \
-            --timeout-ms 200 --connect-timeout-ms 500 2>/dev/null)" && [[ "$(json_field "$j" answered)" -gt 0 ]]; then
-            return 0
-        fi
-        sleep 0.3
-    done
-    return 1
+    # shellcheck disable=SC2046
+    bench_await_answer 5 0.2 200 500 $(transport_args "$1")
 }
 
 # Starts system $1 for run $2 (a name for its logs and state) and waits for it to answer on
