@@ -229,6 +229,17 @@ fn one_call_per_shard(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// On every shard, a completed call and a cancelled one over `leg` (Call-IDs `<prefix>-call-…`
+/// and `<prefix>-cancel-…`).
+async fn calls_on_every_shard(leg: &Leg, uac: &mut Ua, uas: &mut Ua, prefix: &str) {
+    for id in one_call_per_shard(&format!("{prefix}-call")) {
+        call(leg, uac, uas, &id).await;
+    }
+    for id in one_call_per_shard(&format!("{prefix}-cancel")) {
+        cancelled(leg, uac, uas, &id).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_relay_calls_over_udp_and_tls_on_both_shards() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -287,12 +298,7 @@ async fn two_workers_relay_calls_over_udp_and_tls_on_both_shards() {
         user: "udpuas",
         uas: udp_uas_addr,
     };
-    for id in one_call_per_shard("udp-call") {
-        call(&leg, &mut uac, &mut udp_uas, &id).await;
-    }
-    for id in one_call_per_shard("udp-cancel") {
-        cancelled(&leg, &mut uac, &mut udp_uas, &id).await;
-    }
+    calls_on_every_shard(&leg, &mut uac, &mut udp_uas, "udp").await;
 
     // TLS → TLS.
     let (t, rx) = tls_client(&ca);
@@ -305,12 +311,7 @@ async fn two_workers_relay_calls_over_udp_and_tls_on_both_shards() {
         user: "tlsuas",
         uas: tls_uas_addr,
     };
-    for id in one_call_per_shard("tls-call") {
-        call(&leg, &mut uac, &mut tls_uas, &id).await;
-    }
-    for id in one_call_per_shard("tls-cancel") {
-        cancelled(&leg, &mut uac, &mut tls_uas, &id).await;
-    }
+    calls_on_every_shard(&leg, &mut uac, &mut tls_uas, "tls").await;
 
     // Each shard got its calls: per call at least INVITE, 200, ACK, BYE and its 200.
     let text = scrape(prom).await;

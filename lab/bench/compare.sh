@@ -216,4 +216,4 @@ if [[ "$docs" == 1 ]]; then
         [[ -s "$out/lab/vm.txt" ]] && cp "$out/lab/vm.txt" "$root/lab/bench/results/compare-$day-lab-vm.txt"
     fi
 fi
-if [[ " ${mode_list[*]} " =~ \ (responder|relay)\  ]]; then report "$out"; fi
+if [[ " ${mode_list[*]} " =~ \ (responder|relay|lab)\  ]]; then report "$out"; fi

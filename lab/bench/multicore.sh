@@ -110,20 +110,9 @@ uac_args() {
     echo "--scenario call --uri sip:uas@127.0.0.1:$uas_port$param"
 }
 
-# Starts the UAS for case $1 on CPUs $2 (log name $3); at most 5 s until it listens.
+# Starts the UAS for case $1 on CPUs $2 (log name $3): bench_start_uas on those CPUs.
 start_uas() {
-    local outb="${1#*-}" log="$out/$3.uas" i tls_args=()
-    [[ "$outb" == tls ]] && tls_args=(--cert "$tls/server.pem" --key "$tls/server.key")
-    : >"$log"
-    taskset -c "$2" "$SIPLOAD" serve --transport "$outb" --listen "127.0.0.1:$uas_port" "${tls_args[@]}" >"$log" 2>&1 &
-    uas_pid=$!
-    for ((i = 0; i < 50; i++)); do
-        grep -q listening "$log" && return 0
-        kill -0 "$uas_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "the UAS did not start ($3)"
+    load_core="$2" bench_start_uas "${1#*-}" "$out/$3.uas" "$3"
 }
 
 # Starts the relay with $1 workers for case $2 on CPUs $3 (run name $4); at most 10 s until
