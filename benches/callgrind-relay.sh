@@ -26,16 +26,7 @@ command -v valgrind >/dev/null || die "valgrind is required"
 [[ "$CASE" =~ ^(udp|tcp|tls)-(udp|tcp|tls)$ ]] || die "CASE: IN-OUT over udp, tcp, tls"
 [[ "$MODE" =~ ^(stateful|stateless)$ ]] || die "MODE: stateful or stateless"
 ((N > N_SMALL)) || die "N must be above N_SMALL ($N_SMALL)"
-if [[ -n "${1:-}" ]]; then
-    BIN=$1
-else
-    cargo build --release -p sipwire-gateway >&2
-    BIN=$target/release/sipwire
-fi
-if [[ -z "${SIPLOAD:-}" ]]; then
-    cargo build --release -p sipload >&2
-    SIPLOAD=$target/release/sipload
-fi
+bench_pick_binaries "${1:-}"
 OUT=${KEEP:-$(mktemp -d)}
 mkdir -p "$OUT"
 # Read by bench-lib.sh's helpers.

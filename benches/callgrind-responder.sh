@@ -13,22 +13,15 @@
 # Environment: WINDOW (8), N_SMALL (1000), SIPLOAD (default: built here), PORT (25360).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lab/bench/bench-lib.sh
+. lab/bench/bench-lib.sh
 target="${CARGO_TARGET_DIR:-target}"
 N=${2:-20000}
 N_SMALL=${N_SMALL:-1000}
 WINDOW=${WINDOW:-8}
 PORT=${PORT:-25360}
 command -v valgrind >/dev/null || { echo "valgrind is required" >&2; exit 1; }
-if [[ -n "${1:-}" ]]; then
-    BIN=$1
-else
-    cargo build --release -p sipwire-gateway >&2
-    BIN=$target/release/sipwire
-fi
-if [[ -z "${SIPLOAD:-}" ]]; then
-    cargo build --release -p sipload >&2
-    SIPLOAD=$target/release/sipload
-fi
+bench_pick_binaries "${1:-}"
 OUT=${KEEP:-$(mktemp -d)}
 mkdir -p "$OUT"
 [[ -n "${KEEP:-}" ]] || trap 'rm -rf "$OUT"' EXIT

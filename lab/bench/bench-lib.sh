@@ -197,3 +197,18 @@ bench_start_uas() {
     cat "$2" >&2
     die "the UAS did not start for $3"
 }
+
+# The callgrind benches' binaries: BIN = $1 when given, else a release `sipwire` built here;
+# SIPLOAD as set, else a release `sipload` built here (both in $target).
+bench_pick_binaries() {
+    if [[ -n "${1:-}" ]]; then
+        BIN=$1
+    else
+        cargo build --release -p sipwire-gateway >&2
+        BIN=$target/release/sipwire
+    fi
+    if [[ -z "${SIPLOAD:-}" ]]; then
+        cargo build --release -p sipload >&2
+        SIPLOAD=$target/release/sipload
+    fi
+}
