@@ -212,3 +212,23 @@ bench_pick_binaries() {
         SIPLOAD=$target/release/sipload
     fi
 }
+
+# Starts `sipwire run` (binary $1; its arguments after `run` from $6 on) in its own process
+# group pinned to CPUs $2, with state directory $3 and its output in $4; sets cur_pid and waits
+# at most 10 s for `sipwire: ready`, else prints the output and dies naming $5.
+bench_start_sipwire() {
+    local bin="$1" cpus="$2" state="$3" log="$4" what="$5" i
+    shift 5
+    mkdir -p "$state"
+    : >"$log"
+    SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn setsid taskset -c "$cpus" "$bin" run "$@" >"$log" 2>&1 &
+    cur_pid=$!
+    for ((i = 0; i < 100; i++)); do
+        grep -q '^sipwire: ready' "$log" && return 0
+        kill -0 "$cur_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q '^sipwire: ready' "$log" && return 0
+    cat "$log" >&2
+    die "$what did not start (log $log)"
+}

@@ -212,23 +212,14 @@ trap 'exit 130' INT TERM
 # Starts system $1 for case $2 (run $3) on SERVER_CORE and waits (at most 10 s) until it
 # answers; fails (status 1, everything stopped) when it does not.
 start_system() {
-    local sys="$1" case="$2" run="$3" log="$out/$3.log" i j
+    local sys="$1" case="$2" run="$3" log="$out/$3.log"
     is_relay "$case" && bench_start_uas "${case##*-}" "$out/$run.uas" "$case"
     case "$sys" in
         sipwire | sipwire-rcvbuf)
             local state="$out/$run.state"
-            mkdir -p "$state"
             sipwire_config "$sys" "$case" "$out/$run.toml"
-            : >"$log"
-            SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn setsid taskset -c "$server_core" "$sipwire" \
-                run --config "$out/$run.toml" >"$log" 2>&1 &
-            cur_pid=$! cur_pids=("$cur_pid") cur_ca="$state/dev-ca/ca.pem"
-            for ((i = 0; i < 100; i++)); do
-                grep -q '^sipwire: ready' "$log" && break
-                kill -0 "$cur_pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            grep -q '^sipwire: ready' "$log" || { cat "$log" >&2; die "$sys did not start (log $log)"; }
+            bench_start_sipwire "$sipwire" "$server_core" "$state" "$log" "$sys" --config "$out/$run.toml"
+            cur_pids=("$cur_pid") cur_ca="$state/dev-ca/ca.pem"
             ;;
         kamailio)
             mkdir -p "$out/$run.run"
@@ -245,19 +236,14 @@ start_system() {
             cur_pid=$! cur_pids=("$cur_pid") cur_ca="$tls/ca.pem"
             ;;
     esac
-    for ((i = 0; i < 20; i++)); do
-        kill -0 "$cur_pid" 2>/dev/null || break
-        # shellcheck disable=SC2046
-        if j="$(timeout 10 "$SIPLOAD" $(load_args "$case" "$cur_ca") --flows 1 --warmup 0 --duration 0.3 \
-            --timeout-ms 1000 --connect-timeout-ms 1000 2>/dev/null)" && [[ "$(json_field "$j" answered)" -gt 0 ]]; then
-            if [[ "$sys" == kamailio ]]; then
-                mapfile -t children < <(ps -o pid= --ppid "$cur_pid" | tr -d ' ')
-                cur_pids=("$cur_pid" "${children[@]}")
-            fi
-            return 0
+    # shellcheck disable=SC2046
+    if bench_await_answer 10 0.3 1000 1000 $(load_args "$case" "$cur_ca"); then
+        if [[ "$sys" == kamailio ]]; then
+            mapfile -t children < <(ps -o pid= --ppid "$cur_pid" | tr -d ' ')
+            cur_pids=("$cur_pid" "${children[@]}")
         fi
-        sleep 0.3
-    done
+        return 0
+    fi
     tail -5 "$log" >&2
     echo "latency: $sys does not answer on $case (log $log)" >&2
     stop_all

@@ -118,27 +118,12 @@ start_uas() {
 # Starts the relay with $1 workers for case $2 on CPUs $3 (run name $4); at most 10 s until
 # it is ready and 10 s until a call goes through.
 start_relay() {
-    local workers="$1" case="$2" cpus="$3" run="$4" log="$out/$4.log" i j
-    mkdir -p "$out/$run.state"
+    local workers="$1" case="$2" cpus="$3" run="$4" log="$out/$4.log"
     sipwire_config "$workers" "${case#*-}" "$out/$run.toml"
-    : >"$log"
-    SIPWIRE_STATE_DIR="$out/$run.state" SIPWIRE_LOG=warn setsid taskset -c "$cpus" "$sipwire" \
-        run --config "$out/$run.toml" >"$log" 2>&1 &
-    relay_pid=$!
-    for ((i = 0; i < 100; i++)); do
-        grep -q '^sipwire: ready' "$log" && break
-        kill -0 "$relay_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    grep -q '^sipwire: ready' "$log" || { cat "$log" >&2; die "the relay did not start ($run)"; }
-    for ((i = 0; i < 20; i++)); do
-        # shellcheck disable=SC2046
-        if j="$(timeout 10 "$SIPLOAD" $(uac_args "$case") --flows 1 --warmup 0 --duration 0.3 \
-            --timeout-ms 1000 --connect-timeout-ms 1000 2>/dev/null)" && [[ "$(json_field "$j" answered)" -gt 0 ]]; then
-            return 0
-        fi
-        sleep 0.3
-    done
+    bench_start_sipwire "$sipwire" "$cpus" "$out/$run.state" "$log" "the relay ($run)" --config "$out/$run.toml"
+    relay_pid=$cur_pid
+    # shellcheck disable=SC2046
+    bench_await_answer 10 0.3 1000 1000 $(uac_args "$case") && return 0
     tail -5 "$log" >&2
     die "calls do not go through the relay ($run)"
 }

@@ -149,22 +149,13 @@ await_calls() {
 # Starts system $1 in relay mode $2 for case $3 (run name $4), waits until calls go through;
 # fails (status 1, the system stopped) when they do not within 10 s.
 start_proxy() {
-    local name="$1" mode="$2" case="$3" run="$4" log="$out/$4.log" i
+    local name="$1" mode="$2" case="$3" run="$4" log="$out/$4.log"
     case "${sys_kind[$name]}" in
         sipwire)
-            local state="${BENCH_STATE_ROOT:-$out}/$run.state"
-            mkdir -p "$state"
             sipwire_config "$mode" "${case#*-}" "$out/$run.toml"
-            : >"$log"
-            SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn setsid taskset -c "$server_core" "${sys_bin[$name]}" \
-                run --config "$out/$run.toml" >"$log" 2>&1 &
-            cur_pid=$! cur_pids=("$cur_pid")
-            for ((i = 0; i < 100; i++)); do
-                grep -q '^sipwire: ready' "$log" && break
-                kill -0 "$cur_pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            grep -q '^sipwire: ready' "$log" || { cat "$log" >&2; die "$name did not start (log $log)"; }
+            bench_start_sipwire "${sys_bin[$name]}" "$server_core" "${BENCH_STATE_ROOT:-$out}/$run.state" \
+                "$log" "$name" --config "$out/$run.toml"
+            cur_pids=("$cur_pid")
             ;;
         kamailio | kamailio-default)
             local args=(-x tlsf -X tlsf)

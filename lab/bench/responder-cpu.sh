@@ -174,20 +174,12 @@ await_answers() {
 # Starts system $1 for run $2 (a name for its logs and state) and waits for it to answer on
 # transport $3.
 start_system() {
-    local name="$1" run="$2" transport="$3" log="$out/$2.log" i
+    local name="$1" run="$2" transport="$3" log="$out/$2.log"
     case "${sys_kind[$name]}" in
         sipwire)
             local state="$out/$run.state"
-            mkdir -p "$state"
-            : >"$log"
-            SIPWIRE_STATE_DIR="$state" SIPWIRE_LOG=warn setsid taskset -c "$server_core" "${sys_bin[$name]}" run >"$log" 2>&1 &
-            cur_pid=$! cur_pids=("$cur_pid") cur_ca="$state/dev-ca/ca.pem"
-            for ((i = 0; i < 100; i++)); do
-                grep -q '^sipwire: ready' "$log" && break
-                kill -0 "$cur_pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            grep -q '^sipwire: ready' "$log" || { cat "$log" >&2; die "$name did not start (log $log)"; }
+            bench_start_sipwire "${sys_bin[$name]}" "$server_core" "$state" "$log" "$name"
+            cur_pids=("$cur_pid") cur_ca="$state/dev-ca/ca.pem"
             ;;
         kamailio | kamailio-default)
             local alloc=()
