@@ -104,16 +104,30 @@ fn reply(req: &Message, code: u16, extra: &str) -> Bytes {
     Bytes::from(r)
 }
 
+/// Sends the UAC's request `req` (a `method`) to the gateway and returns what the UAS receives
+/// next, which must be that method.
+async fn relayed(
+    leg: &Leg,
+    uac: &Ua,
+    uas: &mut Ua,
+    req: Bytes,
+    method: &str,
+    call: &str,
+) -> Incoming {
+    uac.t
+        .send_to(&leg.to_gateway, req)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}"));
+    let got = uas.next().await;
+    assert_eq!(got.message.method(), Some(method), "{call}");
+    got
+}
+
 /// INVITE → 200 (Record-Route echoed, Contact) → ACK and BYE through the route set → 200.
 async fn call(leg: &Leg, uac: &mut Ua, uas: &mut Ua, call: &str) {
     let ruri = format!("sip:{}@example.net", leg.user);
     let invite = request(leg, "INVITE", &ruri, call, &format!("i{call}"), false);
-    uac.t
-        .send_to(&leg.to_gateway, Bytes::from(invite))
-        .await
-        .expect("INVITE");
-    let inv = uas.next().await;
-    assert_eq!(inv.message.method(), Some("INVITE"));
+    let inv = relayed(leg, uac, uas, Bytes::from(invite), "INVITE", call).await;
     let rr: Vec<String> = inv
         .message
         .header_lines("Record-Route")
@@ -141,17 +155,13 @@ async fn call(leg: &Leg, uac: &mut Ua, uas: &mut Ua, call: &str) {
         request(leg, "ACK", &contact, call, &format!("a{call}"), true),
         &route,
     );
-    uac.t.send_to(&leg.to_gateway, ack).await.expect("ACK");
-    let a = uas.next().await;
-    assert_eq!(a.message.method(), Some("ACK"), "{call}");
+    relayed(leg, uac, uas, ack, "ACK", call).await;
 
     let bye = with_route(
         request(leg, "BYE", &contact, call, &format!("b{call}"), true),
         &route,
     );
-    uac.t.send_to(&leg.to_gateway, bye).await.expect("BYE");
-    let b = uas.next().await;
-    assert_eq!(b.message.method(), Some("BYE"), "{call}");
+    let b = relayed(leg, uac, uas, bye, "BYE", call).await;
     uas.t
         .send(b.flow, reply(&b.message, 200, ""))
         .expect("200 BYE");
@@ -166,24 +176,14 @@ async fn cancelled(leg: &Leg, uac: &mut Ua, uas: &mut Ua, call: &str) {
     let ruri = format!("sip:{}@example.net", leg.user);
     let branch = format!("c{call}");
     let invite = request(leg, "INVITE", &ruri, call, &branch, false);
-    uac.t
-        .send_to(&leg.to_gateway, Bytes::from(invite))
-        .await
-        .expect("INVITE");
-    let inv = uas.next().await;
-    assert_eq!(inv.message.method(), Some("INVITE"));
+    let inv = relayed(leg, uac, uas, Bytes::from(invite), "INVITE", call).await;
     uas.t
         .send(inv.flow, reply(&inv.message, 180, ""))
         .expect("180");
     assert_eq!(uac.next().await.message.status_code(), Some(180));
 
     let cancel = request(leg, "CANCEL", &ruri, call, &branch, false);
-    uac.t
-        .send_to(&leg.to_gateway, Bytes::from(cancel))
-        .await
-        .expect("CANCEL");
-    let c = uas.next().await;
-    assert_eq!(c.message.method(), Some("CANCEL"), "{call}");
+    let c = relayed(leg, uac, uas, Bytes::from(cancel), "CANCEL", call).await;
     uas.t
         .send(c.flow, reply(&c.message, 200, ""))
         .expect("200 CANCEL");
@@ -205,16 +205,8 @@ async fn cancelled(leg: &Leg, uac: &mut Ua, uas: &mut Ua, call: &str) {
         "{call}"
     );
     let ack = request(leg, "ACK", &ruri, call, &branch, true);
-    uac.t
-        .send_to(&leg.to_gateway, Bytes::from(ack))
-        .await
-        .expect("ACK 487");
-    let a = uas.next().await;
-    assert_eq!(
-        a.message.method(),
-        Some("ACK"),
-        "the relay's own ACK for the 487"
-    );
+    // The relay's own ACK for the 487.
+    relayed(leg, uac, uas, Bytes::from(ack), "ACK", call).await;
 }
 
 /// The first Call-ID `<prefix>-<n>@test` of each shard: calls that cover every shard.
