@@ -164,7 +164,7 @@ impl Message {
         if remove_until > lines_end {
             return None;
         }
-        self.with_headers(buf.clone(), headers, splices, via_touched, mf_edited)
+        self.with_headers(buf, headers, splices, via_touched, mf_edited)
     }
 
     /// The rest of [`Message::rebased`]: what the index derives from its header lines.
