@@ -46,7 +46,12 @@ pub fn flood_reply(kind: TransportKind) {
 
 /// Counts a drop.
 pub fn drop(kind: TransportKind, reason: &'static str) {
-    counter!(DROPS, "transport" => kind.as_str(), "reason" => reason).increment(1);
+    drops(kind, reason, 1);
+}
+
+/// Counts `n` drops of one reason at once.
+pub fn drops(kind: TransportKind, reason: &'static str, n: u64) {
+    counter!(DROPS, "transport" => kind.as_str(), "reason" => reason).increment(n);
 }
 
 /// Counts a keep-alive event.

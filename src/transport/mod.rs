@@ -36,6 +36,7 @@ mod reroute;
 mod sctp;
 mod sctp_core;
 mod sctp_dtls;
+mod sctp_dtls_gate;
 mod sctp_tls;
 mod session;
 mod shard;

@@ -1240,6 +1240,10 @@ fn dtls_receive(
                     let _ = w.send(Ok(proof));
                 }
             }
+            if got.gaps_skipped > 0 {
+                tracing::warn!(flow = %a.info.flow, gaps = got.gaps_skipped, "DTLS records missing too long; gap skipped (a late record may be lost)");
+                metrics::drops(a.info.flow.kind(), "dtls_record_gap", got.gaps_skipped);
+            }
             if got.closed {
                 tracing::debug!(flow = %a.info.flow, "peer sent close_notify");
                 lock(&a.sink.state).closing = true;

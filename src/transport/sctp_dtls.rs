@@ -20,9 +20,10 @@
 //! - SENDER_DRY (§4.7, §4.9): a [`DtlsAction::SenderDry`] before our ChangeCipherSpec and before
 //!   close_notify; the driver holds what follows until the association has nothing
 //!   unacknowledged.
-//! - Not possible with OpenSSL over a custom BIO: turning off replay detection (§3.3; records
-//!   more than 64 behind the newest are dropped, which only reordering across streams under
-//!   loss can cause) and handshake retransmission (§3.5; OpenSSL's own timer may resend a
+//! - Replay detection (§3.3: MUST NOT be used) cannot be turned off in OpenSSL over a custom
+//!   BIO: it drops a record more than 64 behind the newest, which reordering across streams
+//!   after a loss causes. [`ReplayGate`] hands records over in an order it never drops.
+//! - Not possible: turning off handshake retransmission (§3.5; OpenSSL's own timer may resend a
 //!   flight on a slow handshake, which the peer discards as a duplicate). Renegotiation is
 //!   refused (§4.6 leaves it to the user), so one key switch (0 → 1) is all there is.
 
@@ -38,6 +39,7 @@ use openssl::ssl::{
 };
 use openssl::x509::X509VerifyResult;
 
+use super::sctp_dtls_gate::ReplayGate;
 use super::sctp_tls::PeerProof;
 use super::session::Identities;
 use crate::PeerIdentities;
@@ -240,6 +242,8 @@ pub(crate) struct DtlsAssoc {
     peer: Option<PeerProof>,
     /// `close` was called: the next alert is our close_notify.
     closing: bool,
+    /// Records reach DTLS in an order its replay window accepts (§3.3).
+    gate: ReplayGate,
 }
 
 /// What a received user message gave.
@@ -249,6 +253,8 @@ pub(crate) struct DtlsReceived {
     pub(crate) proof: Option<PeerProof>,
     /// The peer sent close_notify.
     pub(crate) closed: bool,
+    /// Gaps in the record numbers given up on (records may be lost): see [`ReplayGate`].
+    pub(crate) gaps_skipped: u64,
 }
 
 fn want(e: &openssl::ssl::Error) -> bool {
@@ -285,6 +291,7 @@ impl DtlsAssoc {
             key_active: false,
             peer: None,
             closing: false,
+            gate: ReplayGate::default(),
         })
     }
 
@@ -434,7 +441,8 @@ impl DtlsAssoc {
     }
 
     /// One user message received on `stream`: handshake records answered, application data
-    /// appended to `plain` as (stream, message) in arrival order.
+    /// appended to `plain` as (stream, message) in the order DTLS reads it. The record may
+    /// wait for others SCTP delivered late (see [`ReplayGate`]).
     pub(crate) fn receive(
         &mut self,
         stream: u16,
@@ -447,16 +455,42 @@ impl DtlsAssoc {
         if self.phase == Phase::Closed {
             return Ok(got);
         }
-        self.ssl.get_mut().inbox.push_back(data.to_vec());
-        if self.phase == Phase::Handshaking {
-            got.proof = self.handshake(ids, out)?;
+        let mut admitted = Vec::new();
+        self.gate.admit(stream, data, &mut admitted);
+        got.gaps_skipped = self.gate.take_skipped();
+        let mut buf = Vec::new();
+        for (stream, record) in admitted {
+            self.ssl.get_mut().inbox.push_back(record);
             if self.phase == Phase::Handshaking {
-                return Ok(got);
+                if let Some(proof) = self.handshake(ids, out)? {
+                    got.proof = Some(proof);
+                }
+                if self.phase == Phase::Handshaking {
+                    continue;
+                }
             }
+            if self.phase == Phase::Closed {
+                break;
+            }
+            if buf.is_empty() {
+                buf = vec![0u8; DTLS_SCTP_MAX_MESSAGE];
+            }
+            self.read_records(stream, &mut buf, out, plain, &mut got)?;
         }
-        let mut buf = vec![0u8; DTLS_SCTP_MAX_MESSAGE];
+        Ok(got)
+    }
+
+    /// Reads what DTLS has for the application after a record went in.
+    fn read_records(
+        &mut self,
+        stream: u16,
+        buf: &mut [u8],
+        out: &mut Vec<DtlsAction>,
+        plain: &mut Vec<(u16, Bytes)>,
+        got: &mut DtlsReceived,
+    ) -> Result<(), DtlsSctpError> {
         loop {
-            match self.ssl.ssl_read(&mut buf) {
+            match self.ssl.ssl_read(buf) {
                 Ok(n) => plain.push((stream, Bytes::copy_from_slice(&buf[..n]))),
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
                     got.closed = true;
@@ -472,7 +506,7 @@ impl DtlsAssoc {
             }
         }
         self.collect(0, out);
-        Ok(got)
+        Ok(())
     }
 
     /// close_notify (after a SENDER_DRY point, §4.9).
@@ -772,6 +806,37 @@ mod tests {
         assert_eq!(out.len(), 1, "nothing but the ClientHello yet");
         let (_, at_server) = p.run(out).unwrap();
         assert_eq!(at_server, [(2, Bytes::from_static(b"early INVITE"))]);
+    }
+
+    #[test]
+    fn a_record_delivered_after_hundreds_of_others_still_reaches_the_application() {
+        // SCTP retransmitted record 5 (stream 6) while the other streams delivered 294 more:
+        // DTLS's replay window alone would drop it (RFC 6083 §3.3 wants no replay check).
+        let mut p = Pair::new("sip.example.net");
+        p.handshake();
+        let mut out = Vec::new();
+        for i in 0..300u16 {
+            let m = Bytes::from(format!("MESSAGE {i}"));
+            p.client.send(1 + i % 15, m, &mut out).unwrap();
+        }
+        let mut recs = split(out, &mut Vec::new());
+        let late = recs.remove(5);
+        recs.push(late);
+        let mut got = Vec::new();
+        for (s, r) in recs {
+            let r = p
+                .server
+                .receive(s, &r, &p.ids, &mut Vec::new(), &mut got)
+                .unwrap();
+            assert_eq!(r.gaps_skipped, 0);
+        }
+        assert_eq!(got.len(), 300, "nothing lost");
+        let mut seen: Vec<&[u8]> = got.iter().map(|(_, m)| &m[..]).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 300, "each once");
+        let five = got.iter().find(|(_, m)| &m[..] == b"MESSAGE 5").unwrap();
+        assert_eq!(five.0, 6, "on its own stream");
     }
 
     #[test]
