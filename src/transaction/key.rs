@@ -7,6 +7,8 @@
 //! (the ACK carries the tag of the response), so it is left out of the hashed key and
 //! checked by the transaction itself ([`legacy_to_tag_matches`]).
 
+use std::borrow::Cow;
+
 use crate::wire::{Host, Message, BRANCH_MAGIC_COOKIE};
 
 use super::error::TransactionError;
@@ -17,7 +19,7 @@ use super::error::TransactionError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
     branch: Box<str>,
-    method: Box<str>,
+    method: Cow<'static, str>,
 }
 
 impl ClientKey {
@@ -35,7 +37,7 @@ impl ClientKey {
         }
         Ok(ClientKey {
             branch: branch.into(),
-            method: method.into(),
+            method: key_method(method),
         })
     }
 
@@ -48,7 +50,7 @@ impl ClientKey {
         let branch = via.branch.ok_or(TransactionError::MissingBranch)?;
         Ok(ClientKey {
             branch: branch.into(),
-            method: response.cseq().method.into(),
+            method: key_method(response.cseq().method),
         })
     }
 
@@ -68,9 +70,9 @@ enum ServerKeyKind {
     /// §17.2.3 with the magic cookie: branch, sent-by, method.
     Branch {
         branch: Box<str>,
-        host: Box<str>,
+        host: KeyHost,
         port: Option<u16>,
-        method: Box<str>,
+        method: Cow<'static, str>,
     },
     /// §17.2.3 without it (RFC 2543 peers): Request-URI, From tag, Call-ID, CSeq number,
     /// top Via and method (the To tag is checked apart).
@@ -80,7 +82,7 @@ enum ServerKeyKind {
         call_id: Box<str>,
         cseq: u32,
         top_via: Box<[u8]>,
-        method: Box<str>,
+        method: Cow<'static, str>,
     },
 }
 
@@ -89,32 +91,45 @@ enum ServerKeyKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerKey(ServerKeyKind);
 
-/// Sent-by hosts compare case-insensitively, addresses by value.
-fn normalize_host(host: &Host<'_>) -> Box<str> {
+/// A sent-by host as keys compare it: names case-insensitively (trailing dot dropped),
+/// addresses by value (kept as values: no text to build per received request).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyHost {
+    Name(Box<str>),
+    Ip(std::net::IpAddr),
+}
+
+fn key_host(host: &Host<'_>) -> KeyHost {
     match host {
-        Host::Name(n) => n.trim_end_matches('.').to_ascii_lowercase().into(),
-        Host::Ipv4(a) => ipv4_text(a),
-        Host::Ipv6(a) => a.to_string().into(),
+        Host::Name(n) => KeyHost::Name(n.trim_end_matches('.').to_ascii_lowercase().into()),
+        Host::Ipv4(a) => KeyHost::Ip((*a).into()),
+        Host::Ipv6(a) => KeyHost::Ip((*a).into()),
     }
 }
 
-/// `a` in dotted decimal, as `Ipv4Addr`'s `Display` writes it, without the formatting
-/// machinery (every received request builds a key, some twice or three times).
-fn ipv4_text(a: &std::net::Ipv4Addr) -> Box<str> {
-    let mut s = String::with_capacity(15);
-    for (i, o) in a.octets().into_iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
-        if o >= 100 {
-            s.push(char::from(b'0' + o / 100));
-        }
-        if o >= 10 {
-            s.push(char::from(b'0' + o / 10 % 10));
-        }
-        s.push(char::from(b'0' + o % 10));
+/// A method name in a key: the RFC methods without an allocation (every received request
+/// builds a key, some two or three times), extension methods copied.
+fn key_method(m: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 14] = [
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    ];
+    match KNOWN.iter().find(|k| **k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_owned()),
     }
-    s.into()
 }
 
 impl ServerKey {
@@ -122,16 +137,12 @@ impl ServerKey {
     /// with `z9hG4bK` selects the RFC 3261 rule, anything else the RFC 2543 fallback.
     pub fn from_request(request: &Message) -> Result<ServerKey, TransactionError> {
         let method = request.method().ok_or(TransactionError::NotARequest)?;
-        let method: Box<str> = if method == "ACK" {
-            "INVITE".into()
-        } else {
-            method.into()
-        };
+        let method = key_method(if method == "ACK" { "INVITE" } else { method });
         let via = request.top_via().map_err(TransactionError::BadVia)?;
         let kind = match via.branch {
             Some(b) if b.starts_with(BRANCH_MAGIC_COOKIE) => ServerKeyKind::Branch {
                 branch: b.into(),
-                host: normalize_host(&via.host),
+                host: key_host(&via.host),
                 port: via.port,
                 method,
             },
@@ -169,7 +180,7 @@ impl ServerKey {
         let mut k = self.clone();
         match &mut k.0 {
             ServerKeyKind::Branch { method, .. } | ServerKeyKind::Legacy { method, .. } => {
-                *method = "INVITE".into();
+                *method = Cow::Borrowed("INVITE");
             }
         }
         Some(k)
@@ -213,22 +224,33 @@ pub(crate) fn answers(response: &Message, request: &Message) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn ipv4_text_is_dotted_decimal() {
-        for a in [
-            "0.0.0.0",
-            "1.2.3.4",
-            "10.99.100.255",
-            "192.0.2.1",
-            "255.255.255.255",
-        ] {
-            let ip: std::net::Ipv4Addr = a.parse().unwrap();
-            assert_eq!(&*super::ipv4_text(&ip), a);
-        }
-    }
-
     use super::*;
     use crate::transaction::tests::msg::{cancel_for, invite, request_with_via, response};
+
+    #[test]
+    fn sent_by_names_match_in_any_case_and_addresses_by_value() {
+        let key = |via: &str| ServerKey::from_request(&request_with_via("OPTIONS", via)).unwrap();
+        assert_eq!(
+            key("SIP/2.0/UDP A.Example.COM.;branch=z9hG4bKs1"),
+            key("SIP/2.0/UDP a.example.com;branch=z9hG4bKs1")
+        );
+        assert_eq!(
+            key("SIP/2.0/UDP [2001:db8::1];branch=z9hG4bKs1"),
+            key("SIP/2.0/UDP [2001:DB8:0::1];branch=z9hG4bKs1")
+        );
+        assert_ne!(
+            key("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKs1"),
+            key("SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKs1")
+        );
+        assert_ne!(
+            key("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKs1"),
+            key("SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKs1")
+        );
+        // An extension method is a key like any other; RFC methods are not copied.
+        let k = key("SIP/2.0/UDP a.example.com;branch=z9hG4bKs1");
+        assert!(matches!(key_method(k.method()), Cow::Borrowed("OPTIONS")));
+        assert!(matches!(key_method("FOO"), Cow::Owned(m) if m == "FOO"));
+    }
 
     #[test]
     fn client_key_separates_invite_and_cancel() {

@@ -135,9 +135,19 @@ impl Rel {
         raw.get(self.start as usize..self.end as usize)
     }
 
-    fn get_str(self, raw: &[u8]) -> Option<&str> {
-        self.get(raw).and_then(to_str)
+    fn get_str(self, raw: &str) -> Option<&str> {
+        raw.get(self.start as usize..self.end as usize)
     }
+}
+
+/// The sent-by host of the top Via as parsed: an IPv4 address is kept as one (reading it
+/// again was a tenth of a relayed call's instructions), a name as its position; an IPv6
+/// address is read again (16 bytes more in every [`Message`] for a rarer case).
+#[derive(Clone, Copy, Debug)]
+enum SpanHost {
+    Name,
+    Ipv4([u8; 4]),
+    Ipv6,
 }
 
 /// The top Via as [`Via::parse`] found it, as positions and the few values that are not
@@ -152,6 +162,7 @@ struct TopViaSpans {
     version: Rel,
     transport: Rel,
     host: Rel,
+    host_kind: SpanHost,
     params_start: u16,
     port: Option<u16>,
     branch: Option<Rel>,
@@ -183,6 +194,11 @@ impl TopViaSpans {
             version: rel(via.version.as_bytes())?,
             transport: rel(via.transport_raw.as_bytes())?,
             host: rel(via.host_raw.as_bytes())?,
+            host_kind: match via.host {
+                Host::Name(_) => SpanHost::Name,
+                Host::Ipv4(a) => SpanHost::Ipv4(a.octets()),
+                Host::Ipv6(_) => SpanHost::Ipv6,
+            },
             params_start: params.start,
             port: via.port,
             branch: opt(via.branch)?,
@@ -200,26 +216,33 @@ impl TopViaSpans {
     }
 
     /// The [`Via`] recorded by [`TopViaSpans::new`], over the same message bytes.
+    /// (One UTF-8 check for the whole value: a value that is not UTF-8 is parsed again.)
     fn via<'a>(&self, b: &'a [u8]) -> Option<Via<'a>> {
         let start = self.start as usize;
         let raw = b.get(start..start + self.len as usize)?;
-        let transport_raw = self.transport.get_str(raw)?;
-        let host_raw = self.host.get_str(raw)?;
+        let text = to_str(raw)?;
+        let transport_raw = self.transport.get_str(text)?;
+        let host_raw = self.host.get_str(text)?;
         let maddr = match self.maddr {
             Some(r) => Some(Host::parse(r.get(raw)?)?),
             None => None,
         };
         let branch = match self.branch {
-            Some(r) => Some(r.get_str(raw)?),
+            Some(r) => Some(r.get_str(text)?),
             None => None,
+        };
+        let host = match self.host_kind {
+            SpanHost::Name => Host::Name(std::borrow::Cow::Borrowed(host_raw)),
+            SpanHost::Ipv4(a) => Host::Ipv4(a.into()),
+            SpanHost::Ipv6 => Host::parse(host_raw.as_bytes())?,
         };
         Some(Via {
             raw,
-            protocol: raw.get(..self.protocol_end as usize).and_then(to_str)?,
-            version: self.version.get_str(raw)?,
+            protocol: text.get(..self.protocol_end as usize)?,
+            version: self.version.get_str(text)?,
             transport: TransportToken::from_token(transport_raw),
             transport_raw,
-            host: Host::parse(host_raw.as_bytes())?,
+            host,
             host_raw,
             port: self.port,
             branch,
