@@ -49,7 +49,7 @@ impl ViaSpec<'_> {
                 return Err(EditError::BadValue("host"));
             }
         }
-        let mut s = String::with_capacity(64);
+        let mut s = String::with_capacity(128);
         let _ = write!(s, "SIP/2.0/{tok} {}", self.host);
         if let Some(p) = self.port {
             let _ = write!(s, ":{p}");
@@ -107,7 +107,14 @@ impl<'m> Editor<'m> {
         self.msg.as_bytes()
     }
 
+    /// Room for a proxy's usual edits (a Via line, `received`, Max-Forwards) in one
+    /// allocation rather than growing piece by piece.
+    const SCRATCH: usize = 192;
+
     fn replace(&mut self, start: usize, end: usize, text: &[u8]) {
+        if self.scratch.capacity() == 0 && !text.is_empty() {
+            self.scratch.reserve(Self::SCRATCH.max(text.len()));
+        }
         let a = self.scratch.len();
         self.scratch.extend_from_slice(text);
         self.ops.push(Splice {
@@ -119,6 +126,9 @@ impl<'m> Editor<'m> {
 
     /// [`Editor::replace`] with text written straight into the scratch buffer.
     fn replace_with(&mut self, start: usize, end: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        if self.scratch.capacity() == 0 {
+            self.scratch.reserve(Self::SCRATCH);
+        }
         let a = self.scratch.len();
         write(&mut self.scratch);
         self.ops.push(Splice {
