@@ -421,8 +421,9 @@ impl ProxyConfig {
 
     /// True when a Via sent-by (`host`, `port` as written) is one of our listeners'.
     pub fn is_our_sent_by(&self, host: &Host<'_>, port: u16) -> bool {
+        // The port first: it rules out most Vias without reading the listener's host.
         self.listeners.iter().any(|l| {
-            l.parsed_host().is_some_and(|h| h.same_as(host)) && l.port_or_default() == port
+            l.port_or_default() == port && l.parsed_host().is_some_and(|h| h.same_as(host))
         })
     }
 

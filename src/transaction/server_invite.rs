@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use crate::wire::response::response_to;
+use crate::wire::response::response_message;
 use crate::wire::Message;
 use crate::TransportKind;
 
@@ -252,12 +252,13 @@ impl InviteServer {
     }
 
     fn send_trying(&mut self) {
-        match Message::parse(response_to(&self.request, 100, "Trying")) {
-            Ok(trying) => {
+        // Built with its index (the request's parsed parts), not written and parsed again.
+        match response_message(&self.request, 100, "Trying", &[]) {
+            Some(trying) => {
                 self.last_provisional = Some(trying.clone());
                 self.core.push(Action::Send(trying));
             }
-            Err(e) => tracing::warn!(error = %e, "100 Trying does not parse; not sent"),
+            None => tracing::warn!("100 Trying does not parse; not sent"),
         }
     }
 
