@@ -491,6 +491,30 @@ x=y";
     }
 
     #[test]
+    fn a_stamped_request_keeps_an_index_equal_to_a_parse() {
+        // Only the top Via's parameters change: its parameters are read again, not all of it.
+        let vias = [
+            "SIP/2.0/UDP client.example.com:5060;branch=z9hG4bK1;rport",
+            "SIP/2.0/UDP 192.0.2.1;rport;branch=z9hG4bK2;maddr=x.example.com;ttl=3;alias",
+            "SIP/2.0/UDP 192.0.2.1:5060;received=192.0.2.99;rport=1;branch=z9hG4bK3",
+            "SIP/2.0/TCP [2001:db8::1];branch=z9hG4bK4, SIP/2.0/UDP other.example.com",
+            "SIP/2.0/UDP 192.0.2.7:40000;branch=z9hG4bK5",
+        ];
+        for via in vias {
+            let m = parse(&REQ.replace(
+                "SIP/2.0/UDP client.example.com:5060;branch=z9hG4bK1;rport",
+                via,
+            ));
+            let mut e = m.edit();
+            let _ = e.set_received("192.0.2.7:40000".parse().unwrap()).unwrap();
+            let moved = e.finish_message().unwrap();
+            let parsed = Message::parse(Bytes::copy_from_slice(moved.as_bytes())).unwrap();
+            assert_eq!(format!("{moved:?}"), format!("{parsed:?}"), "{via}");
+            assert_eq!(moved.top_via().unwrap(), parsed.top_via().unwrap());
+        }
+    }
+
+    #[test]
     fn received_and_rport_on_name() {
         let m = parse(REQ);
         let mut e = m.edit();

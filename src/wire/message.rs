@@ -215,6 +215,37 @@ impl TopViaSpans {
         })
     }
 
+    /// Where the parameters start, in the message.
+    fn params_at(&self) -> usize {
+        self.start as usize + self.params_start as usize
+    }
+
+    /// Where the value ends, in the message.
+    fn end(&self) -> usize {
+        self.start as usize + self.len as usize
+    }
+
+    /// The same Via after edits inside its parameters only (received/rport stamped): now
+    /// at `start` with `len` bytes in `b`. The part before the parameters is as it was, so
+    /// only the parameters are read again.
+    fn params_edited(&self, b: &[u8], start: u32, len: u16) -> Option<TopViaSpans> {
+        let mut tv = TopViaSpans {
+            start,
+            len,
+            branch: None,
+            maddr: None,
+            received: None,
+            rport: None,
+            ttl: None,
+            alias: false,
+            ..*self
+        };
+        let mut via = tv.via(b)?;
+        via.read_params().ok()?;
+        tv = TopViaSpans::new(b, &via)?;
+        Some(tv)
+    }
+
     /// The [`Via`] recorded by [`TopViaSpans::new`], over the same message bytes.
     /// (One UTF-8 check for the whole value: a value that is not UTF-8 is parsed again.)
     fn via<'a>(&self, b: &'a [u8]) -> Option<Via<'a>> {

@@ -131,8 +131,16 @@ impl<'a> Via<'a> {
             params_raw,
         };
         via.transport = TransportToken::from_token(via.transport_raw);
+        via.read_params()?;
+        Ok(via)
+    }
 
-        let mut pc = Cursor::new(params_raw);
+    /// Reads the known parameters of `params_raw` into their fields (which must be empty):
+    /// the second half of [`Via::parse`], also used alone when only the parameters of an
+    /// already parsed Via were edited.
+    pub(crate) fn read_params(&mut self) -> Result<(), ParseError> {
+        let via = self;
+        let mut pc = Cursor::new(via.params_raw);
         while let Some(p) = next_param(&mut pc).map_err(bad)? {
             let p = p.to_param().ok_or(bad("parameter not UTF-8"))?;
             let name = p.name;
@@ -175,7 +183,7 @@ impl<'a> Via<'a> {
                 via.alias = true;
             }
         }
-        Ok(via)
+        Ok(())
     }
 
     /// All parameters, known and unknown, in order.

@@ -62,6 +62,16 @@ fn moved_span(sp: Span, by: isize) -> Option<Span> {
     })
 }
 
+/// How an edit changed the top Via.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ViaChange {
+    None,
+    /// Only inside the parameters of the top Via value (its head is as it was).
+    TopParams,
+    /// Anything else (a Via line added or removed, another part edited): read it again.
+    Other,
+}
+
 impl Message {
     /// This message's index over `buf`, its bytes after `splices` (sorted, not
     /// overlapping, as [`crate::wire::Editor`] applies them). `None` when an edit is not one
@@ -78,7 +88,7 @@ impl Message {
         let mut headers: Vec<HeaderField> = Vec::with_capacity(self.headers.len() + 4);
         let mut delta = 0isize;
         let mut remove_until = 0usize;
-        let mut via_touched = false;
+        let mut via = ViaChange::None;
         let mut mf_edited = false;
         let mut next = splices.iter().peekable();
         // Inserts the lines `at..at + len` of the new bytes (whole header lines).
@@ -97,7 +107,7 @@ impl Message {
             }
             (pos == stop).then_some(via)
         };
-        for h in &self.headers {
+        for (idx, h) in self.headers.iter().enumerate() {
             let (ls, le) = (h.line.start as usize, h.line.end as usize);
             // Splices at this line's start: lines inserted above it, or it removed.
             while let Some(sp) = next.next_if(|sp| sp.start <= ls) {
@@ -105,7 +115,9 @@ impl Message {
                     return None;
                 }
                 let at = usize::try_from(sp.start as isize + delta).ok()?;
-                via_touched |= insert(&mut headers, at, sp.len())?;
+                if insert(&mut headers, at, sp.len())? {
+                    via = ViaChange::Other;
+                }
                 delta += sp.delta();
                 remove_until = remove_until.max(sp.end);
             }
@@ -113,7 +125,9 @@ impl Message {
                 if derived(h.kind) {
                     return None;
                 }
-                via_touched |= h.kind == HeaderKind::Via;
+                if h.kind == HeaderKind::Via {
+                    via = ViaChange::Other;
+                }
                 continue;
             }
             if ls < remove_until {
@@ -127,9 +141,18 @@ impl Message {
             };
             // Splices inside this line: only inside its value.
             let mut edited = false;
+            // The top Via's own parameters only (received/rport stamped)?
+            let top = match self.top_via {
+                Some(tv) if idx == self.via_idx as usize => Some(tv),
+                _ => None,
+            };
+            let mut in_top_params = top.is_some();
             while let Some(sp) = next.next_if(|sp| sp.start < le) {
                 if sp.start < h.value.start as usize || sp.end > h.value.end as usize {
                     return None;
+                }
+                if let Some(tv) = top {
+                    in_top_params &= sp.start >= tv.params_at() && sp.end <= tv.end();
                 }
                 let d = sp.delta();
                 field.value.end = moved(field.value.end, d)?;
@@ -144,7 +167,10 @@ impl Message {
                     return None;
                 }
                 match h.kind {
-                    HeaderKind::Via => via_touched = true,
+                    HeaderKind::Via if in_top_params && via == ViaChange::None => {
+                        via = ViaChange::TopParams;
+                    }
+                    HeaderKind::Via => via = ViaChange::Other,
                     HeaderKind::MaxForwards => mf_edited = true,
                     k if derived(k) => return None,
                     _ => {}
@@ -158,13 +184,15 @@ impl Message {
                 return None;
             }
             let at = usize::try_from(sp.start as isize + delta).ok()?;
-            via_touched |= insert(&mut headers, at, sp.len())?;
+            if insert(&mut headers, at, sp.len())? {
+                via = ViaChange::Other;
+            }
             delta += sp.delta();
         }
         if remove_until > lines_end {
             return None;
         }
-        self.with_headers(buf, headers, splices, via_touched, mf_edited)
+        self.with_headers(buf, headers, splices, via, mf_edited)
     }
 
     /// The rest of [`Message::rebased`]: what the index derives from its header lines.
@@ -173,7 +201,7 @@ impl Message {
         buf: Bytes,
         headers: Vec<HeaderField>,
         splices: &[Splice],
-        via_touched: bool,
+        via: ViaChange,
         mf_edited: bool,
     ) -> Option<Message> {
         let b: &[u8] = &buf;
@@ -197,17 +225,26 @@ impl Message {
                 .and_then(|i| u32::try_from(i).ok())
         };
         let via_idx = index_of(HeaderKind::Via)?;
-        let top_via = if via_touched {
-            let via = headers.get(via_idx as usize)?;
-            let top = split_values(via.value.of(b)).next()?.ok()?;
-            Some(TopViaSpans::new(b, &Via::parse(top).ok()?)?)
-        } else {
-            match self.top_via {
-                Some(mut tv) => {
-                    tv.start = moved(tv.start, shift(tv.start))?;
-                    Some(tv)
-                }
-                None => None,
+        let top_via = match (via, self.top_via) {
+            (ViaChange::None, Some(mut tv)) => {
+                tv.start = moved(tv.start, shift(tv.start))?;
+                Some(tv)
+            }
+            (ViaChange::None, None) => None,
+            (ViaChange::TopParams, Some(tv)) => {
+                let grown: isize = splices
+                    .iter()
+                    .filter(|sp| sp.start >= tv.params_at() && sp.end <= tv.end())
+                    .map(Splice::delta)
+                    .sum();
+                let start = moved(tv.start, shift(tv.start))?;
+                let len = u16::try_from(tv.len as isize + grown).ok()?;
+                Some(tv.params_edited(b, start, len)?)
+            }
+            _ => {
+                let via = headers.get(via_idx as usize)?;
+                let top = split_values(via.value.of(b)).next()?.ok()?;
+                Some(TopViaSpans::new(b, &Via::parse(top).ok()?)?)
             }
         };
         let max_forwards = if mf_edited {
