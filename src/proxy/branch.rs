@@ -70,7 +70,19 @@ pub(crate) fn loop_hash(secret: u64, req: &Message) -> u64 {
 /// A stateful branch: new for every call with a new `seq`.
 pub(crate) fn stateful(secret: u64, loop_hash: u64, seq: u64) -> String {
     let unique = Hasher::new(secret).add(&seq.to_le_bytes()).finish();
-    format!("{BRANCH_MAGIC_COOKIE}{OURS}f{loop_hash:016x}{unique:016x}")
+    branch_text('f', loop_hash, unique)
+}
+
+/// `z9hG4bK` + our mark + kind + two 16-digit hex numbers, in one allocation (`format!`
+/// grew its string several times per branch).
+fn branch_text(kind: char, loop_hash: u64, unique: u64) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(BRANCH_MAGIC_COOKIE.len() + OURS.len() + 1 + 32);
+    let _ = write!(
+        s,
+        "{BRANCH_MAGIC_COOKIE}{OURS}{kind}{loop_hash:016x}{unique:016x}"
+    );
+    s
 }
 
 /// The stateless branch of a received request (§16.11): the same for its retransmissions,
@@ -87,7 +99,7 @@ pub(crate) fn stateless(secret: u64, loop_hash: u64, req: &Message) -> String {
         .add(req.from_tag().unwrap_or("").as_bytes())
         .add(req.request_uri().unwrap_or("").as_bytes());
     let unique = h.finish();
-    format!("{BRANCH_MAGIC_COOKIE}{OURS}l{loop_hash:016x}{unique:016x}")
+    branch_text('l', loop_hash, unique)
 }
 
 /// How one of our branches was made.

@@ -283,15 +283,18 @@ impl<'m> Editor<'m> {
         match self.first_field(HeaderKind::MaxForwards) {
             None => {
                 let at = self.header_insert_point();
-                let line = format!("Max-Forwards: {initial}\r\n");
-                self.replace(at, at, line.as_bytes());
+                self.replace_with(at, at, |out| {
+                    out.extend_from_slice(b"Max-Forwards: ");
+                    push_decimal(out, initial.into());
+                    out.extend_from_slice(b"\r\n");
+                });
                 Ok(initial)
             }
             Some(h) => {
                 let v = self.msg.max_forwards().ok_or(ParseError::BadMaxForwards)?;
                 let new = v.checked_sub(1).ok_or(EditError::TooManyHops)?;
                 let r = h.value.range();
-                self.replace(r.start, r.end, new.to_string().as_bytes());
+                self.replace_with(r.start, r.end, |out| push_decimal(out, new.into()));
                 Ok(new)
             }
         }
@@ -421,10 +424,10 @@ impl<'m> Editor<'m> {
     /// other edits parse the new message.
     pub fn finish_message(mut self) -> Result<Message, EditError> {
         let b = self.build()?;
-        if let Some(m) = self.msg.rebased(b.clone(), &self.ops) {
-            return Ok(m);
+        match self.msg.rebased(b, &self.ops) {
+            Ok(m) => Ok(m),
+            Err(b) => Ok(Message::parse(b)?),
         }
-        Ok(Message::parse(b)?)
     }
 }
 

@@ -74,13 +74,24 @@ enum ViaChange {
 
 impl Message {
     /// This message's index over `buf`, its bytes after `splices` (sorted, not
-    /// overlapping, as [`crate::wire::Editor`] applies them). `None` when an edit is not one
-    /// the index can follow (see the module comment): parse `buf` instead.
-    pub(crate) fn rebased(&self, buf: Bytes, splices: &[Splice]) -> Option<Message> {
-        if buf.len() > u32::MAX as usize || splices.is_empty() {
+    /// overlapping, as [`crate::wire::Editor`] applies them). `buf` handed back when an edit
+    /// is not one the index can follow (see the module comment): parse it instead. (Taken
+    /// and handed back rather than cloned: the first clone of a new `Bytes` allocates.)
+    pub(crate) fn rebased(&self, buf: Bytes, splices: &[Splice]) -> Result<Message, Bytes> {
+        match self.rebased_index(&buf, splices) {
+            Some(mut m) => {
+                m.buf = buf;
+                Ok(m)
+            }
+            None => Err(buf),
+        }
+    }
+
+    /// [`Message::rebased`]'s index, with an empty buffer.
+    fn rebased_index(&self, b: &[u8], splices: &[Splice]) -> Option<Message> {
+        if b.len() > u32::MAX as usize || splices.is_empty() {
             return None;
         }
-        let b: &[u8] = &buf;
         let head = self.head_len as usize;
         // Where the header lines end (the blank line's CRLF).
         let lines_end = head.checked_sub(2)?;
@@ -192,19 +203,18 @@ impl Message {
         if remove_until > lines_end {
             return None;
         }
-        self.with_headers(buf, headers, splices, via, mf_edited)
+        self.with_headers(b, headers, splices, via, mf_edited)
     }
 
     /// The rest of [`Message::rebased`]: what the index derives from its header lines.
     fn with_headers(
         &self,
-        buf: Bytes,
+        b: &[u8],
         headers: Vec<HeaderField>,
         splices: &[Splice],
         via: ViaChange,
         mf_edited: bool,
     ) -> Option<Message> {
-        let b: &[u8] = &buf;
         // How far a byte of the original outside every splice moved.
         let shift = |pos: u32| -> isize {
             splices
@@ -270,7 +280,7 @@ impl Message {
             to_tag: opt(self.to_tag)?,
             top_via,
             headers,
-            buf,
+            buf: Bytes::new(),
         })
     }
 }
