@@ -45,6 +45,17 @@ impl InviteClient {
         now: Instant,
     ) -> Result<InviteClient, TransactionError> {
         let key = ClientKey::from_request(&request)?;
+        Self::with_key(key, request, transport, timers, now)
+    }
+
+    /// [`InviteClient::new`] with the key the table already computed for `request`.
+    pub(crate) fn with_key(
+        key: ClientKey,
+        request: Message,
+        transport: TransportKind,
+        timers: TimerConfig,
+        now: Instant,
+    ) -> Result<InviteClient, TransactionError> {
         if key.method() != "INVITE" {
             return Err(TransactionError::WrongMethod(key.method().into()));
         }

@@ -38,6 +38,17 @@ impl NonInviteClient {
         now: Instant,
     ) -> Result<NonInviteClient, TransactionError> {
         let key = ClientKey::from_request(&request)?;
+        Self::with_key(key, request, transport, timers, now)
+    }
+
+    /// [`NonInviteClient::new`] with the key the table already computed for `request`.
+    pub(crate) fn with_key(
+        key: ClientKey,
+        request: Message,
+        transport: TransportKind,
+        timers: TimerConfig,
+        now: Instant,
+    ) -> Result<NonInviteClient, TransactionError> {
         if key.method() == "INVITE" {
             return Err(TransactionError::WrongMethod(key.method().into()));
         }

@@ -10,7 +10,7 @@ use super::action::{Action, State};
 use super::client_invite::InviteClient;
 use super::client_non_invite::NonInviteClient;
 use super::error::TransactionError;
-use super::key::TransactionKey;
+use super::key::{ClientKey, ServerKey, TransactionKey};
 use super::server_invite::InviteServer;
 use super::server_non_invite::NonInviteServer;
 use super::timers::TimerConfig;
@@ -67,6 +67,40 @@ impl Transaction {
             InviteClient::new(request, transport, timers, now).map(Transaction::InviteClient)
         } else {
             NonInviteClient::new(request, transport, timers, now).map(Transaction::NonInviteClient)
+        }
+    }
+
+    /// [`Transaction::client`] with the key the table computed.
+    pub(crate) fn client_keyed(
+        key: ClientKey,
+        request: Message,
+        transport: TransportKind,
+        timers: TimerConfig,
+        now: Instant,
+    ) -> Result<Transaction, TransactionError> {
+        if request.method() == Some("INVITE") {
+            InviteClient::with_key(key, request, transport, timers, now)
+                .map(Transaction::InviteClient)
+        } else {
+            NonInviteClient::with_key(key, request, transport, timers, now)
+                .map(Transaction::NonInviteClient)
+        }
+    }
+
+    /// [`Transaction::server`] with the key the table computed.
+    pub(crate) fn server_keyed(
+        key: ServerKey,
+        request: Message,
+        transport: TransportKind,
+        timers: TimerConfig,
+        now: Instant,
+    ) -> Result<Transaction, TransactionError> {
+        if request.method() == Some("INVITE") {
+            InviteServer::with_key(key, request, transport, timers, now)
+                .map(Transaction::InviteServer)
+        } else {
+            NonInviteServer::with_key(key, request, transport, timers, now)
+                .map(Transaction::NonInviteServer)
         }
     }
 

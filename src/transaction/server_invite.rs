@@ -57,6 +57,17 @@ impl InviteServer {
         now: Instant,
     ) -> Result<InviteServer, TransactionError> {
         let key = ServerKey::from_request(&request)?;
+        Self::with_key(key, request, transport, timers, now)
+    }
+
+    /// [`InviteServer::new`] with the key the table already computed for `request`.
+    pub(crate) fn with_key(
+        key: ServerKey,
+        request: Message,
+        transport: TransportKind,
+        timers: TimerConfig,
+        now: Instant,
+    ) -> Result<InviteServer, TransactionError> {
         match request.method() {
             Some("INVITE") => {}
             Some("ACK") => return Err(TransactionError::AckStartsNoTransaction),

@@ -35,9 +35,20 @@ impl NonInviteServer {
         request: Message,
         transport: TransportKind,
         timers: TimerConfig,
-        _now: Instant,
+        now: Instant,
     ) -> Result<NonInviteServer, TransactionError> {
         let key = ServerKey::from_request(&request)?;
+        Self::with_key(key, request, transport, timers, now)
+    }
+
+    /// [`NonInviteServer::new`] with the key the table already computed for `request`.
+    pub(crate) fn with_key(
+        key: ServerKey,
+        request: Message,
+        transport: TransportKind,
+        timers: TimerConfig,
+        _now: Instant,
+    ) -> Result<NonInviteServer, TransactionError> {
         match request.method() {
             Some("ACK") => return Err(TransactionError::AckStartsNoTransaction),
             Some("INVITE") => return Err(TransactionError::WrongMethod("INVITE".into())),

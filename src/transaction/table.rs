@@ -91,10 +91,11 @@ impl Transactions {
         &self.timers
     }
 
-    fn insert(&mut self, txn: Transaction) -> TransactionId {
+    /// Files `txn` under `key` (its own, computed once by the caller).
+    fn insert(&mut self, txn: Transaction, key: TransactionKey) -> TransactionId {
         let id = TransactionId(self.next_id);
         self.next_id += 1;
-        match txn.key() {
+        match key {
             TransactionKey::Client(k) => self.clients.insert(k, id),
             TransactionKey::Server(k) => self.servers.insert(k, id),
         };
@@ -122,8 +123,8 @@ impl Transactions {
         if self.clients.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
-        let txn = Transaction::client(request, transport, self.timers, now)?;
-        Ok(self.insert(txn))
+        let txn = Transaction::client_keyed(key.clone(), request, transport, self.timers, now)?;
+        Ok(self.insert(txn, TransactionKey::Client(key)))
     }
 
     /// Starts a server transaction for a request [`Transactions::receive`] reported as
@@ -142,8 +143,8 @@ impl Transactions {
         if self.servers.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
-        let txn = Transaction::server(request, transport, self.timers, now)?;
-        Ok(self.insert(txn))
+        let txn = Transaction::server_keyed(key.clone(), request, transport, self.timers, now)?;
+        Ok(self.insert(txn, TransactionKey::Server(key)))
     }
 
     /// Routes a received message: a response to its client transaction, a request to its
