@@ -63,11 +63,8 @@ impl Transaction {
         timers: TimerConfig,
         now: Instant,
     ) -> Result<Transaction, TransactionError> {
-        if request.method() == Some("INVITE") {
-            InviteClient::new(request, transport, timers, now).map(Transaction::InviteClient)
-        } else {
-            NonInviteClient::new(request, transport, timers, now).map(Transaction::NonInviteClient)
-        }
+        let key = ClientKey::from_request(&request)?;
+        Transaction::client_keyed(key, request, transport, timers, now)
     }
 
     /// [`Transaction::client`] with the key the table computed.
@@ -111,11 +108,8 @@ impl Transaction {
         timers: TimerConfig,
         now: Instant,
     ) -> Result<Transaction, TransactionError> {
-        if request.method() == Some("INVITE") {
-            InviteServer::new(request, transport, timers, now).map(Transaction::InviteServer)
-        } else {
-            NonInviteServer::new(request, transport, timers, now).map(Transaction::NonInviteServer)
-        }
+        let key = ServerKey::from_request(&request)?;
+        Transaction::server_keyed(key, request, transport, timers, now)
     }
 
     /// Which machine.
