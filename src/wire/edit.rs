@@ -112,16 +112,11 @@ impl<'m> Editor<'m> {
     const SCRATCH: usize = 192;
 
     fn replace(&mut self, start: usize, end: usize, text: &[u8]) {
-        if self.scratch.capacity() == 0 && !text.is_empty() {
+        // A removal writes nothing: it needs no scratch buffer.
+        if !text.is_empty() && self.scratch.capacity() == 0 {
             self.scratch.reserve(Self::SCRATCH.max(text.len()));
         }
-        let a = self.scratch.len();
-        self.scratch.extend_from_slice(text);
-        self.ops.push(Splice {
-            start,
-            end,
-            text: (a, self.scratch.len()),
-        });
+        self.splice(start, end, |out| out.extend_from_slice(text));
     }
 
     /// [`Editor::replace`] with text written straight into the scratch buffer.
@@ -129,6 +124,11 @@ impl<'m> Editor<'m> {
         if self.scratch.capacity() == 0 {
             self.scratch.reserve(Self::SCRATCH);
         }
+        self.splice(start, end, write);
+    }
+
+    /// Records the edit `start..end` → what `write` appends to the scratch buffer.
+    fn splice(&mut self, start: usize, end: usize, write: impl FnOnce(&mut Vec<u8>)) {
         let a = self.scratch.len();
         write(&mut self.scratch);
         self.ops.push(Splice {

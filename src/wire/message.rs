@@ -215,14 +215,11 @@ impl TopViaSpans {
         })
     }
 
-    /// Where the parameters start, in the message.
-    fn params_at(&self) -> usize {
-        self.start as usize + self.params_start as usize
-    }
-
-    /// Where the value ends, in the message.
-    fn end(&self) -> usize {
-        self.start as usize + self.len as usize
+    /// Whether an edit of the message's bytes `start..end` lies inside this Via's parameters
+    /// (appending at the value's end included).
+    fn params_hold(&self, start: usize, end: usize) -> bool {
+        let value = self.start as usize;
+        start >= value + self.params_start as usize && end <= value + self.len as usize
     }
 
     /// The same Via after edits inside its parameters only (received/rport stamped): now

@@ -163,7 +163,7 @@ impl Message {
                     return None;
                 }
                 if let Some(tv) = top {
-                    in_top_params &= sp.start >= tv.params_at() && sp.end <= tv.end();
+                    in_top_params &= tv.params_hold(sp.start, sp.end);
                 }
                 let d = sp.delta();
                 field.value.end = moved(field.value.end, d)?;
@@ -244,7 +244,7 @@ impl Message {
             (ViaChange::TopParams, Some(tv)) => {
                 let grown: isize = splices
                     .iter()
-                    .filter(|sp| sp.start >= tv.params_at() && sp.end <= tv.end())
+                    .filter(|sp| tv.params_hold(sp.start, sp.end))
                     .map(Splice::delta)
                     .sum();
                 let start = moved(tv.start, shift(tv.start))?;
