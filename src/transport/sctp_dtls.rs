@@ -77,7 +77,7 @@ const CT_CHANGE_CIPHER_SPEC: u8 = 20;
 const CT_ALERT: u8 = 21;
 const CT_APPLICATION_DATA: u8 = 23;
 /// DTLS record header: type, version, epoch, sequence number, length.
-const RECORD_HEADER: usize = 13;
+pub(super) const RECORD_HEADER: usize = 13;
 
 /// Our side of the association's DTLS connection.
 #[derive(Clone)]

@@ -15,8 +15,8 @@
 
 use std::collections::BTreeMap;
 
-/// DTLS record header: type, version, epoch, 48-bit sequence number, length.
-const HEADER: usize = 13;
+use super::sctp_dtls::RECORD_HEADER;
+
 /// Records OpenSSL accepts behind the newest one (its replay bitmap is 64 wide).
 const WINDOW: u64 = 64;
 /// At most this many records wait for a gap to fill...
@@ -144,7 +144,7 @@ impl ReplayGate {
 
 /// Epoch and sequence number of a DTLS record.
 fn header(record: &[u8]) -> Option<(u16, u64)> {
-    let h = record.get(..HEADER)?;
+    let h = record.get(..RECORD_HEADER)?;
     let epoch = u16::from_be_bytes([h[3], h[4]]);
     let mut seq = [0u8; 8];
     seq[2..].copy_from_slice(&h[5..11]);
